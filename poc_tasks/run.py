@@ -1,0 +1,129 @@
+"""Validated run specifications: who (tenant, source), what (provider), when (date range).
+
+Task arguments arrive from a broker, so everything that reaches SQL or a path is checked here first:
+schema names must be Koku tenant names, sources must be UUIDs, dates ISO dates within one month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from poc_tasks.errors import InvalidArgument
+
+# Koku tenants are acct<digits> (old accounts) or org<digits>; identifier characters only.
+_TENANT_RE = re.compile(r"(acct|org)[a-z0-9_]{1,60}")
+_IDENT_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def validate_schema(schema: Any) -> str:
+    """Return the schema name if it is a Koku tenant schema name, else raise InvalidArgument."""
+    if not isinstance(schema, str) or not _TENANT_RE.fullmatch(schema):
+        raise InvalidArgument(f"schema_name {schema!r} is not a Koku tenant schema (acct…/org…, [a-z0-9_])")
+    return schema
+
+
+def validate_identifier(name: Any) -> str:
+    if not isinstance(name, str) or not _IDENT_RE.fullmatch(name):
+        raise InvalidArgument(f"{name!r} is not a safe SQL identifier")
+    return name
+
+
+def validate_uuid(value: Any, what: str = "source_uuid") -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise InvalidArgument(f"{what} {value!r} is not a UUID") from exc
+
+
+def parse_date(value: Any, what: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value[:10])
+        except ValueError as exc:
+            raise InvalidArgument(f"{what} {value!r} is not an ISO date (YYYY-MM-DD)") from exc
+    raise InvalidArgument(f"{what} {value!r} is not an ISO date (YYYY-MM-DD)")
+
+
+def _check_text(value: Any, what: str, max_len: int) -> str:
+    if not isinstance(value, str) or not value or len(value) > max_len or "\x00" in value:
+        raise InvalidArgument(f"{what} {value!r} must be a non-empty string of at most {max_len} characters")
+    return value
+
+
+def days_in_range(start: dt.date, end: dt.date) -> list[dt.date]:
+    return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+@dataclass(frozen=True)
+class OcpRunSpec:
+    """One OCP daily-summary run: a tenant, an OCP source, a cluster, an inclusive date range in one month."""
+
+    schema_name: str
+    source_uuid: str
+    cluster_id: str
+    cluster_alias: str
+    start_date: dt.date
+    end_date: dt.date
+    report_period_id: int | None = None
+
+    @classmethod
+    def build(
+        cls,
+        schema_name: Any,
+        source_uuid: Any,
+        cluster_id: Any,
+        start_date: Any,
+        end_date: Any,
+        cluster_alias: Any = None,
+        report_period_id: Any = None,
+    ) -> OcpRunSpec:
+        schema = validate_schema(schema_name)
+        source = validate_uuid(source_uuid)
+        cid = _check_text(cluster_id, "cluster_id", 50)
+        alias = _check_text(cluster_alias if cluster_alias else cid, "cluster_alias", 256)
+        start = parse_date(start_date, "start_date")
+        end = parse_date(end_date, "end_date")
+        if end < start:
+            raise InvalidArgument(f"end_date {end} is before start_date {start}")
+        if (start.year, start.month) != (end.year, end.month):
+            # Koku's callers split ranges by month before summarising; so do we.
+            raise InvalidArgument(f"start_date {start} and end_date {end} are not in the same month")
+        rp: int | None = None
+        if report_period_id is not None:
+            try:
+                rp = int(report_period_id)
+            except (TypeError, ValueError) as exc:
+                raise InvalidArgument(f"report_period_id {report_period_id!r} is not an integer") from exc
+        return cls(schema, source, cid, alias, start, end, rp)
+
+    @property
+    def account(self) -> str:
+        """The S3 path's account folder: the schema without a leading 'acct' (Koku's get_path_prefix)."""
+        return self.schema_name.removeprefix("acct")
+
+    @property
+    def year(self) -> str:
+        return f"{self.start_date.year:04d}"
+
+    @property
+    def month(self) -> str:
+        return f"{self.start_date.month:02d}"
+
+    @property
+    def days(self) -> list[dt.date]:
+        return days_in_range(self.start_date, self.end_date)
+
+    def to_kwargs(self) -> dict[str, Any]:
+        """JSON-safe task keyword arguments, named as Koku's accessor methods name them."""
+        d = asdict(self)
+        d["start_date"] = self.start_date.isoformat()
+        d["end_date"] = self.end_date.isoformat()
+        return d
