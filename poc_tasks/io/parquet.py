@@ -138,6 +138,26 @@ class ParquetSource:
                 self.rows_read += tbl.num_rows
                 yield fi.path, self._conform(tbl, columns, fi.path)
 
+    def min_time(self, start: dt.datetime, end: dt.datetime) -> dt.datetime | None:
+        """The smallest time value in [start, end), reading only row groups whose statistics cannot answer."""
+        best: dt.datetime | None = None
+        for fi in self.index():
+            for rg, r in enumerate(fi.ranges):
+                if r is not None and (r[1] < start or r[0] >= end):
+                    continue
+                if r is not None and r[0] >= start:
+                    best = r[0] if best is None else min(best, r[0])
+                    continue
+                pf = self._open(fi.path)
+                ts = _normalise_time(pf.read_row_group(rg, columns=[self.time_column]).column(0), fi.path,
+                                     self.time_column)
+                inside = ts.filter(pc.and_(pc.greater_equal(ts, pa.scalar(start, pa.timestamp("ms"))),
+                                           pc.less(ts, pa.scalar(end, pa.timestamp("ms")))))
+                low = pc.min(inside).as_py() if len(inside) else None
+                if low is not None:
+                    best = low if best is None else min(best, low)
+        return best
+
     def read_day(self, day: dt.date, columns: list[str]) -> Iterator[tuple[str, pa.Table]]:
         start = dt.datetime(day.year, day.month, day.day)
         return self.read_range(start, start + dt.timedelta(days=1), columns)

@@ -32,6 +32,13 @@ class ClusterInfo:
     projects: list[str]
 
 
+def first_usage_day(sources: OcpSources, start: dt.date, end: dt.date) -> dt.date | None:
+    """Koku's _check_parquet_date_range: the first day with pod usage in the window (None when there is none)."""
+    lo = dt.datetime(start.year, start.month, start.day)
+    first = sources.pod_daily.min_time(lo, lo + dt.timedelta(days=(end - start).days + 1))
+    return None if first is None else first.date()
+
+
 def scan(sources: OcpSources, start: dt.date, end: dt.date) -> ClusterInfo:
     """Read the window [start, end] once with narrow projections and reduce it to the cluster info."""
     lo = dt.datetime(start.year, start.month, start.day)

@@ -48,3 +48,9 @@ def empty(columns: dict[str, str]) -> pd.DataFrame:
 
 def as_float(series: pd.Series) -> np.ndarray:
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+
+
+def float_or(series: pd.Series, default: float) -> np.ndarray:
+    """COALESCE(column, default) as a float array."""
+    values = as_float(series)
+    return np.where(np.isnan(values), default, values)

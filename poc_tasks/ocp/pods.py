@@ -9,7 +9,7 @@ import pandas as pd
 
 from poc_tasks.ocp.categories import explode_categories
 from poc_tasks.ocp.day_inputs import DayInputs
-from poc_tasks.ocp.frames import left_join, sql_group
+from poc_tasks.ocp.frames import float_or, left_join, sql_group
 from poc_tasks.ocp.inputs import POD_METRICS
 from poc_tasks.ocp.labels import EMPTY, merge
 from poc_tasks.ocp.units import gigabyte_hours, gigabytes, hours
@@ -80,10 +80,9 @@ def pod_rows(inputs: DayInputs, patterns: Sequence[tuple[str, int]]) -> pd.DataF
         out[dst] = gigabyte_hours(g[src].to_numpy(dtype=float))
     out["node_capacity_cpu_cores"] = g["node_capacity_cpu_cores"].to_numpy(dtype=float)
     # the PostgreSQL port coalesces missing raw capacity to 0 (Trino leaves NULL): spec §2.7
-    out["node_capacity_cpu_core_hours"] = hours(g["cpu_core_seconds"].fillna(0.0).to_numpy(dtype=float))
+    out["node_capacity_cpu_core_hours"] = hours(float_or(g["cpu_core_seconds"], 0.0))
     out["node_capacity_memory_gigabytes"] = gigabytes(g["node_capacity_memory_bytes"].to_numpy(dtype=float))
-    out["node_capacity_memory_gigabyte_hours"] = gigabyte_hours(
-        g["memory_byte_seconds"].fillna(0.0).to_numpy(dtype=float))
+    out["node_capacity_memory_gigabyte_hours"] = gigabyte_hours(float_or(g["memory_byte_seconds"], 0.0))
     out["cluster_capacity_cpu_core_hours"] = hours(np.full(len(g), 0.0 if np.isnan(cluster_cpu) else cluster_cpu))
     out["cluster_capacity_memory_gigabyte_hours"] = gigabyte_hours(
         np.full(len(g), 0.0 if np.isnan(cluster_mem) else cluster_mem))

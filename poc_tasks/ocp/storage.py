@@ -12,7 +12,7 @@ import pandas as pd
 
 from poc_tasks.ocp.categories import explode_categories
 from poc_tasks.ocp.day_inputs import DayInputs
-from poc_tasks.ocp.frames import left_join, sql_group
+from poc_tasks.ocp.frames import float_or, left_join, sql_group
 from poc_tasks.ocp.pods import INFRASTRUCTURE_USAGE_COST, merge_columns, with_label_variants
 from poc_tasks.ocp.units import gigabyte_months, gigabytes
 
@@ -57,7 +57,7 @@ def storage_rows(inputs: DayInputs, patterns: Sequence[tuple[str, int]]) -> pd.D
         "node_count": "max",
         "cost_category_id": "max",
     })
-    divisor = g["node_count"].fillna(1.0).to_numpy(dtype=float)  # the PG port's COALESCE(node_count, 1)
+    divisor = float_or(g["node_count"], 1.0)  # the PG port's COALESCE(node_count, 1)
     day = inputs.day
     out = pd.DataFrame({
         "data_source": "Storage",

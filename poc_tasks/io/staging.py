@@ -1,0 +1,68 @@
+"""Staging: the compute step writes its result as Parquet under a run folder; write tasks read it back.
+
+Large results never travel through the broker: a chord's header tasks get the run id and a table name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from poc_tasks.io.fs import filesystem, strip_scheme
+from poc_tasks.io.layout import join
+from poc_tasks.run import validate_identifier
+
+
+class Stage:
+    """One run's staging folder: one Parquet file per target table plus a JSON manifest."""
+
+    def __init__(self, root: str, run_id: str, storage_options: dict[str, Any] | None = None) -> None:
+        if not run_id.replace("-", "").isalnum():
+            raise ValueError(f"bad run id {run_id!r}")
+        self.root = root
+        self.run_id = run_id
+        self.fs = filesystem(root, storage_options)
+        self.folder = strip_scheme(join(root, run_id))
+
+    def _path(self, name: str) -> str:
+        return f"{self.folder}/{name}"
+
+    def table_path(self, table: str) -> str:
+        return self._path(f"{validate_identifier(table)}.parquet")
+
+    @contextmanager
+    def writer(self, table: str, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
+        """A Parquet writer for one staged table; each write_table() call becomes a row group (e.g. one day)."""
+        self.fs.makedirs(self.folder, exist_ok=True)
+        with self.fs.open(self.table_path(table), "wb") as sink:
+            w = pq.ParquetWriter(sink, schema, compression="zstd")
+            try:
+                yield w
+            finally:
+                w.close()
+
+    def has_table(self, table: str) -> bool:
+        return self.fs.exists(self.table_path(table))
+
+    def read_batches(self, table: str, batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
+        with self.fs.open(self.table_path(table), "rb") as fh:
+            pf = pq.ParquetFile(fh)
+            yield from pf.iter_batches(batch_size=batch_size)
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        self.fs.makedirs(self.folder, exist_ok=True)
+        with self.fs.open(self._path("manifest.json"), "w") as fh:
+            json.dump(manifest, fh, default=str)
+
+    def read_manifest(self) -> dict[str, Any]:
+        with self.fs.open(self._path("manifest.json"), "r") as fh:
+            return json.load(fh)
+
+    def cleanup(self) -> None:
+        if self.fs.exists(self.folder):
+            self.fs.rm(self.folder, recursive=True)
