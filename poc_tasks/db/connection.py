@@ -1,0 +1,35 @@
+"""psycopg2 connections from the URLs Koku and poc_tasks settings use, and small SQL helpers."""
+
+from __future__ import annotations
+
+import psycopg2
+import psycopg2.extensions
+from psycopg2 import sql
+
+from poc_tasks.run import validate_identifier, validate_schema
+from poc_tasks.settings import libpq_url
+
+__all__ = ["connect", "qualified", "advisory_xact_lock"]
+
+
+def connect(database_url: str, application_name: str = "poc_tasks") -> psycopg2.extensions.connection:
+    """A psycopg2 connection (autocommit off) for a postgresql:// or postgresql+psycopg2:// URL.
+
+    The session runs in UTC, as Django's (USE_TZ=True, TIME_ZONE="UTC") do, so timestamptz values read and
+    written here mean what Koku means by them.
+    """
+    conn = psycopg2.connect(libpq_url(database_url), application_name=application_name)
+    with conn.cursor() as cur:
+        cur.execute("SET TIME ZONE 'UTC'")
+    conn.commit()
+    return conn
+
+
+def qualified(schema: str, table: str) -> sql.Composed:
+    """schema.table as safe SQL; both names validated first (schema must be a Koku tenant name)."""
+    return sql.SQL(".").join([sql.Identifier(validate_schema(schema)), sql.Identifier(validate_identifier(table))])
+
+
+def advisory_xact_lock(cur: psycopg2.extensions.cursor, key: str) -> None:
+    """Take a transaction-level advisory lock named by `key` (released at commit or rollback)."""
+    cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"poc_tasks:{key}",))

@@ -1,0 +1,174 @@
+"""``init-db``: a tenant schema with every Koku table poc_tasks reads or writes, seeded as Koku seeds one.
+
+Idempotent: re-running creates only what is missing and never touches existing rows. In production Koku's
+migrations own these tables; this is for standalone use, demos and tests.
+
+Choices:
+- Koku's per-schema tracking table ``partitioned_tables`` is created, and every partition poc_tasks creates
+  is recorded in it as Koku records its own (see partitions.py). Koku's trigger function that acts on that
+  table is Koku's code and is not installed.
+- The seeds are those of Koku's migrations: 0300_squash ``add_platform_category`` (the "Platform" cost
+  category) and 0315 ``PLATFORM_NAMESPACES`` (its namespace patterns, in that order). On a new schema the
+  category gets id 1 and the patterns ids 1..4, as in a Koku tenant, so cost_category_id values compare.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import psycopg2.extensions
+from psycopg2 import sql
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from poc_tasks.db.connection import advisory_xact_lock, connect, qualified
+from poc_tasks.db.partitions import ensure_default_partition, next_month
+from poc_tasks.db.tables import is_partitioned, metadata
+from poc_tasks.run import validate_schema, validate_uuid
+
+__all__ = [
+    "init_tenant",
+    "create_tables",
+    "seed_cost_categories",
+    "ensure_provider",
+    "ensure_report_period",
+    "PLATFORM_CATEGORY",
+    "PLATFORM_NAMESPACES",
+]
+
+Connection = psycopg2.extensions.connection
+
+# reporting/migrations/0300_squash.py add_platform_category
+PLATFORM_CATEGORY = {
+    "name": "Platform",
+    "description": "Default OpenShift projects bucketed into a Platform group",
+    "source_type": "OCP",
+    "system_default": True,
+    "label": [],
+}
+# reporting/migrations/0315_openshiftcostcategorynamespace.py PLATFORM_NAMESPACES (system_default=True)
+PLATFORM_NAMESPACES = ("openshift-%", "kube-%", "Platform unallocated", "openshift")
+
+
+def _ddl(schema: str) -> list[str]:
+    dialect = pg_dialect.dialect()
+    opts = {"schema_translate_map": {None: schema}, "render_schema_translate": True}
+    out = []
+    for table in metadata.sorted_tables:
+        out.append(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect, **opts)))
+        for index in sorted(table.indexes, key=lambda i: i.name):
+            out.append(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect, **opts)))
+    return out
+
+
+def create_tables(conn: Connection, schema: str) -> None:
+    """CREATE SCHEMA / TABLE / INDEX IF NOT EXISTS for every declared table, plus default partitions."""
+    validate_schema(schema)
+    with conn.cursor() as cur:
+        advisory_xact_lock(cur, f"init:{schema}")  # two concurrent init-db runs would race on the catalog
+        cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'uuid-ossp'")
+        if cur.fetchone():  # Koku's _p tables default their ids to public.uuid_generate_v4()
+            cur.execute('CREATE EXTENSION IF NOT EXISTS "uuid-ossp" SCHEMA public')
+        for stmt in _ddl(schema):
+            cur.execute(stmt)
+        for table in metadata.sorted_tables:
+            if is_partitioned(table):
+                ensure_default_partition(cur, schema, table.name)
+
+
+def seed_cost_categories(conn: Connection, schema: str) -> None:
+    """Koku's default "Platform" cost category and its namespace patterns, unless already there."""
+    category = qualified(schema, "reporting_ocp_cost_category")
+    namespaces = qualified(schema, "reporting_ocp_cost_category_namespace")
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO {} (name, description, source_type, system_default, label)"
+                " VALUES (%(name)s, %(description)s, %(source_type)s, %(system_default)s, %(label)s::text[])"
+                " ON CONFLICT (name) DO NOTHING"
+            ).format(category),
+            PLATFORM_CATEGORY,
+        )
+        cur.execute(sql.SQL("SELECT id FROM {} WHERE name = %s").format(category), (PLATFORM_CATEGORY["name"],))
+        platform_id = cur.fetchone()[0]
+        for pattern in PLATFORM_NAMESPACES:  # one by one: ids follow Koku's order
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO {} (namespace, system_default, cost_category_id) VALUES (%s, true, %s)"
+                    " ON CONFLICT (namespace) DO NOTHING"
+                ).format(namespaces),
+                (pattern, platform_id),
+            )
+
+
+def init_tenant(database_url: str, schema: str) -> None:
+    """Create (idempotently) and seed the tenant schema, in one transaction."""
+    validate_schema(schema)
+    conn = connect(database_url)
+    try:
+        create_tables(conn, schema)
+        seed_cost_categories(conn, schema)
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    finally:
+        conn.close()
+
+
+def ensure_provider(conn: Connection, schema: str, provider_uuid: str, name: str, provider_type: str) -> None:
+    """The tenant's reporting_tenant_api_provider row (Koku creates it with the source); no commit.
+
+    An existing row is left as it is.
+    """
+    cur_uuid = validate_uuid(provider_uuid, "provider_uuid")
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("INSERT INTO {} (uuid, name, type) VALUES (%s, %s, %s) ON CONFLICT (uuid) DO NOTHING").format(
+                qualified(schema, "reporting_tenant_api_provider")
+            ),
+            (cur_uuid, name, provider_type),
+        )
+
+
+def ensure_report_period(
+    conn: Connection,
+    schema: str,
+    provider_uuid: str,
+    cluster_id: str,
+    cluster_alias: str | None,
+    month_start: dt.date,
+) -> int:
+    """Get or create the report period row, as OCPReportParquetProcessor.create_bill does; return its id.
+
+    Start is the 1st of the month 00:00 UTC, end the 1st of the next month; an existing row's
+    cluster_alias is updated when it differs. Runs in the current transaction (no commit); the provider
+    row must exist (ensure_provider).
+    """
+    provider = validate_uuid(provider_uuid, "provider_uuid")
+    first = dt.date(month_start.year, month_start.month, 1)
+    start = dt.datetime(first.year, first.month, 1, tzinfo=dt.UTC)
+    nxt = next_month(first)
+    end = dt.datetime(nxt.year, nxt.month, 1, tzinfo=dt.UTC)
+    table = qualified(schema, "reporting_ocpusagereportperiod")
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                "INSERT INTO {} (cluster_id, cluster_alias, report_period_start, report_period_end, provider_id)"
+                " VALUES (%s, %s, %s, %s, %s)"
+                " ON CONFLICT (cluster_id, report_period_start, provider_id) DO NOTHING"
+            ).format(table),
+            (cluster_id, cluster_alias, start, end, provider),
+        )
+        cur.execute(
+            sql.SQL(
+                "SELECT id, cluster_alias FROM {}"
+                " WHERE cluster_id = %s AND report_period_start = %s AND provider_id = %s"
+            ).format(table),
+            (cluster_id, start, provider),
+        )
+        rp_id, alias = cur.fetchone()
+        if alias != cluster_alias:
+            cur.execute(sql.SQL("UPDATE {} SET cluster_alias = %s WHERE id = %s").format(table), (cluster_alias, rp_id))
+    return int(rp_id)

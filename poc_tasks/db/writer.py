@@ -1,0 +1,232 @@
+"""Transactional writes: ensure partitions, delete what a run replaces, COPY the new rows, commit.
+
+A crash or a bad value anywhere leaves the previous rows in place (the delete and the COPY share one
+transaction); a re-run replaces exactly what the first run wrote. Rows are streamed into one COPY batch by
+batch, so memory stays at one batch.
+
+Missing month partitions are created in a short transaction of their own, committed before the replace
+transaction starts. Creating a partition locks the parent table exclusively; done inside the long replace
+transaction that lock would be held for the whole COPY and block every reader of the table. An empty
+partition left by a failed run is harmless (Koku creates partitions ahead of its writes too).
+
+The connection's transaction is committed (or rolled back on error) by these functions: do not call them
+with uncommitted work of your own on the same connection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import pandas as pd
+import psycopg2.extensions
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+from psycopg2 import sql
+
+from poc_tasks.db.connection import qualified
+from poc_tasks.db.encode import Batch, CsvStream, csv_bytes, to_arrow
+from poc_tasks.db.partitions import ensure_month_partitions, months_between
+from poc_tasks.db.tables import SUMMARY_TABLE, get_table, is_partitioned, partition_column
+from poc_tasks.errors import InvalidArgument
+from poc_tasks.run import parse_date, validate_schema
+
+__all__ = ["WriteResult", "copy_rows", "replace_rows", "replace_daily_summary", "DAILY_SUMMARY_DELETE_WHERE"]
+
+Connection = psycopg2.extensions.connection
+BatchCheck = Callable[[pa.Table], None]
+_COPY_READ_SIZE = 1 << 20
+
+# Koku's delete_all_except_infrastructure_raw_cost_from_daily_summary: rows that carry OCP-on-cloud
+# infrastructure cost survive a re-summary. It filters on the report period, not on the source.
+DAILY_SUMMARY_DELETE_WHERE = (
+    "usage_start >= %(start)s AND usage_start <= %(end)s AND report_period_id = %(report_period_id)s"
+    " AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)"
+)
+
+
+class WriteResult(NamedTuple):
+    deleted: int
+    inserted: int
+
+
+def _table(table: str | sa.Table) -> sa.Table:
+    return get_table(table) if isinstance(table, str) else table
+
+
+def _iter_batches(batches: Batch | Iterable[Batch]) -> Iterator[Batch]:
+    if isinstance(batches, pd.DataFrame | pa.RecordBatch | pa.Table):
+        return iter([batches])
+    return iter(batches)
+
+
+def _batch_columns(batch: Batch) -> list[str]:
+    return list(batch.columns) if isinstance(batch, pd.DataFrame) else list(batch.schema.names)
+
+
+def copy_rows(
+    conn: Connection,
+    schema: str,
+    table: str | sa.Table,
+    batches: Batch | Iterable[Batch],
+    columns: Sequence[str] | None = None,
+    *,
+    constants: Mapping[str, Any] | None = None,
+    generate_uuid: bool = True,
+    check: BatchCheck | None = None,
+) -> int:
+    """COPY the rows of every batch into schema.table in the current transaction (no commit); return the count.
+
+    `columns`: the table columns to write, default the first batch's columns, then the `constants` keys the
+    batch lacks, then ``uuid`` (random, when `generate_uuid` and the batch has none). Every batch must
+    supply the same columns. `check` sees each batch (as Arrow) before it is sent and may raise.
+    """
+    validate_schema(schema)
+    t = _table(table)
+    it = _iter_batches(batches)
+    first = next(it, None)
+    if first is None:
+        return 0
+    generate = ("uuid",) if generate_uuid and "uuid" in t.columns else ()
+    if columns is None:
+        have = _batch_columns(first)
+        columns = have + [c for c in (constants or {}) if c not in have]
+        columns += [c for c in generate if c not in columns]
+    columns = list(columns)
+    count = 0
+
+    def chunks() -> Iterator[bytes]:
+        nonlocal count
+        for batch in itertools.chain([first], it):
+            data = to_arrow(batch, t, columns, constants, generate)
+            if data.num_rows == 0:
+                continue
+            if check is not None:
+                check(data)
+            count += data.num_rows
+            yield csv_bytes(data)
+
+    stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')").format(
+        qualified(schema, t.name), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
+    )
+    with conn.cursor() as cur:
+        cur.copy_expert(stmt, CsvStream(chunks()), size=_COPY_READ_SIZE)
+        if cur.rowcount >= 0 and cur.rowcount != count:  # a guard on the streaming, never expected
+            raise RuntimeError(f"COPY into {t.name} stored {cur.rowcount} rows, {count} were sent")
+    return count
+
+
+def range_check(column: str, start: dt.date, end: dt.date) -> BatchCheck:
+    """A batch check: every value of a date column lies in [start, end]."""
+
+    def check(data: pa.Table) -> None:
+        arr = data.column(column)
+        if not pa.types.is_date32(arr.type):
+            arr = arr.cast(pa.date32())
+        mm = pc.min_max(arr).as_py()
+        if mm["min"] is not None and (mm["min"] < start or mm["max"] > end):
+            raise InvalidArgument(
+                f"{column} values {mm['min']}..{mm['max']} fall outside the replaced range {start}..{end}"
+            )
+
+    return check
+
+
+def replace_rows(
+    conn: Connection,
+    schema: str,
+    table: str | sa.Table,
+    delete_where_sql: str | sql.Composable,
+    params: Mapping[str, Any] | Sequence[Any],
+    batches: Batch | Iterable[Batch],
+    *,
+    columns: Sequence[str] | None = None,
+    constants: Mapping[str, Any] | None = None,
+    partition_range: tuple[dt.date, dt.date] | None = None,
+    generate_uuid: bool = True,
+    checks: Sequence[BatchCheck] = (),
+) -> WriteResult:
+    """DELETE FROM schema.table WHERE <delete_where_sql>, then COPY the batches, in one transaction; commit.
+
+    `delete_where_sql` is code, not data: values go in `params`. For a partitioned table `partition_range`
+    (inclusive dates) is required: its months get partitions first, and every row's partition column must
+    lie in it (rows outside would escape the next run's delete).
+    """
+    validate_schema(schema)
+    t = _table(table)
+    all_checks = list(checks)
+    if is_partitioned(t):
+        if partition_range is None:
+            raise InvalidArgument(f"{t.name} is partitioned: replace_rows needs partition_range=(start, end)")
+        start, end = partition_range
+        try:
+            ensure_month_partitions(conn, schema, t.name, months_between(start, end))
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        all_checks.append(range_check(partition_column(t), start, end))
+
+    def check(data: pa.Table) -> None:
+        for c in all_checks:
+            c(data)
+
+    where = sql.SQL(delete_where_sql) if isinstance(delete_where_sql, str) else delete_where_sql
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DELETE FROM {} WHERE ").format(qualified(schema, t.name)) + where, params)
+            deleted = cur.rowcount
+        inserted = copy_rows(
+            conn, schema, t, batches, columns, constants=constants, generate_uuid=generate_uuid, check=check
+        )
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
+    return WriteResult(deleted, inserted)
+
+
+def _same_report_period(report_period_id: int) -> BatchCheck:
+    def check(data: pa.Table) -> None:
+        arr = data.column("report_period_id").cast(pa.int64())
+        if arr.null_count or pc.any(pc.not_equal(arr, report_period_id)).as_py():
+            raise InvalidArgument(f"rows carry a report_period_id other than {report_period_id}")
+
+    return check
+
+
+def replace_daily_summary(
+    conn: Connection,
+    schema: str,
+    report_period_id: int,
+    start: dt.date | str,
+    end: dt.date | str,
+    batches: Batch | Iterable[Batch],
+    *,
+    columns: Sequence[str] | None = None,
+) -> int:
+    """Replace the OCP daily summary rows of a report period over [start, end] (Koku's delete rule); commit.
+
+    Batches lacking ``report_period_id`` get it filled in; ``uuid`` is generated when absent. Returns the
+    number of rows written.
+    """
+    start_d, end_d = parse_date(start, "start_date"), parse_date(end, "end_date")
+    if end_d < start_d:
+        raise InvalidArgument(f"end_date {end_d} is before start_date {start_d}")
+    rp = int(report_period_id)
+    result = replace_rows(
+        conn,
+        schema,
+        SUMMARY_TABLE,
+        DAILY_SUMMARY_DELETE_WHERE,
+        {"start": start_d, "end": end_d, "report_period_id": rp},
+        batches,
+        columns=columns,
+        constants={"report_period_id": rp},
+        partition_range=(start_d, end_d),
+        checks=[_same_report_period(rp)],
+    )
+    return result.inserted
