@@ -12,7 +12,8 @@ COPY pyproject.toml README.md ./
 COPY poc_tasks ./poc_tasks
 RUN pip install '.[flower]'
 
-# celeryconfig.py is a top-level module (poc_tasks.app loads it by name), not part of the package.
+# The package carries its Celery settings; the top-level celeryconfig.py (for `celery --config celeryconfig`)
+# is not part of the package, so it is copied and put on the path.
 COPY celeryconfig.py ./
 ENV PYTHONPATH=/app
 

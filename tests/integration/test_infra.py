@@ -176,26 +176,41 @@ def test_worker_consumes_only_its_queues(celery_worker_app: Any) -> None:
     on_default.forget()
 
 
+def _reload_celeryconfig() -> Any:
+    """Re-read the settings module from the environment; the top-level celeryconfig may only re-export it."""
+    import celeryconfig
+
+    try:
+        source = importlib.import_module("poc_tasks.celeryconfig")
+    except ImportError:
+        return importlib.reload(celeryconfig)
+    importlib.reload(source)
+    importlib.reload(celeryconfig)
+    return source
+
+
 def test_celeryconfig_reads_broker_urls_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     import celeryconfig
 
     try:
         monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
         monkeypatch.delenv("CELERY_RESULT_BACKEND", raising=False)
-        conf = importlib.reload(celeryconfig)
+        conf = _reload_celeryconfig()
         assert conf.broker_url == conf.result_backend == "redis://localhost:6379/1"
 
         monkeypatch.setenv("CELERY_BROKER_URL", "redis://redis:6379/1")
-        conf = importlib.reload(celeryconfig)
+        conf = _reload_celeryconfig()
         assert conf.result_backend == "redis://redis:6379/1"  # results follow the broker unless set
 
         monkeypatch.setenv("CELERY_RESULT_BACKEND", "redis://redis:6379/2")
-        conf = importlib.reload(celeryconfig)
+        conf = _reload_celeryconfig()
         assert (conf.broker_url, conf.result_backend) == ("redis://redis:6379/1", "redis://redis:6379/2")
+        # The top-level module (celery --config celeryconfig) carries the same values.
+        assert (celeryconfig.broker_url, celeryconfig.result_backend) == (conf.broker_url, conf.result_backend)
         assert conf.accept_content == ["json"] and conf.task_acks_late and conf.worker_prefetch_multiplier == 1
     finally:
         monkeypatch.undo()
-        importlib.reload(celeryconfig)
+        _reload_celeryconfig()
 
 
 # --- compose.yaml ----------------------------------------------------------------------------------------------
