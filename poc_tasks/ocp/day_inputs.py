@@ -99,7 +99,7 @@ def _reduce_capacity(sources: OcpSources, day: dt.date) -> pd.DataFrame:
     """Node capacity: max per (hour, node) over the raw hourly pod rows, then summed over the day's hours."""
     keys = ["interval_start", "node"]
     aggs = {"node_capacity_cpu_core_seconds": "max", "node_capacity_memory_byte_seconds": "max"}
-    parts = [group(tbl, keys, aggs) for _path, tbl in sources.pod_raw.read_day(day, [*keys[1:], *aggs])]
+    parts = [group(tbl, keys, aggs) for _path, tbl in sources.pod_raw.read_day(day, [*keys, *aggs])]
     schema = pa.schema([("interval_start", pa.timestamp("ms")), ("node", pa.string()),
                         ("node_capacity_cpu_core_seconds", pa.float64()),
                         ("node_capacity_memory_byte_seconds", pa.float64())])

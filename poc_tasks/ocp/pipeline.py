@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from typing import Any
 
 import pyarrow as pa
@@ -54,13 +55,14 @@ def compute_ocp(spec: OcpRunSpec, settings: Settings, stage: Stage, progress: Pr
     info = cluster_info.scan(sources, start, spec.end_date)
     timings["scan_s"] = time.perf_counter() - t0
 
-    with connect(db_url) as conn:
-        with conn:  # one transaction: report period and cluster info, as Koku does them before the summary
+    with closing(connect(db_url)) as conn:
+        with conn:  # Koku's create_bill: the report period exists before the summary
             rp_id = spec.report_period_id or ensure_report_period(
                 conn, spec.schema_name, spec.source_uuid, spec.cluster_id, spec.cluster_alias,
                 spec.start_date.replace(day=1))
-            tenant.upsert_cluster_info(conn, spec.schema_name, spec.source_uuid, spec.cluster_id,
-                                       spec.cluster_alias, info.nodes, info.pvcs, info.projects)
+        # Koku fills the cluster info tables before the summary: their node roles name the unallocated rows
+        tenant.upsert_cluster_info(conn, spec.schema_name, spec.source_uuid, spec.cluster_id,
+                                   spec.cluster_alias, info.nodes, info.pvcs, info.projects)
         enabled = tenant.enabled_tag_keys(conn, spec.schema_name, "OCP")
         patterns = tenant.cost_category_namespaces(conn, spec.schema_name)
         roles = node_roles(tenant.ocp_nodes(conn, spec.schema_name))
@@ -109,7 +111,7 @@ def write_table(settings: Settings, stage: Stage, table: str) -> int:
     if table != SUMMARY_TABLE:
         raise ValueError(f"OCP runs stage no table {table!r}")
     run = manifest["run"]
-    with connect(settings.require_database_url()) as conn:
+    with closing(connect(settings.require_database_url())) as conn:
         return replace_daily_summary(
             conn, run["schema_name"], manifest["report_period_id"],
             manifest["start_date"], manifest["end_date"], _with_uuids(stage.read_batches(table)))
@@ -118,7 +120,7 @@ def write_table(settings: Settings, stage: Stage, table: str) -> int:
 def finalize(settings: Settings, stage: Stage, written: dict[str, int]) -> dict[str, Any]:
     """After every write: stamp the report period as Koku does, drop the staging folder, summarise the run."""
     manifest = stage.read_manifest()
-    with connect(settings.require_database_url()) as conn:
+    with closing(connect(settings.require_database_url())) as conn:
         with conn:
             tenant.set_report_period_summary_times(conn, manifest["run"]["schema_name"], manifest["report_period_id"])
     stage.cleanup()

@@ -1,0 +1,89 @@
+"""Thin Celery entry points: validate the broker's arguments, compute and stage, then a chord of writes.
+
+    summarize_ocp --replace--> chord( write_table(run, table) for each staged table ) --> finalize_run(run)
+
+Arguments arrive from a broker, so each task validates them (schema names, uuids, dates) before any SQL or path
+is built from them; staging paths come from the worker's own settings, never from the message.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from celery import chord
+
+from poc_tasks.app import QUEUE, app
+from poc_tasks.errors import PocTasksError
+from poc_tasks.run import OcpRunSpec
+from poc_tasks.settings import Settings
+
+LOG = logging.getLogger(__name__)
+PROGRESS = "PROGRESS"  # custom state: Flower shows meta {"step", "day", ...} while a run computes
+
+
+def _stage(run_id: str):
+    from poc_tasks.io.staging import Stage
+
+    settings = Settings.from_env()
+    return settings, Stage(settings.effective_staging_root(), _run_id(run_id), settings.storage_options())
+
+
+def _run_id(value: Any) -> str:
+    try:
+        return uuid.UUID(str(value)).hex
+    except ValueError as exc:
+        raise PocTasksError(f"run id {value!r} is not a uuid") from exc
+
+
+@app.task(name="poc_tasks.summarize_ocp", bind=True, queue=QUEUE, acks_late=True)
+def summarize_ocp(self, schema_name: str, source_uuid: str, start_date: str, end_date: str, cluster_id: str,
+                  cluster_alias: str | None = None, report_period_id: int | None = None,
+                  tracing_id: str | None = None) -> Any:
+    """Koku's populate_line_item_daily_summary_table_trino, without Trino: one OCP source, one month's range."""
+    from poc_tasks.ocp.pipeline import compute_ocp
+
+    spec = OcpRunSpec.build(schema_name, source_uuid, cluster_id, start_date, end_date, cluster_alias,
+                            report_period_id)
+    settings, stage = _stage(uuid.uuid4().hex)
+    LOG.info("summarize_ocp run=%s schema=%s source=%s %s..%s tracing_id=%s", stage.run_id, spec.schema_name,
+             spec.source_uuid, spec.start_date, spec.end_date, tracing_id)
+
+    def progress(step: str, meta: dict[str, Any]) -> None:
+        if self.request.id:
+            self.update_state(state=PROGRESS, meta={"step": step, "run_id": stage.run_id, **meta})
+
+    try:
+        manifest = compute_ocp(spec, settings, stage, progress)
+    except BaseException:
+        stage.cleanup()
+        raise
+    header = [write_table.s(run_id=stage.run_id, table=t).set(queue=self.request.delivery_info.get("routing_key")
+                                                               or QUEUE) for t in manifest["tables"]]
+    callback = finalize_run.s(run_id=stage.run_id).set(queue=QUEUE)
+    if not self.request.id or self.request.is_eager:  # called directly: run the same steps in-process
+        return finalize_run(write_results=[write_table(run_id=stage.run_id, table=t) for t in manifest["tables"]],
+                            run_id=stage.run_id)
+    raise self.replace(chord(header, callback))
+
+
+@app.task(name="poc_tasks.write_table", bind=True, queue=QUEUE, acks_late=True)
+def write_table(self, run_id: str, table: str) -> dict[str, int]:
+    """One table's replace: delete what the run replaces, COPY the staged rows, commit (one transaction)."""
+    from poc_tasks.ocp.pipeline import write_table as write
+
+    settings, stage = _stage(run_id)
+    return {table: write(settings, stage, table)}
+
+
+@app.task(name="poc_tasks.finalize_run", bind=True, queue=QUEUE, acks_late=True)
+def finalize_run(self, write_results: list[dict[str, int]], run_id: str) -> dict[str, Any]:
+    """Chord callback: stamp the report period, drop the staging folder, return rows per table and timings."""
+    from poc_tasks.ocp.pipeline import finalize
+
+    settings, stage = _stage(run_id)
+    written: dict[str, int] = {}
+    for part in write_results:
+        written.update(part)
+    return finalize(settings, stage, written)
