@@ -32,27 +32,37 @@ class Stage:
     def _path(self, name: str) -> str:
         return f"{self.folder}/{name}"
 
-    def table_path(self, table: str) -> str:
-        return self._path(f"{validate_identifier(table)}.parquet")
+    def table_folder(self, table: str) -> str:
+        return self._path(validate_identifier(table))
+
+    def part_path(self, table: str, part: str) -> str:
+        if not part.replace("-", "").isalnum():
+            raise ValueError(f"bad part name {part!r}")
+        return f"{self.table_folder(table)}/part-{part}.parquet"
 
     @contextmanager
-    def writer(self, table: str, schema: pa.Schema) -> Iterator[pq.ParquetWriter]:
-        """A Parquet writer for one staged table; each write_table() call becomes a row group (e.g. one day)."""
-        self.fs.makedirs(self.folder, exist_ok=True)
-        with self.fs.open(self.table_path(table), "wb") as sink:
+    def writer(self, table: str, schema: pa.Schema, part: str = "0") -> Iterator[pq.ParquetWriter]:
+        """A Parquet writer for one part of a staged table (e.g. a day chunk); each write_table() call becomes a
+        row group (e.g. one day). Writing the same part again replaces it, so a retried chunk is idempotent."""
+        self.fs.makedirs(self.table_folder(table), exist_ok=True)
+        with self.fs.open(self.part_path(table, part), "wb") as sink:
             w = pq.ParquetWriter(sink, schema, compression="zstd")
             try:
                 yield w
             finally:
                 w.close()
 
-    def has_table(self, table: str) -> bool:
-        return self.fs.exists(self.table_path(table))
+    def parts(self, table: str) -> list[str]:
+        try:
+            return sorted(p for p in self.fs.ls(self.table_folder(table), detail=False) if p.endswith(".parquet"))
+        except FileNotFoundError:
+            return []
 
     def read_batches(self, table: str, batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
-        with self.fs.open(self.table_path(table), "rb") as fh:
-            pf = pq.ParquetFile(fh)
-            yield from pf.iter_batches(batch_size=batch_size)
+        """Every staged row of a table, part after part, a batch at a time (bounded memory)."""
+        for path in self.parts(table):
+            with self.fs.open(path, "rb") as fh:
+                yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_size)
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         self.fs.makedirs(self.folder, exist_ok=True)

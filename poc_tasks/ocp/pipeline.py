@@ -1,19 +1,24 @@
-"""The OCP daily summary run: read (stream) -> transform (pure, per day) -> stage -> write (one transaction).
+"""The OCP daily summary run: prepare -> compute day chunks (stream, transform, stage) -> write -> finalize.
 
 Koku's order (OCPReportParquetSummaryUpdater.update_summary_tables): move the start to the first day with data,
-ensure the report period, fill the cluster info tables (their node roles feed the unallocated rows), summarise
-each day, replace the range's rows, stamp the report period.
+ensure the report period, fill the cluster info tables (their node roles name the unallocated rows), summarise
+each day, replace the range's rows, stamp the report period. The compute step is split into day chunks
+(Koku's TRINO_DATE_STEP, 5 days) so a big source-month can run on several workers; every chunk stages its rows
+under the run's folder and each table is then written in one transaction.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 
 from poc_tasks.db import tenant
@@ -28,58 +33,50 @@ from poc_tasks.ocp.inputs import open_sources
 from poc_tasks.ocp.labels import LabelParser
 from poc_tasks.ocp.summary import STAGED_SCHEMA, SUMMARY_TABLE, WRITTEN_COLUMNS, RunConstants, summarize_day, to_arrow
 from poc_tasks.ocp.unallocated import node_roles
-from poc_tasks.run import OcpRunSpec, days_in_range
+from poc_tasks.run import OcpRunSpec, days_in_range, parse_date
 from poc_tasks.settings import Settings
 
 LOG = logging.getLogger(__name__)
 Progress = Callable[[str, dict[str, Any]], None]
+DEFAULT_DATE_STEP = 5  # Koku's TRINO_DATE_STEP
 
 
 def _noop(_step: str, _meta: dict[str, Any]) -> None:
     return None
 
 
-def compute_ocp(spec: OcpRunSpec, settings: Settings, stage: Stage, progress: Progress = _noop) -> dict[str, Any]:
-    """Compute the run's summary rows into the stage; returns the manifest the write tasks and callback need."""
+def date_chunks(start: dt.date, end: dt.date, step: int) -> list[tuple[dt.date, dt.date]]:
+    """Consecutive inclusive chunks of at most `step` days covering [start, end]."""
+    if step < 1:
+        raise ValueError("step must be >= 1")
+    days = days_in_range(start, end)
+    return [(days[i], days[min(i + step, len(days)) - 1]) for i in range(0, len(days), step)]
+
+
+def prepare_ocp(spec: OcpRunSpec, settings: Settings, stage: Stage, progress: Progress = _noop,
+                date_step: int | None = None) -> dict[str, Any]:
+    """Everything Koku does before the per-chunk summary; the manifest tells the chunk tasks what to do."""
     t0 = time.perf_counter()
-    timings: dict[str, float] = {}
     db_url = settings.require_database_url()
     sources = open_sources(settings.require_data_root(), spec, settings.storage_options())
-
     progress("scan", {"source_uuid": spec.source_uuid})
     first = cluster_info.first_usage_day(sources, spec.start_date, spec.end_date)
     if first is None:
         raise MissingInputData(f"no pod usage rows for source {spec.source_uuid} between {spec.start_date} and "
                                f"{spec.end_date} in {len(sources.pod_daily.files)} daily file(s)")
-    start = max(spec.start_date, first)
+    start = max(spec.start_date, first)  # Koku's _check_parquet_date_range
     info = cluster_info.scan(sources, start, spec.end_date)
-    timings["scan_s"] = time.perf_counter() - t0
-
     with closing(connect(db_url)) as conn:
         with conn:  # Koku's create_bill: the report period exists before the summary
             rp_id = spec.report_period_id or ensure_report_period(
                 conn, spec.schema_name, spec.source_uuid, spec.cluster_id, spec.cluster_alias,
                 spec.start_date.replace(day=1))
-        # Koku fills the cluster info tables before the summary: their node roles name the unallocated rows
         tenant.upsert_cluster_info(conn, spec.schema_name, spec.source_uuid, spec.cluster_id,
                                    spec.cluster_alias, info.nodes, info.pvcs, info.projects)
         enabled = tenant.enabled_tag_keys(conn, spec.schema_name, "OCP")
         patterns = tenant.cost_category_namespaces(conn, spec.schema_name)
         roles = node_roles(tenant.ocp_nodes(conn, spec.schema_name))
-    timings["cluster_info_s"] = time.perf_counter() - t0 - timings["scan_s"]
-
-    parser = LabelParser(enabled)
-    constants = RunConstants(rp_id, spec.cluster_id, spec.cluster_alias, spec.source_uuid)
-    rows_by_day: dict[str, int] = {}
-    t1 = time.perf_counter()
-    with stage.writer(SUMMARY_TABLE, STAGED_SCHEMA) as writer:
-        for day in days_in_range(start, spec.end_date):
-            progress("summarize", {"day": day.isoformat()})
-            frame = summarize_day(read_day(sources, day, parser), patterns, roles)
-            table = to_arrow(frame, constants)
-            writer.write_table(table)
-            rows_by_day[day.isoformat()] = table.num_rows
-    timings["summarize_s"] = time.perf_counter() - t1
+    step = date_step or int(os.environ.get("POC_DATE_STEP", DEFAULT_DATE_STEP))
     manifest = {
         "provider": "OCP",
         "run": spec.to_kwargs(),
@@ -87,14 +84,40 @@ def compute_ocp(spec: OcpRunSpec, settings: Settings, stage: Stage, progress: Pr
         "end_date": spec.end_date.isoformat(),
         "report_period_id": rp_id,
         "tables": [SUMMARY_TABLE],
-        "rows_by_day": rows_by_day,
+        "chunks": [[a.isoformat(), b.isoformat()] for a, b in date_chunks(start, spec.end_date, step)],
+        "enabled_keys": enabled,
+        "cost_category_namespaces": [list(p) for p in patterns],
+        "node_roles": roles.astype(object).where(roles.notna(), None).values.tolist(),
+        "cluster_info": {"nodes": len(info.nodes), "pvcs": len(info.pvcs), "projects": len(info.projects)},
         "rows_read": sources.rows_read(),
         "bytes_read": sources.bytes_read(),
-        "cluster_info": {"nodes": len(info.nodes), "pvcs": len(info.pvcs), "projects": len(info.projects)},
-        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "timings": {"prepare_s": round(time.perf_counter() - t0, 3)},
     }
     stage.write_manifest(manifest)
     return manifest
+
+
+def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, chunk_end: str | dt.date,
+                  progress: Progress = _noop) -> dict[str, Any]:
+    """Summarise the days of one chunk into the stage (one part file per table). Pure re-runs: same file."""
+    t0 = time.perf_counter()
+    manifest = stage.read_manifest()
+    spec = OcpRunSpec.build(**manifest["run"])
+    first, last = parse_date(chunk_start, "chunk_start"), parse_date(chunk_end, "chunk_end")
+    sources = open_sources(settings.require_data_root(), spec, settings.storage_options())
+    parser = LabelParser(manifest["enabled_keys"])
+    patterns = [(p, int(c)) for p, c in manifest["cost_category_namespaces"]]
+    roles = pd.DataFrame(manifest["node_roles"], columns=["node", "resource_id", "node_role"], dtype=object)
+    constants = RunConstants(manifest["report_period_id"], spec.cluster_id, spec.cluster_alias, spec.source_uuid)
+    rows = 0
+    with stage.writer(SUMMARY_TABLE, STAGED_SCHEMA, part=first.isoformat()) as writer:
+        for day in days_in_range(first, last):
+            progress("summarize", {"day": day.isoformat()})
+            table = to_arrow(summarize_day(read_day(sources, day, parser), patterns, roles), constants)
+            writer.write_table(table)
+            rows += table.num_rows
+    return {"chunk": [first.isoformat(), last.isoformat()], "rows": rows, "rows_read": sources.rows_read(),
+            "bytes_read": sources.bytes_read(), "seconds": round(time.perf_counter() - t0, 3)}
 
 
 def _with_uuids(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -108,8 +131,8 @@ def _with_uuids(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
 def write_table(settings: Settings, stage: Stage, table: str) -> int:
     """Replace the run's rows of one table in one transaction; returns the rows written."""
     manifest = stage.read_manifest()
-    if table != SUMMARY_TABLE:
-        raise ValueError(f"OCP runs stage no table {table!r}")
+    if table not in manifest["tables"]:
+        raise ValueError(f"run {stage.run_id} staged no table {table!r}")
     run = manifest["run"]
     with closing(connect(settings.require_database_url())) as conn:
         return replace_daily_summary(
@@ -117,31 +140,43 @@ def write_table(settings: Settings, stage: Stage, table: str) -> int:
             manifest["start_date"], manifest["end_date"], _with_uuids(stage.read_batches(table)))
 
 
-def finalize(settings: Settings, stage: Stage, written: dict[str, int]) -> dict[str, Any]:
+def finalize(settings: Settings, stage: Stage, written: dict[str, int],
+             chunk_results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """After every write: stamp the report period as Koku does, drop the staging folder, summarise the run."""
     manifest = stage.read_manifest()
     with closing(connect(settings.require_database_url())) as conn:
         with conn:
             tenant.set_report_period_summary_times(conn, manifest["run"]["schema_name"], manifest["report_period_id"])
     stage.cleanup()
+    chunks = chunk_results or []
+    timings = dict(manifest["timings"])
+    timings["compute_s"] = round(sum(c["seconds"] for c in chunks), 3)
     return {"run_id": stage.run_id, "provider": manifest["provider"], "rows": written,
             "start_date": manifest["start_date"], "end_date": manifest["end_date"],
-            "report_period_id": manifest["report_period_id"], "rows_read": manifest["rows_read"],
-            "bytes_read": manifest["bytes_read"], "timings": manifest["timings"]}
+            "report_period_id": manifest["report_period_id"], "chunks": len(manifest["chunks"]),
+            "rows_read": manifest["rows_read"] + sum(c["rows_read"] for c in chunks),
+            "bytes_read": manifest["bytes_read"] + sum(c["bytes_read"] for c in chunks),
+            "timings": timings}
+
+
+def new_stage(settings: Settings) -> Stage:
+    return Stage(settings.effective_staging_root(), uuid.uuid4().hex, settings.storage_options())
 
 
 def run_ocp(spec: OcpRunSpec, settings: Settings, progress: Progress = _noop) -> dict[str, Any]:
-    """The whole run in-process (the CLI's `run ocp`): same steps as the Celery chord, one after the other."""
+    """The whole run in-process (the CLI's `run ocp`): the Celery chord's steps, one after the other."""
     t0 = time.perf_counter()
-    stage = Stage(settings.effective_staging_root(), uuid.uuid4().hex, settings.storage_options())
+    stage = new_stage(settings)
     try:
-        manifest = compute_ocp(spec, settings, stage, progress)
+        manifest = prepare_ocp(spec, settings, stage, progress)
+        chunks = [compute_chunk(settings, stage, a, b, progress) for a, b in manifest["chunks"]]
         t1 = time.perf_counter()
         written = {t: write_table(settings, stage, t) for t in manifest["tables"]}
-        result = finalize(settings, stage, written)
+        write_s = time.perf_counter() - t1
+        result = finalize(settings, stage, written, chunks)
     except BaseException:
         stage.cleanup()
         raise
-    result["timings"]["write_s"] = round(time.perf_counter() - t1, 3)
+    result["timings"]["write_s"] = round(write_s, 3)
     result["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
     return result
