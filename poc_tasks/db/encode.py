@@ -176,13 +176,19 @@ class CsvStream(io.RawIOBase):
         self._chunks = chunks
         self._view = memoryview(b"")
         self._pos = 0
+        # psycopg2 turns an exception raised in read() into QueryCanceled; keep the original to re-raise it.
+        self.error: BaseException | None = None
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
         while self._pos >= len(self._view):
-            nxt = next(self._chunks, None)
+            try:
+                nxt = next(self._chunks, None)
+            except BaseException as exc:
+                self.error = exc
+                raise
             if nxt is None:
                 return b""
             self._view, self._pos = memoryview(nxt), 0

@@ -143,10 +143,12 @@ def ensure_report_period(
     """Get or create the report period row, as OCPReportParquetProcessor.create_bill does; return its id.
 
     Start is the 1st of the month 00:00 UTC, end the 1st of the next month; an existing row's
-    cluster_alias is updated when it differs. Runs in the current transaction (no commit); the provider
-    row must exist (ensure_provider).
+    cluster_alias is updated when it differs. Runs in the current transaction (no commit). The period
+    references reporting_tenant_api_provider: a missing provider row (standalone use; Koku creates it with the
+    source) is created as an 'OCP' provider named after the cluster alias.
     """
     provider = validate_uuid(provider_uuid, "provider_uuid")
+    ensure_provider(conn, schema, provider, cluster_alias or cluster_id, "OCP")
     first = dt.date(month_start.year, month_start.month, 1)
     start = dt.datetime(first.year, first.month, 1, tzinfo=dt.UTC)
     nxt = next_month(first)

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import pandas as pd
+import psycopg2
 import psycopg2.extensions
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -96,6 +97,9 @@ def copy_rows(
         columns = have + [c for c in (constants or {}) if c not in have]
         columns += [c for c in generate if c not in columns]
     columns = list(columns)
+    unknown = [c for c in columns if c not in t.columns]
+    if unknown:
+        raise InvalidArgument(f"columns {unknown} do not exist in {t.name}")
     count = 0
 
     def chunks() -> Iterator[bytes]:
@@ -112,8 +116,14 @@ def copy_rows(
     stmt = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')").format(
         qualified(schema, t.name), sql.SQL(", ").join(sql.Identifier(c) for c in columns)
     )
+    stream = CsvStream(chunks())
     with conn.cursor() as cur:
-        cur.copy_expert(stmt, CsvStream(chunks()), size=_COPY_READ_SIZE)
+        try:
+            cur.copy_expert(stmt, stream, size=_COPY_READ_SIZE)
+        except psycopg2.Error as exc:
+            if stream.error is not None:  # the rows' own error (bad input, a check), not the cancelled COPY
+                raise stream.error from exc
+            raise
         if cur.rowcount >= 0 and cur.rowcount != count:  # a guard on the streaming, never expected
             raise RuntimeError(f"COPY into {t.name} stored {cur.rowcount} rows, {count} were sent")
     return count
