@@ -63,6 +63,9 @@ class SampleConfig:
     # False: the pod CSVs have no node_role column (old operators); Koku then derives roles itself
     with_node_role: bool = True
     files_per_day: int = 2  # operator CSV files per report type and day (counters 0..n-1)
+    # False: no mid-day label changes, so every node and namespace has one label variant per day ("clean" data,
+    # on which Koku's pod usage is conserved day by day)
+    label_changes: bool = True
     # cost-category namespace patterns (SQL LIKE) added to Koku's defaults: ((pattern, category), ...)
     cost_category_namespaces: tuple[tuple[str, str], ...] = (("analytics%", "Engineering"),)
 
@@ -126,9 +129,11 @@ def scenario_of(config: SampleConfig, files: list[dict[str, Any]], features: dic
         "enabled_tag_keys": list(config.enabled_tag_keys),
         "files": files,
         "extra_cost_category_namespaces": dict(config.cost_category_namespaces),
+        "node_roles": features["node_roles"],
         "generator": {"name": "poc_tasks.sample", "seed": config.seed, "nodes": config.nodes, "pods": config.pods,
                       "days": config.days, "rows_per_file": config.rows_per_file,
-                      "files_per_day": config.files_per_day, "with_node_role": config.with_node_role},
+                      "files_per_day": config.files_per_day, "with_node_role": config.with_node_role,
+                      "label_changes": config.label_changes},
         "features": features,
     }
 
@@ -139,7 +144,7 @@ def write_sample(root: str, config: SampleConfig, storage_options: dict | None =
     config.validate()
     fs = filesystem(root, storage_options)
     local = not root.startswith(("s3://", "s3a://"))
-    cluster = build_cluster(config.nodes, config.pods, config.seed)
+    cluster = build_cluster(config.nodes, config.pods, config.seed, config.label_changes)
     account = account_of(config.schema)
     year, month = f"{config.year:04d}", f"{config.month:02d}"
     next_month = (config.start_date + dt.timedelta(days=32)).replace(day=1)
@@ -172,7 +177,8 @@ def write_sample(root: str, config: SampleConfig, storage_options: dict | None =
                 files.append({"base": base, "reportnumhours": num_hours})
             del frame
     features = dict(cluster.features)
-    features["label_change_date"] = (config.start_date + dt.timedelta(days=config.label_change_day)).isoformat()
+    if config.label_changes:
+        features["label_change_date"] = (config.start_date + dt.timedelta(days=config.label_change_day)).isoformat()
     features["missing_hours"] = {**features["missing_hours"], "date": config.start_date.isoformat()}
     features["raw_rows"] = rows
     scenario = scenario_of(config, files, features)

@@ -10,7 +10,7 @@ Edge cases it plants (their names end up in scenario.json "features"):
 - pending pods (node '' and resource_id ''), one of them with a PVC;
 - one ReadWriteMany PVC mounted by two pods on two different workers;
 - PVCs whose pod never has a pod-usage row (a finished backup job);
-- a node, a namespace and a pod whose labels change at noon of the "label change day";
+- a node, a namespace and a pod whose labels change at noon of the "label change day" (unless disabled);
 - a worker absent for the first hours of the first day.
 """
 
@@ -160,7 +160,7 @@ def _pick_size(cores_needed: float, mem_needed: float) -> tuple[str, int, int]:
     return _SIZES[-1]
 
 
-def build_cluster(nodes: int, pods: int, seed: int) -> Cluster:  # noqa: C901 - one linear recipe
+def build_cluster(nodes: int, pods: int, seed: int, label_changes: bool = True) -> Cluster:  # noqa: C901
     masters, infras, workers = node_counts(nodes)
     n_platform = platform_pod_count(nodes)
     if pods < n_platform + MIN_USER_PODS:
@@ -406,6 +406,9 @@ def build_cluster(nodes: int, pods: int, seed: int) -> Cluster:  # noqa: C901 - 
         pod_labels_before={changer: labels_json(pod_before)},
         missing_node=worker_idx[-1],
     )
+    if not label_changes:  # drawn all the same, so the rest of the cluster is identical either way
+        c.node_labels_before, c.ns_labels_before, c.pod_labels_before = {}, {}, {}
+        c.pod_labels[changer] = labels_json(pod_before)
     c.features = {
         "node_roles": dict(zip(node_name, role, strict=True)),
         "pending_pods": [{"namespace": user_ns[user_ns_of[p]], "pod": pod_name[first_user + p]} for p in pending],
@@ -414,14 +417,15 @@ def build_cluster(nodes: int, pods: int, seed: int) -> Cluster:  # noqa: C901 - 
                        "persistentvolume": vols[v_shared]["pv"],
                        "pods": [pod_name[first_user + p] for p in shared_pods], "nodes": shared_nodes},
         "pvcs_without_pod_usage": orphans,
-        "node_label_change": {"node": node_name[change_node], "before": node_before,
-                              "after": node_labels[change_node]},
-        "namespace_label_change": {"namespace": ns_name[change_ns], "before": ns_before,
-                                   "after": ns_labels[change_ns]},
-        "pod_label_change": {"namespace": ns_name[pod_ns[changer]], "pod": pod_name[changer],
-                             "before": labels_json(pod_before), "after": labels_json(pod_after)},
         "missing_hours": {"node": node_name[worker_idx[-1]], "hours": list(range(MISSING_HOURS))},
     }
+    if label_changes:
+        c.features["node_label_change"] = {"node": node_name[change_node], "before": node_before,
+                                           "after": node_labels[change_node]}
+        c.features["namespace_label_change"] = {"namespace": ns_name[change_ns], "before": ns_before,
+                                                "after": ns_labels[change_ns]}
+        c.features["pod_label_change"] = {"namespace": ns_name[pod_ns[changer]], "pod": pod_name[changer],
+                                          "before": labels_json(pod_before), "after": labels_json(pod_after)}
     return c
 
 

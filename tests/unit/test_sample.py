@@ -314,6 +314,16 @@ def test_labels_change_at_noon_of_the_change_day(root, scenario):
     assert (nodes.groupby(["node", "interval_start"])["node_labels"].nunique().drop(node["node"]) == 1).all()
 
 
+def test_without_label_changes_every_entity_has_one_variant_a_day(tmp_path):
+    scenario = write_sample(str(tmp_path), SampleConfig(days=2, label_changes=False))
+    assert "label_change_date" not in scenario["features"]
+    for rt, keys in (("node_labels", ["node"]), ("namespace_labels", ["namespace"]),
+                     ("pod_usage", ["namespace", "pod"])):
+        daily = read(tmp_path, rt, True)
+        label = KEYS[rt][-1]
+        assert (daily.groupby([*keys, "interval_start"])[label].nunique() == 1).all(), rt
+
+
 def test_a_node_misses_hours_and_some_pods_live_part_of_a_day(root, scenario):
     missing = scenario["features"]["missing_hours"]
     pods = read(root, "pod_usage", False)
@@ -383,6 +393,8 @@ def test_scenario_json_has_the_oracle_fields(root, scenario):
         "cluster_alias": "My OCP Cluster", "year": "2026", "month": "01", "start_date": "2026-01-01",
         "end_date": "2026-01-03"}
     assert scenario["enabled_tag_keys"] == list(CONFIG.enabled_tag_keys)
+    assert scenario["node_roles"] == {"master-0": "master", "infra-0": "infra", "worker-0": "worker",
+                                      "worker-1": "worker", "worker-2": "worker", "worker-3": "worker"}
     assert scenario["extra_cost_category_namespaces"] == {"analytics%": "Engineering"}
     assert {"base": "pod_usage.2026-01-01.1.0", "reportnumhours": 24} in scenario["files"]
     assert all(set(f) == {"base", "reportnumhours"} for f in scenario["files"])
