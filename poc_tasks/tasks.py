@@ -54,7 +54,7 @@ def _progress(task: Any, run_id: str):
     return report
 
 
-@app.task(name="poc_tasks.summarize_ocp", bind=True, queue=QUEUE, acks_late=True)
+@app.task(name="poc_tasks.summarize_ocp", bind=True, acks_late=True)
 def summarize_ocp(self, schema_name: str, source_uuid: str, start_date: str, end_date: str, cluster_id: str,
                   cluster_alias: str | None = None, report_period_id: int | None = None,
                   tracing_id: str | None = None) -> Any:
@@ -80,7 +80,7 @@ def summarize_ocp(self, schema_name: str, source_uuid: str, start_date: str, end
     raise self.replace(chord(header, write_tables.s(run_id=stage.run_id).set(queue=queue)))
 
 
-@app.task(name="poc_tasks.compute_chunk", bind=True, queue=QUEUE, acks_late=True)
+@app.task(name="poc_tasks.compute_chunk", bind=True, acks_late=True)
 def compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str) -> dict[str, Any]:
     """Summarise one day chunk into the run's staging folder (a retry rewrites the same part file)."""
     from poc_tasks.ocp.pipeline import compute_chunk as compute
@@ -89,7 +89,7 @@ def compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str) -> dict[s
     return compute(settings, stage, chunk_start, chunk_end, _progress(self, stage.run_id))
 
 
-@app.task(name="poc_tasks.write_tables", bind=True, queue=QUEUE, acks_late=True)
+@app.task(name="poc_tasks.write_tables", bind=True, acks_late=True)
 def write_tables(self, chunk_results: list[dict[str, Any]], run_id: str) -> Any:
     """After every chunk: one write task per staged table, then the finalize callback."""
     settings, stage = _stage(run_id)
@@ -103,7 +103,7 @@ def write_tables(self, chunk_results: list[dict[str, Any]], run_id: str) -> Any:
     raise self.replace(chord(header, callback))
 
 
-@app.task(name="poc_tasks.write_table", bind=True, queue=QUEUE, acks_late=True)
+@app.task(name="poc_tasks.write_table", bind=True, acks_late=True)
 def write_table(self, run_id: str, table: str) -> dict[str, int]:
     """One table's replace: delete what the run replaces, COPY the staged rows, commit (one transaction)."""
     from poc_tasks.ocp.pipeline import write_table as write
@@ -112,7 +112,7 @@ def write_table(self, run_id: str, table: str) -> dict[str, int]:
     return {table: write(settings, stage, table)}
 
 
-@app.task(name="poc_tasks.finalize_run", bind=True, queue=QUEUE, acks_late=True)
+@app.task(name="poc_tasks.finalize_run", bind=True, acks_late=True)
 def finalize_run(self, write_results: list[dict[str, int]], run_id: str,
                  chunk_results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Chord callback: stamp the report period, drop the staging folder, return rows per table and timings."""
