@@ -109,6 +109,8 @@ def _fix_column(name: str, arr: pa.ChunkedArray, target: sa.types.TypeEngine) ->
             raise InvalidArgument(f"column {name!r} holds an infinite value; PostgreSQL numeric cannot store it")
         # pandas uses NaN for a missing value; PostgreSQL would store NaN, Koku's rows hold NULL.
         arr = pc.if_else(pc.is_nan(arr), pa.scalar(None, t), arr)
+        if isinstance(target, sa.Numeric) and not isinstance(target, sa.Float):
+            arr = float8_numeric(arr)
     elif isinstance(target, sa.Date) and not isinstance(target, sa.DateTime) and pa.types.is_timestamp(t):
         arr = arr.cast(pa.date32())
     elif isinstance(target, pg.JSONB | sa.JSON) and not (pa.types.is_string(t) or pa.types.is_large_string(t)):
@@ -118,6 +120,31 @@ def _fix_column(name: str, arr: pa.ChunkedArray, target: sa.types.TypeEngine) ->
     elif isinstance(target, sa.Uuid) and pa.types.is_fixed_size_binary(t) and t.byte_width == 16:
         arr = _python_column(arr.to_pylist(), lambda v: None if v is None else str(uuid.UUID(bytes=v)))
     return arr
+
+
+def float8_numeric(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Round doubles to 15 significant digits, as PostgreSQL's float8 -> numeric cast does (DBL_DIG digits).
+
+    Koku computes in double precision and inserts into numeric(33,15) columns, so its stored values carry the
+    cast's 15 significant digits (6.451612903225806 is stored as 6.451612903225810). Sending the same
+    15-digit value makes our stored numerics equal Koku's digit for digit, not only within a tolerance.
+    """
+    values = arr.to_numpy(zero_copy_only=False).astype(float)
+    out = values.copy()
+    ok = np.isfinite(values) & (values != 0)
+    x = values[ok]
+    digits = 14 - np.floor(np.log10(np.abs(x)))
+    up = digits >= 0
+    scale_up = np.power(10.0, digits[up])
+    scale_down = np.power(10.0, -digits[~up])
+    rounded = np.empty_like(x)
+    rounded[up] = np.rint(x[up] * scale_up) / scale_up
+    rounded[~up] = np.rint(x[~up] / scale_down) * scale_down
+    out[ok] = rounded
+    mask = pc.is_null(arr)
+    if isinstance(mask, pa.ChunkedArray):
+        mask = mask.combine_chunks()
+    return pa.array(out, type=pa.float64(), mask=mask.to_numpy(zero_copy_only=False))
 
 
 def to_arrow(

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from poc_tasks.ocp.arrow_agg import combine, combine_distinct, distinct, group
+from poc_tasks.ocp.frames import sql_group
 from poc_tasks.ocp.inputs import POD_METRICS, STORAGE_METRICS, OcpSources
 from poc_tasks.ocp.labels import LabelParser
 
@@ -124,10 +125,7 @@ def read_day(sources: OcpSources, day: dt.date, parser: LabelParser) -> DayInput
     pods = pods_t.to_pandas()
     _filter_label_column(pods, "pod_labels", parser)
     if len(pods):  # different raw texts can filter to one map: regroup (sums of sums, maxima of maxima)
-        pods = pods.groupby(POD_KEYS, dropna=False, sort=False).agg(
-            {**{m: lambda s: s.sum(min_count=1) for m in POD_METRICS}, "resource_id": "max",
-             "node_capacity_cpu_cores": "max", "node_capacity_memory_bytes": "max"}
-        ).reset_index()
+        pods = sql_group(pods, POD_KEYS, POD_AGGS)
     storage = _reduce_storage(sources, day, parser).to_pandas()
     for col in ("persistentvolume_labels", "persistentvolumeclaim_labels"):
         _filter_label_column(storage, col, parser)

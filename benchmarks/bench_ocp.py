@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Benchmark `poc-tasks run ocp` on generated months, beside Koku's own PostgreSQL summary SQL.
+
+For each scale: generate Koku-shaped Parquet (poc-tasks sample), run `poc-tasks run ocp` in a child process and
+measure wall time and peak RSS (getrusage of the child), then -- when the oracle is available (KOKU_GIT_DIR and
+/work/oracle-venv or ORACLE_PYTHON) -- run Koku's self-hosted summary SQL on the same data already loaded into
+PostgreSQL and report the time its summary statements took. Prints one line per scale and a JSON summary.
+
+    python benchmarks/bench_ocp.py --scale small            # 10 nodes / 500 pods, 30 days
+    python benchmarks/bench_ocp.py --scale large            # 50 nodes / 5,000 pods, 30 days (~3.5 M raw rows)
+    python benchmarks/bench_ocp.py --nodes 20 --pods 1000 --days 10 --no-oracle
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SCALES = {"small": (10, 500, 30), "large": (50, 5000, 30)}
+DB = os.environ.get("POC_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+DSN = os.environ.get("ORACLE_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+ORACLE = Path(os.environ.get("ORACLE_DIR", ROOT.parent / "shared" / "oracle"))
+ORACLE_PY = os.environ.get("ORACLE_PYTHON", "/work/oracle-venv/bin/python")
+POC = str(Path(sys.executable).parent / "poc-tasks")
+
+
+def child(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
+    """Run a command; return (seconds, peak RSS MiB of that child, stdout)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    seconds = time.perf_counter() - t0
+    if proc.returncode:
+        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is the max over all waited-for children: only meaningful when it grew
+    return seconds, max(peak, before) / 1024.0, proc.stdout
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", choices=sorted(SCALES))
+    ap.add_argument("--nodes", type=int)
+    ap.add_argument("--pods", type=int)
+    ap.add_argument("--days", type=int)
+    ap.add_argument("--workdir", help="keep data here (default: a temporary directory)")
+    ap.add_argument("--no-oracle", action="store_true", help="skip Koku's SQL")
+    args = ap.parse_args()
+    nodes, pods, days = SCALES[args.scale] if args.scale else (10, 500, 30)
+    nodes, pods, days = args.nodes or nodes, args.pods or pods, args.days or days
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="poc-bench-"))
+    data = work / "data"
+    schema = "org9990001"
+
+    t_gen, _, out = child([POC, "sample", "--data-root", str(data), "--schema", schema, "--nodes", str(nodes),
+                           "--pods", str(pods), "--days", str(days)])
+    scenario = json.loads((data / "scenario.json").read_text())
+    child(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP SCHEMA IF EXISTS {schema} CASCADE"])
+    child([POC, "init-db", "--database-url", DB, "--schema", schema])
+    seed = ("from contextlib import closing\nfrom poc_tasks.db.connection import connect\n"
+            "from poc_tasks.scenario import read_scenario, seed_tenant\n"
+            f"with closing(connect({DB!r})) as c:\n    with c: seed_tenant(c, {schema!r}, read_scenario({str(data)!r}))")
+    child([sys.executable, "-c", seed])
+    run = [POC, "run", "ocp", "--database-url", DB, "--data-root", str(data), "--schema", schema,
+           "--source-uuid", scenario["source_uuid"], "--cluster-id", scenario["cluster_id"],
+           "--cluster-alias", scenario["cluster_alias"], "--start", scenario["start_date"],
+           "--end", scenario["end_date"]]
+    t_run, rss, out = child(run)
+    result = json.loads(out)
+    raw_rows = _raw_pod_rows(data, scenario)
+    line = {"nodes": nodes, "pods": pods, "days": days, "raw_pod_rows": raw_rows,
+            "summary_rows": sum(result["rows"].values()), "poc_seconds": round(t_run, 2),
+            "poc_raw_rows_per_s": round(raw_rows / t_run), "poc_peak_rss_mib": round(rss),
+            "poc_timings": result["timings"], "generate_seconds": round(t_gen, 1)}
+    if not args.no_oracle and os.environ.get("KOKU_GIT_DIR") and Path(ORACLE_PY).exists():
+        ref = work / "koku_ref.parquet"
+        t_ref, _, _ = child([ORACLE_PY, str(ORACLE / "koku_reference.py"), "--root", str(data), "--out", str(ref),
+                             "--schema", "ref_bench", "--dsn", DSN])
+        meta = json.loads(Path(str(ref) + ".meta.json").read_text())
+        koku_sql = sum(t for name, t, _ in meta["timings_s"] if name.startswith("summary"))
+        line.update({"koku_summary_sql_seconds": round(koku_sql, 2), "koku_total_seconds_incl_load": round(t_ref, 1),
+                     "speedup_vs_koku_sql": round(koku_sql / t_run, 2)})
+        cmp = subprocess.run([ORACLE_PY, str(ORACLE / "compare.py"), str(ref),
+                              f"{DSN}|{schema}.reporting_ocpusagelineitem_daily_summary"],
+                             capture_output=True, text=True)
+        line["parity"] = (cmp.stdout.strip().splitlines() or ["?"])[-1]
+    print(json.dumps(line))
+    if not args.workdir:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _raw_pod_rows(data: Path, scenario: dict) -> int:
+    import pyarrow.parquet as pq
+
+    folder = (data / "data" / "parquet" / scenario["account"] / "OCP" / "pod_usage" /
+              f"source={scenario['source_uuid']}" / f"year={scenario['year']}" / f"month={scenario['month']}")
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in folder.glob("*.parquet"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
