@@ -51,22 +51,36 @@ class ColumnSpec:
 @dataclass
 class _FileIndex:
     path: str
-    schema: pa.Schema
+    columns: frozenset[str]
     # per row group: (min, max) of interval_start as naive datetimes, or None when the footer has no statistics
     ranges: list[tuple[dt.datetime, dt.datetime] | None]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"path": self.path, "columns": sorted(self.columns),
+                "ranges": [None if r is None else [r[0].isoformat(), r[1].isoformat()] for r in self.ranges]}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> _FileIndex:
+        return cls(d["path"], frozenset(d["columns"]),
+                   [None if r is None else (dt.datetime.fromisoformat(r[0]), dt.datetime.fromisoformat(r[1]))
+                    for r in d["ranges"]])
 
 
 class ParquetSource:
     """The Parquet files of one Koku table for one source-month, read a day at a time."""
 
     def __init__(self, fs: fsspec.AbstractFileSystem, files: list[str], columns: list[ColumnSpec],
-                 table: str, time_column: str = "interval_start") -> None:
+                 table: str, time_column: str = "interval_start",
+                 index: list[dict[str, Any]] | None = None) -> None:
         self.fs = fs
         self.table = table
         self.columns = {c.name: c for c in columns}
         self.time_column = time_column
-        self.files = list(files)
         self._index: list[_FileIndex] | None = None
+        if index is not None:  # footers already read and checked by an earlier step of the same run
+            self._index = [_FileIndex.from_json(d) for d in index]
+            files = [fi.path for fi in self._index]
+        self.files = list(files)
         self.bytes_read = 0
         self.rows_read = 0
 
@@ -75,6 +89,10 @@ class ParquetSource:
         if self._index is None:
             self._index = [self._index_file(p) for p in self.files]
         return self._index
+
+    def export_index(self) -> list[dict[str, Any]]:
+        """The checked footer index as JSON, so later steps (other workers) need not read the footers again."""
+        return [fi.to_json() for fi in self.index()]
 
     def _open(self, path: str) -> pq.ParquetFile:
         try:
@@ -106,7 +124,7 @@ class ParquetSource:
                 ranges.append((_naive(stats.min), _naive(stats.max)))
             else:
                 ranges.append(None)
-        return _FileIndex(path, schema, ranges)
+        return _FileIndex(path, frozenset(schema.names), ranges)
 
     # ---- reads ---------------------------------------------------------------------------------------------
     def read_range(self, start: dt.datetime, end: dt.datetime, columns: list[str]) -> Iterator[tuple[str, pa.Table]]:
@@ -119,7 +137,7 @@ class ParquetSource:
             groups = [i for i, r in enumerate(fi.ranges) if r is None or (r[1] >= start and r[0] < end)]
             if not groups:
                 continue
-            present = [c for c in columns if fi.schema.get_field_index(c) >= 0]
+            present = [c for c in columns if c in fi.columns]
             read_cols = list(dict.fromkeys([*present, self.time_column]))
             pf = self._open(fi.path)
             for rg in groups:

@@ -64,14 +64,20 @@ class Stage:
             with self.fs.open(path, "rb") as fh:
                 yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_size)
 
-    def write_manifest(self, manifest: dict[str, Any]) -> None:
+    def write_json(self, name: str, value: Any) -> None:
         self.fs.makedirs(self.folder, exist_ok=True)
-        with self.fs.open(self._path("manifest.json"), "w") as fh:
-            json.dump(manifest, fh, default=str)
+        with self.fs.open(self._path(f"{validate_identifier(name)}.json"), "w") as fh:
+            json.dump(value, fh, default=str)
+
+    def read_json(self, name: str) -> Any:
+        with self.fs.open(self._path(f"{validate_identifier(name)}.json"), "r") as fh:
+            return json.load(fh)
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        self.write_json("manifest", manifest)
 
     def read_manifest(self) -> dict[str, Any]:
-        with self.fs.open(self._path("manifest.json"), "r") as fh:
-            return json.load(fh)
+        return self.read_json("manifest")
 
     def cleanup(self) -> None:
         if self.fs.exists(self.folder):

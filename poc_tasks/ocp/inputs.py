@@ -82,6 +82,9 @@ class OcpSources:
         return [self.pod_daily, self.pod_raw, self.storage_daily, self.node_labels_daily,
                 self.namespace_labels_daily]
 
+    def export_index(self) -> dict[str, list[dict[str, Any]]]:
+        return {name: getattr(self, name).export_index() for name in _SOURCE_NAMES}
+
     def bytes_read(self) -> int:
         return sum(s.bytes_read for s in self.all())
 
@@ -89,13 +92,24 @@ class OcpSources:
         return sum(s.rows_read for s in self.all())
 
 
-def open_sources(root: str, spec: OcpRunSpec, storage_options: dict[str, Any] | None = None) -> OcpSources:
-    """Find the source-month's Parquet in Koku's layout; a month without pod usage files is an error."""
+_SOURCE_NAMES = ("pod_daily", "pod_raw", "storage_daily", "node_labels_daily", "namespace_labels_daily")
+
+
+def open_sources(root: str, spec: OcpRunSpec, storage_options: dict[str, Any] | None = None,
+                 index: dict[str, list[dict[str, Any]]] | None = None) -> OcpSources:
+    """Find the source-month's Parquet in Koku's layout; a month without pod usage files is an error.
+
+    `index` (from OcpSources.export_index of an earlier step) skips listing folders and reading footers again.
+    """
     fs = filesystem(root, storage_options)
+    names = iter(_SOURCE_NAMES)
 
     def source(report_type: str, daily: bool, columns: list[ColumnSpec]) -> ParquetSource:
-        folder = ocp_prefix(root, spec.account, report_type, spec.source_uuid, spec.year, spec.month, daily)
         table = f"openshift_{report_type}_line_items" + ("_daily" if daily else "")
+        known = index.get(next(names)) if index else None
+        if known is not None:
+            return ParquetSource(fs, [], columns, table, index=known)
+        folder = ocp_prefix(root, spec.account, report_type, spec.source_uuid, spec.year, spec.month, daily)
         return ParquetSource(fs, list_parquet(fs, folder), columns, table)
 
     sources = OcpSources(

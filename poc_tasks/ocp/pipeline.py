@@ -93,6 +93,7 @@ def prepare_ocp(spec: OcpRunSpec, settings: Settings, stage: Stage, progress: Pr
         "bytes_read": sources.bytes_read(),
         "timings": {"prepare_s": round(time.perf_counter() - t0, 3)},
     }
+    stage.write_json("parquet_index", sources.export_index())
     stage.write_manifest(manifest)
     return manifest
 
@@ -104,7 +105,8 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
     manifest = stage.read_manifest()
     spec = OcpRunSpec.build(**manifest["run"])
     first, last = parse_date(chunk_start, "chunk_start"), parse_date(chunk_end, "chunk_end")
-    sources = open_sources(settings.require_data_root(), spec, settings.storage_options())
+    sources = open_sources(settings.require_data_root(), spec, settings.storage_options(),
+                           index=stage.read_json("parquet_index"))
     parser = LabelParser(manifest["enabled_keys"])
     patterns = [(p, int(c)) for p, c in manifest["cost_category_namespaces"]]
     roles = pd.DataFrame(manifest["node_roles"], columns=["node", "resource_id", "node_role"], dtype=object)
