@@ -556,11 +556,15 @@ def convert(csv_dir: Path, out_root: Path, schema: str, source_uuid: str, cluste
     if not cluster_id:
         raise SystemExit("no --cluster-id and no cluster_id in manifest.json")
     account = account_of(schema)
-    data_dir = out_root / "data"
-    if data_dir.exists():
+    # Only this source's OCP folders are ours to replace: a dataset may also hold cloud (AWS/Azure/GCP) data.
+    existing = [folder for daily in (False, True) for report_type in REPORT_TYPES
+                if (folder := Path(ocp_prefix(str(out_root), account, report_type, source_uuid, "x", "x", daily))
+                    .parent.parent).exists()]
+    if existing:
         if not overwrite:
-            raise SystemExit(f"{data_dir} exists; pass --overwrite to replace it")
-        shutil.rmtree(data_dir)
+            raise SystemExit(f"{existing[0]} exists; pass --overwrite to replace this source's OCP data")
+        for folder in existing:
+            shutil.rmtree(folder)
     out_root.mkdir(parents=True, exist_ok=True)
     hours = manifest_hours_per_day(manifest)
 
@@ -601,7 +605,11 @@ def convert(csv_dir: Path, out_root: Path, schema: str, source_uuid: str, cluste
                       "daily_reports": manifest.get("daily_reports", False)},
         "files": entries,
     }
-    (out_root / "scenario.json").write_text(json.dumps(scenario, indent=1) + "\n")
+    path = out_root / "scenario.json"
+    if path.exists():
+        # Keep what others added (e.g. an "aws" section for OCP on AWS); replace only the OCP fields.
+        scenario = {**json.loads(path.read_text()), **scenario}
+    path.write_text(json.dumps(scenario, indent=1) + "\n")
     return scenario
 
 
@@ -618,7 +626,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--enabled-keys", default=None,
                     help="comma-separated enabled label keys (default: every second sorted key found)")
     ap.add_argument("--manifest-id", type=int, default=1, help="manifest id used in file names (default 1)")
-    ap.add_argument("--overwrite", action="store_true", help="replace DATASET_ROOT/data if it exists")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace this source's OCP Parquet folders (source=UUID) if they exist")
     args = ap.parse_args(argv)
     if args.batch_size < 1:
         ap.error("--batch-size must be positive")
