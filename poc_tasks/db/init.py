@@ -21,6 +21,7 @@ from psycopg2 import sql
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from poc_tasks.db import tables_aws  # noqa: F401  (declares the OCP-on-AWS tables on the same metadata)
 from poc_tasks.db.connection import advisory_xact_lock, connect, qualified
 from poc_tasks.db.partitions import ensure_default_partition, next_month
 from poc_tasks.db.tables import is_partitioned, metadata
