@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from poc_tasks.ocp.arrow_agg import combine, combine_distinct, distinct, group
 from poc_tasks.ocp.cost_category import like_regex
 from poc_tasks.ocp.inputs import OcpSources
+from poc_tasks.ocp.labels import LabelParser
 
 APISERVER_NAMESPACE = "openshift-kube-apiserver"
 INFRA_LABEL_LIKE = '%"node_role_kubernetes_io": "infra"%'
@@ -59,8 +60,12 @@ def scan(sources: OcpSources, start: dt.date, end: dt.date) -> ClusterInfo:
     pod_nodes = combine(node_parts, node_keys, node_aggs, node_schema).to_pandas()
     projects = combine_distinct(project_parts, ["namespace"], pa.schema([("namespace", pa.string())]))
 
-    label_parts = [distinct(tbl, ["node", "node_labels"])
-                   for _p, tbl in sources.node_labels_daily.read_range(lo, hi, ["node", "node_labels"])]
+    # _arch parses the label texts below: a bad one must be reported with its file and column here
+    checker = LabelParser(())
+    label_parts = []
+    for path, tbl in sources.node_labels_daily.read_range(lo, hi, ["node", "node_labels"]):
+        checker.validate(pc.unique(tbl.column("node_labels")).to_pylist(), path, "node_labels")
+        label_parts.append(distinct(tbl, ["node", "node_labels"]))
     labels = combine_distinct(label_parts, ["node", "node_labels"],
                               pa.schema([("node", pa.string()), ("node_labels", pa.string())])).to_pandas()
 
