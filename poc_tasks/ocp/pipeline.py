@@ -54,8 +54,13 @@ def date_chunks(start: dt.date, end: dt.date, step: int) -> list[tuple[dt.date, 
 
 
 def prepare_ocp(spec: OcpRunSpec, settings: Settings, stage: Stage, progress: Progress = _noop,
-                date_step: int | None = None) -> dict[str, Any]:
-    """Everything Koku does before the per-chunk summary; the manifest tells the chunk tasks what to do."""
+                date_step: int | None = None, shadow: bool = False) -> dict[str, Any]:
+    """Everything Koku does before the per-chunk summary; the manifest tells the chunk tasks what to do.
+
+    shadow=True is the read-only variant of the phase-1 shadow runs (poc_tasks.compare): the report period must
+    exist already (Koku's run made it) and the cluster info tables are left as Koku's run filled them; the
+    session is read-only, and the manifest is marked so that write_table and finalize refuse it.
+    """
     t0 = time.perf_counter()
     db_url = settings.require_database_url()
     sources = open_sources(settings.require_data_root(), spec, settings.storage_options())
@@ -67,12 +72,15 @@ def prepare_ocp(spec: OcpRunSpec, settings: Settings, stage: Stage, progress: Pr
     start = max(spec.start_date, first)  # Koku's _check_parquet_date_range
     info = cluster_info.scan(sources, start, spec.end_date)
     with closing(connect(db_url)) as conn:
-        with conn:  # Koku's create_bill: the report period exists before the summary
-            rp_id = spec.report_period_id or ensure_report_period(
-                conn, spec.schema_name, spec.source_uuid, spec.cluster_id, spec.cluster_alias,
-                spec.start_date.replace(day=1))
-        tenant.upsert_cluster_info(conn, spec.schema_name, spec.source_uuid, spec.cluster_id,
-                                   spec.cluster_alias, info.nodes, info.pvcs, info.projects)
+        if shadow:
+            rp_id = _shadow_report_period(conn, spec)
+        else:
+            with conn:  # Koku's create_bill: the report period exists before the summary
+                rp_id = spec.report_period_id or ensure_report_period(
+                    conn, spec.schema_name, spec.source_uuid, spec.cluster_id, spec.cluster_alias,
+                    spec.start_date.replace(day=1))
+            tenant.upsert_cluster_info(conn, spec.schema_name, spec.source_uuid, spec.cluster_id,
+                                       spec.cluster_alias, info.nodes, info.pvcs, info.projects)
         enabled = tenant.enabled_tag_keys(conn, spec.schema_name, "OCP")
         patterns = tenant.cost_category_namespaces(conn, spec.schema_name)
         roles = node_roles(tenant.ocp_nodes(conn, spec.schema_name))
@@ -93,9 +101,27 @@ def prepare_ocp(spec: OcpRunSpec, settings: Settings, stage: Stage, progress: Pr
         "bytes_read": sources.bytes_read(),
         "timings": {"prepare_s": round(time.perf_counter() - t0, 3)},
     }
+    if shadow:
+        manifest["shadow"] = True
     stage.write_json("parquet_index", sources.export_index())
     stage.write_manifest(manifest)
     return manifest
+
+
+def _shadow_report_period(conn: Any, spec: OcpRunSpec) -> int:
+    """The live report period id, read in a read-only session (a shadow run never creates one)."""
+    conn.set_session(readonly=True)
+    rp_id = spec.report_period_id or tenant.get_report_period(conn, spec.schema_name, spec.source_uuid,
+                                                              spec.start_date)
+    if rp_id is None:
+        raise MissingInputData(f"no report period of source {spec.source_uuid} for {spec.start_date:%Y-%m} in "
+                               f"{spec.schema_name}: nothing to compare with (has Koku summarised it?)")
+    return rp_id
+
+
+def _refuse_shadow(stage: Stage, manifest: dict[str, Any]) -> None:
+    if manifest.get("shadow"):
+        raise ValueError(f"run {stage.run_id} is a shadow run: its rows never go to the live tables")
 
 
 def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, chunk_end: str | dt.date,
@@ -133,6 +159,7 @@ def _with_uuids(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
 def write_table(settings: Settings, stage: Stage, table: str) -> int:
     """Replace the run's rows of one table in one transaction; returns the rows written."""
     manifest = stage.read_manifest()
+    _refuse_shadow(stage, manifest)
     if table not in manifest["tables"]:
         raise ValueError(f"run {stage.run_id} staged no table {table!r}")
     run = manifest["run"]
@@ -146,6 +173,7 @@ def finalize(settings: Settings, stage: Stage, written: dict[str, int],
              chunk_results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """After every write: stamp the report period as Koku does, drop the staging folder, summarise the run."""
     manifest = stage.read_manifest()
+    _refuse_shadow(stage, manifest)
     with closing(connect(settings.require_database_url())) as conn:
         with conn:
             tenant.set_report_period_summary_times(conn, manifest["run"]["schema_name"], manifest["report_period_id"])
