@@ -40,6 +40,8 @@ __all__ = [
     "ocp_projects",
     "ocp_daily_summary",
     "partitioned_tables",
+    "shadow_comparison",
+    "SHADOW_TABLE",
     "SUMMARY_TABLE",
     "SUMMARY_COLUMNS",
     "table_columns",
@@ -354,6 +356,36 @@ partitioned_tables = sa.Table(
     sa.Index("partable_table", "schema_name", "table_name"),
     sa.Index("partable_partition_type", "partition_type"),
     sa.Index("partable_partition_parameters", "partition_parameters", postgresql_using="gin"),
+)
+
+
+# --- poc_tasks' own table (not Koku's) ----------------------------------------------------------------------
+# One row per phase-1 shadow comparison (poc_tasks.compare): Trino's live rows against poc_tasks' rows for a
+# source and date range. init-db creates it; in a Koku tenant, whose tables come from Koku's migrations, the
+# first comparison creates it (CREATE TABLE IF NOT EXISTS).
+SHADOW_TABLE = "poc_shadow_comparison"
+shadow_comparison = sa.Table(
+    SHADOW_TABLE,
+    metadata,
+    _id(),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("provider_type", sa.Text, nullable=False),
+    sa.Column("source_uuid", pg.UUID(as_uuid=False), nullable=False),
+    sa.Column("report_period_id", sa.Integer, nullable=True),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date, nullable=False),
+    sa.Column("equal", sa.Boolean, nullable=False),
+    sa.Column("live_rows", sa.BigInteger, nullable=False),
+    sa.Column("poc_rows", sa.BigInteger, nullable=False),
+    sa.Column("changed_rows", sa.BigInteger, nullable=False),
+    sa.Column("missing_rows", sa.BigInteger, nullable=False),
+    sa.Column("extra_rows", sa.BigInteger, nullable=False),
+    sa.Column("differing_days", pg.JSONB, nullable=False),
+    sa.Column("differing_namespaces", pg.JSONB, nullable=False),
+    sa.Column("summary", pg.JSONB, nullable=False),
+    sa.Column("report_path", sa.Text, nullable=True),
+    sa.Column("tracing_id", sa.Text, nullable=True),
+    sa.Index("poc_shadow_comparison_source_idx", "source_uuid", "start_date"),
 )
 
 
