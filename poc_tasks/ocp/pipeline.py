@@ -148,12 +148,11 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
             "bytes_read": sources.bytes_read(), "seconds": round(time.perf_counter() - t0, 3)}
 
 
-def _with_uuids(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Koku gives every summary row a random uuid (uuid_generate_v4 in its final insert)."""
+def _written_columns(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """The staged batches without the staging-only columns; the writer adds a random uuid per row, as Koku's
+    final insert does with uuid_generate_v4()."""
     for batch in batches:
-        ids = pa.array([str(uuid.uuid4()) for _ in range(batch.num_rows)], type=pa.string())
-        cols = [batch.column(batch.schema.get_field_index(c)) for c in WRITTEN_COLUMNS]
-        yield pa.RecordBatch.from_arrays([ids, *cols], names=["uuid", *WRITTEN_COLUMNS])
+        yield batch.select(WRITTEN_COLUMNS)
 
 
 def write_table(settings: Settings, stage: Stage, table: str) -> int:
@@ -166,7 +165,7 @@ def write_table(settings: Settings, stage: Stage, table: str) -> int:
     with closing(connect(settings.require_database_url())) as conn:
         return replace_daily_summary(
             conn, run["schema_name"], manifest["report_period_id"],
-            manifest["start_date"], manifest["end_date"], _with_uuids(stage.read_batches(table)))
+            manifest["start_date"], manifest["end_date"], _written_columns(stage.read_batches(table)))
 
 
 def finalize(settings: Settings, stage: Stage, written: dict[str, int],
