@@ -34,6 +34,7 @@ from poc_tasks.errors import InvalidArgument
 from poc_tasks.io.fs import filesystem, strip_scheme
 from poc_tasks.io.layout import account_of, join, ocp_prefix
 from poc_tasks.run import validate_schema, validate_uuid
+from poc_tasks.sample_aws import DEFAULT_AWS_SOURCE_UUID, build_aws_spec, claimless_pv_frame, write_aws_sample
 from poc_tasks.sample_cluster import build_cluster, min_pods, node_counts
 from poc_tasks.sample_frames import day_frames, koku_daily
 
@@ -68,6 +69,10 @@ class SampleConfig:
     label_changes: bool = True
     # cost-category namespace patterns (SQL LIKE) added to Koku's defaults: ((pattern, category), ...)
     cost_category_namespaces: tuple[tuple[str, str], ...] = (("analytics%", "Engineering"),)
+    # True: also a matched AWS bill (poc_tasks.sample_aws) under this AWS source, and a released (claimless) PV
+    # in the OCP storage report whose EBS volume the bill still pays for
+    with_aws: bool = False
+    aws_source_uuid: str = DEFAULT_AWS_SOURCE_UUID
 
     @property
     def start_date(self) -> dt.date:
@@ -97,6 +102,8 @@ class SampleConfig:
             raise InvalidArgument(f"pods={self.pods}: {self.nodes} nodes need at least {min_pods(self.nodes)} pods")
         if self.rows_per_file < 1 or self.files_per_day < 1:
             raise InvalidArgument("rows_per_file and files_per_day must be at least 1")
+        if self.with_aws:
+            validate_uuid(self.aws_source_uuid)
 
 
 def _split(frame: pd.DataFrame, parts: int) -> Iterator[pd.DataFrame]:
@@ -155,6 +162,7 @@ def write_sample(root: str, config: SampleConfig, storage_options: dict | None =
         for prefix in prefixes.values():
             fs.makedirs(strip_scheme(prefix), exist_ok=True)
 
+    aws_spec = build_aws_spec(cluster, config) if config.with_aws else None
     files: list[dict[str, Any]] = []
     rows = dict.fromkeys(REPORT_TYPES, 0)
     for day_index in range(config.days):
@@ -164,6 +172,8 @@ def write_sample(root: str, config: SampleConfig, storage_options: dict | None =
                             config.with_node_role)
         # the manifest's hours for the day (Koku's meta_reportnumhours): hours with any pod row
         num_hours = int(frames["pod_usage"]["interval_start"].nunique())
+        if aws_spec is not None:
+            frames["storage_usage"] = claimless_pv_frame(aws_spec, frames["storage_usage"])
         for rt in REPORT_TYPES:
             frame = frames.pop(rt)
             rows[rt] += len(frame)
@@ -182,6 +192,8 @@ def write_sample(root: str, config: SampleConfig, storage_options: dict | None =
     features["missing_hours"] = {**features["missing_hours"], "date": config.start_date.isoformat()}
     features["raw_rows"] = rows
     scenario = scenario_of(config, files, features)
+    if config.with_aws:
+        scenario["aws"] = write_aws_sample(root, config, storage_options, cluster)
     if local:
         fs.makedirs(strip_scheme(root), exist_ok=True)
     with fs.open(strip_scheme(join(root, "scenario.json")), "w") as fh:
