@@ -7,23 +7,33 @@
 Day chunks run on any number of workers; each table is then written in one transaction. Arguments arrive from
 a broker, so each task validates them (schema names, uuids, dates) before any SQL or path is built from them;
 staging paths come from the worker's own settings, never from the message.
+
+One run at a time per (schema, provider, source, month): summarize_* takes a Redis lease (poc_tasks.locks)
+that every task of the run renews and finalize_run (or, on failure, release_run_lock) gives back; a second
+run re-queues itself with a countdown. shadow_compare is phase 1's read-only comparison (poc_tasks.compare).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import time
 import uuid
 from typing import Any
 
 from celery import chord
 
+from poc_tasks import metrics
 from poc_tasks.app import QUEUE, app
-from poc_tasks.errors import InvalidArgument
+from poc_tasks.errors import ConfigurationError, InvalidArgument
+from poc_tasks.locks import RunCancelled, RunLock, RunLocked, is_cancelled, redis_for, run_lock
 from poc_tasks.run import OcpRunSpec
 from poc_tasks.settings import Settings
 
 LOG = logging.getLogger(__name__)
 PROGRESS = "PROGRESS"  # custom state: Flower shows meta {"step", "day", ...} while a run computes
+metrics.install_worker_hooks(app)
 
 
 def _stage(run_id: str):
@@ -54,6 +64,70 @@ def _progress(task: Any, run_id: str):
     return report
 
 
+# --- run lock (poc_tasks.locks) ------------------------------------------------------------------------------
+
+
+def _direct(task: Any) -> bool:
+    return not task.request.id or bool(task.request.is_eager)
+
+
+def _env_number(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ConfigurationError(f"{name}={raw!r} is not a number") from None
+
+
+def _take_lock(task: Any, provider: str, spec: Any, token: str) -> dict[str, str] | None:
+    """The run's lease, or re-queue the task (countdown) when another run of the same month holds it."""
+    lock = run_lock(task.app, provider, spec.schema_name, spec.source_uuid, spec.start_date, token)
+    if lock is None:  # no Redis (the demo's in-memory broker): one process, nothing to serialise
+        return None
+    if lock.acquire():
+        return {"key": lock.key, "token": token}
+    metrics.LOCK_WAITS.labels(provider).inc()
+    message = f"another {provider} run ({lock.holder()}) holds {lock.key}"
+    if _direct(task):
+        raise RunLocked(message)
+    countdown = _env_number("POC_LOCK_RETRY_COUNTDOWN", 30.0)
+    LOG.info("%s; re-queued in %gs", message, countdown)
+    raise task.retry(countdown=countdown, max_retries=int(_env_number("POC_LOCK_MAX_RETRIES", 240)),
+                     exc=RunLocked(message))
+
+
+def _lease(task: Any, lock: dict[str, str] | None) -> RunLock | None:
+    found = redis_for(task.app) if lock else None
+    return RunLock(found[0], lock["key"], lock["token"]) if found else None
+
+
+def _guard(task: Any, lock: dict[str, str] | None) -> None:
+    """Before a task of a run does its work: stop if the caller cancelled the run, and renew the lease."""
+    lease = _lease(task, lock)
+    if lease is None:
+        return
+    if is_cancelled(task.app, lease.token):
+        raise RunCancelled(f"run {lease.token} was cancelled by its caller; nothing more is written")
+    if not lease.renew() and not lease.acquire():
+        raise RunLocked(f"run {lease.token} lost {lease.key} to {lease.holder()} (expired: POC_LOCK_TTL too short?)")
+
+
+def _release(task: Any, lock: dict[str, str] | None) -> None:
+    lease = _lease(task, lock)
+    if lease is not None and not lease.release():
+        LOG.warning("run lock %s was no longer held by %s at release", lease.key, lease.token)
+
+
+@app.task(name="poc_tasks.release_run_lock", bind=True)
+def release_run_lock(self, lock: dict[str, str] | None = None) -> bool:
+    """Error callback of a run's chords: give the lease back at once instead of waiting for it to expire."""
+    lease = _lease(self, lock)
+    return bool(lease and lease.release())
+
+
+# --- OCP --------------------------------------------------------------------------------------------------
+
+
 @app.task(name="poc_tasks.summarize_ocp", bind=True, acks_late=True)
 def summarize_ocp(self, schema_name: str, source_uuid: str, start_date: str, end_date: str, cluster_id: str,
                   cluster_alias: str | None = None, report_period_id: int | None = None,
@@ -64,57 +138,84 @@ def summarize_ocp(self, schema_name: str, source_uuid: str, start_date: str, end
     spec = OcpRunSpec.build(schema_name, source_uuid, cluster_id, start_date, end_date, cluster_alias,
                             report_period_id)
     settings, stage = _stage(uuid.uuid4().hex)
+    started = time.time()
+    # the task id is the token: a redelivered or retried message of the same task takes its own lock back
+    lock = _take_lock(self, "OCP", spec, self.request.id or stage.run_id)
+    try:
+        _guard(self, lock)  # a caller that gave up before the run started (the Koku hook's timeout)
+    except RunCancelled:
+        _release(self, lock)
+        raise
     LOG.info("summarize_ocp run=%s schema=%s source=%s %s..%s tracing_id=%s", stage.run_id, spec.schema_name,
              spec.source_uuid, spec.start_date, spec.end_date, tracing_id)
     try:
         manifest = prepare_ocp(spec, settings, stage, _progress(self, stage.run_id))
+        if _direct(self):  # called directly: the same steps in-process
+            chunks = [compute_chunk(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock)
+                      for a, b in manifest["chunks"]]
+            return write_tables(chunks, run_id=stage.run_id, lock=lock, started_at=started)
     except BaseException:
         stage.cleanup()
+        _release(self, lock)
         raise
-    if not self.request.id or self.request.is_eager:  # called directly: the same steps in-process
-        chunks = [compute_chunk(run_id=stage.run_id, chunk_start=a, chunk_end=b) for a, b in manifest["chunks"]]
-        return write_tables(chunks, run_id=stage.run_id)
     queue = _queue(self)
-    header = [compute_chunk.s(run_id=stage.run_id, chunk_start=a, chunk_end=b).set(queue=queue)
+    header = [compute_chunk.s(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock).set(queue=queue)
               for a, b in manifest["chunks"]]
-    raise self.replace(chord(header, write_tables.s(run_id=stage.run_id).set(queue=queue)))
+    body = write_tables.s(run_id=stage.run_id, lock=lock, started_at=started).set(queue=queue)
+    if lock:
+        body = body.on_error(release_run_lock.si(lock=lock).set(queue=queue))
+    raise self.replace(chord(header, body))
 
 
 @app.task(name="poc_tasks.compute_chunk", bind=True, acks_late=True)
-def compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str) -> dict[str, Any]:
+def compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str,
+                  lock: dict[str, str] | None = None) -> dict[str, Any]:
     """Summarise one day chunk into the run's staging folder (a retry rewrites the same part file)."""
     from poc_tasks.ocp.pipeline import compute_chunk as compute
 
+    _guard(self, lock)
     settings, stage = _stage(run_id)
-    return compute(settings, stage, chunk_start, chunk_end, _progress(self, stage.run_id))
+    result = compute(settings, stage, chunk_start, chunk_end, _progress(self, stage.run_id))
+    # which worker ran the chunk (scale-out is visible in the run's result) and its peak memory
+    result["hostname"] = self.request.hostname or socket.gethostname()
+    result["peak_rss_bytes"] = metrics.peak_rss_bytes()
+    return result
 
 
 @app.task(name="poc_tasks.write_tables", bind=True, acks_late=True)
-def write_tables(self, chunk_results: list[dict[str, Any]], run_id: str) -> Any:
+def write_tables(self, chunk_results: list[dict[str, Any]], run_id: str, lock: dict[str, str] | None = None,
+                 started_at: float | None = None) -> Any:
     """After every chunk: one write task per staged table, then the finalize callback."""
+    _guard(self, lock)
     settings, stage = _stage(run_id)
     manifest = stage.read_manifest()
     if not self.request.id or self.request.is_eager:
-        results = [write_table(run_id=stage.run_id, table=t) for t in manifest["tables"]]
-        return finalize_run(results, run_id=stage.run_id, chunk_results=chunk_results)
+        results = [write_table(run_id=stage.run_id, table=t, lock=lock) for t in manifest["tables"]]
+        return finalize_run(results, run_id=stage.run_id, chunk_results=chunk_results, lock=lock,
+                            started_at=started_at)
     queue = _queue(self)
-    header = [write_table.s(run_id=stage.run_id, table=t).set(queue=queue) for t in manifest["tables"]]
-    callback = finalize_run.s(run_id=stage.run_id, chunk_results=chunk_results).set(queue=queue)
+    header = [write_table.s(run_id=stage.run_id, table=t, lock=lock).set(queue=queue) for t in manifest["tables"]]
+    callback = finalize_run.s(run_id=stage.run_id, chunk_results=chunk_results, lock=lock,
+                              started_at=started_at).set(queue=queue)
+    if lock:
+        callback = callback.on_error(release_run_lock.si(lock=lock).set(queue=queue))
     raise self.replace(chord(header, callback))
 
 
 @app.task(name="poc_tasks.write_table", bind=True, acks_late=True)
-def write_table(self, run_id: str, table: str) -> dict[str, int]:
+def write_table(self, run_id: str, table: str, lock: dict[str, str] | None = None) -> dict[str, int]:
     """One table's replace: delete what the run replaces, COPY the staged rows, commit (one transaction)."""
     from poc_tasks.ocp.pipeline import write_table as write
 
+    _guard(self, lock)  # a cancelled run writes nothing
     settings, stage = _stage(run_id)
     return {table: write(settings, stage, table)}
 
 
 @app.task(name="poc_tasks.finalize_run", bind=True, acks_late=True)
 def finalize_run(self, write_results: list[dict[str, int]], run_id: str,
-                 chunk_results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                 chunk_results: list[dict[str, Any]] | None = None, lock: dict[str, str] | None = None,
+                 started_at: float | None = None) -> dict[str, Any]:
     """Chord callback: stamp the report period, drop the staging folder, return rows per table and timings."""
     from poc_tasks.ocp.pipeline import finalize
 
@@ -122,4 +223,35 @@ def finalize_run(self, write_results: list[dict[str, int]], run_id: str,
     written: dict[str, int] = {}
     for part in write_results:
         written.update(part)
-    return finalize(settings, stage, written, chunk_results)
+    result = finalize(settings, stage, written, chunk_results)
+    _release(self, lock)
+    chunks = chunk_results or []
+    result["workers"] = sorted({c["hostname"] for c in chunks if c.get("hostname")})
+    result["peak_rss_bytes"] = max([metrics.peak_rss_bytes(), *(c.get("peak_rss_bytes", 0) for c in chunks)])
+    finished = time.time()
+    seconds = finished - started_at if started_at else None
+    if seconds is not None:
+        result["timings"]["run_s"] = round(seconds, 3)
+    result["started_at"], result["finished_at"] = started_at, finished  # epoch seconds: when the lock was held
+    metrics.observe_run(result, seconds)
+    return result
+
+
+# --- phase 1: shadow comparison ------------------------------------------------------------------------------
+
+
+@app.task(name="poc_tasks.shadow_compare", bind=True, acks_late=True)
+def shadow_compare(self, schema_name: str, source_uuid: str, start_date: str, end_date: str,
+                   cluster_id: str | None = None, cluster_alias: str | None = None,
+                   report_period_id: int | None = None, tracing_id: str | None = None) -> dict[str, Any]:
+    """Compute poc_tasks' OCP rows for a range Trino already summarised, without writing them; compare with
+    the live table; store the verdict in <schema>.poc_shadow_comparison and write the report (JSON + HTML)
+    under POC_SHADOW_REPORT_ROOT (default DATA_ROOT/poc_tasks_reports). Returns the verdict's summary."""
+    from poc_tasks.compare.shadow import resolve_ocp_spec, shadow_compare_ocp
+
+    settings = Settings.from_env()
+    spec = resolve_ocp_spec(settings, schema_name, source_uuid, start_date, end_date, cluster_id, cluster_alias,
+                            report_period_id)
+    LOG.info("shadow_compare schema=%s source=%s %s..%s tracing_id=%s", spec.schema_name, spec.source_uuid,
+             spec.start_date, spec.end_date, tracing_id)
+    return shadow_compare_ocp(spec, settings, tracing_id=tracing_id, progress=_progress(self, self.request.id or ""))
