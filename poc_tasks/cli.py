@@ -1,6 +1,7 @@
-"""The `poc-tasks` command: init-db, run, sample, demo. Thin: every command calls the same code as the tasks.
+"""The `poc-tasks` command: init-db, run, compare, sample, demo. Thin: every command calls the same code as the tasks.
 
-Exit status: 0 done, 1 failed, 2 bad input or usage (a PocTasksError names what is wrong).
+Exit status: 0 done, 1 failed, 2 bad input or usage (a PocTasksError names what is wrong); `compare` exits 0
+when the rows are equal and 1 when they differ.
 """
 
 from __future__ import annotations
@@ -51,6 +52,20 @@ def _cmd_run_ocp(args: argparse.Namespace) -> dict[str, Any]:
     return run_ocp(spec, _settings(args), progress=lambda step, meta: LOG.info("%s %s", step, meta))
 
 
+def _cmd_compare_ocp(args: argparse.Namespace) -> dict[str, Any]:
+    from poc_tasks.compare.rows import Tolerance
+    from poc_tasks.compare.shadow import resolve_ocp_spec, shadow_compare_ocp
+
+    settings = _settings(args)
+    spec = resolve_ocp_spec(settings, args.schema, args.source_uuid, args.start, args.end, args.cluster_id,
+                            args.cluster_alias, args.report_period_id)
+    result = shadow_compare_ocp(spec, settings, report_path=args.report, store=not args.no_store,
+                                tolerance=Tolerance(rel=args.rel_tol, abs=args.abs_tol),
+                                progress=lambda step, meta: LOG.info("%s %s", step, meta))
+    args.exit_status = 0 if result["equal"] else 1
+    return result
+
+
 def _cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
     from poc_tasks.sample import SampleConfig, write_sample
 
@@ -92,6 +107,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-period-id", type=int)
     p.set_defaults(func=_cmd_run_ocp)
 
+    compare = sub.add_parser("compare", help="phase-1 shadow run: compute without writing, compare with the live "
+                                             "tables, report (exit 0 equal, 1 different)")
+    compare_sub = compare.add_subparsers(dest="provider", required=True)
+    p = compare_sub.add_parser("ocp", help="the OCP daily summary of a range Koku (Trino) already summarised")
+    _add_common(p)
+    p.add_argument("--schema", required=True)
+    p.add_argument("--source-uuid", required=True)
+    p.add_argument("--cluster-id", help="default: the live report period's")
+    p.add_argument("--cluster-alias", help="default: the live report period's")
+    p.add_argument("--start", required=True, help="YYYY-MM-DD (inclusive)")
+    p.add_argument("--end", required=True, help="YYYY-MM-DD (inclusive, same month)")
+    p.add_argument("--report-period-id", type=int, help="default: the live report period of the month")
+    p.add_argument("--report", help="report path: PATH.json and PATH.html (default: "
+                                    "$POC_SHADOW_REPORT_ROOT or DATA_ROOT/poc_tasks_reports/...)")
+    p.add_argument("--rel-tol", type=float, default=1e-9, help="relative tolerance of numbers (default 1e-9)")
+    p.add_argument("--abs-tol", type=float, default=1e-9, help="absolute tolerance of numbers (default 1e-9)")
+    p.add_argument("--no-store", action="store_true", help="do not record the verdict in poc_shadow_comparison")
+    p.set_defaults(func=_cmd_compare_ocp)
+
     p = sub.add_parser("sample", help="write Koku-shaped synthetic Parquet (deterministic for a seed)")
     _add_common(p)
     p.add_argument("--schema", default="org1234567")
@@ -131,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if result is not None:
         print(json.dumps(result, default=str))
-    return 0
+    return int(getattr(args, "exit_status", 0))
 
 
 if __name__ == "__main__":
