@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from nise_to_koku_parquet import DEFAULT_BATCH_SIZE, _cached, safe_float, write_parquet  # noqa: E402
 
 from poc_tasks.io.layout import provider_prefix  # noqa: E402
-from poc_tasks.sample_aws import koku_aws_daily, uuid_factory  # noqa: E402
+from poc_tasks.sample_aws import AWS_DAILY_AGGREGATIONS, AWS_DAILY_KEYS, koku_aws_daily, uuid_factory  # noqa: E402
 
 # masu/util/aws/common.py: RECOMMENDED_COLUMNS | OPTIONAL_COLS, the CUR columns Koku's downloader keeps.
 KEPT_COLUMNS = frozenset({
@@ -193,7 +193,11 @@ def post_process(df: pd.DataFrame) -> tuple[pd.DataFrame, set[str], set[str]]:
         default = REQUIRED_DEFAULTS[col]
         df[col] = pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns, UTC]") if default is pd.NaT else default
     df = df.drop(columns=[c for c in df.columns if ALL_TAGS_PREFIX in c or CATEGORY_PREFIX in c])
-    return df.rename(columns=normalise), tag_keys, category_keys
+    df = df.rename(columns=normalise)
+    missing = [c for c in (*AWS_DAILY_KEYS, *AWS_DAILY_AGGREGATIONS) if c not in df.columns]
+    if missing:  # not among Koku's defaulted columns either: its daily group-by fails on such a file too
+        raise SystemExit(f"the CUR lacks columns Koku's daily aggregation needs: {', '.join(missing)}")
+    return df, tag_keys, category_keys
 
 
 # ----------------------------------------------------------------------------------------------
