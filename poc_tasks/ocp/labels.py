@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from typing import Any
 
 from poc_tasks.errors import InputFileError
@@ -88,10 +89,18 @@ class LabelParser:
         return hit
 
 
+@lru_cache(maxsize=262_144)
+def _loads(text: str) -> LabelMap:
+    return json.loads(text)
+
+
+@lru_cache(maxsize=262_144)  # the same node/namespace/pod label texts meet again day after day
 def merge(*canonical_texts: str | None) -> str:
     """jsonb || chained left to right: later maps win on equal keys (node < namespace < pod, or < PV < PVC)."""
+    present = [t for t in canonical_texts if t and t != EMPTY]
+    if len(present) <= 1:
+        return present[0] if present else EMPTY
     out: LabelMap = {}
-    for text in canonical_texts:
-        if text and text != EMPTY:
-            out.update(json.loads(text))
+    for text in present:
+        out.update(_loads(text))
     return canonical(out)
