@@ -9,6 +9,11 @@ PostgreSQL and report the time its summary statements took. Prints one line per 
     python benchmarks/bench_ocp.py --scale small            # 10 nodes / 500 pods, 30 days
     python benchmarks/bench_ocp.py --scale large            # 50 nodes / 5,000 pods, 30 days (~3.5 M raw rows)
     python benchmarks/bench_ocp.py --nodes 20 --pods 1000 --days 10 --no-oracle
+    python benchmarks/bench_ocp.py --scale large --celery 2   # also through a real worker, 2 processes
+
+With --celery N the same run also goes through `celery -A poc_tasks worker --concurrency N` (prefork, the real
+Redis at POC_BENCH_REDIS_URL, default redis://127.0.0.1:6379/14): day chunks spread over the N processes; the
+peak RSS reported is the largest of any one worker process (sampled every 50 ms).
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ def main() -> int:
     ap.add_argument("--days", type=int)
     ap.add_argument("--workdir", help="keep data here (default: a temporary directory)")
     ap.add_argument("--no-oracle", action="store_true", help="skip Koku's SQL")
+    ap.add_argument("--celery", type=int, default=0, help="also run through a Celery worker with N processes")
     args = ap.parse_args()
     nodes, pods, days = SCALES[args.scale] if args.scale else (10, 500, 30)
     nodes, pods, days = args.nodes or nodes, args.pods or pods, args.days or days
@@ -68,7 +74,8 @@ def main() -> int:
     child([POC, "init-db", "--database-url", DB, "--schema", schema])
     seed = ("from contextlib import closing\nfrom poc_tasks.db.connection import connect\n"
             "from poc_tasks.scenario import read_scenario, seed_tenant\n"
-            f"with closing(connect({DB!r})) as c:\n    with c: seed_tenant(c, {schema!r}, read_scenario({str(data)!r}))")
+            f"with closing(connect({DB!r})) as c:\n"
+            f"    with c: seed_tenant(c, {schema!r}, read_scenario({str(data)!r}))")
     child([sys.executable, "-c", seed])
     run = [POC, "run", "ocp", "--database-url", DB, "--data-root", str(data), "--schema", schema,
            "--source-uuid", scenario["source_uuid"], "--cluster-id", scenario["cluster_id"],
@@ -81,6 +88,8 @@ def main() -> int:
             "summary_rows": sum(result["rows"].values()), "poc_seconds": round(t_run, 2),
             "poc_raw_rows_per_s": round(raw_rows / t_run), "poc_peak_rss_mib": round(rss),
             "poc_timings": result["timings"], "generate_seconds": round(t_gen, 1)}
+    if args.celery:
+        line.update(_through_celery(args.celery, data, scenario, schema, work))
     if not args.no_oracle and os.environ.get("KOKU_GIT_DIR") and Path(ORACLE_PY).exists():
         ref = work / "koku_ref.parquet"
         t_ref, _, _ = child([ORACLE_PY, str(ORACLE / "koku_reference.py"), "--root", str(data), "--out", str(ref),
@@ -89,6 +98,8 @@ def main() -> int:
         koku_sql = sum(t for name, t, _ in meta["timings_s"] if name.startswith("summary"))
         line.update({"koku_summary_sql_seconds": round(koku_sql, 2), "koku_total_seconds_incl_load": round(t_ref, 1),
                      "speedup_vs_koku_sql": round(koku_sql / t_run, 2)})
+        if "celery_seconds" in line:
+            line["celery_speedup_vs_koku_sql"] = round(koku_sql / line["celery_seconds"], 2)
         cmp = subprocess.run([ORACLE_PY, str(ORACLE / "compare.py"), str(ref),
                               f"{DSN}|{schema}.reporting_ocpusagelineitem_daily_summary"],
                              capture_output=True, text=True)
@@ -97,6 +108,45 @@ def main() -> int:
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _through_celery(processes: int, data: Path, scenario: dict, schema: str, work: Path) -> dict:
+    """The same run through a real worker (prefork, `processes` children) and the chords."""
+    import psutil
+
+    broker = os.environ.get("POC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+    env = {**os.environ, "POC_DATABASE_URL": DB, "POC_DATA_ROOT": str(data), "POC_STAGING_ROOT": str(work / "stg"),
+           "CELERY_BROKER_URL": broker, "CELERY_RESULT_BACKEND": broker}
+    celery = str(Path(sys.executable).parent / "celery")
+    worker = subprocess.Popen([celery, "-A", "poc_tasks", "worker", "-Q", "poc_aggregation", "--concurrency",
+                               str(processes), "--prefetch-multiplier", "1", "--loglevel", "WARNING"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        os.environ.update({"CELERY_BROKER_URL": broker, "CELERY_RESULT_BACKEND": broker})
+        from poc_tasks.app import app
+
+        app.conf.update(broker_url=broker, result_backend=broker)
+        time.sleep(3)  # worker start-up (not timed)
+        kwargs = {"schema_name": schema, "source_uuid": scenario["source_uuid"],
+                  "start_date": scenario["start_date"], "end_date": scenario["end_date"],
+                  "cluster_id": scenario["cluster_id"], "cluster_alias": scenario["cluster_alias"]}
+        peak = 0
+        t0 = time.perf_counter()
+        res = app.send_task("poc_tasks.summarize_ocp", kwargs=kwargs, queue="poc_aggregation")
+        while not res.ready():
+            for proc in psutil.Process(worker.pid).children(recursive=True):
+                try:
+                    peak = max(peak, proc.memory_info().rss)
+                except psutil.NoSuchProcess:
+                    pass
+            time.sleep(0.05)
+        seconds = time.perf_counter() - t0
+        result = res.get()
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+    return {"celery_processes": processes, "celery_seconds": round(seconds, 2),
+            "celery_peak_rss_mib_per_process": round(peak / 2**20), "celery_rows": result["rows"]}
 
 
 def _raw_pod_rows(data: Path, scenario: dict) -> int:
