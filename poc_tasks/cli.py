@@ -52,6 +52,15 @@ def _cmd_run_ocp(args: argparse.Namespace) -> dict[str, Any]:
     return run_ocp(spec, _settings(args), progress=lambda step, meta: LOG.info("%s %s", step, meta))
 
 
+def _cmd_run_ocp_on_aws(args: argparse.Namespace) -> dict[str, Any]:
+    from poc_tasks.cloud.pipeline import run_ocp_on_aws
+    from poc_tasks.cloud.spec import CloudRunSpec
+
+    spec = CloudRunSpec.build(args.schema, args.ocp_source_uuid, args.aws_source_uuid, args.cluster_id, args.start,
+                              args.end, args.cluster_alias, args.markup, args.distribution, args.report_period_id)
+    return run_ocp_on_aws(spec, _settings(args), progress=lambda step, meta: LOG.info("%s %s", step, meta))
+
+
 def _cmd_compare_ocp(args: argparse.Namespace) -> dict[str, Any]:
     from poc_tasks.compare.rows import Tolerance
     from poc_tasks.compare.shadow import resolve_ocp_spec, shadow_compare_ocp
@@ -106,6 +115,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", required=True, help="YYYY-MM-DD (inclusive, same month)")
     p.add_argument("--report-period-id", type=int)
     p.set_defaults(func=_cmd_run_ocp)
+    p = run_sub.add_parser("ocp-on-aws", help="OCP on AWS: the project daily summary, back-populated OCP rows, "
+                                              "tag summaries and the eight UI tables (needs `run ocp` first)")
+    _add_common(p)
+    p.add_argument("--schema", required=True)
+    p.add_argument("--ocp-source-uuid", required=True)
+    p.add_argument("--aws-source-uuid", required=True)
+    p.add_argument("--cluster-id", required=True)
+    p.add_argument("--cluster-alias")
+    p.add_argument("--start", required=True, help="YYYY-MM-DD (inclusive)")
+    p.add_argument("--end", required=True, help="YYYY-MM-DD (inclusive, same month)")
+    p.add_argument("--markup", default="0", help="the AWS cost model's markup in percent (default 0)")
+    p.add_argument("--distribution", default="cpu", choices=["cpu", "memory"],
+                   help="the OCP cost model's distribution type (default cpu)")
+    p.add_argument("--report-period-id", type=int, help="default: the OCP source's report period of the month")
+    p.set_defaults(func=_cmd_run_ocp_on_aws)
 
     compare = sub.add_parser("compare", help="phase-1 shadow run: compute without writing, compare with the live "
                                              "tables, report (exit 0 equal, 1 different)")

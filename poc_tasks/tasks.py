@@ -199,6 +199,9 @@ def write_tables(self, chunk_results: list[dict[str, Any]], run_id: str, lock: d
                               started_at=started_at).set(queue=queue)
     if lock:
         callback = callback.on_error(release_run_lock.si(lock=lock).set(queue=queue))
+        # replace() would copy this task's errback (the same release) onto the new chord, which Celery warns
+        # about (errbacks on chord headers); the callback above carries it already.
+        self.request.errbacks = None
     raise self.replace(chord(header, callback))
 
 
@@ -233,6 +236,135 @@ def finalize_run(self, write_results: list[dict[str, int]], run_id: str,
     if seconds is not None:
         result["timings"]["run_s"] = round(seconds, 3)
     result["started_at"], result["finished_at"] = started_at, finished  # epoch seconds: when the lock was held
+    metrics.observe_run(result, seconds)
+    return result
+
+
+# --- OCP on AWS -------------------------------------------------------------------------------------------
+#
+#   summarize_ocp_on_aws (prepare) --replace--> chord( cloud_compute_chunk(run, days) for each Koku date chunk )
+#       --> cloud_write_tables (run) --replace--> chord( cloud_write_table(run, table) ) --> cloud_finalize_run
+
+
+def _cloud_lock_spec(spec: Any) -> Any:
+    """The run lock of an OCP-on-cloud run: per (schema, OCP source, cloud source, month), as Koku's
+    update_openshift_on_cloud lock key [schema, cloud uuid, ocp uuid, month]."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(schema_name=spec.schema_name, source_uuid=spec.cloud_provider_uuid,
+                           start_date=spec.start_date)
+
+
+@app.task(name="poc_tasks.summarize_ocp_on_aws", bind=True, acks_late=True)
+def summarize_ocp_on_aws(self, schema_name: str, openshift_provider_uuid: str, aws_provider_uuid: str,
+                         start_date: str, end_date: str, cluster_id: str, cluster_alias: str | None = None,
+                         report_period_id: int | None = None, bill_id: int | None = None,
+                         markup: str | float | None = None, distribution: str | None = None,
+                         tracing_id: str | None = None) -> Any:
+    """Koku's update_aws_summary_tables / populate_ocp_on_aws_cost_daily_summary_trino, without Trino: one
+    (OCP source, AWS source) pair over days of one month; needs the OCP summary of the range."""
+    from poc_tasks.cloud.pipeline import prepare_ocp_on_aws
+    from poc_tasks.cloud.spec import CloudRunSpec
+
+    spec = CloudRunSpec.build(schema_name, openshift_provider_uuid, aws_provider_uuid, cluster_id, start_date,
+                              end_date, cluster_alias, markup, distribution, report_period_id, bill_id)
+    settings, stage = _stage(uuid.uuid4().hex)
+    started = time.time()
+    lock = _take_lock(self, f"OCP-on-AWS-{spec.openshift_provider_uuid}", _cloud_lock_spec(spec),
+                      self.request.id or stage.run_id)
+    try:
+        _guard(self, lock)
+    except RunCancelled:
+        _release(self, lock)
+        raise
+    LOG.info("summarize_ocp_on_aws run=%s schema=%s ocp=%s aws=%s %s..%s tracing_id=%s", stage.run_id,
+             spec.schema_name, spec.openshift_provider_uuid, spec.cloud_provider_uuid, spec.start_date,
+             spec.end_date, tracing_id)
+    try:
+        manifest = prepare_ocp_on_aws(spec, settings, stage, _progress(self, stage.run_id))
+        if _direct(self):
+            chunks = [cloud_compute_chunk(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock)
+                      for a, b in manifest["chunks"]]
+            return cloud_write_tables(chunks, run_id=stage.run_id, lock=lock, started_at=started)
+    except BaseException:
+        stage.cleanup()
+        _release(self, lock)
+        raise
+    queue = _queue(self)
+    header = [cloud_compute_chunk.s(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock).set(queue=queue)
+              for a, b in manifest["chunks"]]
+    body = cloud_write_tables.s(run_id=stage.run_id, lock=lock, started_at=started).set(queue=queue)
+    if lock:
+        body = body.on_error(release_run_lock.si(lock=lock).set(queue=queue))
+    raise self.replace(chord(header, body))
+
+
+@app.task(name="poc_tasks.cloud_compute_chunk", bind=True, acks_late=True)
+def cloud_compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str,
+                        lock: dict[str, str] | None = None) -> dict[str, Any]:
+    """Match and attribute one Koku date chunk into the run's staging folder (a retry rewrites its parts)."""
+    from poc_tasks.cloud.pipeline import compute_chunk as compute
+
+    _guard(self, lock)
+    settings, stage = _stage(run_id)
+    result = compute(settings, stage, chunk_start, chunk_end, _progress(self, stage.run_id))
+    result["hostname"] = self.request.hostname or socket.gethostname()
+    result["peak_rss_bytes"] = metrics.peak_rss_bytes()
+    return result
+
+
+@app.task(name="poc_tasks.cloud_write_tables", bind=True, acks_late=True)
+def cloud_write_tables(self, chunk_results: list[dict[str, Any]], run_id: str, lock: dict[str, str] | None = None,
+                       started_at: float | None = None) -> Any:
+    """After every chunk: one write task per table (project, back-populated OCP rows, tags, 8 UI tables)."""
+    _guard(self, lock)
+    settings, stage = _stage(run_id)
+    manifest = stage.read_manifest()
+    if _direct(self):
+        results = [cloud_write_table(run_id=stage.run_id, table=t, lock=lock) for t in manifest["tables"]]
+        return cloud_finalize_run(results, run_id=stage.run_id, chunk_results=chunk_results, lock=lock,
+                                  started_at=started_at)
+    queue = _queue(self)
+    header = [cloud_write_table.s(run_id=stage.run_id, table=t, lock=lock).set(queue=queue)
+              for t in manifest["tables"]]
+    callback = cloud_finalize_run.s(run_id=stage.run_id, chunk_results=chunk_results, lock=lock,
+                                    started_at=started_at).set(queue=queue)
+    if lock:
+        callback = callback.on_error(release_run_lock.si(lock=lock).set(queue=queue))
+    raise self.replace(chord(header, callback))
+
+
+@app.task(name="poc_tasks.cloud_write_table", bind=True, acks_late=True)
+def cloud_write_table(self, run_id: str, table: str, lock: dict[str, str] | None = None) -> dict[str, int]:
+    """One table's replace with Koku's delete rule, in one transaction."""
+    from poc_tasks.cloud.pipeline import write_table as write
+
+    _guard(self, lock)
+    settings, stage = _stage(run_id)
+    return {table: write(settings, stage, table)}
+
+
+@app.task(name="poc_tasks.cloud_finalize_run", bind=True, acks_late=True)
+def cloud_finalize_run(self, write_results: list[dict[str, int]], run_id: str,
+                       chunk_results: list[dict[str, Any]] | None = None, lock: dict[str, str] | None = None,
+                       started_at: float | None = None) -> dict[str, Any]:
+    """Chord callback: stamp ocp_on_cloud_updated_datetime, drop the staging folder, return the run summary."""
+    from poc_tasks.cloud.pipeline import finalize
+
+    settings, stage = _stage(run_id)
+    written: dict[str, int] = {}
+    for part in write_results:
+        written.update(part)
+    result = finalize(settings, stage, written, chunk_results)
+    _release(self, lock)
+    chunks = chunk_results or []
+    result["workers"] = sorted({c["hostname"] for c in chunks if c.get("hostname")})
+    result["peak_rss_bytes"] = max([metrics.peak_rss_bytes(), *(c.get("peak_rss_bytes", 0) for c in chunks)])
+    finished = time.time()
+    seconds = finished - started_at if started_at else None
+    if seconds is not None:
+        result["timings"]["run_s"] = round(seconds, 3)
+    result["started_at"], result["finished_at"] = started_at, finished
     metrics.observe_run(result, seconds)
     return result
 

@@ -1,0 +1,60 @@
+"""Staged frames: Arrow schemas derived from the table declarations, and pandas -> Arrow in those schemas."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+
+__all__ = ["arrow_schema", "to_arrow"]
+
+
+def _arrow_type(t: sa.types.TypeEngine) -> pa.DataType:
+    if isinstance(t, sa.Numeric | sa.Float):  # sa.Float derives from Numeric
+        return pa.float64()
+    if isinstance(t, sa.Integer):
+        return pa.int64()
+    if isinstance(t, sa.DateTime):
+        return pa.timestamp("us", tz="UTC")
+    if isinstance(t, sa.Date):
+        return pa.date32()
+    if isinstance(t, sa.Boolean):
+        return pa.bool_()
+    return pa.string()  # text, varchar, jsonb (as JSON text), uuid
+
+
+def arrow_schema(table: sa.Table, columns: Sequence[str]) -> pa.Schema:
+    """The staged Arrow schema of some columns of a declared table (numbers as float64, as Trino hands them)."""
+    return pa.schema([pa.field(c, _arrow_type(table.c[c].type)) for c in columns])
+
+
+def to_arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """The frame's columns in the schema's types; a column the frame lacks is NULL. NaN is NULL."""
+    n = len(df)
+    arrays = []
+    for field in schema:
+        if field.name not in df.columns:
+            arrays.append(pa.nulls(n, type=field.type))
+            continue
+        col = df[field.name]
+        t = field.type
+        if pa.types.is_floating(t):
+            arrays.append(pa.array(pd.to_numeric(col, errors="coerce").to_numpy(dtype=float), type=t,
+                                   from_pandas=True))
+        elif pa.types.is_integer(t):
+            values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
+            mask = np.isnan(values)
+            arrays.append(pa.array(np.where(mask, 0, values).astype(np.int64), type=t, mask=mask))
+        elif pa.types.is_date(t):
+            arrays.append(pa.array([None if v is None or v is pd.NaT or (isinstance(v, float) and np.isnan(v))
+                                    else (v.date() if hasattr(v, "date") and callable(v.date) else v)
+                                    for v in col.to_numpy(dtype=object)], type=t))
+        elif pa.types.is_boolean(t):
+            arrays.append(pa.array(col.astype(object).where(col.notna(), None).tolist(), type=t))
+        else:
+            values = col.astype(object).where(col.notna(), None)
+            arrays.append(pa.array([None if v is None else str(v) for v in values.tolist()], type=t))
+    return pa.Table.from_arrays(arrays, schema=schema)

@@ -1,0 +1,190 @@
+"""Which cloud lines belong to a cluster: resource-id matching and tag matching, as Koku's SQL decides it.
+
+Resource ids (spec ocp-on-cloud.md §4.1): a cloud resource id is *matchable* when it **ends with** a node's
+``resource_id``, a ``persistentvolume`` name or a non-empty ``csi_volume_handle`` seen in the OCP data of the
+chunk. The later joins of step 2 use **contains** (``strpos(cloud_id, ocp_id) != 0``) instead; both tests are
+exact and case-sensitive.
+
+Tags (§3, §4.1): a line that is not resource-matched is tag-matched when one of the candidate strings
+(``"key": "value"``; see jsontext.candidate_string) occurs, case-sensitively, in the line's *raw* tag JSON
+text. The candidates are the matched tag strings (keys enabled for both the cloud and OpenShift whose values
+match case-insensitively), plus ``"openshift_cluster": "<cluster id>"``, ``"openshift_cluster": "<alias>"``,
+``"openshift_node": "<node>"`` and ``"openshift_project": "<namespace>"`` for the chunk's nodes and namespaces.
+The attribution join (:func:`tag_join_mask`) then compares the *filtered* tags with each OCP row.
+
+Both searches work on distinct strings, so the cost grows with the number of distinct resource ids / tag texts,
+not with the number of lines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from poc_tasks.cloud.jsontext import candidate_string, distinct_pairs, json_query_scalar, parse_map
+
+__all__ = [
+    "SuffixMatcher",
+    "contained_pairs",
+    "special_candidates",
+    "tag_candidates",
+    "matched_tag",
+    "TagKey",
+    "tag_join_mask",
+    "SPECIAL_NAMESPACES",
+    "matched_tags_from_pairs",
+]
+
+# OCP rows that never take tag-matched cost (step 2 tag join and the cluster count exclude them).
+SPECIAL_NAMESPACES = frozenset({"Worker unallocated", "Platform unallocated", "Storage unattributed",
+                                "Network unattributed"})
+
+
+class SuffixMatcher:
+    """``substr(s, -length(x)) = x`` for any needle x: does s end with one of the needles? Empty needles never
+    match (Koku filters them out before the test)."""
+
+    def __init__(self, needles: Iterable[str | None]) -> None:
+        self.needles = frozenset(n for n in needles if n)
+        self.lengths = sorted({len(n) for n in self.needles})
+
+    def matches(self, value: str | None) -> bool:
+        if not value:
+            return False
+        size = len(value)
+        return any(value[size - n:] in self.needles for n in self.lengths if n <= size)
+
+
+def contained_pairs(haystacks: Iterable[str | None], needles: Iterable[str | None]) -> pd.DataFrame:
+    """Every (haystack, needle) with ``strpos(haystack, needle) != 0``, needle non-empty.
+
+    Columns ``haystack`` and ``needle``. Each haystack is cut into substrings of the needles' lengths, so the work
+    is (distinct haystacks) x (distinct needle lengths) x (haystack length), not haystacks x needles.
+    """
+    wanted = frozenset(n for n in needles if n)
+    lengths = sorted({len(n) for n in wanted})
+    hay_out: list[str] = []
+    needle_out: list[str] = []
+    for hay in {h for h in haystacks if h}:
+        found: set[str] = set()
+        size = len(hay)
+        for n in lengths:
+            for i in range(size - n + 1):
+                piece = hay[i:i + n]
+                if piece in wanted:
+                    found.add(piece)
+        for needle in found:
+            hay_out.append(hay)
+            needle_out.append(needle)
+    return pd.DataFrame({"haystack": pd.Series(hay_out, dtype=object), "needle": pd.Series(needle_out, dtype=object)})
+
+
+def _fmt(value: str | None) -> str:
+    """Trino's format('%s', NULL) writes 'null'."""
+    return "null" if value is None else value
+
+
+def special_candidates(cluster_id: str, cluster_alias: str, nodes: Iterable[str | None],
+                       namespaces: Iterable[str | None]) -> set[str]:
+    """ocp_special_matched_tags.sql: the openshift_cluster / openshift_node / openshift_project candidates."""
+    out = {f'"openshift_cluster": "{_fmt(cluster_id)}"', f'"openshift_cluster": "{_fmt(cluster_alias)}"'}
+    out.update(f'"openshift_node": "{_fmt(n)}"' for n in nodes)
+    out.update(f'"openshift_project": "{_fmt(ns)}"' for ns in namespaces)
+    return out
+
+
+def tag_candidates(matched_tag_strings: Iterable[str], special: Iterable[str]) -> list[str]:
+    """The matched_tag_array: the UNION (distinct) of both lists, in a stable order."""
+    return sorted(set(matched_tag_strings) | set(special))
+
+
+def matched_tag(raw_tags: str | None, candidates: Sequence[str]) -> str | None:
+    """The comma-joined candidates found in the raw tag text; None when none is (or the text is NULL)."""
+    if not raw_tags or not candidates:
+        return None
+    hits = [c for c in candidates if c in raw_tags]
+    return ",".join(hits) if hits else None
+
+
+def matched_tags_from_pairs(cloud_pairs: Iterable[tuple[str, str | None]],
+                            ocp_pairs: Iterable[tuple[str, str | None]]) -> list[str]:
+    """Koku's matched-tag discovery join: cloud (key, value) pairs whose key and value equal an OpenShift label's
+    case-insensitively, as candidate strings (spelled as the cloud spells them)."""
+    ocp = {(k.lower(), v.lower()) for k, v in ocp_pairs if v is not None}
+    out = {candidate_string(k, v) for k, v in cloud_pairs if v is not None and (k.lower(), v.lower()) in ocp}
+    return sorted(out)
+
+
+@dataclass(frozen=True)
+class TagKey:
+    """What the tag join needs of a tag-matched cloud line: its filtered tags and its matched candidates."""
+
+    tags: str | None
+    matched_tag: str | None
+    project: str | None = field(init=False)
+    node: str | None = field(init=False)
+    cluster: str | None = field(init=False)
+    label_needles: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "project", json_query_scalar(self.tags, "openshift_project"))
+        object.__setattr__(self, "node", json_query_scalar(self.tags, "openshift_node"))
+        object.__setattr__(self, "cluster", json_query_scalar(self.tags, "openshift_cluster"))
+        needles: tuple[str, ...] = ()
+        if self.matched_tag:  # split(matched_tag, ',') then replace(x, ' '): every space goes, values' too
+            needles = tuple(dict.fromkeys(x.replace(" ", "") for x in self.matched_tag.split(",")))
+        object.__setattr__(self, "label_needles", needles)
+
+
+def _equals(column: pd.Series, value: str | None) -> np.ndarray:
+    if value is None:
+        return np.zeros(len(column), dtype=bool)
+    return (column == value).fillna(False).to_numpy(dtype=bool)
+
+
+def _contains(column: pd.Series, needle: str) -> np.ndarray:
+    return column.str.contains(needle, regex=False, na=False).to_numpy(dtype=bool)
+
+
+def tag_join_mask(key: TagKey, ocp: pd.DataFrame, cache: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """The OCP rows a tag-matched line joins (step 2 tag matching and the cluster count), as a boolean mask.
+
+    A row joins when its namespace is not one of SPECIAL_NAMESPACES (nor NULL) and one of: the line's
+    ``openshift_project`` tag equals the namespace; ``openshift_node`` equals the node; ``openshift_cluster``
+    equals the cluster alias or id; a candidate without spaces occurs in ``pod_labels`` or ``volume_labels``.
+    `cache` memoises the label substring masks per needle for one OCP frame.
+    """
+    if ocp.empty:
+        return np.zeros(0, dtype=bool)
+    mask = _equals(ocp["namespace"], key.project) | _equals(ocp["node"], key.node)
+    mask |= _equals(ocp["cluster_alias"], key.cluster) | _equals(ocp["cluster_id"], key.cluster)
+    for needle in key.label_needles:
+        hit = cache.get(needle) if cache is not None else None
+        if hit is None:
+            hit = _contains(ocp["pod_labels"], needle) | _contains(ocp["volume_labels"], needle)
+            if cache is not None:
+                cache[needle] = hit
+        mask |= hit
+    ns = ocp["namespace"]
+    allowed = ns.notna().to_numpy(dtype=bool) & ~ns.isin(SPECIAL_NAMESPACES).to_numpy(dtype=bool)
+    return mask & allowed
+
+
+def label_pairs(texts: Iterable[str | None], keys: Iterable[str]) -> set[tuple[str, str | None]]:
+    """(key, value) pairs of the map texts that contain one of `keys` as a substring (Koku's ``any_match(keys,
+    x -> strpos(text, x) != 0)`` row filter of the Trino matched-tag query), every pair of such a text."""
+    keys = [k for k in keys if k]
+    chosen = [t for t in set(texts) if t and any(k in t for k in keys)]
+    return distinct_pairs(chosen)
+
+
+def parse_ok(text: str | None) -> bool:
+    """True if the text is a tag object Koku's SQL can cast to a map."""
+    try:
+        parse_map(text)
+    except ValueError:
+        return False
+    return True

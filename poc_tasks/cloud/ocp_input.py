@@ -1,0 +1,195 @@
+"""The OpenShift side of OCP on cloud: the OCP daily summary rows and the chunk's nodes, namespaces and volumes.
+
+Koku reads Hive's copy of ``reporting_ocpusagelineitem_daily_summary`` (every OCP source of the tenant), which
+has ``csi_volume_handle``; the PostgreSQL table has the same rows without it. Here:
+- the rows come from PostgreSQL, only those the OCP summary wrote (not the rows OCP-on-cloud back-populates,
+  nor cost-model rows), with labels turned into the JSON text Trino's summary writes (jsontext.trino_text);
+- ``csi_volume_handle`` comes, for the run's OCP source, from its daily storage Parquet of the same day (by
+  persistent volume), and for the tenant's other OCP sources from ``reporting_ocp_pvcs`` (by volume and claim);
+- the chunk's node resource ids, nodes, namespaces and (volume, handle) pairs come from the daily pod and
+  storage Parquet, as Koku's step 1 and ocp_special_matched_tags.sql read them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import psycopg2.extensions
+from psycopg2 import sql
+
+from poc_tasks.cloud.jsontext import TagJsonError, canonical_text
+from poc_tasks.db.connection import qualified
+from poc_tasks.errors import InputFileError, MissingInputData
+from poc_tasks.io.fs import filesystem, list_parquet
+from poc_tasks.io.layout import ocp_prefix
+from poc_tasks.io.parquet import STRING, TIMESTAMP, ColumnSpec, ParquetSource
+
+__all__ = ["OCP_COLUMNS", "OcpChunkSets", "OcpParquet", "open_ocp_parquet", "read_ocp_rows", "OCP_ROW_FILTER"]
+
+Connection = psycopg2.extensions.connection
+
+# Rows of the OCP summary itself: back-populated OCP-on-cloud rows are the only ones with supplementary_usage_cost
+# (and carry infrastructure_raw_cost), cost-model rows have a rate or monthly cost type.
+OCP_ROW_FILTER = (
+    "cost_model_rate_type IS NULL AND monthly_cost_type IS NULL AND supplementary_usage_cost IS NULL"
+    " AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)"
+)
+_NUMERIC = ("persistentvolumeclaim_capacity_gigabyte", "pod_effective_usage_cpu_core_hours",
+            "pod_effective_usage_memory_gigabyte_hours", "node_capacity_cpu_core_hours",
+            "node_capacity_memory_gigabyte_hours")
+OCP_COLUMNS = ["source", "report_period_id", "usage_start", "cluster_id", "cluster_alias", "data_source", "namespace",
+               "node", "resource_id", "pod_labels", "volume_labels", "persistentvolumeclaim", "persistentvolume",
+               "storageclass", *_NUMERIC, "cost_category_id", "csi_volume_handle"]
+
+POD_COLUMNS = [ColumnSpec("interval_start", TIMESTAMP), ColumnSpec("resource_id", STRING),
+               ColumnSpec("node", STRING), ColumnSpec("namespace", STRING)]
+STORAGE_COLUMNS = [ColumnSpec("interval_start", TIMESTAMP), ColumnSpec("persistentvolume", STRING),
+                   ColumnSpec("csi_volume_handle", STRING, required=False)]
+
+
+@dataclass
+class OcpParquet:
+    pod_daily: ParquetSource
+    storage_daily: ParquetSource
+
+    def rows_read(self) -> int:
+        return self.pod_daily.rows_read + self.storage_daily.rows_read
+
+    def bytes_read(self) -> int:
+        return self.pod_daily.bytes_read + self.storage_daily.bytes_read
+
+
+def open_ocp_parquet(root: str, account: str, source_uuid: str, year: str, month: str,
+                     storage_options: dict[str, Any] | None = None) -> OcpParquet:
+    fs = filesystem(root, storage_options)
+    pod_dir = ocp_prefix(root, account, "pod_usage", source_uuid, year, month, daily=True)
+    storage_dir = ocp_prefix(root, account, "storage_usage", source_uuid, year, month, daily=True)
+    pod = ParquetSource(fs, list_parquet(fs, pod_dir), POD_COLUMNS, "openshift_pod_usage_line_items_daily")
+    storage = ParquetSource(fs, list_parquet(fs, storage_dir), STORAGE_COLUMNS,
+                            "openshift_storage_usage_line_items_daily")
+    if not pod.files:
+        raise MissingInputData(f"no openshift_pod_usage_line_items_daily Parquet for OCP source {source_uuid} "
+                               f"{year}-{month} under {pod_dir}")
+    return OcpParquet(pod, storage)
+
+
+@dataclass
+class OcpChunkSets:
+    """What Koku's step 1 and the special matched tags read of the chunk's OCP Parquet."""
+
+    node_resource_ids: set[str] = field(default_factory=set)
+    nodes: set[str | None] = field(default_factory=set)
+    namespaces: set[str | None] = field(default_factory=set)
+    volumes: set[str] = field(default_factory=set)  # non-empty persistentvolume names
+    csi_handles: set[str] = field(default_factory=set)  # non-empty handles of those volumes
+    # (day, persistentvolume) -> csi_volume_handle, for the summary's storage rows
+    csi_by_day_pv: dict[tuple[dt.date, str], str] = field(default_factory=dict)
+
+
+def scan_chunk(parquet: OcpParquet, first: dt.date, last: dt.date) -> OcpChunkSets:
+    """One narrow pass over the chunk's pod and storage daily Parquet."""
+    lo = dt.datetime(first.year, first.month, first.day)
+    hi = dt.datetime(last.year, last.month, last.day) + dt.timedelta(days=1)
+    out = OcpChunkSets()
+    for _path, tbl in parquet.pod_daily.read_range(lo, hi, ["resource_id", "node", "namespace"]):
+        d = tbl.group_by(["resource_id", "node", "namespace"]).aggregate([]).to_pydict()
+        out.node_resource_ids.update(r for r in d["resource_id"] if r)
+        out.nodes.update(d["node"])
+        out.namespaces.update(d["namespace"])
+    for _path, tbl in parquet.storage_daily.read_range(lo, hi, ["interval_start", "persistentvolume",
+                                                                "csi_volume_handle"]):
+        d = tbl.to_pydict()
+        for ts, pv, csi in zip(d["interval_start"], d["persistentvolume"], d["csi_volume_handle"], strict=True):
+            if not pv:
+                continue
+            out.volumes.add(pv)
+            if csi:
+                out.csi_handles.add(csi)
+            key = (ts.date(), pv)
+            # one handle per volume and day in practice; if several, the largest (documented)
+            if csi is not None and (key not in out.csi_by_day_pv or csi > out.csi_by_day_pv[key]):
+                out.csi_by_day_pv[key] = csi
+    return out
+
+
+def _labels(series: pd.Series, what: str) -> pd.Series:
+    def conv(text: str | None) -> str | None:
+        try:
+            return canonical_text(text)
+        except TagJsonError as exc:
+            raise InputFileError("reporting_ocpusagelineitem_daily_summary", f"unusable {what}: {exc}", what) from exc
+
+    uniques = pd.unique(series.to_numpy(dtype=object))
+    lookup = {v: conv(v) for v in uniques}
+    return pd.Series([lookup[v] for v in series.to_numpy(dtype=object)], index=series.index, dtype=object)
+
+
+def read_ocp_rows(conn: Connection, schema: str, first: dt.date, last: dt.date, source_uuid: str,
+                  csi_by_day_pv: dict[tuple[dt.date, str], str], storage_only: bool = False) -> pd.DataFrame:
+    """The OCP summary rows of every OCP source of the tenant for the days [first, last], with csi handles.
+
+    Column ``source`` is the OCP source uuid (Hive's partition column). Numbers are float64, labels Trino text.
+    """
+    cols = [sql.SQL("source_uuid::text AS source"), sql.Identifier("report_period_id"),
+            sql.Identifier("usage_start"), sql.Identifier("cluster_id"), sql.Identifier("cluster_alias"),
+            sql.Identifier("data_source"), sql.Identifier("namespace"), sql.Identifier("node"),
+            sql.Identifier("resource_id"), sql.SQL("pod_labels::text"), sql.SQL("volume_labels::text"),
+            sql.Identifier("persistentvolumeclaim"), sql.Identifier("persistentvolume"),
+            sql.Identifier("storageclass")]
+    cols += [sql.SQL("{}::float8").format(sql.Identifier(c)) for c in _NUMERIC]
+    cols.append(sql.Identifier("cost_category_id"))
+    where = sql.SQL("usage_start >= %s AND usage_start <= %s AND " + OCP_ROW_FILTER)
+    if storage_only:
+        where += sql.SQL(" AND data_source = 'Storage'")
+    query = sql.SQL("SELECT {} FROM {} WHERE ").format(
+        sql.SQL(", ").join(cols), qualified(schema, "reporting_ocpusagelineitem_daily_summary")) + where
+    with conn.cursor() as cur:
+        cur.execute(query, (first, last))
+        rows = cur.fetchall()
+    names = [c for c in OCP_COLUMNS if c != "csi_volume_handle"]
+    df = pd.DataFrame(rows, columns=names)
+    for c in _NUMERIC:
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+    df["pod_labels"] = _labels(df["pod_labels"], "pod_labels")
+    df["volume_labels"] = _labels(df["volume_labels"], "volume_labels")
+    df["csi_volume_handle"] = _attach_csi(conn, schema, df, source_uuid, csi_by_day_pv)
+    return df[OCP_COLUMNS]
+
+
+def _attach_csi(conn: Connection, schema: str, df: pd.DataFrame, source_uuid: str,
+                csi_by_day_pv: dict[tuple[dt.date, str], str]) -> pd.Series:
+    out = pd.Series([None] * len(df), index=df.index, dtype=object)
+    if df.empty:
+        return out
+    storage = (df["data_source"] == "Storage").to_numpy(dtype=bool) & df["persistentvolume"].notna().to_numpy()
+    own = storage & (df["source"] == source_uuid).to_numpy(dtype=bool)
+    days = df["usage_start"].to_numpy(dtype=object)
+    pvs = df["persistentvolume"].to_numpy(dtype=object)
+    for i in range(len(df)):
+        if own[i]:
+            out.iat[i] = csi_by_day_pv.get((days[i], pvs[i]))
+    others = storage & ~own
+    if others.any():
+        handles = _other_source_handles(conn, schema, sorted(set(df.loc[others, "source"])))
+        src = df["source"].to_numpy(dtype=object)
+        pvcs = df["persistentvolumeclaim"].to_numpy(dtype=object)
+        for i in range(len(df)):
+            if others[i]:
+                out.iat[i] = handles.get((src[i], pvs[i], pvcs[i]))
+    return out
+
+
+def _other_source_handles(conn: Connection, schema: str, sources: list[str]) -> dict[tuple, str | None]:
+    """(source uuid, volume, claim) -> csi_volume_handle from reporting_ocp_pvcs of those sources' clusters."""
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL(
+                "SELECT c.provider_id::text, p.persistent_volume, p.persistent_volume_claim, p.csi_volume_handle"
+                " FROM {} p JOIN {} c ON c.uuid = p.cluster_id WHERE c.provider_id::text = ANY(%s)"
+            ).format(qualified(schema, "reporting_ocp_pvcs"), qualified(schema, "reporting_ocp_clusters")),
+            (sources,),
+        )
+        return {(r[0], r[1], r[2]): r[3] for r in cur.fetchall()}

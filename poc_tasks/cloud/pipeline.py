@@ -1,0 +1,464 @@
+"""The OCP-on-AWS run: prepare -> compute day chunks (stream, match, attribute, stage) -> write -> finalize.
+
+Koku's order (OCPCloudParquetReportSummaryUpdater.update_aws_summary_tables): the OCP report period of the
+month must exist (else nothing happens), the AWS bill(s) of the month, then per Koku date chunk (5-day
+``date_range_pair``) matching, attribution and the project rows, the back-populated OCP rows, tag summaries and
+the eight UI tables; finally the report period's ``ocp_on_cloud_updated_datetime``.
+
+A chunk is computed in two passes over its days, so that at most one day of CUR lines is in memory:
+1. a narrow pass (resource ids, and tag texts when the matched tags must be discovered from the Parquet): which
+   lines can match, the EBS capacity of each disk and day, each disk's total PV capacity over the chunk;
+2. the full pass: per day the matched lines, their attribution, and every output row of that day.
+Every table is then written in one transaction (writer.replace_rows), with Koku's delete rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import ExitStack, closing
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from poc_tasks.cloud import attribution as attr
+from poc_tasks.cloud import aws
+from poc_tasks.cloud import tenant as cloud_tenant
+from poc_tasks.cloud.attribution import CloudProfile
+from poc_tasks.cloud.frames import arrow_schema, to_arrow
+from poc_tasks.cloud.matching import (
+    SuffixMatcher,
+    label_pairs,
+    matched_tags_from_pairs,
+    special_candidates,
+    tag_candidates,
+)
+from poc_tasks.cloud.ocp_input import OcpChunkSets, open_ocp_parquet, read_ocp_rows, scan_chunk
+from poc_tasks.cloud.project import BACK_POPULATE_COLUMNS, back_populate_rows, project_rows, project_tag_keys
+from poc_tasks.cloud.spec import CloudRunSpec, date_range_pair
+from poc_tasks.cloud.tag_summary import (
+    SUMMARY_PART_COLUMNS,
+    VALUES_PART_COLUMNS,
+    summary_parts,
+    values_parts,
+    write_tag_summaries,
+)
+from poc_tasks.cloud.ui_tables import AWS_UI_TABLES, ui_rows
+from poc_tasks.db.connection import connect
+from poc_tasks.db.tables import SUMMARY_TABLE, get_table
+from poc_tasks.db.tables_aws import OCPAWS_PROJECT_TABLE, OCPAWS_TAGS_SUMMARY
+from poc_tasks.db.writer import replace_rows
+from poc_tasks.errors import InputFileError, MissingInputData
+from poc_tasks.io.staging import Stage
+from poc_tasks.run import days_in_range, parse_date
+from poc_tasks.settings import Settings
+
+__all__ = ["prepare_ocp_on_aws", "compute_chunk", "write_table", "finalize", "run_ocp_on_aws", "AWS_PROFILE",
+           "PROVIDER", "WRITE_ORDER"]
+
+LOG = logging.getLogger(__name__)
+Progress = Callable[[str, dict[str, Any]], None]
+PROVIDER = "OCP-on-AWS"
+DEFAULT_DATE_STEP = 5  # Koku's TRINO_DATE_STEP
+AWS_PROFILE = CloudProfile(costs=aws.COSTS, markups=aws.MARKUPS, attributes=aws.CLOUD_ATTRIBUTES,
+                           category="aws_cost_category")
+UI_NAMES = [t.name for t in AWS_UI_TABLES]
+TAGS_SUMMARY_PART, TAGS_VALUES_PART = "ocpawstags_summary_part", "ocpawstags_values_part"
+# Koku's order of the per-chunk writes; the chord writes them in parallel (each from staged rows, so the order
+# changes nothing in what is written), run_ocp_on_aws in this order.
+WRITE_ORDER = [OCPAWS_PROJECT_TABLE, SUMMARY_TABLE, OCPAWS_TAGS_SUMMARY, *UI_NAMES]
+
+_PROJECT_COLUMNS = [c.name for c in get_table(OCPAWS_PROJECT_TABLE).columns if c.name != "uuid"]
+_UI_COLUMNS = {name: [c.name for c in get_table(name).columns] for name in UI_NAMES}
+PROJECT_SCHEMA = arrow_schema(get_table(OCPAWS_PROJECT_TABLE), _PROJECT_COLUMNS)
+BACK_POPULATE_SCHEMA = arrow_schema(get_table(SUMMARY_TABLE), BACK_POPULATE_COLUMNS)
+UI_SCHEMAS = {name: arrow_schema(get_table(name), cols) for name, cols in _UI_COLUMNS.items()}
+SUMMARY_PART_SCHEMA = pa.schema([("key", pa.string()), ("value", pa.string()), ("usage_account_id", pa.string()),
+                                 ("account_alias_id", pa.int64()), ("namespace", pa.string()),
+                                 ("node", pa.string())])
+VALUES_PART_SCHEMA = pa.schema([("chunk", pa.int64()), ("key", pa.string()), ("value", pa.string()),
+                                ("usage_account_id", pa.string()), ("account_alias", pa.string()),
+                                ("namespace", pa.string()), ("node", pa.string())])
+
+
+def _noop(_step: str, _meta: dict[str, Any]) -> None:
+    return None
+
+
+# --- prepare ---------------------------------------------------------------------------------------------------
+
+def _accounts(sources: aws.AwsSources, start: dt.date, end: dt.date) -> tuple[set[str], str | None]:
+    """Usage accounts of the range and the bill's payer (Koku: the first distinct bill_payeraccountid)."""
+    lo = dt.datetime(start.year, start.month, start.day)
+    hi = dt.datetime(end.year, end.month, end.day) + dt.timedelta(days=1)
+    accounts: set[str] = set()
+    payers: set[str] = set()
+    for _p, tbl in sources.daily.read_range(lo, hi, ["lineitem_usageaccountid", "bill_payeraccountid"]):
+        d = tbl.group_by(["lineitem_usageaccountid", "bill_payeraccountid"]).aggregate([]).to_pydict()
+        accounts.update(a for a in d["lineitem_usageaccountid"] if a)
+        payers.update(p for p in d["bill_payeraccountid"] if p)
+    return accounts, (min(payers) if payers else None)
+
+
+def prepare_ocp_on_aws(spec: CloudRunSpec, settings: Settings, stage: Stage, progress: Progress = _noop,
+                       date_step: int | None = None) -> dict[str, Any]:
+    """Everything Koku does before the per-chunk work; the manifest tells the chunk tasks what to do."""
+    t0 = time.perf_counter()
+    root = settings.require_data_root()
+    month_start = spec.start_date.replace(day=1)
+    sources = aws.open_aws_sources(root, spec.account, spec.cloud_provider_uuid, spec.year, spec.month,
+                                   settings.storage_options())
+    open_ocp_parquet(root, spec.account, spec.openshift_provider_uuid, spec.year, spec.month,
+                     settings.storage_options())  # fails early without OCP Parquet
+    progress("prepare", {"aws_provider_uuid": spec.cloud_provider_uuid})
+    accounts, payer = _accounts(sources, spec.start_date, spec.end_date)
+    with closing(connect(settings.require_database_url())) as conn:
+        with conn:
+            rp = cloud_tenant.report_period(conn, spec.schema_name, spec.openshift_provider_uuid, month_start)
+            if rp is None:
+                raise MissingInputData(
+                    f"no OCP report period of {month_start:%Y-%m} for OCP source {spec.openshift_provider_uuid} in "
+                    f"{spec.schema_name}: run the OCP summary of the range first (poc-tasks run ocp)")
+            if not cloud_tenant.has_cluster(conn, spec.schema_name, spec.openshift_provider_uuid):
+                raise MissingInputData(f"no reporting_ocp_clusters row for OCP source {spec.openshift_provider_uuid}: "
+                                       "run the OCP summary of the range first (poc-tasks run ocp)")
+            cloud_tenant.ensure_bill(conn, spec.schema_name, spec.cloud_provider_uuid, month_start, payer)
+            cloud_tenant.ensure_account_aliases(conn, spec.schema_name, accounts | ({payer} if payer else set()))
+            bills = cloud_tenant.bill_ids(conn, spec.schema_name, spec.cloud_provider_uuid, month_start,
+                                          spec.end_date)
+            aws_keys = cloud_tenant.enabled_keys(conn, spec.schema_name, "AWS")
+            ocp_keys = cloud_tenant.enabled_keys(conn, spec.schema_name, "OCP")
+            both = sorted(set(aws_keys) & set(ocp_keys))
+            pg_matched: list[str] = []
+            if both and cloud_tenant.keys_exist(conn, spec.schema_name, "OCP"):
+                pg_matched = cloud_tenant.postgres_matched_tags(conn, spec.schema_name)
+            aliases = cloud_tenant.account_aliases(conn, spec.schema_name)
+    bill_id = spec.bill_id or bills[0]
+    step = date_step or int(os.environ.get("POC_DATE_STEP", DEFAULT_DATE_STEP))
+    manifest = {
+        "provider": PROVIDER,
+        "run": spec.to_kwargs(),
+        "start_date": spec.start_date.isoformat(),
+        "end_date": spec.end_date.isoformat(),
+        "report_period_id": spec.report_period_id or rp[0],
+        "rp_cluster_id": rp[1],
+        "rp_cluster_alias": rp[2],
+        "bill_id": bill_id,
+        "bill_ids": bills,
+        "tables": list(WRITE_ORDER),
+        "chunks": [[a.isoformat(), b.isoformat()] for a, b in date_range_pair(spec.start_date, spec.end_date, step)],
+        "aws_keys": aws_keys,
+        "ocp_keys": ocp_keys,
+        "matched_keys": both,
+        "pg_matched_tags": pg_matched,
+        "aliases": {k: [v[0], v[1]] for k, v in aliases.items()},
+        "markup": spec.markup_fraction,
+        "distribution": spec.distribution,
+        "rows_read": sources.rows_read(),
+        "bytes_read": sources.bytes_read(),
+        "timings": {"prepare_s": round(time.perf_counter() - t0, 3)},
+    }
+    stage.write_manifest(manifest)
+    return manifest
+
+
+# --- compute ---------------------------------------------------------------------------------------------------
+
+class _Chunk:
+    """Everything one chunk computes before its days are attributed (pass 1)."""
+
+    def __init__(self, manifest: dict[str, Any], spec: CloudRunSpec, ocp_sets: OcpChunkSets) -> None:
+        self.manifest = manifest
+        self.spec = spec
+        self.sets = ocp_sets
+        self.matcher = SuffixMatcher([*ocp_sets.node_resource_ids, *ocp_sets.volumes, *ocp_sets.csi_handles])
+        self.capacity: dict[dt.date, dict[str, int]] = {}
+        self.contributions: list[pd.DataFrame] = []
+        self.cloud_tag_texts: set[str] = set()
+        self.ocp_label_texts: set[str] = set()
+
+
+def _pass_one(chunk: _Chunk, settings: Settings, sources: aws.AwsSources, days: list[dt.date],
+              discover: bool) -> None:
+    spec = chunk.spec
+    columns = ["lineitem_resourceid", *(["resourcetags"] if discover else [])]
+    with closing(connect(settings.require_database_url())) as conn:
+        for day in days:
+            tbl = sources.read_day(day, columns)
+            ids: set[str] = set()
+            if tbl is not None:
+                ids = {r for r in pc.unique(tbl.column("lineitem_resourceid")).to_pylist() if r}
+                if discover:
+                    chunk.cloud_tag_texts.update(t for t in pc.unique(tbl.column("resourcetags")).to_pylist()
+                                                 if t)
+            matched = {r for r in ids if chunk.matcher.matches(r)}
+            ocp = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid,
+                                chunk.sets.csi_by_day_pv, storage_only=not discover)
+            if discover:
+                own = ocp[ocp["source"] == spec.openshift_provider_uuid]
+                chunk.ocp_label_texts.update(t for t in own["pod_labels"] if t)
+                chunk.ocp_label_texts.update(t for t in own["volume_labels"] if t)
+            storage = ocp[ocp["data_source"] == "Storage"]
+            own_storage = storage[storage["source"] == spec.openshift_provider_uuid]
+            disks = attr.disk_candidates(matched, own_storage)
+            chunk.capacity[day] = aws.ebs_capacities(sources.raw, day, disks)
+            contrib = attr.pv_capacity_contributions(matched, storage)
+            if not contrib.empty:
+                chunk.contributions.append(contrib)
+        conn.rollback()
+
+
+def _matched_tag_strings(chunk: _Chunk, discover: bool) -> list[str]:
+    """_get_matched_tags_strings: PostgreSQL's answer if any, else Koku's Trino query over the chunk's data."""
+    manifest = chunk.manifest
+    if manifest["pg_matched_tags"] or not discover:
+        return list(manifest["pg_matched_tags"])
+    keys = manifest["matched_keys"]
+    return matched_tags_from_pairs(label_pairs(chunk.cloud_tag_texts, keys), label_pairs(chunk.ocp_label_texts, keys))
+
+
+def _check_required(project: pd.DataFrame, ui: dict[str, pd.DataFrame], day: dt.date, folder: str) -> None:
+    """Koku's inserts fail on a NULL product code (project table) or currency (UI tables): say so, write nothing."""
+    if not project.empty and project["product_code"].isna().any():
+        bad = project.loc[project["product_code"].isna(), "resource_id"].dropna().unique()[:3]
+        raise InputFileError(folder, f"matched CUR lines of {day} have no product code (lineitem_productcode is "
+                             f"empty; e.g. resources {list(bad)}); Koku's insert into {OCPAWS_PROJECT_TABLE} fails "
+                             "on them (product_code is NOT NULL)", "lineitem_productcode")
+    for name, rows in ui.items():
+        if not rows.empty and rows["currency_code"].isna().any():
+            raise InputFileError(folder, f"matched CUR lines of {day} have no currency code; Koku's insert into "
+                                 f"{name} fails on them (currency_code is NOT NULL)", "lineitem_currencycode")
+
+
+def _day_rows(chunk: _Chunk, conn, sources: aws.AwsSources, day: dt.date, candidates: list[str],
+              totals: dict[str, tuple[float, int]]) -> dict[str, Any]:
+    """Pass 2 for one day: matched lines -> step-2 rows -> final rows -> every output of the day."""
+    spec, manifest = chunk.spec, chunk.manifest
+    tbl = sources.read_day(day, [c.name for c in aws.DAILY_COLUMNS])
+    if tbl is None:
+        return {}
+    folder = sources.daily.files[0].rsplit("/", 1)[0] if sources.daily.files else "aws_line_items_daily"
+    temp = aws.daily_temp(tbl, chunk.matcher, candidates, manifest["aws_keys"], folder)
+    del tbl
+    if temp.empty:
+        return {"temp": temp}
+    ocp_all = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, chunk.sets.csi_by_day_pv)
+    ocp = ocp_all[ocp_all["source"] == spec.openshift_provider_uuid]
+    capacity = chunk.capacity.get(day, {})
+    disk_ids = set(capacity)
+    parts = [attr.storage_rows(temp, ocp, capacity, totals, AWS_PROFILE),
+             attr.direct_rows(temp, ocp, disk_ids, AWS_PROFILE),
+             attr.tag_rows(temp, ocp, AWS_PROFILE)]
+    parts = [p for p in parts if not p.empty]
+    aliases = {k: v[0] for k, v in manifest["aliases"].items()}
+    final_parts = []
+    if parts:
+        temp_rows = pd.concat(parts, ignore_index=True)
+        counts = attr.tag_cluster_counts(temp, ocp_all)
+        final_parts.append(attr.final_rows(temp_rows, counts, manifest["distribution"], manifest["markup"], aliases,
+                                           AWS_PROFILE))
+    network = attr.network_rows(temp, ocp, manifest["markup"], aliases, AWS_PROFILE)
+    if not network.empty:
+        final_parts.append(network)
+    final = pd.concat(final_parts, ignore_index=True) if final_parts else pd.DataFrame()
+    return {"temp": temp, "final": final}
+
+
+def _conservation(temp: pd.DataFrame | None, final: pd.DataFrame | None) -> dict[str, float]:
+    """Per day: the matched lines' cost and what the final rows attribute (every namespace)."""
+    have_temp = temp is not None and not temp.empty
+    have_final = final is not None and not final.empty
+    out: dict[str, float] = {"matched_lines": int(len(temp)) if have_temp else 0}
+    for c in ("calculated_amortized_cost", "unblended_cost"):
+        out[f"matched_{c}"] = float(temp[c].sum()) if have_temp else 0.0
+        out[f"attributed_{c}"] = float(pd.to_numeric(final[c]).sum()) if have_final else 0.0
+    return out
+
+
+def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, chunk_end: str | dt.date,
+                  progress: Progress = _noop) -> dict[str, Any]:
+    """Match and attribute the days of one chunk into the stage (one part file per table; a re-run rewrites it)."""
+    t0 = time.perf_counter()
+    manifest = stage.read_manifest()
+    spec = CloudRunSpec.from_kwargs(manifest["run"])
+    first, last = parse_date(chunk_start, "chunk_start"), parse_date(chunk_end, "chunk_end")
+    chunk_index = [c[0] for c in manifest["chunks"]].index(first.isoformat())
+    days = days_in_range(first, last)
+    root = settings.require_data_root()
+    sources = aws.open_aws_sources(root, spec.account, spec.cloud_provider_uuid, spec.year, spec.month,
+                                   settings.storage_options())
+    ocp_parquet = open_ocp_parquet(root, spec.account, spec.openshift_provider_uuid, spec.year, spec.month,
+                                   settings.storage_options())
+    progress("scan", {"chunk": [first.isoformat(), last.isoformat()]})
+    chunk = _Chunk(manifest, spec, scan_chunk(ocp_parquet, first, last))
+    discover = bool(manifest["matched_keys"]) and not manifest["pg_matched_tags"]
+    _pass_one(chunk, settings, sources, days, discover)
+    totals = attr.pv_capacity_totals(pd.concat(chunk.contributions, ignore_index=True)) \
+        if chunk.contributions else {}
+    matched_strings = _matched_tag_strings(chunk, discover)
+    candidates = tag_candidates(matched_strings, special_candidates(
+        spec.cluster_id, spec.cluster_alias, chunk.sets.nodes, chunk.sets.namespaces))
+    tag_keys = project_tag_keys([*manifest["aws_keys"], *manifest["ocp_keys"]])
+    aws_keys = frozenset(manifest["aws_keys"])
+    alias_names = {k: v[1] for k, v in manifest["aliases"].items()}
+    part = first.isoformat()
+    rows = {t: 0 for t in manifest["tables"]}
+    days_out: dict[str, dict[str, float]] = {}
+    folder = sources.daily.files[0].rsplit("/", 1)[0]
+    with ExitStack() as stack:
+        conn = stack.enter_context(closing(connect(settings.require_database_url())))
+        schemas = {OCPAWS_PROJECT_TABLE: PROJECT_SCHEMA, SUMMARY_TABLE: BACK_POPULATE_SCHEMA,
+                   TAGS_SUMMARY_PART: SUMMARY_PART_SCHEMA, TAGS_VALUES_PART: VALUES_PART_SCHEMA, **UI_SCHEMAS}
+        w = {name: stack.enter_context(stage.writer(name, sch, part=part)) for name, sch in schemas.items()}
+        for day in days:
+            progress("attribute", {"day": day.isoformat()})
+            out = _day_rows(chunk, conn, sources, day, candidates, totals)
+            temp, final = out.get("temp"), out.get("final")
+            days_out[day.isoformat()] = _conservation(temp, final)
+            if final is None or final.empty:
+                continue
+            project = project_rows(final, tag_keys, AWS_PROFILE)
+            ui = {t.name: ui_rows(final, t) for t in AWS_UI_TABLES}
+            _check_required(project, ui, day, folder)
+            back = back_populate_rows(project, manifest["report_period_id"], spec.openshift_provider_uuid)
+            w[OCPAWS_PROJECT_TABLE].write_table(_project_arrow(project, manifest, spec))
+            w[SUMMARY_TABLE].write_table(to_arrow(back, BACK_POPULATE_SCHEMA))
+            w[TAGS_SUMMARY_PART].write_table(to_arrow(summary_parts(project, aws_keys), SUMMARY_PART_SCHEMA))
+            w[TAGS_VALUES_PART].write_table(to_arrow(values_parts(project, aws_keys, chunk_index, alias_names),
+                                                     VALUES_PART_SCHEMA))
+            for name, frame in ui.items():
+                w[name].write_table(_ui_arrow(frame, name, spec))
+                rows[name] += len(frame)
+            rows[OCPAWS_PROJECT_TABLE] += len(project)
+            rows[SUMMARY_TABLE] += len(back)
+        conn.rollback()
+    return {"chunk": [first.isoformat(), last.isoformat()], "rows": rows, "days": days_out,
+            "matched_tag_strings": len(matched_strings), "candidates": len(candidates),
+            "rows_read": sources.rows_read() + ocp_parquet.rows_read(),
+            "bytes_read": sources.bytes_read() + ocp_parquet.bytes_read(),
+            "seconds": round(time.perf_counter() - t0, 3)}
+
+
+def _project_arrow(project: pd.DataFrame, manifest: dict[str, Any], spec: CloudRunSpec) -> pa.Table:
+    p = project.rename(columns={"category_json": "aws_cost_category"}).copy()
+    p["pod_labels"] = p["enabled_tags"]
+    p["tags"] = p["enabled_tags"]
+    p["usage_end"] = p["usage_start"]
+    p["report_period_id"] = manifest["report_period_id"]
+    p["cost_entry_bill_id"] = manifest["bill_id"]
+    p["source_uuid"] = spec.cloud_provider_uuid
+    return to_arrow(p, PROJECT_SCHEMA)
+
+
+def _ui_arrow(frame: pd.DataFrame, name: str, spec: CloudRunSpec) -> pa.Table:
+    f = frame.copy()
+    f["id"] = [str(uuid.uuid4()) for _ in range(len(f))]
+    f["usage_end"] = f["usage_start"]
+    f["source_uuid"] = spec.cloud_provider_uuid
+    return to_arrow(f, UI_SCHEMAS[name])
+
+
+# --- write / finalize ------------------------------------------------------------------------------------------
+
+def _read_frame(stage: Stage, table: str) -> pd.DataFrame:
+    batches = list(stage.read_batches(table))
+    if not batches:
+        return pd.DataFrame()
+    return pa.Table.from_batches(batches).to_pandas()
+
+
+def write_table(settings: Settings, stage: Stage, table: str) -> int:
+    """Replace the run's rows of one table in one transaction (Koku's delete rule); returns the rows written."""
+    manifest = stage.read_manifest()
+    if table not in manifest["tables"]:
+        raise ValueError(f"run {stage.run_id} staged no table {table!r}")
+    run = CloudRunSpec.from_kwargs(manifest["run"])
+    schema = run.schema_name
+    start, end = parse_date(manifest["start_date"], "start_date"), parse_date(manifest["end_date"], "end_date")
+    rp = manifest["report_period_id"]
+    with closing(connect(settings.require_database_url())) as conn:
+        if table == OCPAWS_PROJECT_TABLE:
+            # Koku: usage_start BETWEEN start AND end AND cost_entry_bill_id = bill; restricted to this run's
+            # cluster (report period), since a run here is one (cluster, cloud source) pair.
+            where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND cost_entry_bill_id = %(bill)s"
+                     " AND report_period_id = %(rp)s")
+            params = {"start": start, "end": end, "bill": manifest["bill_id"], "rp": rp}
+            return replace_rows(conn, schema, table, where, params, stage.read_batches(table),
+                                partition_range=(start, end)).inserted
+        if table == SUMMARY_TABLE:
+            # Koku's delete_infrastructure_raw_cost_from_daily_summary, plus back-populated rows without cost
+            # (only the back-populate writes supplementary_usage_cost), which Koku leaves to pile up.
+            where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND report_period_id = %(rp)s"
+                     " AND ((infrastructure_raw_cost IS NOT NULL AND infrastructure_raw_cost <> 0)"
+                     " OR supplementary_usage_cost IS NOT NULL)")
+            params = {"start": start, "end": end, "rp": rp}
+            return replace_rows(conn, schema, table, where, params, stage.read_batches(table),
+                                partition_range=(start, end)).inserted
+        if table == OCPAWS_TAGS_SUMMARY:
+            summary, values = _read_frame(stage, TAGS_SUMMARY_PART), _read_frame(stage, TAGS_VALUES_PART)
+            counts = write_tag_summaries(conn, schema, manifest["bill_id"], rp, manifest["rp_cluster_id"],
+                                         manifest["rp_cluster_alias"],
+                                         summary if not summary.empty else pd.DataFrame(columns=SUMMARY_PART_COLUMNS),
+                                         values if not values.empty else pd.DataFrame(columns=VALUES_PART_COLUMNS))
+            return counts["summary_rows"]
+        # UI tables: Koku deletes usage_start BETWEEN start AND end AND source_uuid = cloud source; restricted to
+        # this run's cluster as above.
+        where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND source_uuid = %(source)s"
+                 " AND cluster_id = %(cluster)s")
+        params = {"start": start, "end": end, "source": run.cloud_provider_uuid, "cluster": run.cluster_id}
+        return replace_rows(conn, schema, table, where, params, stage.read_batches(table),
+                            partition_range=(start, end), generate_uuid=False).inserted
+
+
+def finalize(settings: Settings, stage: Stage, written: dict[str, int],
+             chunk_results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """After every write: stamp the report period's ocp_on_cloud_updated_datetime, drop the stage, summarise."""
+    manifest = stage.read_manifest()
+    schema = manifest["run"]["schema_name"]
+    with closing(connect(settings.require_database_url())) as conn:
+        with conn:
+            cloud_tenant.stamp_report_period(conn, schema, manifest["report_period_id"])
+    stage.cleanup()
+    chunks = chunk_results or []
+    timings = dict(manifest["timings"])
+    timings["compute_s"] = round(sum(c["seconds"] for c in chunks), 3)
+    days: dict[str, Any] = {}
+    for c in chunks:
+        days.update(c.get("days", {}))
+    return {"run_id": stage.run_id, "provider": manifest["provider"], "rows": written,
+            "start_date": manifest["start_date"], "end_date": manifest["end_date"],
+            "report_period_id": manifest["report_period_id"], "bill_id": manifest["bill_id"],
+            "chunks": len(manifest["chunks"]), "days": days,
+            "rows_read": manifest["rows_read"] + sum(c["rows_read"] for c in chunks),
+            "bytes_read": manifest["bytes_read"] + sum(c["bytes_read"] for c in chunks),
+            "timings": timings}
+
+
+def new_stage(settings: Settings) -> Stage:
+    return Stage(settings.effective_staging_root(), uuid.uuid4().hex, settings.storage_options())
+
+
+def run_ocp_on_aws(spec: CloudRunSpec, settings: Settings, progress: Progress = _noop,
+                   date_step: int | None = None) -> dict[str, Any]:
+    """The whole run in-process (the CLI's `run ocp-on-aws`): the Celery chord's steps, one after the other."""
+    t0 = time.perf_counter()
+    stage = new_stage(settings)
+    try:
+        manifest = prepare_ocp_on_aws(spec, settings, stage, progress, date_step)
+        chunks = [compute_chunk(settings, stage, a, b, progress) for a, b in manifest["chunks"]]
+        t1 = time.perf_counter()
+        written = {t: write_table(settings, stage, t) for t in manifest["tables"]}
+        write_s = time.perf_counter() - t1
+        result = finalize(settings, stage, written, chunks)
+    except BaseException:
+        stage.cleanup()
+        raise
+    result["timings"]["write_s"] = round(write_s, 3)
+    result["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
+    return result
