@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import re
 import shutil
 import sys
 import uuid
@@ -48,10 +47,12 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without the package installed
+from koku_csv import normalise  # noqa: E402
 from nise_to_koku_parquet import DEFAULT_BATCH_SIZE, _cached, safe_float, write_parquet  # noqa: E402
 
 from poc_tasks.io.layout import provider_prefix  # noqa: E402
-from poc_tasks.sample_aws import AWS_DAILY_AGGREGATIONS, AWS_DAILY_KEYS, koku_aws_daily, uuid_factory  # noqa: E402
+from poc_tasks.sample_aws import AWS_DAILY_AGGREGATIONS, AWS_DAILY_KEYS, koku_aws_daily  # noqa: E402
+from poc_tasks.sample_common import uuid_factory  # noqa: E402
 
 # masu/util/aws/common.py: RECOMMENDED_COLUMNS | OPTIONAL_COLS, the CUR columns Koku's downloader keeps.
 KEPT_COLUMNS = frozenset({
@@ -96,11 +97,6 @@ REQUIRED_DEFAULTS: dict[str, object] = {
     "resourceTags": "", "costCategory": "",
 }
 _STR = pd.StringDtype(storage="pyarrow")
-
-
-def normalise(name: str) -> str:
-    """Koku's strip_characters_from_column_name: runs of non-word characters -> '_', lower case."""
-    return re.sub(r"\W+", "_", name).lower()
 
 
 def parse_utc(value: str) -> dt.datetime:

@@ -37,19 +37,18 @@ import calendar
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from poc_tasks.io.fs import filesystem, strip_scheme
 from poc_tasks.io.layout import account_of, join, provider_prefix
 from poc_tasks.run import validate_uuid
 from poc_tasks.sample_cluster import GIB, WORKER, Cluster, build_cluster
+from poc_tasks.sample_common import batch_slices, daily_split_stem, uuid_factory, write_koku_parquet
 
 __all__ = [
     "AWS_DATE_COLUMNS", "AWS_FLOAT_COLUMNS", "AWS_RAW_COLUMNS", "AWS_DAILY_KEYS", "AWS_DAILY_AGGREGATIONS",
@@ -111,12 +110,6 @@ def tags_json(tags: Mapping[str, str]) -> str:
     return json.dumps({k: tags[k] for k in sorted(tags) if tags[k]})
 
 
-def uuid_factory(seed: Iterable[int] | int) -> Callable[[], str]:
-    """Reproducible uuid4-format strings (Koku draws uuid4(); a seeded stream keeps datasets byte-stable)."""
-    rng = np.random.default_rng(seed)
-    return lambda: str(uuid.UUID(bytes=rng.bytes(16), version=4))
-
-
 def koku_aws_daily(raw: pd.DataFrame, new_uuid: Callable[[], str]) -> pd.DataFrame:
     """The daily frame of one raw chunk, as AWSPostProcessor builds it: group by the keys with the usage start
     floored to the UTC day (NaN keys kept, groups sorted), sum/max per column, then a row_uuid per daily row."""
@@ -128,16 +121,8 @@ def koku_aws_daily(raw: pd.DataFrame, new_uuid: Callable[[], str]) -> pd.DataFra
     return daily
 
 
-def aws_file_base(date: str, manifest_id: int, base_name: str, batch: int) -> str:
-    """Name stem of Koku's daily CUR CSV (and so of its Parquet files): the downloader's day split."""
-    return f"{date}_manifestid-{manifest_id}_basefile-{base_name}_batch-{batch}"
-
-
-def write_koku_parquet(fs: Any, path: str, frame: pd.DataFrame) -> None:
-    """DataFrame.to_parquet(index=False, coerce_timestamps="ms", allow_truncated_timestamps=True), through fsspec."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    with fs.open(strip_scheme(path), "wb") as fh:
-        pq.write_table(table, fh, coerce_timestamps="ms", allow_truncated_timestamps=True)
+# Name stem of Koku's daily CUR CSV (and so of its Parquet files): the downloader's day split.
+aws_file_base = daily_split_stem
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -503,16 +488,14 @@ def write_aws_sample(root: str, config: Any, storage_options: dict | None = None
         day = config.start_date + dt.timedelta(days=day_index)
         frame = aws_day_frame(spec, day, day_index, config.seed)
         new_uuid = uuid_factory([config.seed, day_index, 0xDA1])
-        first, end = offset, offset + len(frame)
-        for batch in range(first // batch_size, (end - 1) // batch_size + 1):
-            lo, hi = max(first, batch * batch_size) - first, min(end, (batch + 1) * batch_size) - first
+        for batch, lo, hi in batch_slices(offset, len(frame), batch_size):
             raw = frame.iloc[lo:hi].reset_index(drop=True)
             daily = koku_aws_daily(raw, new_uuid)
             stem = aws_file_base(day.isoformat(), manifest_id, base_name, batch)
             write_koku_parquet(fs, join(raw_dir, f"{stem}_0.parquet"), raw)
             write_koku_parquet(fs, join(daily_dir, f"{stem}_daily_0.parquet"), daily)
             files.append({"base": stem, "date": day.isoformat(), "rows": len(raw), "daily_rows": len(daily)})
-        offset = end
+        offset += len(frame)
     tag_keys = sorted({k for t in spec.lines["resourcetags"].unique() for k in json.loads(t)})
     category_keys = sorted({k for t in spec.lines["costcategory"].unique() for k in json.loads(t)})
     return {
