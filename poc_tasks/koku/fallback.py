@@ -49,6 +49,10 @@ _NEVER_FALL_BACK = ("SoftTimeLimitExceeded", "Terminated", "WorkerLostError")
 class PocRunTimeout(PocTasksError):
     """A sent run did not finish within the timeout (it was flagged as cancelled)."""
 
+    def __init__(self, message: str, task_id: str | None = None) -> None:
+        super().__init__(message)
+        self.task_id = task_id
+
 
 @dataclass(frozen=True)
 class Outcome:
@@ -92,7 +96,8 @@ def run_or_fallback(provider: str, poc: Callable[[], Any], trino: Callable[[], A
 
         metrics.FALLBACKS.labels(kind, reason).inc()
         value = trino()
-        return Outcome(FALLBACK, value, f"{reason}: {exc}", decision, time.perf_counter() - t0)
+        extra = {"task_id": exc.task_id} if isinstance(exc, PocRunTimeout) else {}
+        return Outcome(FALLBACK, value, f"{reason}: {exc}", decision, time.perf_counter() - t0, extra)
     LOG.info("poc_tasks %s run done for schema=%s tracing_id=%s in %.1fs", kind, schema_name, tracing_id,
              time.perf_counter() - t0)
     return Outcome(POC, result, None, decision, time.perf_counter() - t0)
@@ -118,7 +123,7 @@ def _send_and_wait(app: Any, provider: str, kwargs: dict[str, Any], queue: str, 
 
         flagged = request_cancel(app, result.id)
         raise PocRunTimeout(f"{provider} run {result.id} did not finish within {timeout:g}s"
-                            f"{' (cancelled)' if flagged else ''}") from None
+                            f"{' (cancelled)' if flagged else ''}", result.id) from None
 
 
 def _run_inline_ocp(kwargs: dict[str, Any]) -> dict[str, Any]:
