@@ -136,15 +136,19 @@ def start_worker(celery_worker_app):
 
     tests/conftest.py's _point_app_at force-closes the app's broker connection pool, but kombu keeps that pool
     (and a producer pool over it) in its process-wide registry: the next worker test on the same app then sends
-    through a closed pool ("RuntimeError: Acquire on closed pool"). Forgetting the registry's pools first
-    avoids it until the fixture evicts them itself (reported to the lead).
+    through a closed pool ("RuntimeError: Acquire on closed pool"). Evicting this app's entries from the
+    registry first avoids it until the fixture does so itself (reported to the lead).
     """
     from kombu import pools
+    from kombu.utils.collections import eqhash
 
     from poc_tasks.app import app
 
     def start() -> object:
-        pools.reset()
+        if app._pool is not None:
+            key = eqhash(app.connection_for_write())
+            for group in (pools.connections, pools.producers):
+                dict.pop(group, key, None)
         return celery_worker_app(app, queues=["poc_aggregation"])
 
     return start
