@@ -67,12 +67,13 @@ def ocp_summary_kwargs(*, schema_name: Any, source_uuid: Any, start_date: Any, e
 
 
 def ocp_on_cloud_kwargs(provider: str, *, schema_name: Any, openshift_provider_uuid: Any,
-                        infrastructure_provider_uuid: Any, start_date: Any, end_date: Any,
-                        report_period_id: Any = None, bill_id: Any = None, cluster_id: Any = None,
-                        cluster_alias: Any = None, tracing_id: Any = None) -> dict[str, Any]:
+                        infrastructure_provider_uuid: Any, start_date: Any, end_date: Any, cluster_id: Any,
+                        cluster_alias: Any = None, report_period_id: Any = None, bill_id: Any = None,
+                        markup: Any = None, distribution: Any = None, tracing_id: Any = None) -> dict[str, Any]:
     """Keyword arguments of poc_tasks.summarize_ocp_on_<cloud>, named as Koku's accessor method names them
     (populate_ocp_on_aws_cost_daily_summary_trino: openshift_provider_uuid, aws_provider_uuid,
-    report_period_id, bill_id). Optional values are sent only when given."""
+    report_period_id, bill_id), plus what Koku's updater knows: cluster_id (required), cluster_alias, and the
+    cost model's markup and distribution. Optional values are sent only when given."""
     kind = provider_type(provider)
     if kind == OCP:
         raise InvalidArgument("ocp_on_cloud_kwargs is for OCP-on-AWS/Azure/GCP; use ocp_summary_kwargs for OCP")
@@ -90,9 +91,20 @@ def ocp_on_cloud_kwargs(provider: str, *, schema_name: Any, openshift_provider_u
                 kwargs[name] = int(value)
             except (TypeError, ValueError):
                 raise InvalidArgument(f"{name} {value!r} is not an integer") from None
-    for name, value in (("cluster_id", cluster_id), ("cluster_alias", cluster_alias)):
-        if value is not None:
-            kwargs[name] = str(value)
+    if not isinstance(cluster_id, str) or not cluster_id:
+        raise InvalidArgument(f"cluster_id {cluster_id!r} must be a non-empty string")
+    kwargs["cluster_id"] = cluster_id
+    if cluster_alias is not None:
+        kwargs["cluster_alias"] = str(cluster_alias)
+    if markup is not None:
+        try:
+            kwargs["markup"] = float(markup)
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"markup {markup!r} is not a number") from None
+    if distribution is not None:
+        if distribution not in ("cpu", "memory"):
+            raise InvalidArgument(f"distribution {distribution!r}: expected 'cpu' or 'memory'")
+        kwargs["distribution"] = distribution
     kwargs["tracing_id"] = _tracing_id(tracing_id)
     return kwargs
 

@@ -260,16 +260,27 @@ def test_malformed_dates_are_refused(start: str, end: str, message: str) -> None
 def test_cloud_kwargs_use_the_accessor_argument_names() -> None:
     kwargs = ocp_on_cloud_kwargs("AWS", schema_name="org1234567", openshift_provider_uuid=SOURCE,
                                  infrastructure_provider_uuid=AWS_SOURCE, start_date="2026-01-01",
-                                 end_date="2026-01-05", report_period_id=3, bill_id="9")
+                                 end_date="2026-01-05", cluster_id="c1", report_period_id=3, bill_id="9",
+                                 markup="0.1", distribution="memory")
     assert kwargs == {"schema_name": "org1234567", "openshift_provider_uuid": SOURCE,
                       "aws_provider_uuid": AWS_SOURCE, "start_date": "2026-01-01", "end_date": "2026-01-05",
-                      "report_period_id": 3, "bill_id": 9, "tracing_id": None}
-    gcp = ocp_on_cloud_kwargs("GCP", schema_name="org1234567", openshift_provider_uuid=SOURCE,
-                              infrastructure_provider_uuid=AWS_SOURCE, start_date="2026-01-01", end_date="2026-01-05")
+                      "report_period_id": 3, "bill_id": 9, "cluster_id": "c1", "markup": 0.1,
+                      "distribution": "memory", "tracing_id": None}
+    import inspect
+
+    from poc_tasks.tasks import summarize_ocp_on_aws
+
+    assert set(kwargs) <= set(inspect.signature(summarize_ocp_on_aws.run).parameters)
+    common = {"schema_name": "org1234567", "openshift_provider_uuid": SOURCE,
+              "infrastructure_provider_uuid": AWS_SOURCE, "start_date": "2026-01-01", "end_date": "2026-01-05"}
+    gcp = ocp_on_cloud_kwargs("GCP", **common, cluster_id="c1")
     assert "gcp_provider_uuid" in gcp and "aws_provider_uuid" not in gcp
     with pytest.raises(InvalidArgument, match="use ocp_summary_kwargs"):
-        ocp_on_cloud_kwargs("OCP", schema_name="org1234567", openshift_provider_uuid=SOURCE,
-                            infrastructure_provider_uuid=AWS_SOURCE, start_date="2026-01-01", end_date="2026-01-05")
+        ocp_on_cloud_kwargs("OCP", **common, cluster_id="c1")
+    with pytest.raises(InvalidArgument, match="cluster_id None"):
+        ocp_on_cloud_kwargs("AWS", **common, cluster_id=None)
+    with pytest.raises(InvalidArgument, match="distribution 'disk'"):
+        ocp_on_cloud_kwargs("AWS", **common, cluster_id="c1", distribution="disk")
 
 
 class _RecordingApp:
