@@ -19,7 +19,12 @@ import threading
 import time
 from typing import Any
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+# prometheus_client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR) writes each process's values to files in
+# that directory from the moment a metric exists: the directory must be there before the metrics below are made.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server  # noqa: E402
 
 __all__ = [
     "RUN_SECONDS",

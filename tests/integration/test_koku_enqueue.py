@@ -70,3 +70,28 @@ def test_xl_tenants_go_to_the_xl_queue_and_their_follow_up_tasks_stay_there(
     out = result.get(timeout=90)
     assert out["chunks"] == 3
     assert out["rows"][SUMMARY_TABLE] == count_summary(pg_url, dataset.schema) > 0
+
+
+def test_the_compose_koku_service_script_enqueues_month_runs_and_a_shadow_comparison(
+    pg_url, dataset, celery_worker_app, redis_url, redis_key_prefix, tmp_path, monkeypatch
+):
+    from poc_tasks.app import app as poc_app
+    from poc_tasks.koku.simulator import enqueue_ocp
+
+    monkeypatch.setenv("POC_SHADOW_REPORT_ROOT", str(tmp_path / "reports"))
+    start_worker(celery_worker_app, poc_app, ["poc_aggregation"])
+    records = enqueue_ocp(koku_app(redis_url, redis_key_prefix), schema_name=dataset.schema,
+                          source_uuid=dataset.source, cluster_id=dataset.config.cluster_id,
+                          cluster_alias=dataset.config.cluster_alias, start=dataset.config.start_date,
+                          end=dataset.config.end_date, tracing_id="sim-1", wait=90, shadow=True,
+                          config=RoutingConfig(enabled=True, percent=100))
+    [month] = records
+    assert (month["path"], month["start_date"], month["end_date"]) == ("poc", "2026-01-01", "2026-01-03")
+    assert month["result"]["rows"][SUMMARY_TABLE] == count_summary(pg_url, dataset.schema) > 0
+    assert month["shadow"]["verdict"] == "equal"
+
+    trino_month = enqueue_ocp(koku_app(redis_url, redis_key_prefix), schema_name=dataset.schema,
+                              source_uuid=dataset.source, cluster_id=dataset.config.cluster_id,
+                              cluster_alias=None, start=dataset.config.start_date, end=dataset.config.end_date,
+                              tracing_id="sim-2", config=RoutingConfig(enabled=False))
+    assert [(m["path"], "task_id" in m) for m in trino_month] == [("trino", False)]

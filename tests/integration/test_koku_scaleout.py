@@ -1,6 +1,6 @@
 """Scale-out and monitoring: one run's day chunks are computed on two workers (one in this process, one a
-`celery worker` child process) and finish with one callback; the child's Prometheus exporter, started when
-the worker is ready (POC_METRICS_PORT), reports what it ran."""
+`celery worker` child process with a prefork pool) and finish with one callback; the child's Prometheus
+exporter, started when the worker is ready (POC_METRICS_PORT), reports what its pool process ran."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from poc_tasks.app import app
 prefix = sys.argv[1]
 app.conf.broker_transport_options = {**(app.conf.broker_transport_options or {}), "global_keyprefix": prefix}
 app.conf.result_backend_transport_options = {"global_keyprefix": prefix}
-app.worker_main(["worker", "-Q", "poc_aggregation", "--pool", "solo", "-n", "child@scaleout",
+app.worker_main(["worker", "-Q", "poc_aggregation", "--pool", "prefork", "--concurrency", "1", "-n", "child@scaleout",
                  "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "WARNING"])
 """
 
@@ -53,7 +53,8 @@ def child_worker(pg_url, tmp_path: Path, redis_url, redis_key_prefix) -> Iterato
     env = dict(os.environ, POC_DATABASE_URL=pg_url, POC_DATA_ROOT=str(tmp_path / "bucket"), POC_DATE_STEP="1",
                CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url, POC_METRICS_PORT=str(port),
                POC_METRICS_ADDR="127.0.0.1")
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    # as compose.yaml runs the worker: a prefork pool, its child's values gathered through the multiprocess dir
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prometheus")
     log = (tmp_path / "child.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-c", CHILD, redis_key_prefix], env=env, stdout=log,
                             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)

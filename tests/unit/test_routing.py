@@ -307,3 +307,14 @@ def test_send_by_name_on_the_poc_queue_or_the_xl_queue() -> None:
     with pytest.raises(InvalidArgument):
         send_ocp_summary(app, **{**args, "schema_name": "public"})
     assert len(app.sent) == 2  # nothing went out for the bad call
+
+
+def test_simulator_cuts_ranges_at_month_boundaries_as_koku_does() -> None:
+    import datetime as dt
+
+    from poc_tasks.koku.simulator import month_ranges
+
+    d = dt.date
+    assert month_ranges(d(2026, 1, 5), d(2026, 1, 9)) == [(d(2026, 1, 5), d(2026, 1, 9))]
+    assert month_ranges(d(2025, 12, 30), d(2026, 2, 2)) == [
+        (d(2025, 12, 30), d(2025, 12, 31)), (d(2026, 1, 1), d(2026, 1, 31)), (d(2026, 2, 1), d(2026, 2, 2))]
