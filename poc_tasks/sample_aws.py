@@ -48,7 +48,13 @@ from poc_tasks.io.fs import filesystem, strip_scheme
 from poc_tasks.io.layout import account_of, join, provider_prefix
 from poc_tasks.run import validate_uuid
 from poc_tasks.sample_cluster import GIB, WORKER, Cluster, build_cluster
-from poc_tasks.sample_common import batch_slices, daily_split_stem, uuid_factory, write_koku_parquet
+from poc_tasks.sample_common import (
+    batch_slices,
+    daily_split_stem,
+    released_pv_frame,
+    uuid_factory,
+    write_koku_parquet,
+)
 
 __all__ = [
     "AWS_DATE_COLUMNS", "AWS_FLOAT_COLUMNS", "AWS_RAW_COLUMNS", "AWS_DAILY_KEYS", "AWS_DAILY_AGGREGATIONS",
@@ -400,28 +406,7 @@ def build_aws_spec(c: Cluster, config: Any) -> AwsSampleSpec:  # noqa: C901 - on
 def claimless_pv_frame(spec: AwsSampleSpec, storage: pd.DataFrame) -> pd.DataFrame:
     """The day's OCP storage rows plus those of the released PV (its claim was deleted, the EBS volume is still
     billed): every hour of the day, no namespace, pod, node or claim, as the operator reports such a PV."""
-    hours = storage["interval_start"].drop_duplicates().sort_values().to_numpy()
-    if len(hours) == 0:
-        return storage
-    pv = spec.released_pv
-    cap = float(pv["capacity_gib"]) * GIB
-    n = len(hours)
-    extra = pd.DataFrame({
-        "report_period_start": np.full(n, storage["report_period_start"].iloc[0]),
-        "report_period_end": np.full(n, storage["report_period_end"].iloc[0]),
-        "interval_start": hours,
-        "interval_end": hours + np.timedelta64(3599, "s"),
-        "namespace": "", "pod": "", "node": "", "persistentvolumeclaim": "",
-        "persistentvolume": pv["persistentvolume"], "storageclass": pv["storageclass"], "csi_driver": pv["csi_driver"],
-        "csi_volume_handle": pv["csi_volume_handle"],
-        "persistentvolumeclaim_capacity_bytes": cap, "persistentvolumeclaim_capacity_byte_seconds": cap * 3600,
-        "volume_request_storage_byte_seconds": cap * 3600, "persistentvolumeclaim_usage_byte_seconds": 0.0,
-        "persistentvolume_labels": json.dumps({"app": "released"}), "persistentvolumeclaim_labels": "{}",
-    })
-    for col in ("namespace", "pod", "node", "persistentvolumeclaim", "persistentvolume", "storageclass",
-                "csi_driver", "csi_volume_handle", "persistentvolume_labels", "persistentvolumeclaim_labels"):
-        extra[col] = extra[col].astype(object)
-    return pd.concat([storage, extra[list(storage.columns)]], ignore_index=True)
+    return released_pv_frame(spec.released_pv, storage)
 
 
 def aws_day_frame(spec: AwsSampleSpec, day: dt.date, day_index: int, seed: int) -> pd.DataFrame:
