@@ -79,8 +79,10 @@ def current_tracing_id() -> str | None:
 
 
 def run_or_fallback(provider: str, poc: Callable[[], Any], trino: Callable[[], Any], *, schema_name: str,
-                    tracing_id: str | None = None, decision: Decision | None = None) -> Outcome:
-    """Call `poc`; if it raises, log (with the tracing id), count, and return what `trino()` returns."""
+                    tracing_id: str | None = None, decision: Decision | None = None,
+                    before_fallback: Callable[[], Any] | None = None) -> Outcome:
+    """Call `poc`; if it raises, log (with the tracing id), count, call `before_fallback` (e.g. Koku's delete of
+    the chunk's rows, so the fallback starts from what Trino expects) and return what `trino()` returns."""
     kind = provider_type(provider)
     tracing_id = tracing_id or current_tracing_id()
     t0 = time.perf_counter()
@@ -95,6 +97,8 @@ def run_or_fallback(provider: str, poc: Callable[[], Any], trino: Callable[[], A
         from poc_tasks import metrics
 
         metrics.FALLBACKS.labels(kind, reason).inc()
+        if before_fallback is not None:
+            before_fallback()
         value = trino()
         extra = {"task_id": exc.task_id} if isinstance(exc, PocRunTimeout) else {}
         return Outcome(FALLBACK, value, f"{reason}: {exc}", decision, time.perf_counter() - t0, extra)
@@ -151,11 +155,12 @@ def summarize_ocp_or_trino(*, schema_name: Any, source_uuid: Any, start_date: An
                            cluster_alias: Any, report_period_id: Any, trino: Callable[[], Any],
                            tracing_id: str | None = None, app: Any = None, config: RoutingConfig | None = None,
                            mode: str | None = None, timeout: float | None = None,
-                           xl: bool | None = None) -> Outcome:
+                           xl: bool | None = None, before_fallback: Callable[[], Any] | None = None) -> Outcome:
     """The hook of OCPReportDBAccessor.populate_line_item_daily_summary_table_trino (one day chunk).
 
     `trino` runs Koku's original SQL for the same chunk. `app` is Koku's Celery app (default: the current
-    app); `mode`/`timeout` override POC_AGGREGATOR_MODE/POC_AGGREGATOR_TIMEOUT; `xl` picks the XL queue.
+    app); `mode`/`timeout` override POC_AGGREGATOR_MODE/POC_AGGREGATOR_TIMEOUT; `xl` picks the XL queue;
+    `before_fallback` runs only when poc_tasks failed, before `trino`.
     """
     kwargs = ocp_summary_kwargs(schema_name=schema_name, source_uuid=source_uuid, start_date=start_date,
                                 end_date=end_date, cluster_id=cluster_id, cluster_alias=cluster_alias,
@@ -174,12 +179,13 @@ def summarize_ocp_or_trino(*, schema_name: Any, source_uuid: Any, start_date: An
         def poc() -> Any:
             return _send_and_wait(_current_app(app), OCP, kwargs, queue, timeout or cfg.timeout)
     return run_or_fallback(OCP, poc, trino, schema_name=kwargs["schema_name"], tracing_id=kwargs["tracing_id"],
-                           decision=decision)
+                           decision=decision, before_fallback=before_fallback)
 
 
 def summarize_ocp_on_cloud_or_trino(provider: str, *, trino: Callable[[], Any], app: Any = None,
                                     config: RoutingConfig | None = None, timeout: float | None = None,
-                                    xl: bool | None = None, **arguments: Any) -> Outcome:
+                                    xl: bool | None = None, before_fallback: Callable[[], Any] | None = None,
+                                    **arguments: Any) -> Outcome:
     """The hook of populate_ocp_on_<cloud>_cost_daily_summary_trino; `arguments` as ocp_on_cloud_kwargs takes
     them (schema_name, openshift_provider_uuid, infrastructure_provider_uuid, start_date, end_date,
     report_period_id, bill_id). Runs through Celery only (the cloud pipelines are tasks)."""
@@ -195,4 +201,4 @@ def summarize_ocp_on_cloud_or_trino(provider: str, *, trino: Callable[[], Any], 
         return _send_and_wait(_current_app(app), kind, kwargs, queue, timeout or cfg.timeout)
 
     return run_or_fallback(kind, poc, trino, schema_name=kwargs["schema_name"], tracing_id=kwargs["tracing_id"],
-                           decision=decision)
+                           decision=decision, before_fallback=before_fallback)

@@ -48,8 +48,10 @@ def dataset(pg_url, tenant_schema, tmp_path: Path, monkeypatch):
 
 def test_routed_to_trino_runs_only_the_trino_callable(pg_url, dataset) -> None:
     trino = Trino()
-    out = summarize_ocp_or_trino(**_hook_args(dataset), trino=trino, config=RoutingConfig(enabled=False))
-    assert (out.path, out.result, trino.calls) == ("trino", "trino wrote the rows", 1)
+    deleted = []
+    out = summarize_ocp_or_trino(**_hook_args(dataset), trino=trino, config=RoutingConfig(enabled=False),
+                                 before_fallback=lambda: deleted.append(1))
+    assert (out.path, out.result, trino.calls, deleted) == ("trino", "trino wrote the rows", 1, [])
     assert count_summary(pg_url, dataset.schema) == 0
 
 
@@ -66,9 +68,12 @@ def test_failing_inline_run_falls_back_to_trino_logged_with_the_tracing_id_and_c
     monkeypatch.setenv("POC_DATA_ROOT", str(tmp_path / "empty-bucket"))  # no Parquet: MissingInputData
     trino = Trino()
     before = _fallbacks("MissingInputData")
+    order: list[str] = []
     with caplog.at_level(logging.WARNING, logger="poc_tasks.koku.fallback"), tracing("trace-inline-42"):
-        out = summarize_ocp_or_trino(**_hook_args(dataset), trino=trino, config=ON, mode="inline")
+        out = summarize_ocp_or_trino(**_hook_args(dataset), trino=lambda: (order.append("trino"), trino())[1],
+                                     config=ON, mode="inline", before_fallback=lambda: order.append("delete"))
     assert (out.path, out.result, trino.calls) == ("fallback", "trino wrote the rows", 1)
+    assert order == ["delete", "trino"]
     assert out.error.startswith("MissingInputData: no openshift_pod_usage_line_items_daily Parquet")
     assert _fallbacks("MissingInputData") == before + 1
     warning = [r for r in caplog.records if r.levelno == logging.WARNING]
