@@ -214,8 +214,16 @@ def _point_app_at(app: Any, url: str, key_prefix: str) -> None:
         result_backend_transport_options=backend_transport,
     )
     # Celery caches the connection pool and (per thread) the result backend on first use; both would keep
-    # talking to the old URL.
+    # talking to the old URL. kombu also keeps the pool (and a producer pool over it) in its process-wide
+    # registries, keyed by the connection: drop those entries too, or the next worker of the same app gets
+    # "Acquire on closed pool".
     if app._pool is not None:
+        from kombu import pools
+        from kombu.utils.collections import eqhash
+
+        key = eqhash(app.connection_for_write())
+        for registry in (pools.producers, pools.connections):
+            dict.pop(registry, key, None)
         app._pool.force_close_all()
         app._pool = None
     app.amqp._producer_pool = None

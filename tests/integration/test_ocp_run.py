@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -132,26 +133,10 @@ def test_installed_console_script_runs_ocp_configured_by_the_environment(pg_url,
 
 @pytest.fixture
 def start_worker(celery_worker_app):
-    """celery_worker_app for poc_tasks' own app, safe to use in more than one test of a session.
-
-    tests/conftest.py's _point_app_at force-closes the app's broker connection pool, but kombu keeps that pool
-    (and a producer pool over it) in its process-wide registry: the next worker test on the same app then sends
-    through a closed pool ("RuntimeError: Acquire on closed pool"). Evicting this app's entries from the
-    registry first avoids it until the fixture does so itself (reported to the lead).
-    """
-    from kombu import pools
-    from kombu.utils.collections import eqhash
-
+    """An in-process worker for poc_tasks' own app on the test Redis (tests/conftest.py)."""
     from poc_tasks.app import app
 
-    def start() -> object:
-        if app._pool is not None:
-            key = eqhash(app.connection_for_write())
-            for group in (pools.connections, pools.producers):
-                dict.pop(group, key, None)
-        return celery_worker_app(app, queues=["poc_aggregation"])
-
-    return start
+    return lambda: celery_worker_app(app, queues=["poc_aggregation"])
 
 
 def _task_kwargs(ds: Dataset) -> dict[str, str]:
@@ -187,6 +172,10 @@ def test_summarize_ocp_sent_by_name_runs_day_chunks_and_writes_what_an_in_proces
         start_worker()
         result = app.send_task("poc_tasks.summarize_ocp", kwargs=_task_kwargs(ds), queue="poc_aggregation")
         out = result.get(timeout=90)
+        # task_postrun fires after the result is stored: give the worker thread a moment to report the last task
+        deadline = time.monotonic() + 10
+        while ("poc_tasks.finalize_run", "SUCCESS") not in finished and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         task_postrun.disconnect(record)
 
