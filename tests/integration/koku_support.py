@@ -75,12 +75,12 @@ def worker_env(monkeypatch: pytest.MonkeyPatch, pg_url: str, root: str) -> None:
     monkeypatch.setenv("POC_DATA_ROOT", root)
 
 
-def start_worker(celery_worker_app: Any, app: Any, queues: list[str], **kwargs: Any) -> Any:
-    """celery_worker_app(app, queues), after dropping kombu's process-wide pools of the app's broker connection.
+def _forget_kombu_pools(app: Any) -> None:
+    """Drop kombu's process-wide pools (kombu.pools) of the app's broker connection.
 
     tests/conftest.py closes the app's connection pool when it re-points the app at the test Redis, but kombu
-    keeps that pool (and a producer pool over it) in its global registries (kombu.pools): the second test of a
-    session that publishes from a task (a chord, a replace) would get "Acquire on closed pool".
+    keeps that pool (and a producer pool over it) in its global registries: the next test of the session that
+    publishes from a task (a chord, a replace) would get "Acquire on closed pool".
     """
     from kombu import pools
     from kombu.utils.collections import eqhash
@@ -89,7 +89,24 @@ def start_worker(celery_worker_app: Any, app: Any, queues: list[str], **kwargs: 
         key = eqhash(app.connection_for_write())
         for group in (pools.connections, pools.producers):
             dict.pop(group, key, None)
+
+
+def start_worker(celery_worker_app: Any, app: Any, queues: list[str], **kwargs: Any) -> Any:
+    """celery_worker_app(app, queues), with kombu's stale pools of the app dropped first."""
+    _forget_kombu_pools(app)
     return celery_worker_app(app, queues=queues, **kwargs)
+
+
+@pytest.fixture
+def forget_kombu_pools() -> Any:
+    """After the test (and its workers): leave no pool of the poc_tasks app in kombu's registries for the next
+    test to trip over (see _forget_kombu_pools)."""
+    yield
+    import sys
+
+    module = sys.modules.get("poc_tasks.app")
+    if module is not None:
+        _forget_kombu_pools(module.app)
 
 
 def koku_app(redis_url: str, key_prefix: str) -> Celery:

@@ -11,16 +11,17 @@ from psycopg2 import sql
 from poc_tasks.db.connection import qualified
 from poc_tasks.db.tables import SUMMARY_TABLE
 from poc_tasks.koku import RoutingConfig, ocp_summary_kwargs, queue_for, send_ocp_summary, send_summary
-from tests.integration.koku_support import (
+from tests.integration.koku_support import (  # noqa: F401 - forget_kombu_pools is a fixture
     count_summary,
     fetch,
+    forget_kombu_pools,
     koku_app,
     make_dataset,
     start_worker,
     worker_env,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("forget_kombu_pools")]
 
 
 @pytest.fixture

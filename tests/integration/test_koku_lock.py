@@ -13,9 +13,16 @@ from prometheus_client import REGISTRY
 from poc_tasks.db.tables import SUMMARY_TABLE
 from poc_tasks.koku import send_ocp_summary
 from poc_tasks.locks import RunLock, lock_key, redis_for
-from tests.integration.koku_support import count_summary, koku_app, make_dataset, start_worker, worker_env
+from tests.integration.koku_support import (
+    count_summary,
+    forget_kombu_pools,  # noqa: F401 - a fixture
+    koku_app,
+    make_dataset,
+    start_worker,
+    worker_env,
+)
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("forget_kombu_pools")]
 
 
 def _lock_waits() -> float:

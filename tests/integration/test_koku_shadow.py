@@ -15,7 +15,8 @@ from poc_tasks.db.tables import SUMMARY_TABLE
 from poc_tasks.io.staging import Stage
 from poc_tasks.ocp.pipeline import new_stage, prepare_ocp, run_ocp, write_table
 from poc_tasks.run import OcpRunSpec
-from tests.integration.koku_support import (
+from tests.integration.koku_support import (  # noqa: F401 - forget_kombu_pools is a fixture
+    forget_kombu_pools,
     koku_app,
     make_dataset,
     run_cli,
@@ -25,7 +26,7 @@ from tests.integration.koku_support import (
     worker_env,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("forget_kombu_pools")]
 
 
 @pytest.fixture
