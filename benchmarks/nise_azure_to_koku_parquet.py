@@ -54,24 +54,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from koku_csv import normalise, parse_ciso8601, read_scenario, source_dirs, write_scenario  # noqa: E402
 from nise_to_koku_parquet import DEFAULT_BATCH_SIZE, safe_float, write_parquet  # noqa: E402
 
+from poc_tasks.sample_azure import AZURE_REQUIRED_DEFAULTS  # noqa: E402
 from poc_tasks.sample_common import daily_split_stem, uuid_factory  # noqa: E402
 
-# reporting/provider/azure/models.py TRINO_REQUIRED_COLUMNS: appended with these defaults when the export lacks them.
-REQUIRED_DEFAULTS: dict[str, object] = {
-    **dict.fromkeys((
-        "accountname", "accountownerid", "additionalinfo", "availabilityzone", "billingaccountid",
-        "billingaccountname", "billingcurrencycode", "billingcurrency", "billingprofileid", "billingprofilename",
-        "chargetype", "consumedservice", "costcenter", "frequency", "invoicesectionid", "invoicesectionname",
-        "isazurecrediteligible", "metercategory", "meterid", "metername", "meterregion", "metersubcategory", "offerid",
-        "partnumber", "planname", "pricingmodel", "productname", "productorderid", "productordername",
-        "publishername", "publishertype", "reservationid", "reservationname", "resourcegroup", "resourceid",
-        "resourcelocation", "resourcename", "resourcetype", "servicefamily", "serviceinfo1", "serviceinfo2",
-        "servicename", "servicetier", "subscriptionguid", "subscriptionid", "subscriptionname", "tags", "term",
-        "unitofmeasure"), ""),
-    **dict.fromkeys(("costinbillingcurrency", "effectiveprice", "paygprice", "quantity", "resourcerate",
-                     "unitprice"), 0.0),
-    **dict.fromkeys(("billingperiodstartdate", "billingperiodenddate", "date"), pd.NaT),
-}
 # AzurePostProcessor.COL_TRANSLATION, applied to the normalised names.
 RENAMES = {"resourcegroupname": "resourcegroup", "instancename": "resourceid", "product": "productname"}
 DATE_COLUMNS = frozenset({"date", "billingperiodstartdate", "billingperiodenddate"})  # lower-cased export names
@@ -158,8 +143,8 @@ def post_process(df: pd.DataFrame, new_uuid: Callable[[], str]) -> tuple[pd.Data
     if duplicates:  # e.g. both ResourceId and InstanceName: Koku's Parquet would carry the name twice
         raise SystemExit(f"the export maps several columns to {', '.join(duplicates)}")
     df = df.set_axis(names, axis=1)
-    missing = sorted(set(REQUIRED_DEFAULTS) - set(df.columns))
-    df = df.assign(**{k: REQUIRED_DEFAULTS[k] for k in missing})
+    missing = sorted(set(AZURE_REQUIRED_DEFAULTS) - set(df.columns))
+    df = df.assign(**{k: AZURE_REQUIRED_DEFAULTS[k] for k in missing})
     keys: set[str] = set()
     for text in df["tags"].unique():
         if pd.notna(text):

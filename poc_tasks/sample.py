@@ -35,8 +35,11 @@ from poc_tasks.io.fs import filesystem, strip_scheme
 from poc_tasks.io.layout import account_of, join, ocp_prefix
 from poc_tasks.run import validate_schema, validate_uuid
 from poc_tasks.sample_aws import DEFAULT_AWS_SOURCE_UUID, build_aws_spec, claimless_pv_frame, write_aws_sample
+from poc_tasks.sample_azure import DEFAULT_AZURE_SOURCE_UUID, build_azure_spec, write_azure_sample
 from poc_tasks.sample_cluster import build_cluster, min_pods, node_counts
+from poc_tasks.sample_common import released_pv_frame
 from poc_tasks.sample_frames import day_frames, koku_daily
+from poc_tasks.sample_gcp import DEFAULT_GCP_SOURCE_UUID, build_gcp_spec, write_gcp_sample
 
 __all__ = ["SampleConfig", "REPORT_TYPES", "write_sample", "scenario_of"]
 
@@ -73,6 +76,12 @@ class SampleConfig:
     # in the OCP storage report whose EBS volume the bill still pays for
     with_aws: bool = False
     aws_source_uuid: str = DEFAULT_AWS_SOURCE_UUID
+    # True: also a matched Azure cost export (poc_tasks.sample_azure) / GCP billing export (poc_tasks.sample_gcp)
+    # under this source, and the released PV whose disk each of them still pays for in the OCP storage report
+    with_azure: bool = False
+    azure_source_uuid: str = DEFAULT_AZURE_SOURCE_UUID
+    with_gcp: bool = False
+    gcp_source_uuid: str = DEFAULT_GCP_SOURCE_UUID
 
     @property
     def start_date(self) -> dt.date:
@@ -104,6 +113,10 @@ class SampleConfig:
             raise InvalidArgument("rows_per_file and files_per_day must be at least 1")
         if self.with_aws:
             validate_uuid(self.aws_source_uuid)
+        if self.with_azure:
+            validate_uuid(self.azure_source_uuid)
+        if self.with_gcp:
+            validate_uuid(self.gcp_source_uuid)
 
 
 def _split(frame: pd.DataFrame, parts: int) -> Iterator[pd.DataFrame]:
@@ -163,6 +176,8 @@ def write_sample(root: str, config: SampleConfig, storage_options: dict | None =
             fs.makedirs(strip_scheme(prefix), exist_ok=True)
 
     aws_spec = build_aws_spec(cluster, config) if config.with_aws else None
+    azure_spec = build_azure_spec(cluster, config) if config.with_azure else None
+    gcp_spec = build_gcp_spec(cluster, config) if config.with_gcp else None
     files: list[dict[str, Any]] = []
     rows = dict.fromkeys(REPORT_TYPES, 0)
     for day_index in range(config.days):
@@ -174,6 +189,9 @@ def write_sample(root: str, config: SampleConfig, storage_options: dict | None =
         num_hours = int(frames["pod_usage"]["interval_start"].nunique())
         if aws_spec is not None:
             frames["storage_usage"] = claimless_pv_frame(aws_spec, frames["storage_usage"])
+        for cloud_spec in (azure_spec, gcp_spec):
+            if cloud_spec is not None:
+                frames["storage_usage"] = released_pv_frame(cloud_spec.released_pv, frames["storage_usage"])
         for rt in REPORT_TYPES:
             frame = frames.pop(rt)
             rows[rt] += len(frame)
@@ -194,6 +212,10 @@ def write_sample(root: str, config: SampleConfig, storage_options: dict | None =
     scenario = scenario_of(config, files, features)
     if config.with_aws:
         scenario["aws"] = write_aws_sample(root, config, storage_options, cluster)
+    if azure_spec is not None:
+        scenario["azure"] = write_azure_sample(root, config, storage_options, cluster, azure_spec)
+    if gcp_spec is not None:
+        scenario["gcp"] = write_gcp_sample(root, config, storage_options, cluster, gcp_spec)
     if local:
         fs.makedirs(strip_scheme(root), exist_ok=True)
     with fs.open(strip_scheme(join(root, "scenario.json")), "w") as fh:
