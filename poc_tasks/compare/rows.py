@@ -81,14 +81,25 @@ def _key_text(value: Any) -> str:
     return str(value)
 
 
+def _canonical_column(values: pd.Series, fn: Any) -> pd.Series:
+    """fn applied once per distinct value (labels repeat on many rows), NULL as the sentinel."""
+    obj = values.astype(object)
+    missing = obj.isna().to_numpy()
+    out = np.full(len(obj), NULL, dtype=object)
+    if not missing.all():
+        present = obj[~missing]
+        mapping = {v: fn(v) for v in pd.unique(present)}
+        out[~missing] = present.map(mapping).to_numpy(dtype=object)
+    return pd.Series(out, index=values.index, dtype=object)
+
+
 def canonical_frame(frame: pd.DataFrame, shape: TableShape) -> pd.DataFrame:
     """Keys as canonical text, numbers as float64 (NaN for NULL); missing columns are NULL."""
     out = {}
     n = len(frame)
     for col in shape.keys:
         values = frame[col] if col in frame.columns else pd.Series([None] * n, index=frame.index, dtype=object)
-        fn = canonical_json if col in shape.json else _key_text
-        out[col] = pd.Series([fn(v) for v in values.tolist()], index=frame.index, dtype=object)
+        out[col] = _canonical_column(values, canonical_json if col in shape.json else _key_text)
     for col in shape.numbers:
         values = frame[col] if col in frame.columns else pd.Series(np.nan, index=frame.index)
         out[col] = pd.to_numeric(values, errors="coerce").astype("float64")

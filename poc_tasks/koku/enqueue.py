@@ -189,10 +189,18 @@ def send_shadow_compare_if_selected(app: Any, *, schema_name: str, provider_type
     """Koku's processor/tasks.py hook of phase 1: after Trino summarised, send a shadow comparison when the
     routing says so (POC_SHADOW_COMPARE on and the tenant selected); None when it does not.
 
-    Provider types other than OCP are skipped (logged) until their comparison exists.
+    Provider types other than OCP are skipped (logged) until their comparison exists; Koku calls this for
+    every provider type, so one poc_tasks does not know (e.g. "OCI") is skipped too, not an error.
     """
+    from poc_tasks.koku.names import provider_type as canonical
+
     cfg = config if config is not None else RoutingConfig.from_settings()
-    decision = decide(schema_name, provider_type, cfg)
+    try:
+        kind = canonical(provider_type)
+    except InvalidArgument:
+        LOG.debug("no shadow comparison for provider type %r", provider_type)
+        return None
+    decision = decide(schema_name, kind, cfg)
     if not decision.shadow:
         return None
     if decision.provider_type != OCP:

@@ -318,3 +318,18 @@ def test_simulator_cuts_ranges_at_month_boundaries_as_koku_does() -> None:
     assert month_ranges(d(2026, 1, 5), d(2026, 1, 9)) == [(d(2026, 1, 5), d(2026, 1, 9))]
     assert month_ranges(d(2025, 12, 30), d(2026, 2, 2)) == [
         (d(2025, 12, 30), d(2025, 12, 31)), (d(2026, 1, 1), d(2026, 1, 31)), (d(2026, 2, 1), d(2026, 2, 2))]
+
+
+def test_shadow_hook_skips_provider_types_it_does_not_know_but_checks_the_schema() -> None:
+    from poc_tasks.koku import send_shadow_compare_if_selected
+
+    app = _RecordingApp()
+    args = {"source_uuid": SOURCE, "start_date": "2026-01-01", "end_date": "2026-01-05",
+            "config": RoutingConfig(shadow=True, providers=frozenset({OCP, OCP_ON_AWS}))}
+    assert send_shadow_compare_if_selected(app, schema_name="org1234567", provider_type="OCI", **args) is None
+    assert send_shadow_compare_if_selected(app, schema_name="org1234567", provider_type="AWS", **args) is None
+    assert app.sent == []  # OCP-on-AWS has no comparison yet
+    send_shadow_compare_if_selected(app, schema_name="org1234567", provider_type="OCP", **args)
+    assert [(n, q) for n, _k, q, _o in app.sent] == [("poc_tasks.shadow_compare", QUEUE)]
+    with pytest.raises(InvalidArgument, match="not a Koku tenant schema"):
+        send_shadow_compare_if_selected(app, schema_name="public", provider_type="OCP", **args)
