@@ -80,9 +80,15 @@ def _cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
 
     settings = _settings(args)
     config = SampleConfig(schema=args.schema, nodes=args.nodes, pods=args.pods, days=args.days, seed=args.seed,
-                          year=args.year, month=args.month, with_node_role=not args.without_node_role)
+                          year=args.year, month=args.month, with_node_role=not args.without_node_role,
+                          label_changes=not args.clean, with_aws=args.with_aws, with_azure=args.with_azure,
+                          with_gcp=args.with_gcp)
     scenario = write_sample(settings.require_data_root(), config, settings.storage_options())
-    return {k: scenario[k] for k in ("schema", "source_uuid", "cluster_id", "start_date", "end_date")}
+    out = {k: scenario[k] for k in ("schema", "source_uuid", "cluster_id", "start_date", "end_date")}
+    for cloud in ("aws", "azure", "gcp"):
+        if cloud in scenario:
+            out[f"{cloud}_source_uuid"] = scenario[cloud]["source_uuid"]
+    return out
 
 
 def _cmd_demo(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -160,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--month", type=int, default=1)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--without-node-role", action="store_true", help="omit node_role (old operators)")
+    p.add_argument("--clean", action="store_true", help="no mid-day label changes (one label set per day)")
+    p.add_argument("--with-aws", action="store_true", help="also a matched AWS bill (CUR Parquet)")
+    p.add_argument("--with-azure", action="store_true", help="also a matched Azure export")
+    p.add_argument("--with-gcp", action="store_true", help="also a matched GCP export")
     p.set_defaults(func=_cmd_sample)
 
     p = sub.add_parser("demo", help="sample data, embedded PostgreSQL, in-process worker, the run, a report")
