@@ -39,16 +39,10 @@ from poc_tasks.cloud.matching import (
     special_candidates,
     tag_candidates,
 )
-from poc_tasks.cloud.ocp_input import OcpChunkSets, open_ocp_parquet, read_ocp_rows, scan_chunk
+from poc_tasks.cloud.ocp_input import OcpChunkSets, open_ocp_parquet, read_ocp_label_texts, read_ocp_rows, scan_chunk
 from poc_tasks.cloud.project import BACK_POPULATE_COLUMNS, back_populate_rows, project_rows, project_tag_keys
 from poc_tasks.cloud.spec import CloudRunSpec, date_range_pair
-from poc_tasks.cloud.tag_summary import (
-    SUMMARY_PART_COLUMNS,
-    VALUES_PART_COLUMNS,
-    summary_parts,
-    values_parts,
-    write_tag_summaries,
-)
+from poc_tasks.cloud.tag_summary import SUMMARY_STAGED, VALUES_STAGED, ChunkTags, write_tag_summaries
 from poc_tasks.cloud.ui_tables import AWS_UI_TABLES, ui_rows
 from poc_tasks.db.connection import connect
 from poc_tasks.db.tables import SUMMARY_TABLE, get_table
@@ -66,6 +60,8 @@ LOG = logging.getLogger(__name__)
 Progress = Callable[[str, dict[str, Any]], None]
 PROVIDER = "OCP-on-AWS"
 DEFAULT_DATE_STEP = 5  # Koku's TRINO_DATE_STEP
+# rows per COPY batch: the project rows carry two label JSON texts each, so a batch of 8 k rows is ~10 MiB of CSV
+WRITE_BATCH_ROWS = 8192
 AWS_PROFILE = CloudProfile(costs=aws.COSTS, markups=aws.MARKUPS, attributes=aws.CLOUD_ATTRIBUTES,
                            category="aws_cost_category")
 UI_NAMES = [t.name for t in AWS_UI_TABLES]
@@ -79,12 +75,6 @@ _UI_COLUMNS = {name: [c.name for c in get_table(name).columns] for name in UI_NA
 PROJECT_SCHEMA = arrow_schema(get_table(OCPAWS_PROJECT_TABLE), _PROJECT_COLUMNS)
 BACK_POPULATE_SCHEMA = arrow_schema(get_table(SUMMARY_TABLE), BACK_POPULATE_COLUMNS)
 UI_SCHEMAS = {name: arrow_schema(get_table(name), cols) for name, cols in _UI_COLUMNS.items()}
-SUMMARY_PART_SCHEMA = pa.schema([("key", pa.string()), ("value", pa.string()), ("usage_account_id", pa.string()),
-                                 ("account_alias_id", pa.int64()), ("namespace", pa.string()),
-                                 ("node", pa.string())])
-VALUES_PART_SCHEMA = pa.schema([("chunk", pa.int64()), ("key", pa.string()), ("value", pa.string()),
-                                ("usage_account_id", pa.string()), ("account_alias", pa.string()),
-                                ("namespace", pa.string()), ("node", pa.string())])
 
 
 def _noop(_step: str, _meta: dict[str, Any]) -> None:
@@ -198,13 +188,11 @@ def _pass_one(chunk: _Chunk, settings: Settings, sources: aws.AwsSources, days: 
                     chunk.cloud_tag_texts.update(t for t in pc.unique(tbl.column("resourcetags")).to_pylist()
                                                  if t)
             matched = {r for r in ids if chunk.matcher.matches(r)}
-            ocp = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid,
-                                chunk.sets.csi_by_day_pv, storage_only=not discover)
+            storage = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid,
+                                    chunk.sets.csi_by_day_pv, storage_only=True)
             if discover:
-                own = ocp[ocp["source"] == spec.openshift_provider_uuid]
-                chunk.ocp_label_texts.update(t for t in own["pod_labels"] if t)
-                chunk.ocp_label_texts.update(t for t in own["volume_labels"] if t)
-            storage = ocp[ocp["data_source"] == "Storage"]
+                chunk.ocp_label_texts.update(read_ocp_label_texts(conn, spec.schema_name, day,
+                                                                  spec.openshift_provider_uuid))
             own_storage = storage[storage["source"] == spec.openshift_provider_uuid]
             disks = attr.disk_candidates(matched, own_storage)
             chunk.capacity[day] = aws.ebs_capacities(sources.raw, day, disks)
@@ -310,11 +298,12 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
     part = first.isoformat()
     rows = {t: 0 for t in manifest["tables"]}
     days_out: dict[str, dict[str, float]] = {}
+    tags = ChunkTags(chunk_index)
     folder = sources.daily.files[0].rsplit("/", 1)[0]
     with ExitStack() as stack:
         conn = stack.enter_context(closing(connect(settings.require_database_url())))
         schemas = {OCPAWS_PROJECT_TABLE: PROJECT_SCHEMA, SUMMARY_TABLE: BACK_POPULATE_SCHEMA,
-                   TAGS_SUMMARY_PART: SUMMARY_PART_SCHEMA, TAGS_VALUES_PART: VALUES_PART_SCHEMA, **UI_SCHEMAS}
+                   TAGS_SUMMARY_PART: SUMMARY_STAGED, TAGS_VALUES_PART: VALUES_STAGED, **UI_SCHEMAS}
         w = {name: stack.enter_context(stage.writer(name, sch, part=part)) for name, sch in schemas.items()}
         for day in days:
             progress("attribute", {"day": day.isoformat()})
@@ -329,14 +318,14 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
             back = back_populate_rows(project, manifest["report_period_id"], spec.openshift_provider_uuid)
             w[OCPAWS_PROJECT_TABLE].write_table(_project_arrow(project, manifest, spec))
             w[SUMMARY_TABLE].write_table(to_arrow(back, BACK_POPULATE_SCHEMA))
-            w[TAGS_SUMMARY_PART].write_table(to_arrow(summary_parts(project, aws_keys), SUMMARY_PART_SCHEMA))
-            w[TAGS_VALUES_PART].write_table(to_arrow(values_parts(project, aws_keys, chunk_index, alias_names),
-                                                     VALUES_PART_SCHEMA))
+            tags.add(project, aws_keys, alias_names)
             for name, frame in ui.items():
                 w[name].write_table(_ui_arrow(frame, name, spec))
                 rows[name] += len(frame)
             rows[OCPAWS_PROJECT_TABLE] += len(project)
             rows[SUMMARY_TABLE] += len(back)
+        w[TAGS_SUMMARY_PART].write_table(tags.summary_table())
+        w[TAGS_VALUES_PART].write_table(tags.values_table())
         conn.rollback()
     return {"chunk": [first.isoformat(), last.isoformat()], "rows": rows, "days": days_out,
             "matched_tag_strings": len(matched_strings), "candidates": len(candidates),
@@ -366,11 +355,9 @@ def _ui_arrow(frame: pd.DataFrame, name: str, spec: CloudRunSpec) -> pa.Table:
 
 # --- write / finalize ------------------------------------------------------------------------------------------
 
-def _read_frame(stage: Stage, table: str) -> pd.DataFrame:
+def _read_staged(stage: Stage, table: str, schema: pa.Schema) -> pa.Table:
     batches = list(stage.read_batches(table))
-    if not batches:
-        return pd.DataFrame()
-    return pa.Table.from_batches(batches).to_pandas()
+    return pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
 
 
 def write_table(settings: Settings, stage: Stage, table: str) -> int:
@@ -389,7 +376,8 @@ def write_table(settings: Settings, stage: Stage, table: str) -> int:
             where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND cost_entry_bill_id = %(bill)s"
                      " AND report_period_id = %(rp)s")
             params = {"start": start, "end": end, "bill": manifest["bill_id"], "rp": rp}
-            return replace_rows(conn, schema, table, where, params, stage.read_batches(table),
+            batches = stage.read_batches(table, batch_size=WRITE_BATCH_ROWS)
+            return replace_rows(conn, schema, table, where, params, batches,
                                 partition_range=(start, end)).inserted
         if table == SUMMARY_TABLE:
             # Koku's delete_infrastructure_raw_cost_from_daily_summary, plus back-populated rows without cost
@@ -398,22 +386,23 @@ def write_table(settings: Settings, stage: Stage, table: str) -> int:
                      " AND ((infrastructure_raw_cost IS NOT NULL AND infrastructure_raw_cost <> 0)"
                      " OR supplementary_usage_cost IS NOT NULL)")
             params = {"start": start, "end": end, "rp": rp}
-            return replace_rows(conn, schema, table, where, params, stage.read_batches(table),
+            batches = stage.read_batches(table, batch_size=WRITE_BATCH_ROWS)
+            return replace_rows(conn, schema, table, where, params, batches,
                                 partition_range=(start, end)).inserted
         if table == OCPAWS_TAGS_SUMMARY:
-            summary, values = _read_frame(stage, TAGS_SUMMARY_PART), _read_frame(stage, TAGS_VALUES_PART)
             counts = write_tag_summaries(conn, schema, manifest["bill_id"], rp, manifest["rp_cluster_id"],
                                          manifest["rp_cluster_alias"],
-                                         summary if not summary.empty else pd.DataFrame(columns=SUMMARY_PART_COLUMNS),
-                                         values if not values.empty else pd.DataFrame(columns=VALUES_PART_COLUMNS))
+                                         _read_staged(stage, TAGS_SUMMARY_PART, SUMMARY_STAGED),
+                                         _read_staged(stage, TAGS_VALUES_PART, VALUES_STAGED))
             return counts["summary_rows"]
         # UI tables: Koku deletes usage_start BETWEEN start AND end AND source_uuid = cloud source; restricted to
         # this run's cluster as above.
         where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND source_uuid = %(source)s"
                  " AND cluster_id = %(cluster)s")
         params = {"start": start, "end": end, "source": run.cloud_provider_uuid, "cluster": run.cluster_id}
-        return replace_rows(conn, schema, table, where, params, stage.read_batches(table),
-                            partition_range=(start, end), generate_uuid=False).inserted
+        batches = stage.read_batches(table, batch_size=WRITE_BATCH_ROWS)
+        return replace_rows(conn, schema, table, where, params, batches, partition_range=(start, end),
+                            generate_uuid=False).inserted
 
 
 def finalize(settings: Settings, stage: Stage, written: dict[str, int],

@@ -94,14 +94,18 @@ def project_rows(final: pd.DataFrame, tag_keys: frozenset[str], profile: CloudPr
     return out
 
 
-_NINE = decimal.Decimal("1e-9")
+_NANO = decimal.Decimal("1e-9")
 
 
-def _numeric_9(value: float) -> decimal.Decimal | None:
-    """What numeric(33,9) stores for a float sent as its shortest text (half away from zero)."""
-    if value is None or np.isnan(value):
-        return None
-    return decimal.Decimal(repr(float(value))).quantize(_NINE, rounding=decimal.ROUND_HALF_UP)
+def numeric_9_nanos(values: np.ndarray) -> np.ndarray:
+    """What numeric(33,9) stores for each float sent as its shortest text (half away from zero), in units of
+    1e-9 (int64, so that sums are exact); NaN -> a masked value (returned as float NaN in a float array)."""
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values.tolist()):
+        if v == v:  # not NaN
+            d = decimal.Decimal(repr(v)).quantize(_NANO, rounding=decimal.ROUND_HALF_UP)
+            out[i] = float(d.scaleb(9))
+    return out
 
 
 BACK_POPULATE_COLUMNS = [
@@ -134,59 +138,48 @@ def back_populate_rows(project: pd.DataFrame, report_period_id: int, ocp_source_
     """
     if project.empty:
         return pd.DataFrame(columns=BACK_POPULATE_COLUMNS)
-    p = project.copy()
-    raw: list[decimal.Decimal | None] = []
-    for a, m in zip(p[cost].to_numpy(dtype=float), p[markup].to_numpy(dtype=float), strict=True):
-        da, dm = _numeric_9(a), _numeric_9(m)
-        raw.append(None if da is None or dm is None else da + dm)
-    p["raw_cost"] = raw
     keys = ["usage_start", "cluster_id", "cluster_alias", "namespace", "data_source", "node", "persistentvolumeclaim",
             "resource_id", "enabled_tags", "data_transfer_direction"]
-    p["_k"] = list(zip(*(p[k].to_numpy(dtype=object) for k in keys), strict=True))
-    rows = []
-    for key, g in p.groupby("_k", sort=False, dropna=False):
-        values = dict(zip(keys, key, strict=True))
-        costs = [v for v in g["raw_cost"] if v is not None]
-        total = float(sum(costs, decimal.Decimal(0))) if costs else None
-        direction = values["data_transfer_direction"]
-        upper = direction.upper() if isinstance(direction, str) else None
-        labels = values["enabled_tags"]
-        source = values["data_source"]
-        rows.append({
-            **{k: values[k] for k in keys if k not in ("enabled_tags", "data_transfer_direction")},
-            "report_period_id": report_period_id,
-            "usage_end": values["usage_start"],
-            "persistentvolume": _max(g["persistentvolume"]),
-            "storageclass": _max(g["storageclass"]),
-            "pod_labels": labels if source == "Pod" else "{}",
-            "volume_labels": labels if source == "Storage" else "{}",
-            "all_labels": labels,
-            "source_uuid": ocp_source_uuid,
-            "infrastructure_raw_cost": total,
-            "infrastructure_project_raw_cost": total,
-            "infrastructure_usage_cost": ZERO_USAGE_COST,
-            "supplementary_usage_cost": ZERO_USAGE_COST,
-            "infrastructure_data_in_gigabytes": _nansum(g["infrastructure_data_in_gigabytes"]) if upper == "IN"
-            else None,
-            "infrastructure_data_out_gigabytes": _nansum(g["infrastructure_data_out_gigabytes"]) if upper == "OUT"
-            else None,
-            "raw_currency": _max(g["currency_code"]),
-            "cost_category_id": _max_number(g["cost_category_id"]),
-            **dict.fromkeys(_ZERO_COLUMNS, 0.0),
-        })
-    return pd.DataFrame(rows, columns=BACK_POPULATE_COLUMNS)
-
-
-def _max(values: pd.Series):
-    present = [v for v in values if v is not None and not (isinstance(v, float) and np.isnan(v))]
-    return max(present) if present else None
-
-
-def _max_number(values: pd.Series) -> float | None:
-    arr = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    return float(np.nanmax(arr)) if np.isfinite(arr).any() else None
-
-
-def _nansum(values: pd.Series) -> float | None:
-    arr = values.to_numpy(dtype=float)
-    return float(np.nansum(arr)) if np.isfinite(arr).any() else None
+    p = project[keys].copy()
+    # nanos as int64: exact sums of the stored values (float64 would be exact only up to 2**53 nanos = 9e6)
+    nanos = (numeric_9_nanos(project[cost].to_numpy(dtype=float))
+             + numeric_9_nanos(project[markup].to_numpy(dtype=float)))
+    p["raw_nanos"] = pd.array(np.where(np.isnan(nanos), 0, nanos).astype(np.int64), dtype="Int64")
+    p.loc[np.isnan(nanos), "raw_nanos"] = pd.NA
+    for c in ("persistentvolume", "storageclass", "currency_code"):
+        p[c] = project[c]
+    for c in ("infrastructure_data_in_gigabytes", "infrastructure_data_out_gigabytes", "cost_category_id"):
+        p[c] = pd.to_numeric(project[c], errors="coerce").astype("float64")
+    p["usage_start"] = p["usage_start"].astype(str)
+    aggs = {"raw_nanos": "sum", "persistentvolume": "max", "storageclass": "max", "currency_code": "max",
+            "infrastructure_data_in_gigabytes": "sum", "infrastructure_data_out_gigabytes": "sum",
+            "cost_category_id": "max"}
+    g = sql_group(p, keys, aggs)
+    total = pd.to_numeric(g["raw_nanos"], errors="coerce").to_numpy(dtype=float) / 1e9
+    upper = g["data_transfer_direction"].astype(object).str.upper()
+    source = g["data_source"]
+    labels = g["enabled_tags"]
+    out = pd.DataFrame({
+        "report_period_id": report_period_id,
+        "usage_start": pd.to_datetime(g["usage_start"]).dt.date,
+        "cluster_id": g["cluster_id"], "cluster_alias": g["cluster_alias"], "namespace": g["namespace"],
+        "data_source": source, "node": g["node"], "persistentvolumeclaim": g["persistentvolumeclaim"],
+        "persistentvolume": g["persistentvolume"], "storageclass": g["storageclass"],
+        "resource_id": g["resource_id"],
+        "pod_labels": labels.where(source == "Pod", "{}"),
+        "volume_labels": labels.where(source == "Storage", "{}"),
+        "all_labels": labels,
+        "source_uuid": ocp_source_uuid,
+        "infrastructure_raw_cost": total,
+        "infrastructure_project_raw_cost": total,
+        "infrastructure_usage_cost": ZERO_USAGE_COST,
+        "supplementary_usage_cost": ZERO_USAGE_COST,
+        "infrastructure_data_in_gigabytes": g["infrastructure_data_in_gigabytes"].where(upper == "IN"),
+        "infrastructure_data_out_gigabytes": g["infrastructure_data_out_gigabytes"].where(upper == "OUT"),
+        "raw_currency": g["currency_code"],
+        "cost_category_id": g["cost_category_id"],
+    })
+    out["usage_end"] = out["usage_start"]
+    for c in _ZERO_COLUMNS:
+        out[c] = 0.0
+    return out[BACK_POPULATE_COLUMNS]

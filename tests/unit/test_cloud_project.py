@@ -11,7 +11,7 @@ from poc_tasks.cloud.attribution import final_columns
 from poc_tasks.cloud.pipeline import AWS_PROFILE
 from poc_tasks.cloud.project import back_populate_rows, project_rows, project_tag_keys
 from poc_tasks.cloud.spec import CloudRunSpec, date_range_pair, markup_fraction
-from poc_tasks.cloud.tag_summary import summary_parts, values_parts
+from poc_tasks.cloud.tag_summary import ChunkTags
 from poc_tasks.cloud.ui_tables import AWS_UI_TABLES, ui_rows
 from poc_tasks.errors import InvalidArgument
 
@@ -75,7 +75,7 @@ def test_back_populate_sums_the_stored_amortized_values_per_ocp_key():
     pods = back[back["resource_id"] == "i-1"].iloc[0]
     assert pods["infrastructure_raw_cost"] == pytest.approx(0.12345679, abs=1e-15)  # 0.123456789 + 0.000000001
     assert (pods["pod_labels"], pods["volume_labels"], pods["all_labels"]) == ('{"app":"a"}', "{}", '{"app":"a"}')
-    assert pods["infrastructure_data_in_gigabytes"] is None and pods["source_uuid"] == "ocp-uuid"
+    assert pd.isna(pods["infrastructure_data_in_gigabytes"]) and pods["source_uuid"] == "ocp-uuid"
     assert back.loc[back["resource_id"] == "i-3", "infrastructure_raw_cost"].isna().all()  # NULL + x drops the row
     vol = back[back["resource_id"] == "vol-1"].iloc[0]
     assert (vol["pod_labels"], vol["volume_labels"], vol["persistentvolume"]) == ("{}", '{"v":"1"}', "pv")
@@ -106,17 +106,26 @@ def test_ui_tables_filters_and_keys():
         ("AmazonEC2", "Storage Snapshot")}
 
 
-def test_tag_summary_parts_take_enabled_aws_keys_of_tagged_rows():
+def test_chunk_tags_reduce_enabled_aws_keys_and_every_tag_of_tagged_rows():
     project = project_rows(final([
         {"tags": '{"app":"a","team":"t"}', "node": "n1"},
+        {"tags": '{"app":"b","team":"t"}', "node": "n1"},
+        {"tags": '{"app":"a"}', "node": None, "namespace": "c"},
         {"tags": '{"team":"u"}', "namespace": "b", "node": "n1"},  # no enabled AWS key: not tagged
     ]), project_tag_keys(["app", "team"]), AWS_PROFILE)
-    summary = summary_parts(project, frozenset({"app"}))
-    assert summary.to_dict("records") == [{"key": "app", "value": "a", "usage_account_id": "111",
-                                           "account_alias_id": 7, "namespace": "a", "node": "n1"}]
-    values = values_parts(project, frozenset({"app"}), 0, {"111": "alias-111"})
-    assert sorted(values["key"]) == ["app", "team"]  # every key of a tagged row
-    assert set(values["value"]) == {"a", "t"} and set(values["account_alias"]) == {"alias-111"}
+    tags = ChunkTags(4)
+    tags.add(project, frozenset({"app"}), {"111": "alias-111"})
+    summary = sorted(tags.summary_table().to_pylist(), key=repr)
+    assert summary == [
+        {"key": "app", "usage_account_id": "111", "namespace": "a", "node": "n1", "account_alias_id": 7,
+         "values": ["a", "b"]},
+        {"key": "app", "usage_account_id": "111", "namespace": "c", "node": None, "account_alias_id": 7,
+         "values": ["a"]}]
+    values = {(r["key"], r["value"]): r for r in tags.values_table().to_pylist()}
+    assert sorted(values) == [("app", "a"), ("app", "b"), ("team", "t")]  # every key of a tagged row
+    assert values[("app", "a")] == {"chunk": 4, "key": "app", "value": "a", "usage_account_ids": ["111"],
+                                    "account_aliases": ["alias-111"], "namespaces": ["a", "c"],
+                                    "nodes": ["n1", None]}  # NULL sorts last, as array_agg(DISTINCT)
 
 
 def test_date_range_pair_is_kokus():
