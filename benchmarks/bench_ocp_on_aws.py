@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Benchmark `poc-tasks run ocp-on-aws` on generated months (the sample cluster and its matched AWS bill).
+
+For each scale: generate Koku-shaped OCP and AWS Parquet (poc_tasks.sample with_aws, no mid-day label changes),
+create the tenant, run `poc-tasks run ocp` (the OCP summary this flow needs), then `poc-tasks run ocp-on-aws` in a
+child process, measuring wall time and the child's peak RSS (getrusage). Prints one line per scale and a JSON
+summary: CUR lines (hourly `aws_line_items` and daily `aws_line_items_daily`) per second, rows written per
+second, compute / write seconds.
+
+    python benchmarks/bench_ocp_on_aws.py --scale large     # 50 nodes / 5,000 pods, 30 days (~520 k CUR lines)
+    python benchmarks/bench_ocp_on_aws.py --scale xlarge    # 10x the pods and nodes (slow to generate)
+    python benchmarks/bench_ocp_on_aws.py --nodes 10 --pods 500 --days 7 --workdir /tmp/bench_aws
+    python benchmarks/bench_ocp_on_aws.py --scale large --oracle   # also Koku's SQL (Trino SQL on DuckDB)
+
+--oracle runs /work/shared/oracle/aws_reference.py on the same data (needs KOKU_GIT_DIR and the oracle venv):
+Koku's Trino SQL executed by DuckDB, not Trino, so its time is an indication only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SCALES = {"small": (10, 500, 30), "large": (50, 5000, 30), "xlarge": (500, 50000, 30)}
+DB = os.environ.get("POC_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+DSN = os.environ.get("ORACLE_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
+ORACLE = Path(os.environ.get("ORACLE_DIR", ROOT.parent / "shared" / "oracle"))
+ORACLE_PY = os.environ.get("ORACLE_PYTHON", "/work/oracle-venv/bin/python")
+POC = str(Path(sys.executable).parent / "poc-tasks")
+
+
+def child(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
+    """Run a command; return (seconds, peak RSS MiB of that child, stdout)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    seconds = time.perf_counter() - t0
+    if proc.returncode:
+        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is the max over every child waited for: meaningful only when it grew
+    return seconds, max(peak, before) / 1024.0, proc.stdout
+
+
+def generate(data: Path, schema: str, nodes: int, pods: int, days: int) -> dict:
+    from contextlib import closing
+
+    import psycopg2
+    from psycopg2 import sql
+
+    from poc_tasks.db.connection import qualified
+    from poc_tasks.db.init import init_tenant
+    from poc_tasks.sample import SampleConfig, write_sample
+    from poc_tasks.scenario import seed_tenant
+    from poc_tasks.settings import libpq_url
+
+    config = SampleConfig(schema=schema, nodes=nodes, pods=pods, days=days, with_aws=True, label_changes=False)
+    scenario = write_sample(str(data), config)
+    (data / "scenario.json").write_text(json.dumps(scenario, default=str))
+    with closing(psycopg2.connect(libpq_url(DB))) as conn:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+    init_tenant(DB, schema)
+    with closing(psycopg2.connect(libpq_url(DB))) as conn:
+        with conn:
+            seed_tenant(conn, schema, scenario)
+            with conn.cursor() as cur:
+                insert = sql.SQL("INSERT INTO {} (uuid, key, enabled, provider_type) VALUES (%s, %s, true, 'AWS')")
+                for key in scenario["aws"]["enabled_tag_keys"]:  # Koku enables every AWS key it sees
+                    cur.execute(insert.format(qualified(schema, "reporting_enabledtagkeys")), (str(uuid.uuid4()), key))
+    return scenario
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", choices=sorted(SCALES))
+    ap.add_argument("--nodes", type=int)
+    ap.add_argument("--pods", type=int)
+    ap.add_argument("--days", type=int)
+    ap.add_argument("--workdir", help="keep data here (default: a temporary directory)")
+    ap.add_argument("--oracle", action="store_true", help="also run Koku's SQL (aws_reference.py) on the data")
+    args = ap.parse_args()
+    nodes, pods, days = SCALES[args.scale] if args.scale else (10, 500, 7)
+    nodes, pods, days = args.nodes or nodes, args.pods or pods, args.days or days
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_ocp_on_aws_"))
+    data = work / "data_root"
+    schema = f"org_bench_aws_{nodes}n"
+    result: dict = {"nodes": nodes, "pods": pods, "days": days, "schema": schema}
+    try:
+        t0 = time.perf_counter()
+        if data.exists():
+            shutil.rmtree(data)
+        data.mkdir(parents=True)
+        scenario = generate(data, schema, nodes, pods, days)
+        result["generate_s"] = round(time.perf_counter() - t0, 1)
+        aws = scenario["aws"]
+        result["cur_lines"] = sum(f["rows"] for f in aws["files"])
+        result["cur_daily_lines"] = sum(f["daily_rows"] for f in aws["files"])
+        env = {"POC_DATABASE_URL": DB, "POC_DATA_ROOT": str(data)}
+        common = ["--schema", schema, "--cluster-id", scenario["cluster_id"], "--cluster-alias",
+                  scenario["cluster_alias"], "--start", scenario["start_date"], "--end", scenario["end_date"]]
+        seconds, _peak, _out = child([POC, "run", "ocp", "--source-uuid", scenario["source_uuid"], *common], env)
+        result["ocp_summary_s"] = round(seconds, 2)
+        seconds, peak, out = child([POC, "run", "ocp-on-aws", "--ocp-source-uuid", scenario["source_uuid"],
+                                    "--aws-source-uuid", aws["source_uuid"], *common], env)
+        run = json.loads(out)
+        written = sum(run["rows"].values())
+        result.update({
+            "ocp_on_aws_s": round(seconds, 2), "peak_rss_mib": round(peak, 1), "rows_written": written,
+            "rows": run["rows"], "timings": run["timings"],
+            "cur_lines_per_s": round(result["cur_lines"] / seconds),
+            "cur_daily_lines_per_s": round(result["cur_daily_lines"] / seconds),
+            "rows_written_per_s": round(written / seconds),
+        })
+        print(f"{nodes} nodes / {pods} pods / {days} days: {result['cur_lines']} CUR lines "
+              f"({result['cur_daily_lines']} daily) -> {written} rows in {seconds:.1f} s "
+              f"({result['cur_lines_per_s']} CUR lines/s, {result['rows_written_per_s']} rows written/s), "
+              f"peak RSS {peak:.0f} MiB")
+        if args.oracle:
+            out_dir = work / "aws_ref"
+            seconds, peak, _ = child([ORACLE_PY, str(ORACLE / "aws_reference.py"), "--root", str(data), "--out",
+                                      str(out_dir), "--schema", f"ref_{schema}", "--dsn", DSN, "--no-ui-crosscheck"])
+            result["oracle_s"] = round(seconds, 1)
+            print(f"Koku's SQL (Trino SQL on DuckDB + PostgreSQL): {seconds:.1f} s")
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
