@@ -21,16 +21,21 @@ from psycopg2 import sql
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from poc_tasks.db import tables_aws  # noqa: F401  (declares the OCP-on-AWS tables on the same metadata)
+from poc_tasks.db import (
+    tables_aws,  # noqa: F401  (declares the OCP-on-AWS tables on the same metadata)
+    tables_gcp,  # noqa: F401  (declares the OCP-on-GCP tables on the same metadata)
+)
 from poc_tasks.db.connection import advisory_xact_lock, connect, qualified
 from poc_tasks.db.partitions import ensure_default_partition, next_month
 from poc_tasks.db.tables import is_partitioned, metadata
+from poc_tasks.db.tables_azure import AZURE_DISK_TIERS, DISK_CAPACITY_TABLE
 from poc_tasks.run import validate_schema, validate_uuid
 
 __all__ = [
     "init_tenant",
     "create_tables",
     "seed_cost_categories",
+    "seed_disk_capacity",
     "ensure_provider",
     "ensure_report_period",
     "PLATFORM_CATEGORY",
@@ -67,6 +72,7 @@ def create_tables(conn: Connection, schema: str) -> None:
     validate_schema(schema)
     with conn.cursor() as cur:
         advisory_xact_lock(cur, f"init:{schema}")  # two concurrent init-db runs would race on the catalog
+        advisory_xact_lock(cur, "init:public")  # ... also on the one shared table (disk capacity) of public
         cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'uuid-ossp'")
         if cur.fetchone():  # Koku's _p tables default their ids to public.uuid_generate_v4()
@@ -103,6 +109,18 @@ def seed_cost_categories(conn: Connection, schema: str) -> None:
             )
 
 
+def seed_disk_capacity(conn: Connection) -> None:
+    """Koku's Azure disk tiers in public.reporting_common_diskcapacity (migration reporting_common 0041), unless
+    already there; rows Koku's scrape_azure_storage_capacities task added or changed are left as they are."""
+    with conn.cursor() as cur:
+        for substring, capacity, provider in AZURE_DISK_TIERS:
+            cur.execute(
+                sql.SQL("INSERT INTO {} (product_substring, capacity, provider_type) VALUES (%s, %s, %s)"
+                        " ON CONFLICT DO NOTHING").format(sql.Identifier("public", DISK_CAPACITY_TABLE)),
+                (substring, capacity, provider),
+            )
+
+
 def init_tenant(database_url: str, schema: str) -> None:
     """Create (idempotently) and seed the tenant schema, in one transaction."""
     validate_schema(schema)
@@ -110,6 +128,7 @@ def init_tenant(database_url: str, schema: str) -> None:
     try:
         create_tables(conn, schema)
         seed_cost_categories(conn, schema)
+        seed_disk_capacity(conn)
         conn.commit()
     except BaseException:
         conn.rollback()
