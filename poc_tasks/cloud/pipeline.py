@@ -129,6 +129,9 @@ def prepare_ocp_on_aws(spec: CloudRunSpec, settings: Settings, stage: Stage, pro
             if both and cloud_tenant.keys_exist(conn, spec.schema_name, "OCP"):
                 pg_matched = cloud_tenant.postgres_matched_tags(conn, spec.schema_name)
             aliases = cloud_tenant.account_aliases(conn, spec.schema_name)
+    if spec.bill_id is not None and spec.bill_id not in bills:
+        raise MissingInputData(f"bill_id {spec.bill_id} is not a bill of AWS source {spec.cloud_provider_uuid} for "
+                               f"{month_start:%Y-%m} in {spec.schema_name} (its bills: {bills})")
     bill_id = spec.bill_id or bills[0]
     step = date_step or int(os.environ.get("POC_DATE_STEP", DEFAULT_DATE_STEP))
     manifest = {

@@ -281,3 +281,11 @@ def test_without_the_ocp_summary_the_run_says_so(pg_url, tenant_schema, tmp_path
     assert res.code == 2
     assert "run the OCP summary of the range first" in res.stderr
     assert fetch(pg_url, ds.schema, OCPAWS_PROJECT_TABLE, "count(*)")[0][0] == 0
+
+
+def test_a_bill_the_aws_source_does_not_have_is_refused(pg_url, aws_local):
+    from poc_tasks.errors import MissingInputData
+
+    with pytest.raises(MissingInputData, match="bill_id 999"):
+        run_ocp_on_aws(_spec(aws_local, bill_id=999), aws_local.settings(pg_url))
+    assert fetch(pg_url, aws_local.schema, OCPAWS_PROJECT_TABLE, "count(*)")[0][0] == 0
