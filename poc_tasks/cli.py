@@ -61,6 +61,18 @@ def _cmd_run_ocp_on_aws(args: argparse.Namespace) -> dict[str, Any]:
     return run_ocp_on_aws(spec, _settings(args), progress=lambda step, meta: LOG.info("%s %s", step, meta))
 
 
+def _cmd_run_ocp_on_cloud(args: argparse.Namespace) -> dict[str, Any]:
+    """run ocp-on-azure / ocp-on-gcp: the shared OCP-on-cloud flow with the provider module of args.cloud."""
+    from poc_tasks.cloud import flow
+    from poc_tasks.cloud.spec import CloudRunSpec
+
+    p = flow.provider(args.cloud)
+    spec = CloudRunSpec.build(args.schema, args.ocp_source_uuid, getattr(args, f"{args.cloud.lower()}_source_uuid"),
+                              args.cluster_id, args.start, args.end, args.cluster_alias, args.markup,
+                              args.distribution, args.report_period_id, cloud_type=p.name)
+    return flow.run(p, spec, _settings(args), progress=lambda step, meta: LOG.info("%s %s", step, meta))
+
+
 def _cmd_compare_ocp(args: argparse.Namespace) -> dict[str, Any]:
     from poc_tasks.compare.rows import Tolerance
     from poc_tasks.compare.shadow import resolve_ocp_spec, shadow_compare_ocp
@@ -136,6 +148,23 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the OCP cost model's distribution type (default cpu)")
     p.add_argument("--report-period-id", type=int, help="default: the OCP source's report period of the month")
     p.set_defaults(func=_cmd_run_ocp_on_aws)
+    for cloud, what in (("Azure", "the eight UI tables"), ("GCP", "the nine UI tables")):
+        p = run_sub.add_parser(f"ocp-on-{cloud.lower()}",
+                               help=f"OCP on {cloud}: the project daily summary, back-populated OCP rows, tag "
+                                    f"summaries and {what} (needs `run ocp` first)")
+        _add_common(p)
+        p.add_argument("--schema", required=True)
+        p.add_argument("--ocp-source-uuid", required=True)
+        p.add_argument(f"--{cloud.lower()}-source-uuid", required=True)
+        p.add_argument("--cluster-id", required=True)
+        p.add_argument("--cluster-alias")
+        p.add_argument("--start", required=True, help="YYYY-MM-DD (inclusive)")
+        p.add_argument("--end", required=True, help="YYYY-MM-DD (inclusive, same month)")
+        p.add_argument("--markup", default="0", help=f"the {cloud} cost model's markup in percent (default 0)")
+        p.add_argument("--distribution", default="cpu", choices=["cpu", "memory"],
+                       help="the OCP cost model's distribution type (default cpu)")
+        p.add_argument("--report-period-id", type=int, help="default: the OCP source's report period of the month")
+        p.set_defaults(func=_cmd_run_ocp_on_cloud, cloud=cloud)
 
     compare = sub.add_parser("compare", help="phase-1 shadow run: compute without writing, compare with the live "
                                              "tables, report (exit 0 equal, 1 different)")

@@ -52,9 +52,11 @@ class CloudProfile:
     """What differs between clouds in the shared attribution: cost columns, their markups, carried columns."""
 
     costs: tuple[str, ...]
-    markups: Mapping[str, str]  # cost column -> markup column
+    markups: Mapping[str, str]  # cost column -> markup column (a cost without one, e.g. GCP credits, has none)
     attributes: tuple[str, ...]  # cloud columns carried from a line to its rows (resource_id among them)
     category: str | None  # the cloud's own cost-category JSON column, if any
+    # GCP writes the OCP row's resource_id (the node's id), not the line's: tag rows then take max(ocp.resource_id)
+    resource_id_from_ocp: bool = False
 
     @property
     def cloud_columns(self) -> list[str]:
@@ -289,9 +291,13 @@ def tag_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, profile: CloudProfile) 
         j[c] = j[c].where(j[c] != "", None)
     aggs = {c: "max" for c in ("cluster_id", "cluster_alias", "node", "persistentvolumeclaim", "persistentvolume",
                                "storageclass", "pod_labels", "volume_labels", "cost_category_id")}
+    if profile.resource_id_from_ocp:
+        aggs["resource_id"] = "max"
     g = sql_group(j, ["tag_key", "namespace", "data_source"], aggs)
     g["tag_key"] = g["tag_key"].astype(int)
     lines = _cloud(cand, profile).assign(tag_key=idx.to_numpy(), matched_tag=cand["matched_tag"].to_numpy())
+    if profile.resource_id_from_ocp:
+        lines = lines.drop(columns="resource_id")
     rows = lines.merge(g, on="tag_key").drop(columns="tag_key")
     return _temp_defaults(rows, matched=False)[cols]
 
@@ -323,12 +329,13 @@ def final_rows(temp_rows: pd.DataFrame, cluster_counts: Mapping[str, int], distr
             x = rows[c].to_numpy(dtype=float)
             share = np.where(pod, ratio * x, np.where(~matched, x / (n * clusters), x / n))
             rows[c] = share
-            rows[profile.markups[c]] = share * markup
+            if c in profile.markups:
+                rows[profile.markups[c]] = share * markup
         usage = rows["usage_amount"].to_numpy(dtype=float)
         rows["usage_amount"] = np.where(~matched, usage / (n * clusters), usage / n)
     labels = rows["pod_labels"].where(rows["pod_labels"].notna(), rows["volume_labels"])
     rows["tags"] = [concat_text(a, b) for a, b in zip(labels, rows["tags"], strict=True)]
-    rows["account_alias_id"] = rows["usage_account_id"].map(aliases)
+    rows["account_alias_id"] = rows["usage_account_id"].map(aliases) if "usage_account_id" in rows else None
     rows["data_transfer_direction"] = None
     return rows[cols]
 

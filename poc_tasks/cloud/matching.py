@@ -28,6 +28,8 @@ from poc_tasks.cloud.jsontext import candidate_string, distinct_pairs, json_quer
 
 __all__ = [
     "SuffixMatcher",
+    "ContainsMatcher",
+    "fallback_matched_tags",
     "contained_pairs",
     "special_candidates",
     "tag_candidates",
@@ -188,3 +190,43 @@ def parse_ok(text: str | None) -> bool:
     except ValueError:
         return False
     return True
+
+
+class ContainsMatcher:
+    """``strpos(haystack, needle) != 0`` for any of the needles (Azure's and GCP's step-1 resource match), cached per
+    haystack. Empty needles are left out, as Koku's ``node != ''`` / ``persistentvolume != ''`` filters do."""
+
+    def __init__(self, needles: Iterable[str | None]) -> None:
+        self.needles = frozenset(n for n in needles if n)
+        self.lengths = sorted({len(n) for n in self.needles})
+        self._cache: dict[str, bool] = {}
+
+    def matches(self, haystack: str | None) -> bool:
+        if not haystack or not self.needles:
+            return False
+        hit = self._cache.get(haystack)
+        if hit is None:
+            size = len(haystack)
+            hit = any(haystack[i:i + n] in self.needles for n in self.lengths if n <= size
+                      for i in range(size - n + 1))
+            self._cache[haystack] = hit
+        return hit
+
+
+def fallback_matched_tags(cloud_pairs: Iterable[tuple[str, str | None]],
+                          pod_pairs: Iterable[tuple[str, str | None]],
+                          volume_pairs: Iterable[tuple[str, str | None]],
+                          cloud_enabled: Iterable[str], any_keys: Iterable[str], ocp_keys: Iterable[str]) -> list[str]:
+    """Koku's Azure / GCP Trino matched-tag query (reporting_ocp{azure,gcp}_matched_tags.sql), as candidates.
+
+    A cloud (key, value) whose key is enabled for the cloud (exact key) matches an OpenShift pod-label pair or
+    volume-label pair when keys and values are equal case-insensitively; a pod-label key must be listed in
+    reporting_enabledtagkeys for *any* provider (enabled or not: the SQL's ``pod_key = otk.key OR volume_key =
+    otk.key AND provider_type = 'OCP'`` binds the provider test to the volume key only), a volume-label key for OCP.
+    (Pod rows have no volume labels and Storage rows no pod labels, so the SQL's zipped UNNEST pairs each row's
+    labels with NULLs.)"""
+    enabled, anyk, ocpk = frozenset(cloud_enabled), frozenset(any_keys), frozenset(ocp_keys)
+    ocp = {(k.lower(), v.lower()) for k, v in pod_pairs if v is not None and k in anyk}
+    ocp |= {(k.lower(), v.lower()) for k, v in volume_pairs if v is not None and k in ocpk}
+    return sorted({candidate_string(k, v) for k, v in cloud_pairs
+                   if v is not None and k in enabled and (k.lower(), v.lower()) in ocp})

@@ -1,0 +1,175 @@
+"""Cloud-neutral pieces of the PostgreSQL outputs of OCP on cloud (spec ocp-on-cloud.md §4.3, §5.1, §6.2).
+
+- :func:`group_rows`: a SQL GROUP BY over one day's final rows (dates, numbers and NULL keys as SQL has them);
+- :class:`UiTable` / :func:`ui_rows`: one UI summary table = a filter and a GROUP BY over the final rows (Koku's
+  Trino UI SQL reads the Hive final table, so the sums run over doubles before PostgreSQL rounds them);
+- :func:`back_populate_rows`: the OCP rows carrying a provider's attributed cost
+  (``reporting_ocp<cloud>_ocp_infrastructure_back_populate.sql``), summed over the values *as the project table
+  stores them* (each cost rounded to its column's scale), exactly (Python integers of the smallest unit).
+
+A provider describes what differs (its cost terms and scales, whether a NULL term drops a row from the raw cost,
+its currency column, its UI tables); the arithmetic is shared.
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from poc_tasks.cloud.project import BACK_POPULATE_COLUMNS, ZERO_USAGE_COST
+from poc_tasks.ocp.frames import sql_group
+
+__all__ = ["group_rows", "UiTable", "ui_rows", "CostTerm", "back_populate_rows"]
+
+Filter = Callable[[pd.DataFrame], np.ndarray]
+_BACK_ZERO_COLUMNS = BACK_POPULATE_COLUMNS[BACK_POPULATE_COLUMNS.index("pod_usage_cpu_core_hours"):]
+
+
+def group_rows(frame: pd.DataFrame, keys: Sequence[str], aggs: Mapping[str, str],
+               numeric: Sequence[str] = ()) -> pd.DataFrame:
+    """GROUP BY keys (usage_start first among them, a date) with {column: 'sum'|'max'}; `numeric` columns (and
+    every summed column) are compared and summed as float64. Returns keys then aggregates, usage_start a date."""
+    keys, aggs = list(keys), dict(aggs)
+    columns = list(dict.fromkeys([*keys, *aggs]))
+    if frame.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    f = frame[columns].copy()
+    for c in {*numeric, *(c for c, how in aggs.items() if how == "sum")}:
+        f[c] = pd.to_numeric(f[c], errors="coerce").astype("float64")
+    if "usage_start" in f.columns:
+        f["usage_start"] = f["usage_start"].astype(str)
+    out = sql_group(f, keys, aggs)
+    if "usage_start" in out.columns:
+        out["usage_start"] = pd.to_datetime(out["usage_start"]).dt.date
+    return out[columns]
+
+
+@dataclass(frozen=True)
+class UiTable:
+    """One UI summary table: GROUP BY usage_start and `keys`, SUM(`sums`), MAX(`maxes`), rows passing `where`."""
+
+    name: str
+    keys: tuple[str, ...] = ()
+    sums: tuple[str, ...] = ()
+    maxes: tuple[str, ...] = ()
+    where: Filter | None = None
+
+    @property
+    def columns(self) -> list[str]:
+        return list(dict.fromkeys(["usage_start", *self.keys, *self.maxes, *self.sums]))
+
+
+def ui_rows(final: pd.DataFrame, table: UiTable, numeric_keys: Sequence[str] = ()) -> pd.DataFrame:
+    """One day's rows of a UI table (without id, usage_end and source_uuid, which the writer adds)."""
+    if final.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in table.columns})
+    f = final if table.where is None else final[table.where(final)]
+    aggs = {**{c: "max" for c in table.maxes}, **{c: "sum" for c in table.sums}}
+    out = group_rows(f, ["usage_start", *table.keys], aggs,
+                     numeric=[c for c in (*table.keys, *table.maxes) if c in numeric_keys])
+    return out[table.columns]
+
+
+@dataclass(frozen=True)
+class CostTerm:
+    """A project-table cost column summed into infrastructure_raw_cost, with the scale its column stores."""
+
+    column: str
+    scale: int
+
+
+def _units(values: np.ndarray, scale: int) -> list[int | None]:
+    """What numeric(p, scale) stores for each double (sent as its shortest text, rounded half up), as an integer
+    number of 10**-scale units; NaN -> None."""
+    q = decimal.Decimal(1).scaleb(-scale)
+    cache: dict[float, int] = {}
+    out: list[int | None] = []
+    for v in values.tolist():
+        if v != v:
+            out.append(None)
+            continue
+        hit = cache.get(v)
+        if hit is None:
+            d = decimal.Decimal(repr(v)).quantize(q, rounding=decimal.ROUND_HALF_UP)
+            hit = cache[v] = int(d.scaleb(scale))
+        out.append(hit)
+    return out
+
+
+def back_populate_rows(project: pd.DataFrame, report_period_id: int, ocp_source_uuid: str,
+                       terms: Sequence[CostTerm], strict_raw: bool, currency: str) -> pd.DataFrame:
+    """The back-populated OCP rows of one day's project rows.
+
+    One row per (day, cluster, alias, namespace, data_source, node, PVC, resource, labels, direction):
+    infrastructure_project_raw_cost = sum of every term (NULL terms as 0); infrastructure_raw_cost the same, or,
+    with `strict_raw`, the sum over the rows whose terms are all non-NULL (SQL ``sum(a + b)``); data in / out =
+    the group's sum for 'IN' / 'OUT' rows (upper-cased), NULL otherwise; pod_labels on Pod rows, volume_labels on
+    Storage rows, '{}' otherwise; every usage and capacity column 0.
+    """
+    if project.empty:
+        return pd.DataFrame(columns=BACK_POPULATE_COLUMNS)
+    keys = ["usage_start", "cluster_id", "cluster_alias", "namespace", "data_source", "node", "persistentvolumeclaim",
+            "resource_id", "enabled_tags", "data_transfer_direction"]
+    scale = max(t.scale for t in terms)
+    units = [_units(pd.to_numeric(project[t.column], errors="coerce").to_numpy(dtype=float), t.scale)
+             for t in terms]
+    factors = [10 ** (scale - t.scale) for t in terms]
+    key_rows = list(zip(*(project[k].astype(object).where(project[k].notna(), None).to_numpy(dtype=object)
+                          for k in keys), strict=True))
+    raw: dict[tuple, int | None] = {}
+    proj: dict[tuple, int] = {}
+    for i, key in enumerate(key_rows):
+        vals = [u[i] for u in units]
+        proj[key] = proj.get(key, 0) + sum(v * f for v, f in zip(vals, factors, strict=True) if v is not None)
+        if key not in raw:
+            raw[key] = None
+        if not strict_raw or all(v is not None for v in vals):
+            total = sum(v * f for v, f in zip(vals, factors, strict=True) if v is not None)
+            raw[key] = total if raw[key] is None else raw[key] + total
+    p = project[keys].copy()
+    for c in ("persistentvolume", "storageclass", currency):
+        p[c] = project[c]
+    aggs = {"persistentvolume": "max", "storageclass": "max", currency: "max",
+            "infrastructure_data_in_gigabytes": "sum", "infrastructure_data_out_gigabytes": "sum",
+            "cost_category_id": "max"}
+    for c in ("infrastructure_data_in_gigabytes", "infrastructure_data_out_gigabytes", "cost_category_id"):
+        p[c] = pd.to_numeric(project[c], errors="coerce").astype("float64")
+    g = group_rows(p, keys, aggs)
+    gkeys = list(zip(*(g[k].astype(object).where(g[k].notna(), None).to_numpy(dtype=object) for k in keys),
+                     strict=True))
+    unit = 10.0 ** scale
+
+    def as_float(v: int | None) -> float:
+        return np.nan if v is None else float(decimal.Decimal(v).scaleb(-scale)) if abs(v) > 2 ** 53 else v / unit
+
+    upper = g["data_transfer_direction"].astype(object).str.upper()
+    source = g["data_source"]
+    labels = g["enabled_tags"]
+    out = pd.DataFrame({
+        "report_period_id": report_period_id,
+        "usage_start": g["usage_start"],
+        "cluster_id": g["cluster_id"], "cluster_alias": g["cluster_alias"], "namespace": g["namespace"],
+        "data_source": source, "node": g["node"], "persistentvolumeclaim": g["persistentvolumeclaim"],
+        "persistentvolume": g["persistentvolume"], "storageclass": g["storageclass"],
+        "resource_id": g["resource_id"],
+        "pod_labels": labels.where(source == "Pod", "{}"),
+        "volume_labels": labels.where(source == "Storage", "{}"),
+        "all_labels": labels,
+        "source_uuid": ocp_source_uuid,
+        "infrastructure_raw_cost": [as_float(raw[k]) for k in gkeys],
+        "infrastructure_project_raw_cost": [as_float(proj[k]) for k in gkeys],
+        "infrastructure_usage_cost": ZERO_USAGE_COST,
+        "supplementary_usage_cost": ZERO_USAGE_COST,
+        "infrastructure_data_in_gigabytes": g["infrastructure_data_in_gigabytes"].where(upper == "IN"),
+        "infrastructure_data_out_gigabytes": g["infrastructure_data_out_gigabytes"].where(upper == "OUT"),
+        "raw_currency": g[currency],
+        "cost_category_id": g["cost_category_id"],
+    })
+    out["usage_end"] = out["usage_start"]
+    for c in _BACK_ZERO_COLUMNS:
+        out[c] = 0.0
+    return out[BACK_POPULATE_COLUMNS]
