@@ -33,7 +33,7 @@ from poc_tasks.cloud import tenant_cloud
 from poc_tasks.cloud.frames import arrow_schema, to_arrow
 from poc_tasks.cloud.matching import special_candidates, tag_candidates
 from poc_tasks.cloud.ocp_input import open_ocp_parquet, scan_chunk
-from poc_tasks.cloud.outputs import back_populate_rows, ui_rows
+from poc_tasks.cloud.outputs import back_populate_rows, round_to_column_scales, ui_rows
 from poc_tasks.cloud.pipeline import finalize, new_stage
 from poc_tasks.cloud.project import BACK_POPULATE_COLUMNS, project_tag_keys
 from poc_tasks.cloud.provider import ChunkContext, CloudProvider
@@ -216,9 +216,9 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
             view = final.rename(columns={"usage_amount": p.usage_column})
             for t in p.ui_tables:
                 frame = ui_rows(view, t, p.ui_numeric)
-                w[t.name].write_table(_ui_arrow(frame, ui_schemas[t.name], spec))
+                w[t.name].write_table(_ui_arrow(frame, t.name, ui_schemas[t.name], spec))
                 rows[t.name] += len(frame)
-            w[p.project_table].write_table(_project_arrow(project, manifest, spec, project_schema))
+            w[p.project_table].write_table(_project_arrow(project, manifest, spec, p.project_table, project_schema))
             w[SUMMARY_TABLE].write_table(to_arrow(back, BACK_POPULATE_SCHEMA))
             tags.add(project, cloud_keys)
             rows[p.project_table] += len(project)
@@ -233,7 +233,7 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
-def _project_arrow(project: pd.DataFrame, manifest: dict[str, Any], spec: CloudRunSpec,
+def _project_arrow(project: pd.DataFrame, manifest: dict[str, Any], spec: CloudRunSpec, table: str,
                    schema: pa.Schema) -> pa.Table:
     p = project.copy()
     p["pod_labels"] = p["enabled_tags"]
@@ -242,11 +242,11 @@ def _project_arrow(project: pd.DataFrame, manifest: dict[str, Any], spec: CloudR
     p["report_period_id"] = manifest["report_period_id"]
     p["cost_entry_bill_id"] = manifest["bill_id"]
     p["source_uuid"] = spec.cloud_provider_uuid
-    return to_arrow(p, schema)
+    return to_arrow(round_to_column_scales(p, get_table(table)), schema)
 
 
-def _ui_arrow(frame: pd.DataFrame, schema: pa.Schema, spec: CloudRunSpec) -> pa.Table:
-    f = frame.copy()
+def _ui_arrow(frame: pd.DataFrame, table: str, schema: pa.Schema, spec: CloudRunSpec) -> pa.Table:
+    f = round_to_column_scales(frame, get_table(table))
     f["id"] = [str(uuid.uuid4()) for _ in range(len(f))]
     f["usage_end"] = f["usage_start"]
     f["source_uuid"] = spec.cloud_provider_uuid

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
 from poc_tasks.cloud.project import BACK_POPULATE_COLUMNS, ZERO_USAGE_COST
 from poc_tasks.ocp.frames import sql_group
 
-__all__ = ["group_rows", "UiTable", "ui_rows", "CostTerm", "back_populate_rows"]
+__all__ = ["group_rows", "UiTable", "ui_rows", "CostTerm", "back_populate_rows", "round_to_column_scales"]
 
 Filter = Callable[[pd.DataFrame], np.ndarray]
 _BACK_ZERO_COLUMNS = BACK_POPULATE_COLUMNS[BACK_POPULATE_COLUMNS.index("pod_usage_cpu_core_hours"):]
@@ -173,3 +174,22 @@ def back_populate_rows(project: pd.DataFrame, report_period_id: int, ocp_source_
     for c in _BACK_ZERO_COLUMNS:
         out[c] = 0.0
     return out[BACK_POPULATE_COLUMNS]
+
+
+def round_to_column_scales(frame: pd.DataFrame, table: sa.Table, max_scale: int = 9) -> pd.DataFrame:
+    """Round the numbers of `frame` to the scale of `table`'s numeric columns of scale <= `max_scale`, as the
+    value's shortest text rounds half up (how Koku's Trino INSERT lands a double in numeric(p, s); the COPY writer
+    would otherwise round to 15 significant digits first, which decides a half-way case differently, e.g.
+    -0.0009483374999999998 -> -0.000948337, not -0.000948338)."""
+    out = frame.copy()
+    for col in table.columns:
+        t = col.type
+        if (col.name in out.columns and isinstance(t, sa.Numeric) and not isinstance(t, sa.Float)
+                and t.scale is not None and t.scale <= max_scale):
+            values = pd.to_numeric(out[col.name], errors="coerce").to_numpy(dtype=float)
+            uniq, inverse = np.unique(values, return_inverse=True)
+            units = _units(uniq, t.scale)
+            rounded = np.array([np.nan if u is None else float(decimal.Decimal(u).scaleb(-t.scale)) for u in units],
+                               dtype=float)
+            out[col.name] = rounded[inverse].reshape(values.shape) if len(values) else values
+    return out

@@ -1,0 +1,732 @@
+"""GCP specifics of OCP on GCP: the Parquet Koku writes, the matched lines (step 1), disk sizes and the step-2 rows
+that differ from AWS (spec ocp-on-cloud.md §2.4, §4.1, §4.2 "GCP, where it differs").
+
+Inputs: ``gcp_line_items_daily`` under ``data/parquet/daily/{account}/GCP/raw/source=/year=/month=/`` and the raw
+``gcp_line_items`` under ``data/parquet/{account}/GCP/source=/year=/month=/``. Their year/month partitions are the
+**invoice** month, so a usage day can sit in the partition of the month before or after: step 1 reads the
+partitions of the chunk's month and its neighbours, filtered by ``usage_start_time`` (timestamps with or without a
+time zone, read as UTC). Koku's quirks kept here:
+- a line is matched when a node or PV name occurs in its ``resource_name`` or a CSI handle in its name or global
+  name; node names are compared as **substrings** in the cost step too (``worker-1`` also takes a share of
+  ``worker-10``'s instance);
+- cost and usage are cast to decimal(24,9) in step 1; credits are carried and split like cost, without markup;
+- a persistent disk (global name with ``/disk/``, a " pd " SKU) is sized from the **raw** partition of the usage
+  month: max(usage_amount) / 2^30 / 3600 (byte-seconds of an hour), so a disk invoiced only in another month is not
+  sized; a claim larger than the disk keeps the line's own row_uuid and full cost; the unattributed rest is divided
+  by the number of PVs on the disk; disks are matched directly as well (no exclusion of sized disks);
+- every row's ``resource_id`` is the OCP row's (the node's id), not the line's;
+- tag-matched lines are not divided across clusters; the matched tags Koku discovers from the Parquet come from
+  the first day of the chunk, in the invoice partition of the chunk's month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from poc_tasks.cloud import attribution as attr
+from poc_tasks.cloud.attribution import CloudProfile, final_columns
+from poc_tasks.cloud.jsontext import TagJsonError, distinct_pairs, filter_text
+from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, fallback_matched_tags, matched_tag
+from poc_tasks.cloud.ocp_input import read_ocp_rows
+from poc_tasks.cloud.outputs import CostTerm, UiTable, group_rows
+from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider
+from poc_tasks.cloud.spec import CloudRunSpec
+from poc_tasks.cloud.sqlfn import decimal_9_array, like, round_half_away
+from poc_tasks.cloud.tag_tables import TagTables
+from poc_tasks.db.partitions import month_start, next_month
+from poc_tasks.db.tables_gcp import OCPGCP_PROJECT_TABLE, OCPGCP_TAGS_SUMMARY, OCPGCP_TAGS_VALUES
+from poc_tasks.errors import InputFileError, MissingInputData
+from poc_tasks.io.fs import filesystem, list_parquet
+from poc_tasks.io.layout import provider_prefix
+from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource
+from poc_tasks.ocp.frames import sql_group
+from poc_tasks.settings import Settings
+
+__all__ = ["PROFILE", "DAILY_COLUMNS", "GcpSources", "open_gcp_sources", "invoice_partitions", "daily_temp",
+           "matched_names", "capacity_candidates", "disk_capacities", "pv_capacity_contributions",
+           "pv_capacity_totals", "storage_rows", "direct_rows", "network_rows", "step2_rows", "project_rows",
+           "UI_TABLES", "PROVIDER"]
+
+TIME = "usage_start_time"
+OPENSHIFT_TAG_KEYS = ("openshift_cluster", "openshift_node", "openshift_project")
+PROFILE = CloudProfile(
+    costs=("unblended_cost", "credit_amount"),
+    markups={"unblended_cost": "markup_cost"},
+    attributes=("resource_id", "account_id", "project_id", "project_name", "instance_type", "service_id",
+                "service_alias", "sku_id", "sku_alias", "region", "unit", "currency", "invoice_month"),
+    category=None,
+    resource_id_from_ocp=True,
+)
+DAILY_COLUMNS = [
+    ColumnSpec(TIME, TIMESTAMP),
+    ColumnSpec("row_uuid", STRING),
+    ColumnSpec("invoice_month", STRING),
+    ColumnSpec("billing_account_id", STRING),
+    ColumnSpec("project_id", STRING),
+    ColumnSpec("project_name", STRING),
+    ColumnSpec("service_id", STRING),
+    ColumnSpec("service_description", STRING),
+    ColumnSpec("sku_id", STRING),
+    ColumnSpec("sku_description", STRING),
+    ColumnSpec("system_labels", STRING),
+    ColumnSpec("labels", STRING),
+    ColumnSpec("location_region", STRING),
+    ColumnSpec("resource_name", STRING, required=False),  # Koku writes '' when the export has no resource columns
+    ColumnSpec("resource_global_name", STRING, required=False),
+    ColumnSpec("usage_pricing_unit", STRING),
+    ColumnSpec("usage_amount_in_pricing_units", NUMBER),
+    ColumnSpec("currency", STRING),
+    ColumnSpec("cost", NUMBER),
+    ColumnSpec("daily_credits", NUMBER),
+]
+RAW_COLUMNS = [ColumnSpec(TIME, TIMESTAMP), ColumnSpec("resource_global_name", STRING, required=False),
+               ColumnSpec("resource_name", STRING, required=False), ColumnSpec("usage_amount", NUMBER)]
+NARROW_COLUMNS = ["resource_name", "resource_global_name", "service_description", "sku_description",
+                  "usage_amount_in_pricing_units"]
+TEMP_COLUMNS = ["row_uuid", "usage_start", "resource_id", "resource_name", "resource_global_name", "account_id",
+                "project_id", "project_name", "instance_type", "service_id", "service_description", "service_alias",
+                "sku_id", "sku_description", "sku_alias", "region", "unit", "currency", "invoice_month",
+                "usage_amount", "unblended_cost", "credit_amount", "data_transfer_direction", "tags",
+                "resource_id_matched", "matched_tag"]
+STORAGE_UNATTRIBUTED = "Storage unattributed"
+NETWORK_UNATTRIBUTED = "Network unattributed"
+PVC_CAPACITY = "persistentvolumeclaim_capacity_gigabyte"
+EFF = ("pod_effective_usage_cpu_core_hours", "pod_effective_usage_memory_gigabyte_hours")
+CAPS = ("node_capacity_cpu_core_hours", "node_capacity_memory_gigabyte_hours")
+MACHINE_SPEC = "compute.googleapis.com/machine_spec"
+GIB = 1073741824.0
+
+
+# --- input ---------------------------------------------------------------------------------------------------
+
+def invoice_partitions(usage_month: dt.date) -> list[tuple[str, str]]:
+    """The invoice-month partitions step 1 reads for a chunk of a usage month: the month before, the month, the
+    month after (Koku's cte_usage_date_partitions for a chunk inside one month)."""
+    first = month_start(usage_month)
+    before = month_start(first - dt.timedelta(days=1))
+    return [(f"{m.year:04d}", f"{m.month:02d}") for m in (before, first, next_month(first))]
+
+
+@dataclass
+class GcpSources:
+    daily: dict[tuple[str, str], ParquetSource]  # invoice (year, month) -> gcp_line_items_daily
+    raw: ParquetSource  # gcp_line_items of the usage month's partition (disk sizes)
+    folders: list[str] = field(default_factory=list)
+
+    def rows_read(self) -> int:
+        return sum(s.rows_read for s in self.daily.values()) + self.raw.rows_read
+
+    def bytes_read(self) -> int:
+        return sum(s.bytes_read for s in self.daily.values()) + self.raw.bytes_read
+
+    def folder(self) -> str:
+        return self.folders[0] if self.folders else "gcp_line_items_daily"
+
+    def read_day(self, day: dt.date, columns: list[str],
+                 partitions: Iterable[tuple[str, str]] | None = None) -> pa.Table | None:
+        """The day's daily lines (by usage_start_time) from every invoice partition, or only the given ones."""
+        wanted = set(partitions) if partitions is not None else None
+        parts = [t for key, src in self.daily.items() if wanted is None or key in wanted
+                 for _path, t in src.read_day(day, columns)]
+        return pa.concat_tables(parts) if parts else None
+
+
+def open_gcp_sources(root: str, account: str, source_uuid: str, year: str, month: str,
+                     storage_options: dict[str, Any] | None = None) -> GcpSources:
+    """The GCP source's daily Parquet of the usage month's invoice partitions and its neighbours, and the usage
+    month's raw partition. No daily file in any of them is MissingInputData (Koku: no data, no run)."""
+    fs = filesystem(root, storage_options)
+    daily: dict[tuple[str, str], ParquetSource] = {}
+    folders = []
+    for y, m in invoice_partitions(dt.date(int(year), int(month), 1)):
+        folder = provider_prefix(root, account, "GCP", source_uuid, y, m, daily=True)
+        files = list_parquet(fs, folder)
+        if files:
+            daily[(y, m)] = ParquetSource(fs, files, DAILY_COLUMNS, "gcp_line_items_daily", time_column=TIME)
+            folders.append(folder)
+    if not daily:
+        raise MissingInputData(f"no gcp_line_items_daily Parquet for GCP source {source_uuid} in the invoice months "
+                               f"around {year}-{month} under "
+                               f"{provider_prefix(root, account, 'GCP', source_uuid, year, month, daily=True)}")
+    raw_dir = provider_prefix(root, account, "GCP", source_uuid, year, month, daily=False)
+    raw = ParquetSource(fs, list_parquet(fs, raw_dir), RAW_COLUMNS, "gcp_line_items", time_column=TIME)
+    return GcpSources(daily, raw, folders)
+
+
+# --- step 1 ----------------------------------------------------------------------------------------------------
+
+def _text(col: pd.Series) -> pd.Series:
+    return col.astype(object).where(col.notna(), None)
+
+
+def _nullif(col: pd.Series) -> pd.Series:
+    c = _text(col)
+    return c.where(c != "", None)
+
+
+def _mapped(values: pd.Series, fn) -> pd.Series:
+    uniques = pd.unique(values.to_numpy(dtype=object))
+    lookup = {v: fn(v) for v in uniques}
+    return pd.Series([lookup[v] for v in values.to_numpy(dtype=object)], index=values.index, dtype=object)
+
+
+def machine_spec(system_labels: str | None) -> str | None:
+    """json_extract_scalar(system_labels, '$["compute.googleapis.com/machine_spec"]')."""
+    if system_labels is None or system_labels == "":
+        return None
+    obj = json.loads(system_labels)
+    if not isinstance(obj, dict):
+        return None
+    value = obj.get(MACHINE_SPEC)
+    if value is None or isinstance(value, dict | list):
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def matched_names(pairs: Iterable[tuple[str | None, str | None]], node_matcher: ContainsMatcher,
+                  csi_matcher: ContainsMatcher) -> set[str]:
+    """cte_matchable_resource_names over a chunk's distinct (resource_name, resource_global_name): a name holding a
+    node or PV name or CSI handle, or whose global name holds a CSI handle. (A NULL name never joins.)"""
+    out = set()
+    for name, glob in pairs:
+        if name is None:
+            continue
+        if node_matcher.matches(name) or csi_matcher.matches(name) or csi_matcher.matches(glob):
+            out.add(name)
+    return out
+
+
+def transfer_direction(service: pd.Series, sku: pd.Series, matched: np.ndarray) -> list[str | None]:
+    """'IN' / 'OUT' for matched Compute Engine lines whose SKU reads 'data transfer in' / 'data transfer'."""
+    low = _text(sku).str.lower()
+    compute = (service == "Compute Engine").fillna(False).to_numpy(dtype=bool) & matched
+    is_in = low.str.contains("data transfer in", regex=False, na=False).to_numpy(dtype=bool)
+    is_any = low.str.contains("data transfer", regex=False, na=False).to_numpy(dtype=bool)
+    return list(np.select([compute & is_in, compute & is_any], ["IN", "OUT"], default=None))
+
+
+def daily_temp(day_table: pa.Table, names: set[str], candidates: Sequence[str], enabled_gcp_keys: Iterable[str],
+               path_hint: str = "gcp_line_items_daily") -> pd.DataFrame:
+    """Koku's step 1 for one day of daily GCP lines (managed_gcp_openshift_daily_temp): lines whose resource name
+    is matchable (`names`, see :func:`matched_names`) or, if not, whose raw labels hold a candidate."""
+    df = day_table.to_pandas()
+    if df.empty:
+        return pd.DataFrame(columns=TEMP_COLUMNS)
+    name = _text(df["resource_name"])
+    matched = name.isin(list(names)).to_numpy(dtype=bool) & name.notna().to_numpy(dtype=bool)
+    raw_labels = _text(df["labels"])
+    hits = _mapped(raw_labels, lambda t: matched_tag(t, candidates)).where(~matched, None)
+    keep = matched | hits.notna().to_numpy()
+    df, name, raw_labels, hits, matched = df[keep], name[keep], raw_labels[keep], hits[keep], matched[keep]
+    if df.empty:
+        return pd.DataFrame(columns=TEMP_COLUMNS)
+    keys = frozenset(enabled_gcp_keys) | frozenset(OPENSHIFT_TAG_KEYS)
+    try:
+        tags = _mapped(raw_labels, lambda t: filter_text(t, keys))
+    except TagJsonError as exc:
+        raise InputFileError(path_hint, f"unusable label JSON: {exc}", "labels") from exc
+    try:
+        instance = _mapped(_text(df["system_labels"]), machine_spec)
+    except ValueError as exc:
+        raise InputFileError(path_hint, f"unusable system label JSON: {exc}", "system_labels") from exc
+    service = _text(df["service_description"])
+    out = pd.DataFrame({
+        "row_uuid": _text(df["row_uuid"]),
+        "usage_start": df[TIME].dt.date,
+        "resource_id": None,
+        "resource_name": name,
+        "resource_global_name": _text(df["resource_global_name"]),
+        "account_id": _text(df["billing_account_id"]),
+        "project_id": _text(df["project_id"]),
+        "project_name": _text(df["project_name"]),
+        "instance_type": instance,
+        "service_id": _text(df["service_id"]),
+        "service_description": service,
+        "service_alias": _nullif(df["service_description"]),
+        "sku_id": _nullif(df["sku_id"]),
+        "sku_description": _text(df["sku_description"]),
+        "sku_alias": _nullif(df["sku_description"]),
+        "region": _text(df["location_region"]),
+        "unit": _text(df["usage_pricing_unit"]),
+        "currency": _text(df["currency"]),
+        "invoice_month": _text(df["invoice_month"]),
+        "usage_amount": decimal_9_array(df["usage_amount_in_pricing_units"].to_numpy(dtype=float)),
+        "unblended_cost": decimal_9_array(df["cost"].to_numpy(dtype=float)),
+        "credit_amount": df["daily_credits"].to_numpy(dtype=float),
+        "data_transfer_direction": transfer_direction(service, df["sku_description"], matched),
+        "tags": tags,
+        "resource_id_matched": matched,
+        "matched_tag": hits,
+    })
+    return out.reset_index(drop=True)[TEMP_COLUMNS]
+
+
+# --- disk sizes (first pass) -------------------------------------------------------------------------------------
+
+def capacity_candidates(rows: pd.DataFrame, csi_handles: Iterable[str | None]) -> set[str]:
+    """Global names Koku sizes for one day: matched lines with '/disk/' in the global name, Compute Engine, a
+    ' pd ' SKU (lower-cased), usage > 0 (decimal), whose global or resource name holds a CSI handle of the day's
+    OCP storage. `rows`: resource_name, resource_global_name, service_description, sku_description, usage (decimal)."""
+    handles = ContainsMatcher(csi_handles)
+    out = set()
+    for name, glob, service, sku, usage in rows[["resource_name", "resource_global_name", "service_description",
+                                                 "sku_description", "usage"]].itertuples(index=False, name=None):
+        if (glob is not None and like(glob, "%/disk/%") and service == "Compute Engine" and sku is not None
+                and like(sku.lower(), "% pd %") and usage == usage and usage > 0
+                and (handles.matches(glob) or handles.matches(name))):
+            out.add(glob)
+    return out
+
+
+def disk_capacities(raw: ParquetSource, global_names: set[str]) -> dict[str, int]:
+    """managed_gcp_openshift_disk_capacities_temp: global name -> max(usage_amount) / 2^30 / 3600 over the raw
+    partition of the usage month (every day of it), as an integer (rounded half away from zero)."""
+    if not global_names:
+        return {}
+    value_set = pa.array(sorted(global_names), type=pa.string())
+    best: dict[str, float] = {}
+    # the whole partition (no usage-date filter in Koku's query): every row group, one at a time
+    for _path, tbl in raw.read_range(dt.datetime(1, 1, 1), dt.datetime(9999, 1, 1),
+                                     ["resource_global_name", "usage_amount"]):
+        tbl = tbl.filter(pc.is_in(tbl.column("resource_global_name"), value_set=value_set))
+        if not tbl.num_rows:
+            continue
+        g = tbl.group_by("resource_global_name").aggregate([("usage_amount", "max")]).to_pydict()
+        for name, value in zip(g["resource_global_name"], g["usage_amount_max"], strict=True):
+            if value is not None and (name not in best or value > best[name]):
+                best[name] = value
+    return {name: int(round_half_away(value / GIB / 3600)) for name, value in best.items()}
+
+
+def pv_capacity_contributions(globals_: Iterable[str | None], ocp_all: pd.DataFrame) -> pd.DataFrame:
+    """One day's part of cte_total_pv_capacity: (global name, PV) -> the largest PVC capacity, over OCP rows of
+    every source whose CSI handle (non-empty) the global name holds."""
+    cols = ["resource_global_name", "persistentvolume", PVC_CAPACITY]
+    csi = ocp_all["csi_volume_handle"]
+    o = ocp_all[(csi.notna() & (csi != "")).to_numpy(dtype=bool)]
+    pairs = contained_pairs([g for g in globals_ if g], o["csi_volume_handle"].unique())
+    if pairs.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    j = pairs.merge(o[["csi_volume_handle", "persistentvolume", PVC_CAPACITY]], left_on="needle",
+                    right_on="csi_volume_handle").rename(columns={"haystack": "resource_global_name"})
+    return sql_group(j, ["resource_global_name", "persistentvolume"], {PVC_CAPACITY: "max"})[cols]
+
+
+def pv_capacity_totals(contributions: pd.DataFrame) -> dict[str, tuple[float, int]]:
+    """global name -> (sum over its PVs of the largest PVC capacity, distinct PVs) over a chunk."""
+    if contributions.empty:
+        return {}
+    per_pv = sql_group(contributions, ["resource_global_name", "persistentvolume"], {PVC_CAPACITY: "max"})
+    out: dict[str, tuple[float, int]] = {}
+    for name, g in per_pv.groupby("resource_global_name", sort=False):
+        caps = g[PVC_CAPACITY].to_numpy(dtype=float)
+        total = float(np.nansum(caps)) if np.isfinite(caps).any() else float("nan")
+        out[name] = (total, int(g["persistentvolume"].dropna().nunique()))
+    return out
+
+
+# --- step 2 ----------------------------------------------------------------------------------------------------
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
+def _step2_view(temp: pd.DataFrame) -> pd.DataFrame:
+    """Every step-2 insert reads max(nullif(service_id, '')) and max(nullif(region, ''))."""
+    t = temp.copy()
+    for col in ("service_id", "region"):
+        t[col] = t[col].where(t[col].notna() & (t[col] != ""), None)
+    return t
+
+
+def _cloud(temp: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
+    cols = [c for c in PROFILE.cloud_columns if c != "resource_id"]
+    return temp[[*cols, *extra]].copy()
+
+
+def _defaults(rows: pd.DataFrame, matched: bool | None) -> pd.DataFrame:
+    for c in attr.TEMP_ROW_COLUMNS:
+        if c not in rows.columns:
+            rows[c] = np.nan if c in (*EFF, *CAPS) else None
+    rows["resource_id_matched"] = matched
+    return rows
+
+
+def _pairs(hay: Iterable[str | None], needles: pd.DataFrame) -> pd.DataFrame:
+    """(haystack, OCP position) for every needle of `needles` (columns needle, pos) the haystack holds; an empty
+    needle is in every haystack (strpos(x, '') = 1)."""
+    hays = sorted({h for h in hay if h is not None})
+    n = needles.dropna(subset=["needle"])
+    empty = n["needle"] == ""
+    parts = []
+    if empty.any() and hays:
+        parts.append(pd.DataFrame({"haystack": np.repeat(hays, int(empty.sum())),
+                                   "pos": np.tile(n.loc[empty, "pos"].to_numpy(), len(hays))}))
+    cp = contained_pairs(hays, n.loc[~empty, "needle"].unique())
+    if not cp.empty:
+        parts.append(cp.merge(n, on="needle")[["haystack", "pos"]])
+    if not parts:
+        return pd.DataFrame({"haystack": pd.Series(dtype=object), "pos": pd.Series(dtype=np.int64)})
+    return pd.concat(parts, ignore_index=True).drop_duplicates()
+
+
+def _line_pairs(lines: pd.DataFrame, o: pd.DataFrame, hay_cols: Sequence[str], needle_col: str,
+                mask: np.ndarray) -> pd.DataFrame:
+    """(line index, OCP position) where one of the line's `hay_cols` holds the OCP row's `needle_col` (rows in
+    `mask` only)."""
+    needles = pd.DataFrame({"needle": o[needle_col].to_numpy(dtype=object)[mask], "pos": np.flatnonzero(mask)})
+    parts = []
+    for col in hay_cols:
+        p = _pairs(lines[col], needles)
+        if not p.empty:
+            idx = pd.DataFrame({"haystack": lines[col].to_numpy(dtype=object), "line": np.arange(len(lines))})
+            parts.append(idx.dropna(subset=["haystack"]).merge(p, on="haystack")[["line", "pos"]])
+    if not parts:
+        return pd.DataFrame({"line": pd.Series(dtype=np.int64), "pos": pd.Series(dtype=np.int64)})
+    return pd.concat(parts, ignore_index=True).drop_duplicates()
+
+
+def _joined(lines: pd.DataFrame, o: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
+    """The joined (line, OCP row) frame: the line's columns suffixed '_line' where names clash."""
+    left = lines.iloc[pairs["line"].to_numpy()].reset_index(drop=True).add_suffix("_line")
+    right = o.iloc[pairs["pos"].to_numpy()].reset_index(drop=True)
+    return pd.concat([left, right], axis=1)
+
+
+def storage_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, capacity: Mapping[str, int],
+                 totals: Mapping[str, tuple[float, int]]) -> pd.DataFrame:
+    """Step 2 (b) and (c) for sized disks (global name in `capacity`), joined to this source's Storage rows (with a
+    PV and a CSI handle held by the disk's global or resource name), one row each per (line, namespace,
+    pod_labels, volume_labels).
+
+    (b) a disk smaller than the claim, or of size 0, keeps the line's row_uuid and full cost and credits; else a
+    fresh uuid and cost / credits x claim / size. (c) the rest, (size - total PV capacity) / size x cost /
+    number of PVs on the disk, 0 when the PVs claim more than the disk (or the size is 0), usage 0.
+    """
+    cols = [*PROFILE.cloud_columns, *attr.TEMP_ROW_COLUMNS]
+    glob = temp["resource_global_name"]
+    lines = temp[temp["resource_id_matched"].to_numpy(dtype=bool) & temp["data_transfer_direction"].isna().to_numpy()
+                 & glob.isin(list(capacity)).to_numpy(dtype=bool)].reset_index(drop=True)
+    csi = ocp_this["csi_volume_handle"]
+    mask = ((ocp_this["data_source"] == "Storage") & csi.notna() & (csi != "")
+            & ocp_this["persistentvolume"].notna()).to_numpy(dtype=bool)
+    if lines.empty or not mask.any():
+        return _empty(cols)
+    pairs = _line_pairs(lines, ocp_this, ["resource_global_name", "resource_name"], "csi_volume_handle", mask)
+    if pairs.empty:
+        return _empty(cols)
+    j = _joined(lines[["row_uuid"]], ocp_this, pairs)
+    aggs = {**{c: "max" for c in ("data_source", "persistentvolumeclaim", "persistentvolume", "storageclass", "node",
+                                  "cluster_id", "cluster_alias", "resource_id", "cost_category_id", PVC_CAPACITY,
+                                  *CAPS)},
+            **{c: "sum" for c in EFF}}
+    g = sql_group(j, ["row_uuid_line", "namespace", "pod_labels", "volume_labels"], aggs).rename(
+        columns={"row_uuid_line": "row_uuid"})
+    base = _cloud(lines, ["resource_global_name"]).merge(g, on="row_uuid")
+    cap = base["resource_global_name"].map(capacity).to_numpy(dtype=float)
+    pvc = base[PVC_CAPACITY].to_numpy(dtype=float)
+    return pd.concat([_pv_rows(base.copy(), cap, pvc), _unattributed_rows(base.copy(), cap, totals)],
+                     ignore_index=True)[cols]
+
+
+def _pv_rows(rows: pd.DataFrame, cap: np.ndarray, pvc: np.ndarray) -> pd.DataFrame:
+    with np.errstate(invalid="ignore"):
+        full = (cap < pvc) | (cap == 0)
+    for c in PROFILE.costs:
+        x = rows[c].to_numpy(dtype=float)
+        rows[c] = np.where(full, x, pvc / cap * x)
+    claimless = (rows["persistentvolumeclaim"] == "").to_numpy(dtype=bool)
+    rows["namespace"] = np.where(claimless, STORAGE_UNATTRIBUTED, rows["namespace"].to_numpy(dtype=object))
+    rows["volume_labels"] = rows["volume_labels"].astype(object).where(~claimless, None)
+    rows["cost_category_id"] = rows["cost_category_id"].astype(object).where(~claimless, None)
+    rows["pod_labels"] = None
+    for c in (*EFF, *CAPS):
+        rows[c] = np.nan
+    rows["row_uuid"] = [u if f else str(uuid.uuid4()) for u, f in zip(rows["row_uuid"], full, strict=True)]
+    return _defaults(rows, True)
+
+
+def _unattributed_rows(rows: pd.DataFrame, cap: np.ndarray,
+                       totals: Mapping[str, tuple[float, int]]) -> pd.DataFrame:
+    glob = rows["resource_global_name"]
+    total = np.array([totals.get(g, (np.nan, 0))[0] for g in glob], dtype=float)
+    count = np.array([totals.get(g, (np.nan, np.nan))[1] for g in glob], dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        zero = (cap < total) | (cap == 0)
+        for c in PROFILE.costs:
+            rows[c] = np.where(zero, 0.0, (cap - total) / cap * rows[c].to_numpy(dtype=float) / count)
+    rows["namespace"] = STORAGE_UNATTRIBUTED
+    rows["usage_amount"] = 0.0
+    rows["cost_category_id"] = None
+    rows["row_uuid"] = [str(uuid.uuid4()) for _ in range(len(rows))]
+    return _defaults(rows, True)
+
+
+def direct_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame) -> pd.DataFrame:
+    """Step 2 (d): matched lines (no data transfer; sized disks too) and this source's OCP rows with a resource id
+    whose node (Pod rows) or PV name (Storage rows) occurs in the line's resource name; one row per (line,
+    namespace, data_source, pod_labels, volume_labels) with the line's full usage, cost and credits."""
+    cols = [*PROFILE.cloud_columns, *attr.TEMP_ROW_COLUMNS]
+    lines = temp[temp["resource_id_matched"].to_numpy(dtype=bool)
+                 & temp["data_transfer_direction"].isna().to_numpy()].reset_index(drop=True)
+    rid = ocp_this["resource_id"]
+    has_rid = (rid.notna() & (rid != "")).to_numpy(dtype=bool)
+    if lines.empty or not has_rid.any():
+        return _empty(cols)
+    pod = has_rid & (ocp_this["data_source"] == "Pod").to_numpy(dtype=bool)
+    storage = has_rid & (ocp_this["data_source"] == "Storage").to_numpy(dtype=bool)
+    pairs = pd.concat([_line_pairs(lines, ocp_this, ["resource_name"], "node", pod),
+                       _line_pairs(lines, ocp_this, ["resource_name"], "persistentvolume", storage)],
+                      ignore_index=True).drop_duplicates()
+    if pairs.empty:
+        return _empty(cols)
+    o = ocp_this.copy()
+    for c in ("persistentvolumeclaim", "persistentvolume", "storageclass"):
+        o[c] = o[c].where(o[c] != "", None)
+    j = _joined(lines[["row_uuid"]], o, pairs)
+    aggs = {**{c: "max" for c in ("cluster_id", "cluster_alias", "node", "persistentvolumeclaim", "persistentvolume",
+                                  "storageclass", "resource_id", "cost_category_id", *CAPS)},
+            **{c: "sum" for c in EFF}}
+    g = sql_group(j, ["row_uuid_line", "namespace", "data_source", "pod_labels", "volume_labels"], aggs).rename(
+        columns={"row_uuid_line": "row_uuid"})
+    rows = _cloud(lines).merge(g, on="row_uuid")
+    rows["matched_tag"] = None
+    return _defaults(rows, True)[cols]
+
+
+def network_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, markup: float) -> pd.DataFrame:
+    """Step 2 (g): matched data-transfer lines and this source's Pod rows (with a resource id) whose node occurs in
+    the line's resource name; whole, one row per (line, node) in 'Network unattributed', the line's labels only."""
+    cols = final_columns(PROFILE)
+    d = temp["data_transfer_direction"]
+    lines = temp[temp["resource_id_matched"].to_numpy(dtype=bool)
+                 & (d.notna() & (d != "")).to_numpy(dtype=bool)].reset_index(drop=True)
+    rid = ocp_this["resource_id"]
+    pod = ((ocp_this["data_source"] == "Pod") & rid.notna() & (rid != "")).to_numpy(dtype=bool)
+    if lines.empty or not pod.any():
+        return _empty(cols)
+    pairs = _line_pairs(lines, ocp_this, ["resource_name"], "node", pod)
+    if pairs.empty:
+        return _empty(cols)
+    o = ocp_this.copy()
+    for c in ("persistentvolumeclaim", "persistentvolume", "storageclass"):
+        o[c] = o[c].where(o[c] != "", None)
+    j = _joined(lines[["row_uuid"]], o, pairs)
+    aggs = {c: "max" for c in ("cluster_id", "cluster_alias", "data_source", "persistentvolumeclaim",
+                               "persistentvolume", "storageclass", "resource_id")}
+    g = sql_group(j, ["row_uuid_line", "node"], aggs).rename(columns={"row_uuid_line": "row_uuid"})
+    rows = _cloud(lines, ["data_transfer_direction"]).merge(g, on="row_uuid")
+    rows["markup_cost"] = rows["unblended_cost"].to_numpy(dtype=float) * markup
+    rows["namespace"] = NETWORK_UNATTRIBUTED
+    for c in ("pod_labels", "volume_labels", "cost_category_id", "resource_id_matched", "account_alias_id"):
+        rows[c] = None
+    return rows[cols]
+
+
+def step2_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, capacity: Mapping[str, int],
+               totals: Mapping[str, tuple[float, int]], report_period_id: int, distribution: str,
+               markup: float) -> pd.DataFrame:
+    """One day's final managed rows (managed_reporting_ocpgcpcostlineitem_project_daily_summary)."""
+    temp = _step2_view(temp)
+    rp = pd.to_numeric(ocp_this["report_period_id"], errors="coerce")
+    parts = [storage_rows(temp, ocp_this, capacity, totals),
+             direct_rows(temp, ocp_this),
+             attr.tag_rows(temp, ocp_this[(rp == report_period_id).to_numpy(dtype=bool)], PROFILE)]
+    parts = [p for p in parts if not p.empty]
+    final = []
+    if parts:
+        final.append(attr.final_rows(pd.concat(parts, ignore_index=True), {}, distribution, markup, {}, PROFILE))
+    net = network_rows(temp, ocp_this, markup)
+    if not net.empty:
+        final.append(net)
+    return pd.concat(final, ignore_index=True) if final else _empty(final_columns(PROFILE))
+
+
+# --- the provider module's hooks (cloud/provider.py) ----------------------------------------------------------
+
+def _open(settings: Settings, spec: CloudRunSpec) -> GcpSources:
+    return open_gcp_sources(settings.require_data_root(), spec.account, spec.cloud_provider_uuid, spec.year,
+                            spec.month, settings.storage_options())
+
+
+def _day_csi(ctx: ChunkContext, day: dt.date) -> set[str]:
+    """The non-empty CSI handles of this source's storage Parquet on the day."""
+    return {csi for (d, _pv), csi in ctx.ocp.csi_by_day_pv.items() if d == day and csi}
+
+
+def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
+    """Narrow pass: the chunk's matchable resource names, the global names Koku sizes (and their sizes from the raw
+    partition), each one's total PV capacity and PV count, and the discovery texts (first day of the chunk)."""
+    spec, sets = ctx.spec, ctx.ocp
+    node_matcher = ContainsMatcher([*(n for n in sets.nodes if n), *sets.volumes])
+    csi_matcher = ContainsMatcher(sets.csi_handles)
+    state = ChunkState()
+    per_day: dict[dt.date, pd.DataFrame] = {}
+    name_pairs: set[tuple[str | None, str | None]] = set()
+    for day in ctx.days:
+        tbl = ctx.sources.read_day(day, NARROW_COLUMNS)
+        if tbl is None:
+            continue
+        df = tbl.to_pandas()
+        df = pd.DataFrame({"resource_name": _text(df["resource_name"]),
+                           "resource_global_name": _text(df["resource_global_name"]),
+                           "service_description": _text(df["service_description"]),
+                           "sku_description": _text(df["sku_description"]),
+                           "usage": decimal_9_array(df["usage_amount_in_pricing_units"].to_numpy(dtype=float))})
+        per_day[day] = df.drop_duplicates()
+        name_pairs.update(zip(df["resource_name"], df["resource_global_name"], strict=True))
+    names = matched_names(name_pairs, node_matcher, csi_matcher)
+    sized: set[str] = set()
+    contributions = []
+    for day in ctx.days:
+        df = per_day.get(day)
+        matched = df[df["resource_name"].isin(list(names)).to_numpy(dtype=bool)] if df is not None else None
+        if matched is not None and not matched.empty:
+            sized |= capacity_candidates(matched, _day_csi(ctx, day))
+        ocp = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, sets.csi_by_day_pv,
+                            storage_only=not ctx.discover)
+        if matched is not None and not matched.empty:
+            storage = ocp[(ocp["data_source"] == "Storage").to_numpy(dtype=bool)]
+            contributions.append(pv_capacity_contributions(matched["resource_global_name"].unique(), storage))
+        if ctx.discover:
+            own = ocp[(ocp["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)]
+            state.discovery.pod_label_texts.update(t for t in own["pod_labels"] if t)
+            state.discovery.volume_label_texts.update(t for t in own["volume_labels"] if t)
+    conn.rollback()
+    if ctx.discover:  # Koku: invoice partition = the chunk start's month, usage_start_time on the chunk's first day
+        first = ctx.days[0]
+        tbl = ctx.sources.read_day(first, ["labels"], partitions=[(f"{first.year:04d}", f"{first.month:02d}")])
+        if tbl is not None:
+            state.discovery.cloud_tag_texts.update(t for t in pc.unique(tbl.column("labels")).to_pylist() if t)
+    capacity = disk_capacities(ctx.sources.raw, sized)
+    contrib = [c for c in contributions if not c.empty]
+    totals = pv_capacity_totals(pd.concat(contrib, ignore_index=True)) if contrib else {}
+    state.data = {"names": names, "capacity": capacity, "totals": {k: v for k, v in totals.items() if k in capacity}}
+    return state
+
+
+def _discovery(ctx: ChunkContext, state: ChunkState) -> list[str]:
+    d = state.discovery
+    try:
+        cloud = distinct_pairs(d.cloud_tag_texts)
+    except TagJsonError as exc:
+        raise InputFileError(ctx.sources.folder(), f"unusable label JSON: {exc}", "labels") from exc
+    m = ctx.manifest
+    return fallback_matched_tags(cloud, distinct_pairs(d.pod_label_texts), distinct_pairs(d.volume_label_texts),
+                                 m["cloud_keys"], m["any_keys"], m["ocp_listed_keys"])
+
+
+def _day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Sequence[str],
+              conn) -> tuple[pd.DataFrame, pd.DataFrame]:
+    spec, data = ctx.spec, state.data
+    tbl = ctx.sources.read_day(day, [c.name for c in DAILY_COLUMNS])
+    if tbl is None:
+        return pd.DataFrame(columns=TEMP_COLUMNS), _empty(final_columns(PROFILE))
+    temp = daily_temp(tbl, data["names"], candidates, ctx.manifest["cloud_keys"], ctx.sources.folder())
+    del tbl
+    if temp.empty:
+        return temp, _empty(final_columns(PROFILE))
+    ocp_all = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, ctx.ocp.csi_by_day_pv)
+    ocp = ocp_all[(ocp_all["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)].reset_index(drop=True)
+    conn.rollback()
+    final = step2_rows(temp, ocp, data["capacity"], data["totals"], ctx.manifest["report_period_id"],
+                       ctx.manifest["distribution"], ctx.manifest["markup"])
+    return temp, final
+
+
+PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node", "persistentvolumeclaim",
+                "persistentvolume", "storageclass", "enabled_tags", "resource_id", "account_id", "project_id",
+                "project_name", "instance_type", "service_id", "service_alias", "data_transfer_direction", "sku_id",
+                "sku_alias", "region", "unit", "cost_category_id", "invoice_month", "currency"]
+
+
+def project_rows(final: pd.DataFrame, tag_keys: frozenset[str]) -> pd.DataFrame:
+    """Step 3 (3_reporting_ocpgcpcostlineitem_project_daily_summary_p.sql) for one day's final rows: tags filtered
+    to the enabled keys; data in / out = the usage of IN / OUT rows, gibibytes x 1.07374."""
+    sums = ["infrastructure_data_in_gigabytes", "infrastructure_data_out_gigabytes", "usage_amount",
+            "unblended_cost", "markup_cost", "credit_amount"]
+    if final.empty:
+        return pd.DataFrame(columns=[*PROJECT_KEYS, "cluster_alias", *sums])
+    f = final.copy()
+    f["enabled_tags"] = _mapped(f["tags"], lambda t: filter_text(t, tag_keys))
+    up = f["data_transfer_direction"].astype(object).str.upper()
+    usage = f["usage_amount"].to_numpy(dtype=float)
+    gb = np.where((f["unit"] == "gibibyte").to_numpy(dtype=bool), usage * 1.07374, usage)
+    f["infrastructure_data_in_gigabytes"] = np.where((up == "IN").to_numpy(dtype=bool), gb, 0.0)
+    f["infrastructure_data_out_gigabytes"] = np.where((up == "OUT").to_numpy(dtype=bool), gb, 0.0)
+    aggs = {"cluster_alias": "max", **{c: "sum" for c in sums}}
+    return group_rows(f, PROJECT_KEYS, aggs, numeric=["cost_category_id"])
+
+
+def _like_any(column: str, patterns: Sequence[str]):
+    def where(f: pd.DataFrame) -> np.ndarray:
+        return np.array([isinstance(v, str) and any(like(v, p) for p in patterns) for v in f[column]], dtype=bool)
+    return where
+
+
+def _storage(f: pd.DataFrame) -> np.ndarray:
+    alias = f["service_alias"]
+    sku = f["sku_alias"].astype(object).str.lower()
+    pd_or_snapshot = np.array([isinstance(s, str) and (like(s, "% pd %") or like(s, "%snapshot%")) for s in sku],
+                              dtype=bool)
+    return (alias.isin(["Filestore", "Storage", "Cloud Storage", "Data Transfer"]).to_numpy(dtype=bool)
+            | ((alias == "Compute Engine").to_numpy(dtype=bool) & pd_or_snapshot))
+
+
+_KEYS = ("cluster_id", "cluster_alias", "invoice_month")
+_COSTS = ("unblended_cost", "markup_cost", "credit_amount")
+_USAGE = ("usage_amount", *_COSTS)
+_SERVICE = (*_KEYS, "account_id", "service_id", "service_alias")
+UI_TABLES = (
+    UiTable("reporting_ocpgcp_cost_summary_p", _KEYS, _COSTS, ("currency", "cost_category_id")),
+    UiTable("reporting_ocpgcp_compute_summary_p", (*_KEYS, "account_id", "instance_type"), _USAGE,
+            ("unit", "currency")),
+    UiTable("reporting_ocpgcp_cost_summary_by_account_p", (*_KEYS, "account_id"), _COSTS, ("currency",)),
+    UiTable("reporting_ocpgcp_cost_summary_by_gcp_project_p", (*_KEYS, "project_id", "project_name"), _COSTS,
+            ("currency",)),
+    UiTable("reporting_ocpgcp_cost_summary_by_region_p", (*_KEYS, "account_id", "region"), _COSTS, ("currency",)),
+    UiTable("reporting_ocpgcp_cost_summary_by_service_p", _SERVICE, _COSTS, ("currency",)),
+    UiTable("reporting_ocpgcp_database_summary_p", _SERVICE, _USAGE, ("unit", "currency"),
+            _like_any("service_alias", ("%SQL%", "%Spanner%", "%Bigtable%", "%Firestore%", "%Firebase%",
+                                        "%Memorystore%", "%MongoDB%"))),
+    UiTable("reporting_ocpgcp_network_summary_p", _SERVICE, _USAGE, ("unit", "currency"),
+            _like_any("service_alias", ("%Network%", "%VPC%", "%Firewall%", "%Route%", "%IP%", "%DNS%", "%CDN%",
+                                        "%NAT%", "%Traffic Director%", "%Service Discovery%", "%Cloud Domains%",
+                                        "%Private Service Connect%", "%Cloud Armor%"))),
+    UiTable("reporting_ocpgcp_storage_summary_p", _SERVICE, _USAGE, ("unit", "currency"), _storage),
+)
+
+PROVIDER = CloudProvider(
+    name="GCP",
+    run_name="OCP-on-GCP",
+    kwarg="gcp_provider_uuid",
+    profile=PROFILE,
+    project_table=OCPGCP_PROJECT_TABLE,
+    ui_tables=UI_TABLES,
+    tags=TagTables(OCPGCP_TAGS_SUMMARY, OCPGCP_TAGS_VALUES, "GCP", ("account_id", "project_id", "project_name"),
+                   (("account_ids", "account_id"), ("project_ids", "project_id"), ("project_names", "project_name"))),
+    bill_table="reporting_gcpcostentrybill",
+    tags_values_table="reporting_gcptags_values",
+    pg_discovery_enabled_only=False,
+    cost_terms=(CostTerm("unblended_cost", 15), CostTerm("markup_cost", 15), CostTerm("credit_amount", 9)),
+    strict_raw=False,
+    currency="currency",
+    usage_column="usage_amount",
+    requires_cluster=False,
+    open_sources=_open,
+    pass_one=_pass_one,
+    discovery_pairs=_discovery,
+    day_rows=_day_rows,
+    project_rows=project_rows,
+    conservation_costs=("unblended_cost", "credit_amount"),
+)
