@@ -31,6 +31,7 @@ from poc_tasks.cloud import attribution as attr
 from poc_tasks.cloud import aws
 from poc_tasks.cloud import tenant as cloud_tenant
 from poc_tasks.cloud.attribution import CloudProfile
+from poc_tasks.cloud.category_summary import update_category_summary
 from poc_tasks.cloud.frames import arrow_schema, to_arrow
 from poc_tasks.cloud.matching import (
     SuffixMatcher,
@@ -66,6 +67,7 @@ AWS_PROFILE = CloudProfile(costs=aws.COSTS, markups=aws.MARKUPS, attributes=aws.
                            category="aws_cost_category")
 UI_NAMES = [t.name for t in AWS_UI_TABLES]
 TAGS_SUMMARY_PART, TAGS_VALUES_PART = "ocpawstags_summary_part", "ocpawstags_values_part"
+CATEGORY_SUMMARY = "reporting_ocpawscategory_summary"
 # Koku's order of the per-chunk writes; the chord writes them in parallel (each from staged rows, so the order
 # changes nothing in what is written), run_ocp_on_aws in this order.
 WRITE_ORDER = [OCPAWS_PROJECT_TABLE, SUMMARY_TABLE, OCPAWS_TAGS_SUMMARY, *UI_NAMES]
@@ -410,11 +412,15 @@ def write_table(settings: Settings, stage: Stage, table: str) -> int:
 
 def finalize(settings: Settings, stage: Stage, written: dict[str, int],
              chunk_results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """After every write: stamp the report period's ocp_on_cloud_updated_datetime, drop the stage, summarise."""
+    """After every write: the cost-category summary (it reads the written project table), the report period's
+    ocp_on_cloud_updated_datetime, in one transaction; then drop the stage and summarise."""
     manifest = stage.read_manifest()
     schema = manifest["run"]["schema_name"]
+    start, end = parse_date(manifest["start_date"], "start_date"), parse_date(manifest["end_date"], "end_date")
     with closing(connect(settings.require_database_url())) as conn:
-        with conn:
+        with conn:  # Koku: once per run, after every chunk (it reads the project table as written)
+            written = {**written, CATEGORY_SUMMARY: update_category_summary(
+                conn, schema, manifest["bill_ids"], start, end)}
             cloud_tenant.stamp_report_period(conn, schema, manifest["report_period_id"])
     stage.cleanup()
     chunks = chunk_results or []

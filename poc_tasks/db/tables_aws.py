@@ -8,8 +8,8 @@ for the partitioned tables (``PARTITION BY RANGE (usage_start)``, primary key ``
 ORM-only defaults are not database defaults, columns in model order.
 
 Only what the flow touches is declared: the bill and account-alias tables (created if missing, as Koku's
-ingestion does), the AWS tag tables the matched-tag discovery reads, the project daily summary, the eight UI
-summary tables and the OCP-on-AWS tag summaries.
+ingestion does), the AWS tag tables the matched-tag discovery reads, the AWS enabled category keys, the project
+daily summary, the eight UI summary tables, the OCP-on-AWS tag summaries and the cost-category summary.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ __all__ = [
     "ocpaws_project_daily_summary",
     "ocpaws_tags_values",
     "ocpaws_tags_summary",
+    "ocpaws_category_summary",
     "OCPAWS_PROJECT_TABLE",
     "OCPAWS_UI_TABLES",
     "OCPAWS_TAGS_SUMMARY",
@@ -164,6 +165,21 @@ ocpaws_tags_summary = sa.Table(
     sa.Index("reporting_ocpawstags_summary_cost_entry_bill_id_idx", "cost_entry_bill_id"),
     sa.Index("reporting_ocpawstags_summary_report_period_id_idx", "report_period_id"),
     sa.Index("reporting_ocpawstags_summary_account_alias_id_idx", "account_alias_id"),
+)
+
+ocpaws_category_summary = sa.Table(
+    "reporting_ocpawscategory_summary",
+    metadata,
+    sa.Column("uuid", pg.UUID(as_uuid=False), primary_key=True),
+    sa.Column("key", sa.Text, nullable=False),
+    sa.Column("values", pg.ARRAY(sa.Text), nullable=False),
+    _fk("cost_entry_bill_id", "reporting_awscostentrybill.id", "reporting_ocpawscategory_summary", False),
+    sa.Column("usage_account_id", sa.Text),
+    _fk("account_alias_id", "reporting_awsaccountalias.id", "reporting_ocpawscategory_summary"),
+    sa.UniqueConstraint("key", "cost_entry_bill_id", "usage_account_id",
+                        name="reporting_ocpawscategory_summary_uniq"),
+    sa.Index("reporting_ocpawscategory_summary_cost_entry_bill_id_idx", "cost_entry_bill_id"),
+    sa.Index("reporting_ocpawscategory_summary_account_alias_id_idx", "account_alias_id"),
 )
 
 _COSTS_15 = ("unblended_cost", "markup_cost", "blended_cost", "markup_cost_blended", "savingsplan_effective_cost",

@@ -34,6 +34,7 @@ from tests.integration.test_ocp_run import clean_env, start_worker  # noqa: F401
 pytestmark = pytest.mark.integration
 
 UI_TABLES = [t for t in WRITE_ORDER if t.startswith("reporting_ocpaws_")]
+CATEGORY_SUMMARY = "reporting_ocpawscategory_summary"
 BACK_POPULATED = "supplementary_usage_cost IS NOT NULL"
 
 
@@ -45,6 +46,9 @@ def _aws_dataset(pg_url: str, schema: str, root: str, storage_options: dict | No
             for key in ds.scenario["aws"]["enabled_tag_keys"]:  # Koku enables every AWS key it sees
                 cur.execute(sql.SQL("INSERT INTO {} (uuid, key, enabled, provider_type) VALUES (%s, %s, true, 'AWS')"
                                     ).format(qualified(schema, "reporting_enabledtagkeys")), (str(uuid.uuid4()), key))
+            for key in ds.scenario["aws"]["category_keys"]:  # and every cost-category key
+                cur.execute(sql.SQL("INSERT INTO {} (uuid, key, enabled) VALUES (%s, %s, true)").format(
+                    qualified(schema, "reporting_awsenabledcategorykeys")), (str(uuid.uuid4()), key))
         conn.commit()
     return ds
 
@@ -72,6 +76,7 @@ def _all_tables(pg_url: str, schema: str) -> dict[str, collections.Counter]:
     out[SUMMARY_TABLE] = _multiset(pg_url, schema, SUMMARY_TABLE)
     out[OCPAWS_TAGS_SUMMARY] = _multiset(pg_url, schema, OCPAWS_TAGS_SUMMARY)
     out[OCPAWS_TAGS_VALUES] = _multiset(pg_url, schema, OCPAWS_TAGS_VALUES)
+    out[CATEGORY_SUMMARY] = _multiset(pg_url, schema, CATEGORY_SUMMARY)
     return out
 
 
@@ -116,7 +121,7 @@ def test_summarize_ocp_on_aws_by_name_runs_chunks_and_table_writes_as_chords(
     assert collections.Counter(finished) == {
         "poc_tasks.summarize_ocp_on_aws": 1, "poc_tasks.cloud_compute_chunk": 2, "poc_tasks.cloud_write_tables": 1,
         "poc_tasks.cloud_write_table": len(WRITE_ORDER), "poc_tasks.cloud_finalize_run": 1}
-    assert out["chunks"] == 2 and set(out["rows"]) == set(WRITE_ORDER)
+    assert out["chunks"] == 2 and set(out["rows"]) == {*WRITE_ORDER, CATEGORY_SUMMARY}
     for table in [OCPAWS_PROJECT_TABLE, *UI_TABLES]:
         assert out["rows"][table] == sum(_multiset(pg_url, ds.schema, table).values()) > 0, table
     assert out["rows"][SUMMARY_TABLE] == sum(_multiset(pg_url, ds.schema, SUMMARY_TABLE, BACK_POPULATED).values())
@@ -183,6 +188,7 @@ def test_each_day_the_attributed_cost_equals_the_cost_of_the_clusters_lines(pg_u
     totals = dict(fetch(pg_url, ds.schema, "reporting_ocpaws_cost_summary_p", "usage_start, calculated_amortized_cost"))
     for day, cost in attributed.items():
         assert float(totals[day]) == pytest.approx(float(cost), abs=1e-6)
+    assert fetch(pg_url, ds.schema, CATEGORY_SUMMARY, "count(*)")[0][0] > 0
     namespaces = {r[0] for r in fetch(pg_url, ds.schema, OCPAWS_PROJECT_TABLE, "DISTINCT namespace")}
     assert {"Worker unallocated", "Platform unallocated", "Storage unattributed", "Network unattributed"} <= namespaces
 
