@@ -299,11 +299,82 @@ def summarize_ocp_on_aws(self, schema_name: str, openshift_provider_uuid: str, a
     raise self.replace(chord(header, body))
 
 
+def _summarize_cloud(task: Any, cloud_type: str, kwargs: dict[str, Any]) -> Any:
+    """summarize_ocp_on_azure / summarize_ocp_on_gcp: prepare with the provider module, then the same chords as
+    OCP on AWS (cloud_compute_chunk / cloud_write_tables / cloud_write_table / cloud_finalize_run dispatch on the
+    run's provider)."""
+    from poc_tasks.cloud import flow
+    from poc_tasks.cloud.spec import CloudRunSpec
+
+    p = flow.provider(cloud_type)
+    tracing_id = kwargs.pop("tracing_id", None)
+    spec = CloudRunSpec.from_kwargs(kwargs, cloud_type=p.name)
+    settings, stage = _stage(uuid.uuid4().hex)
+    started = time.time()
+    lock = _take_lock(task, f"{p.run_name}-{spec.openshift_provider_uuid}", _cloud_lock_spec(spec),
+                      task.request.id or stage.run_id)
+    try:
+        _guard(task, lock)
+    except RunCancelled:
+        _release(task, lock)
+        raise
+    LOG.info("summarize_ocp_on_%s run=%s schema=%s ocp=%s cloud=%s %s..%s tracing_id=%s", p.name.lower(),
+             stage.run_id, spec.schema_name, spec.openshift_provider_uuid, spec.cloud_provider_uuid, spec.start_date,
+             spec.end_date, tracing_id)
+    try:
+        manifest = flow.prepare(p, spec, settings, stage, _progress(task, stage.run_id))
+        if _direct(task):
+            chunks = [cloud_compute_chunk(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock)
+                      for a, b in manifest["chunks"]]
+            return cloud_write_tables(chunks, run_id=stage.run_id, lock=lock, started_at=started)
+    except BaseException:
+        stage.cleanup()
+        _release(task, lock)
+        raise
+    queue = _queue(task)
+    header = [cloud_compute_chunk.s(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock).set(queue=queue)
+              for a, b in manifest["chunks"]]
+    body = cloud_write_tables.s(run_id=stage.run_id, lock=lock, started_at=started).set(queue=queue)
+    if lock:
+        body = body.on_error(release_run_lock.si(lock=lock).set(queue=queue))
+    raise task.replace(chord(header, body))
+
+
+@app.task(name="poc_tasks.summarize_ocp_on_azure", bind=True, acks_late=True)
+def summarize_ocp_on_azure(self, schema_name: str, openshift_provider_uuid: str, azure_provider_uuid: str,
+                           start_date: str, end_date: str, cluster_id: str, cluster_alias: str | None = None,
+                           report_period_id: int | None = None, bill_id: int | None = None,
+                           markup: str | float | None = None, distribution: str | None = None,
+                           tracing_id: str | None = None) -> Any:
+    """Koku's update_azure_summary_tables / populate_ocp_on_azure_cost_daily_summary_trino, without Trino: one
+    (OCP source, Azure source) pair over days of one month; needs the OCP summary of the range."""
+    return _summarize_cloud(self, "Azure", {
+        "schema_name": schema_name, "openshift_provider_uuid": openshift_provider_uuid,
+        "azure_provider_uuid": azure_provider_uuid, "start_date": start_date, "end_date": end_date,
+        "cluster_id": cluster_id, "cluster_alias": cluster_alias, "report_period_id": report_period_id,
+        "bill_id": bill_id, "markup": markup, "distribution": distribution, "tracing_id": tracing_id})
+
+
+@app.task(name="poc_tasks.summarize_ocp_on_gcp", bind=True, acks_late=True)
+def summarize_ocp_on_gcp(self, schema_name: str, openshift_provider_uuid: str, gcp_provider_uuid: str,
+                         start_date: str, end_date: str, cluster_id: str, cluster_alias: str | None = None,
+                         report_period_id: int | None = None, bill_id: int | None = None,
+                         markup: str | float | None = None, distribution: str | None = None,
+                         tracing_id: str | None = None) -> Any:
+    """Koku's update_gcp_summary_tables / populate_ocp_on_gcp_cost_daily_summary_trino, without Trino: one
+    (OCP source, GCP source) pair over days of one month; needs the OCP summary of the range."""
+    return _summarize_cloud(self, "GCP", {
+        "schema_name": schema_name, "openshift_provider_uuid": openshift_provider_uuid,
+        "gcp_provider_uuid": gcp_provider_uuid, "start_date": start_date, "end_date": end_date,
+        "cluster_id": cluster_id, "cluster_alias": cluster_alias, "report_period_id": report_period_id,
+        "bill_id": bill_id, "markup": markup, "distribution": distribution, "tracing_id": tracing_id})
+
+
 @app.task(name="poc_tasks.cloud_compute_chunk", bind=True, acks_late=True)
 def cloud_compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str,
                         lock: dict[str, str] | None = None) -> dict[str, Any]:
     """Match and attribute one Koku date chunk into the run's staging folder (a retry rewrites its parts)."""
-    from poc_tasks.cloud.pipeline import compute_chunk as compute
+    from poc_tasks.cloud.flow import compute_any_chunk as compute
 
     _guard(self, lock)
     settings, stage = _stage(run_id)
@@ -337,7 +408,7 @@ def cloud_write_tables(self, chunk_results: list[dict[str, Any]], run_id: str, l
 @app.task(name="poc_tasks.cloud_write_table", bind=True, acks_late=True)
 def cloud_write_table(self, run_id: str, table: str, lock: dict[str, str] | None = None) -> dict[str, int]:
     """One table's replace with Koku's delete rule, in one transaction."""
-    from poc_tasks.cloud.pipeline import write_table as write
+    from poc_tasks.cloud.flow import write_any_table as write
 
     _guard(self, lock)
     settings, stage = _stage(run_id)
@@ -349,7 +420,7 @@ def cloud_finalize_run(self, write_results: list[dict[str, int]], run_id: str,
                        chunk_results: list[dict[str, Any]] | None = None, lock: dict[str, str] | None = None,
                        started_at: float | None = None) -> dict[str, Any]:
     """Chord callback: stamp ocp_on_cloud_updated_datetime, drop the staging folder, return the run summary."""
-    from poc_tasks.cloud.pipeline import finalize
+    from poc_tasks.cloud.flow import finalize_any as finalize
 
     settings, stage = _stage(run_id)
     written: dict[str, int] = {}

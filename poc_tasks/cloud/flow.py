@@ -34,7 +34,7 @@ from poc_tasks.cloud.frames import arrow_schema, to_arrow
 from poc_tasks.cloud.matching import special_candidates, tag_candidates
 from poc_tasks.cloud.ocp_input import open_ocp_parquet, scan_chunk
 from poc_tasks.cloud.outputs import back_populate_rows, round_to_column_scales, ui_rows
-from poc_tasks.cloud.pipeline import finalize, new_stage
+from poc_tasks.cloud.pipeline import new_stage
 from poc_tasks.cloud.project import BACK_POPULATE_COLUMNS, project_tag_keys
 from poc_tasks.cloud.provider import ChunkContext, CloudProvider
 from poc_tasks.cloud.spec import CloudRunSpec, date_range_pair
@@ -47,7 +47,8 @@ from poc_tasks.io.staging import Stage
 from poc_tasks.run import days_in_range, parse_date
 from poc_tasks.settings import Settings
 
-__all__ = ["PROVIDERS", "provider", "prepare", "compute_chunk", "write_table", "finalize", "run", "write_order"]
+__all__ = ["PROVIDERS", "provider", "prepare", "compute_chunk", "write_table", "finalize", "run", "write_order",
+           "compute_any_chunk", "write_any_table", "finalize_any"]
 
 Progress = Callable[[str, dict[str, Any]], None]
 DEFAULT_DATE_STEP = 5  # Koku's TRINO_DATE_STEP
@@ -303,6 +304,29 @@ def write_table(settings: Settings, stage: Stage, table: str) -> int:
                             partition_range=(start, end), generate_uuid=False).inserted
 
 
+def finalize(settings: Settings, stage: Stage, written: dict[str, int],
+             chunk_results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """After every write: stamp the report period's ocp_on_cloud_updated_datetime, drop the stage, summarise."""
+    manifest = stage.read_manifest()
+    with closing(connect(settings.require_database_url())) as conn:
+        with conn:
+            cloud_tenant.stamp_report_period(conn, manifest["run"]["schema_name"], manifest["report_period_id"])
+    stage.cleanup()
+    chunks = chunk_results or []
+    timings = dict(manifest["timings"])
+    timings["compute_s"] = round(sum(c["seconds"] for c in chunks), 3)
+    days: dict[str, Any] = {}
+    for c in chunks:
+        days.update(c.get("days", {}))
+    return {"run_id": stage.run_id, "provider": manifest["provider"], "rows": written,
+            "start_date": manifest["start_date"], "end_date": manifest["end_date"],
+            "report_period_id": manifest["report_period_id"], "bill_id": manifest["bill_id"],
+            "chunks": len(manifest["chunks"]), "days": days,
+            "rows_read": manifest["rows_read"] + sum(c["rows_read"] for c in chunks),
+            "bytes_read": manifest["bytes_read"] + sum(c["bytes_read"] for c in chunks),
+            "timings": timings}
+
+
 def run(p: CloudProvider, spec: CloudRunSpec, settings: Settings, progress: Progress = _noop,
         date_step: int | None = None) -> dict[str, Any]:
     """The whole run in-process (the CLI's `run ocp-on-azure` / `run ocp-on-gcp`): the chord's steps in order."""
@@ -321,3 +345,38 @@ def run(p: CloudProvider, spec: CloudRunSpec, settings: Settings, progress: Prog
     result["timings"]["write_s"] = round(write_s, 3)
     result["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
     return result
+
+
+# --- the Celery tasks' entry points for every OCP-on-cloud run -----------------------------------------------------
+
+def _is_aws(stage: Stage) -> bool:
+    return stage.read_manifest()["provider"] == "OCP-on-AWS"
+
+
+def compute_any_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, chunk_end: str | dt.date,
+                      progress: Progress = _noop) -> dict[str, Any]:
+    """compute_chunk of the run's provider: OCP on AWS (cloud/pipeline.py) or a provider module (this flow)."""
+    if _is_aws(stage):
+        from poc_tasks.cloud.pipeline import compute_chunk as aws_compute
+
+        return aws_compute(settings, stage, chunk_start, chunk_end, progress)
+    return compute_chunk(settings, stage, chunk_start, chunk_end, progress)
+
+
+def write_any_table(settings: Settings, stage: Stage, table: str) -> int:
+    """write_table of the run's provider (see compute_any_chunk)."""
+    if _is_aws(stage):
+        from poc_tasks.cloud.pipeline import write_table as aws_write
+
+        return aws_write(settings, stage, table)
+    return write_table(settings, stage, table)
+
+
+def finalize_any(settings: Settings, stage: Stage, written: dict[str, int],
+                 chunk_results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """finalize of the run's provider (see compute_any_chunk)."""
+    if _is_aws(stage):
+        from poc_tasks.cloud.pipeline import finalize as aws_finalize
+
+        return aws_finalize(settings, stage, written, chunk_results)
+    return finalize(settings, stage, written, chunk_results)
