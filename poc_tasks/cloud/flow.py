@@ -121,6 +121,9 @@ def prepare(p: CloudProvider, spec: CloudRunSpec, settings: Settings, stage: Sta
             extra = p.extra_manifest(conn, spec) if p.extra_manifest else {}
             any_keys = tenant_cloud.tag_keys(conn, spec.schema_name)
             ocp_listed = tenant_cloud.tag_keys(conn, spec.schema_name, "OCP")
+    if spec.bill_id is not None and spec.bill_id not in bills:
+        raise MissingInputData(f"bill_id {spec.bill_id} is not a {p.name} bill of source {spec.cloud_provider_uuid} "
+                               f"for {month_start:%Y-%m} (its bills: {bills})")
     step = date_step or int(os.environ.get("POC_DATE_STEP", DEFAULT_DATE_STEP))
     manifest = {
         "provider": p.run_name,

@@ -347,3 +347,11 @@ def test_azure_without_the_disk_capacity_lookup_the_run_says_so(pg_url, tenant_s
     with pytest.raises(ConfigurationError, match="reporting_common_diskcapacity"):
         flow.run(flow.provider("Azure"), _spec("Azure", ds), ds.settings(pg_url))
     assert fetch(pg_url, ds.schema, flow.provider("Azure").project_table, "count(*)")[0][0] == 0
+
+
+def test_a_bill_the_cloud_source_does_not_have_is_refused(cloud, pg_url, local):
+    from poc_tasks.errors import MissingInputData
+
+    with pytest.raises(MissingInputData, match="bill_id 999"):
+        flow.run(flow.provider(cloud), _spec(cloud, local, bill_id=999), local.settings(pg_url))
+    assert fetch(pg_url, local.schema, flow.provider(cloud).project_table, "count(*)")[0][0] == 0
