@@ -11,6 +11,7 @@ run's bills and dates, not only this run's), so it runs here the same way, after
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Sequence
 
 import psycopg2.extensions
@@ -19,6 +20,7 @@ from psycopg2 import sql
 from poc_tasks.db.connection import qualified
 
 __all__ = ["update_category_summary"]
+LOG = logging.getLogger(__name__)
 
 
 def update_category_summary(conn: psycopg2.extensions.connection, schema: str, bill_ids: Sequence[int],
@@ -29,6 +31,13 @@ def update_category_summary(conn: psycopg2.extensions.connection, schema: str, b
         "reporting_ocpawscostlineitem_project_daily_summary_p", "reporting_awsaccountalias")}
     summary, keys = t["reporting_ocpawscategory_summary"], t["reporting_awsenabledcategorykeys"]
     with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL AND to_regclass(%s) IS NOT NULL",
+                    (f'"{schema}"."reporting_ocpawscategory_summary"',
+                     f'"{schema}"."reporting_awsenabledcategorykeys"'))
+        if not cur.fetchone()[0]:  # a schema made before these tables were declared: nothing to summarise into
+            LOG.warning("%s has no reporting_ocpawscategory_summary / reporting_awsenabledcategorykeys (run "
+                        "init-db): cost-category summary skipped", schema)
+            return 0
         cur.execute(sql.SQL("DELETE FROM {} s WHERE s.key IN (SELECT k.key FROM {} k WHERE NOT k.enabled)")
                     .format(summary, keys))
         bills = sql.SQL(" AND p.cost_entry_bill_id = ANY(%(bills)s)") if bill_ids else sql.SQL("")

@@ -20,6 +20,7 @@ from functools import lru_cache
 from typing import Any
 
 __all__ = [
+    "clear_caches",
     "trino_text",
     "parse_map",
     "filter_text",
@@ -29,6 +30,17 @@ __all__ = [
     "candidate_string",
     "TagJsonError",
 ]
+
+
+# Per-function memo sizes: label and tag texts repeat across a day's rows, but a 50,000-pod cluster has ~50,000
+# distinct label texts of a few hundred bytes each, so the memos are bounded and cleared after every day.
+_CACHE = 8192
+
+
+def clear_caches() -> None:
+    """Forget the memoised parses and serialisations (the pipeline calls it after each day)."""
+    for fn in (_parse_cached, _filter_cached, _concat_cached, canonical_text, json_query_scalar):
+        fn.cache_clear()
 
 
 class TagJsonError(ValueError):
@@ -51,7 +63,7 @@ def _scalar_text(value: Any) -> str | None:
     raise TagJsonError(f"nested JSON value {value!r} cannot be a tag value")
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=_CACHE)
 def _parse_cached(text: str) -> tuple[tuple[str, str | None], ...]:
     try:
         obj = json.loads(text)
@@ -75,7 +87,7 @@ def parse_map(text: str | None) -> dict[str, str | None] | None:
     return dict(_parse_cached(text))
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=_CACHE)
 def _filter_cached(text: str, keys: frozenset[str]) -> str:
     mapping = parse_map(text) or {}
     return trino_text({k: v for k, v in mapping.items() if k in keys})
@@ -91,7 +103,7 @@ def filter_text(text: str | None, keys: frozenset[str]) -> str | None:
     return _filter_cached(text, keys)
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=_CACHE)
 def _concat_cached(first: str, second: str) -> str:
     merged = dict(parse_map(first) or {})
     merged.update(parse_map(second) or {})
@@ -105,7 +117,7 @@ def concat_text(first: str | None, second: str | None) -> str | None:
     return _concat_cached(first, second)
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=_CACHE)
 def canonical_text(text: str | None) -> str | None:
     """Any JSON object text (e.g. PostgreSQL's jsonb output) as Trino's map text; NULL stays None."""
     if text is None:
@@ -113,7 +125,7 @@ def canonical_text(text: str | None) -> str | None:
     return trino_text(parse_map(text) or {})
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=_CACHE)
 def json_query_scalar(text: str | None, key: str) -> str | None:
     """json_query(text, 'strict $.<key>' OMIT QUOTES) on a flat tag object: the value, or NULL when absent."""
     if text is None:

@@ -33,6 +33,7 @@ from poc_tasks.cloud import tenant as cloud_tenant
 from poc_tasks.cloud.attribution import CloudProfile
 from poc_tasks.cloud.category_summary import update_category_summary
 from poc_tasks.cloud.frames import arrow_schema, to_arrow
+from poc_tasks.cloud.jsontext import clear_caches
 from poc_tasks.cloud.matching import (
     SuffixMatcher,
     label_pairs,
@@ -312,6 +313,7 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
         w = {name: stack.enter_context(stage.writer(name, sch, part=part)) for name, sch in schemas.items()}
         for day in days:
             progress("attribute", {"day": day.isoformat()})
+            clear_caches()
             out = _day_rows(chunk, conn, sources, day, candidates, totals)
             temp, final = out.get("temp"), out.get("final")
             days_out[day.isoformat()] = _conservation(temp, final)
