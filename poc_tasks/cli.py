@@ -106,7 +106,8 @@ def _cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_demo(args: argparse.Namespace) -> dict[str, Any] | None:
     from poc_tasks.demo import run_demo
 
-    run_demo(workdir=args.workdir, nodes=args.nodes, pods=args.pods, days=args.days, broker=args.broker)
+    run_demo(workdir=args.workdir, nodes=args.nodes, pods=args.pods, days=args.days, broker=args.broker,
+             cloud=None if args.cloud == "none" else args.cloud)
     return None
 
 
@@ -207,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pods", type=int, default=120)
     p.add_argument("--days", type=int, default=7)
     p.add_argument("--broker", default="memory://", help="Celery broker (default: in-process memory://)")
+    p.add_argument("--cloud", choices=["aws", "azure", "gcp", "none"], default="aws",
+                   help="the OCP-on-cloud run shown after the OCP summary (default: aws)")
     p.set_defaults(func=_cmd_demo)
     return ap
 

@@ -54,3 +54,33 @@ def seed_tenant(conn: Connection, schema: str, scenario: dict[str, Any]) -> None
                         "ON CONFLICT (namespace) DO NOTHING").format(namespaces),
                 (pattern, row[0]),
             )
+
+
+CLOUD_PROVIDER_TYPES = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}
+
+
+def seed_cloud_tenant(conn: Connection, schema: str, scenario: dict[str, Any], cloud: str) -> None:
+    """Enabled keys of a cloud provider as Koku's ingestion leaves them (idempotent).
+
+    Koku enables every AWS and Azure tag key it sees (under its limit) and every AWS cost-category key; GCP
+    keys are recorded disabled until a user enables them (the scenario's enabled_tag_keys).
+    """
+    validate_schema(schema)
+    provider_type = CLOUD_PROVIDER_TYPES[cloud]
+    section = scenario[cloud]
+    on = set(section.get("enabled_tag_keys") or [])
+    keys = sorted(on | set(section.get("tag_keys_seen") or []))
+    table = qualified(schema, "reporting_enabledtagkeys")
+    with conn.cursor() as cur:
+        for key in keys:
+            cur.execute(
+                sql.SQL("INSERT INTO {} (uuid, key, enabled, provider_type) VALUES (%s, %s, %s, %s) "
+                        "ON CONFLICT (key, provider_type) DO UPDATE SET enabled = EXCLUDED.enabled").format(table),
+                (str(uuid.uuid4()), key, key in on, provider_type),
+            )
+        if cloud == "aws":
+            categories = qualified(schema, "reporting_awsenabledcategorykeys")
+            for key in section.get("category_keys") or []:
+                cur.execute(sql.SQL("INSERT INTO {} (uuid, key, enabled) VALUES (%s, %s, true) "
+                                    "ON CONFLICT (key) DO UPDATE SET enabled = true").format(categories),
+                            (str(uuid.uuid4()), key))
