@@ -600,13 +600,14 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
             if ctx.discover:
                 state.discovery.cloud_tag_texts.update(t for t in _text(narrow["tags"]).unique() if t)
         ocp = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, sets.csi_by_day_pv,
-                            storage_only=not ctx.discover)
+                            storage_only=True)
         storage = ocp[(ocp["data_source"] == "Storage").to_numpy(dtype=bool)]
         contributions.append(pv_capacity_contributions(names, storage))
-        if ctx.discover:
-            own = ocp[(ocp["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)]
-            state.discovery.pod_label_texts.update(t for t in own["pod_labels"] if t)
-            state.discovery.volume_label_texts.update(t for t in own["volume_labels"] if t)
+    if ctx.discover:
+        pods, volumes = tenant_cloud.ocp_label_texts(conn, spec.schema_name, spec.openshift_provider_uuid,
+                                                     ctx.days[0], ctx.days[-1])
+        state.discovery.pod_label_texts.update(pods)
+        state.discovery.volume_label_texts.update(volumes)
     conn.rollback()
     sized = set().union(*capacity.values()) if capacity else set()
     contrib = pd.concat([c for c in contributions if not c.empty] or [pd.DataFrame(columns=[

@@ -34,7 +34,7 @@ from poc_tasks.cloud.frames import arrow_schema, to_arrow
 from poc_tasks.cloud.matching import special_candidates, tag_candidates
 from poc_tasks.cloud.ocp_input import open_ocp_parquet, scan_chunk
 from poc_tasks.cloud.outputs import back_populate_rows, round_to_column_scales, ui_rows
-from poc_tasks.cloud.pipeline import new_stage
+from poc_tasks.cloud.pipeline import WRITE_BATCH_ROWS, new_stage
 from poc_tasks.cloud.project import BACK_POPULATE_COLUMNS, project_tag_keys
 from poc_tasks.cloud.provider import ChunkContext, CloudProvider
 from poc_tasks.cloud.spec import CloudRunSpec, date_range_pair
@@ -259,6 +259,11 @@ def _ui_arrow(frame: pd.DataFrame, table: str, schema: pa.Schema, spec: CloudRun
 
 # --- write -----------------------------------------------------------------------------------------------------
 
+def _batches(stage: Stage, table: str):
+    """The staged rows of a table in COPY-sized batches (~10 MiB of CSV each: memory stays at one batch)."""
+    return stage.read_batches(table, batch_size=WRITE_BATCH_ROWS)
+
+
 def _read_staged(stage: Stage, table: str, schema: pa.Schema) -> pa.Table:
     batches = list(stage.read_batches(table))
     return pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
@@ -281,7 +286,7 @@ def write_table(settings: Settings, stage: Stage, table: str) -> int:
             where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND cost_entry_bill_id = %(bill)s"
                      " AND report_period_id = %(rp)s")
             params = {"start": start, "end": end, "bill": manifest["bill_id"], "rp": rp}
-            return replace_rows(conn, schema, table, where, params, stage.read_batches(table),
+            return replace_rows(conn, schema, table, where, params, _batches(stage, table),
                                 partition_range=(start, end)).inserted
         if table == SUMMARY_TABLE:
             # Koku's delete_infrastructure_raw_cost_from_daily_summary, plus back-populated rows without cost
@@ -290,7 +295,7 @@ def write_table(settings: Settings, stage: Stage, table: str) -> int:
                      " AND ((infrastructure_raw_cost IS NOT NULL AND infrastructure_raw_cost <> 0)"
                      " OR supplementary_usage_cost IS NOT NULL)")
             params = {"start": start, "end": end, "rp": rp}
-            return replace_rows(conn, schema, table, where, params, stage.read_batches(table),
+            return replace_rows(conn, schema, table, where, params, _batches(stage, table),
                                 partition_range=(start, end)).inserted
         if table == p.tags.summary:
             counts = write_tag_tables(conn, schema, p.tags, manifest["bill_id"], rp, manifest["rp_cluster_id"],
@@ -303,7 +308,7 @@ def write_table(settings: Settings, stage: Stage, table: str) -> int:
         where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND source_uuid = %(source)s"
                  " AND cluster_id = %(cluster)s")
         params = {"start": start, "end": end, "source": run.cloud_provider_uuid, "cluster": run.cluster_id}
-        return replace_rows(conn, schema, table, where, params, stage.read_batches(table),
+        return replace_rows(conn, schema, table, where, params, _batches(stage, table),
                             partition_range=(start, end), generate_uuid=False).inserted
 
 

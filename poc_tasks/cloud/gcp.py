@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from poc_tasks.cloud import attribution as attr
+from poc_tasks.cloud import tenant_cloud
 from poc_tasks.cloud.attribution import CloudProfile, final_columns
 from poc_tasks.cloud.jsontext import TagJsonError, distinct_pairs, filter_text
 from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, fallback_matched_tags, matched_tag
@@ -594,14 +595,15 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
         if matched is not None and not matched.empty:
             sized |= capacity_candidates(matched, _day_csi(ctx, day))
         ocp = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, sets.csi_by_day_pv,
-                            storage_only=not ctx.discover)
+                            storage_only=True)
         if matched is not None and not matched.empty:
             storage = ocp[(ocp["data_source"] == "Storage").to_numpy(dtype=bool)]
             contributions.append(pv_capacity_contributions(matched["resource_global_name"].unique(), storage))
-        if ctx.discover:
-            own = ocp[(ocp["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)]
-            state.discovery.pod_label_texts.update(t for t in own["pod_labels"] if t)
-            state.discovery.volume_label_texts.update(t for t in own["volume_labels"] if t)
+    if ctx.discover:
+        pods, volumes = tenant_cloud.ocp_label_texts(conn, spec.schema_name, spec.openshift_provider_uuid,
+                                                     ctx.days[0], ctx.days[-1])
+        state.discovery.pod_label_texts.update(pods)
+        state.discovery.volume_label_texts.update(volumes)
     conn.rollback()
     if ctx.discover:  # Koku: invoice partition = the chunk start's month, usage_start_time on the chunk's first day
         first = ctx.days[0]

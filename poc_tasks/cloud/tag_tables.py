@@ -93,10 +93,15 @@ class ChunkTagParts:
                 parsed[t] = [(k, v) for k, v in m.items() if v is not None]
         if not parsed:
             return
-        dims = [project[d].to_numpy(dtype=object) for d in spec.dims]
-        array_cols = [project[c].to_numpy(dtype=object) for _a, c in spec.arrays]
-        namespaces = project["namespace"].to_numpy(dtype=object)
-        nodes = project["node"].to_numpy(dtype=object)
+        # one pass per distinct (tags, dimensions, namespace, node): project rows repeat them per resource and SKU
+        cols = list(dict.fromkeys(["enabled_tags", *spec.dims, *(c for _a, c in spec.arrays), "namespace", "node"]))
+        rows = project.loc[project["enabled_tags"].isin(list(parsed)).to_numpy(dtype=bool), cols]
+        rows = rows.astype(object).where(rows.notna(), None).drop_duplicates()
+        texts = rows["enabled_tags"].to_numpy(dtype=object)
+        dims = [rows[d].to_numpy(dtype=object) for d in spec.dims]
+        array_cols = [rows[c].to_numpy(dtype=object) for _a, c in spec.arrays]
+        namespaces = rows["namespace"].to_numpy(dtype=object)
+        nodes = rows["node"].to_numpy(dtype=object)
         for i, text in enumerate(texts):
             pairs = parsed.get(text) if isinstance(text, str) else None
             if not pairs:
