@@ -55,6 +55,9 @@ def to_arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
         elif pa.types.is_boolean(t):
             arrays.append(pa.array(col.astype(object).where(col.notna(), None).tolist(), type=t))
         else:
-            values = col.astype(object).where(col.notna(), None)
-            arrays.append(pa.array([None if v is None else str(v) for v in values.tolist()], type=t))
+            try:  # str / None / NaN cells (the usual case): no Python work per cell
+                arrays.append(pa.array(col.to_numpy(dtype=object), type=t, from_pandas=True))
+            except (pa.ArrowInvalid, pa.ArrowTypeError):  # other objects (numbers, uuids): their text
+                values = col.astype(object).where(col.notna(), None)
+                arrays.append(pa.array([None if v is None else str(v) for v in values.tolist()], type=t))
     return pa.Table.from_arrays(arrays, schema=schema)

@@ -319,18 +319,20 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
             days_out[day.isoformat()] = _conservation(temp, final)
             if final is None or final.empty:
                 continue
-            project = project_rows(final, tag_keys, AWS_PROFILE)
             ui = {t.name: ui_rows(final, t) for t in AWS_UI_TABLES}
+            project = project_rows(final, tag_keys, AWS_PROFILE)
+            del out, temp, final  # the day's largest frames: gone before the next outputs are built
             _check_required(project, ui, day, folder)
-            back = back_populate_rows(project, manifest["report_period_id"], spec.openshift_provider_uuid)
-            w[OCPAWS_PROJECT_TABLE].write_table(_project_arrow(project, manifest, spec))
-            w[SUMMARY_TABLE].write_table(to_arrow(back, BACK_POPULATE_SCHEMA))
-            tags.add(project, aws_keys, alias_names)
             for name, frame in ui.items():
                 w[name].write_table(_ui_arrow(frame, name, spec))
                 rows[name] += len(frame)
+            w[OCPAWS_PROJECT_TABLE].write_table(_project_arrow(project, manifest, spec))
             rows[OCPAWS_PROJECT_TABLE] += len(project)
+            back = back_populate_rows(project, manifest["report_period_id"], spec.openshift_provider_uuid)
+            w[SUMMARY_TABLE].write_table(to_arrow(back, BACK_POPULATE_SCHEMA))
             rows[SUMMARY_TABLE] += len(back)
+            del back
+            tags.add(project, aws_keys, alias_names)
         w[TAGS_SUMMARY_PART].write_table(tags.summary_table())
         w[TAGS_VALUES_PART].write_table(tags.values_table())
         conn.rollback()
@@ -342,7 +344,7 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
 
 
 def _project_arrow(project: pd.DataFrame, manifest: dict[str, Any], spec: CloudRunSpec) -> pa.Table:
-    p = project.rename(columns={"category_json": "aws_cost_category"}).copy()
+    p = project.rename(columns={"category_json": "aws_cost_category"}, copy=False)
     p["pod_labels"] = p["enabled_tags"]
     p["tags"] = p["enabled_tags"]
     p["usage_end"] = p["usage_start"]
@@ -399,7 +401,7 @@ def write_table(settings: Settings, stage: Stage, table: str) -> int:
         if table == OCPAWS_TAGS_SUMMARY:
             counts = write_tag_summaries(conn, schema, manifest["bill_id"], rp, manifest["rp_cluster_id"],
                                          manifest["rp_cluster_alias"],
-                                         _read_staged(stage, TAGS_SUMMARY_PART, SUMMARY_STAGED),
+                                         stage.read_batches(TAGS_SUMMARY_PART, batch_size=50_000),
                                          _read_staged(stage, TAGS_VALUES_PART, VALUES_STAGED))
             return counts["summary_rows"]
         # UI tables: Koku deletes usage_start BETWEEN start AND end AND source_uuid = cloud source; restricted to

@@ -17,75 +17,100 @@ where Koku's unique constraint treats NULLs as distinct and adds a duplicate row
 
 from __future__ import annotations
 
+import io
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import psycopg2.extensions
 import pyarrow as pa
+import pyarrow.csv as pacsv
 from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from poc_tasks.cloud.jsontext import parse_map
 from poc_tasks.db.connection import advisory_xact_lock, qualified
+from poc_tasks.db.encode import CsvStream
 
 __all__ = ["ChunkTags", "SUMMARY_STAGED", "VALUES_STAGED", "write_tag_summaries"]
 
 Connection = psycopg2.extensions.connection
 
 
+PAIR_COLUMNS = ["key", "value", "usage_account_id", "account_alias_id", "namespace", "node"]
+
+
 def _tag_pairs(project: pd.DataFrame, aws_keys: frozenset[str]) -> pd.DataFrame:
-    """One row per (project row, tag) of the rows whose tags hold a key enabled for AWS (``tags ?| keys``);
-    every distinct tag text is parsed once."""
-    cols = ["key", "value", "usage_account_id", "account_alias_id", "namespace", "node"]
+    """The distinct (key, value, account, alias, namespace, node) of the rows whose tags hold a key enabled for
+    AWS (``tags ?| keys``), every key of those rows. Each distinct tag text is parsed once and rows are expanded
+    by index arithmetic (the strings are shared, never copied per row)."""
     if project.empty or not aws_keys:
-        return pd.DataFrame(columns=cols)
-    texts = project["enabled_tags"]
-    parsed = {t: parse_map(t) for t in pd.unique(texts.dropna().to_numpy(dtype=object))}
-    tagged = {t: list(m.items()) for t, m in parsed.items() if m and any(k in aws_keys for k in m)}
-    rows = project[texts.isin(list(tagged)).to_numpy(dtype=bool)]
-    if rows.empty:
-        return pd.DataFrame(columns=cols)
-    pairs = rows["enabled_tags"].map(tagged).explode()
-    out = rows.loc[pairs.index, ["usage_account_id", "account_alias_id", "namespace", "node"]].copy()
-    out["key"] = [kv[0] for kv in pairs]
-    out["value"] = [kv[1] for kv in pairs]
-    out = out[out["value"].notna()]
-    return out[cols].reset_index(drop=True)
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    codes, texts = pd.factorize(project["enabled_tags"], use_na_sentinel=True)
+    keys_flat: list[str] = []
+    values_flat: list[str | None] = []
+    starts, counts = np.zeros(len(texts), dtype=np.int64), np.zeros(len(texts), dtype=np.int64)
+    for i, text in enumerate(texts):
+        mapping = parse_map(text) or {}
+        if not any(k in aws_keys for k in mapping):
+            continue
+        items = [(k, v) for k, v in mapping.items() if v is not None]
+        starts[i], counts[i] = len(keys_flat), len(items)
+        keys_flat.extend(k for k, _ in items)
+        values_flat.extend(v for _, v in items)
+    per_row = np.where(codes >= 0, counts[np.maximum(codes, 0)], 0)
+    if not per_row.sum():
+        return pd.DataFrame(columns=PAIR_COLUMNS)
+    rows = np.repeat(np.arange(len(project)), per_row)
+    first = np.repeat(starts[np.maximum(codes, 0)], per_row)
+    offset = np.arange(len(rows)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
+    pick = first + offset
+    out = pd.DataFrame({
+        "key": np.asarray(keys_flat, dtype=object)[pick],
+        "value": np.asarray(values_flat, dtype=object)[pick],
+        **{c: project[c].to_numpy(dtype=object)[rows] for c in ("usage_account_id", "namespace", "node")},
+        "account_alias_id": pd.to_numeric(project["account_alias_id"], errors="coerce").to_numpy(dtype=float)[rows],
+    })
+    return out.drop_duplicates()[PAIR_COLUMNS].reset_index(drop=True)
 
 
-SUMMARY_STAGED = pa.schema([("key", pa.string()), ("usage_account_id", pa.string()), ("namespace", pa.string()),
-                            ("node", pa.string()), ("account_alias_id", pa.int64()), ("values", pa.list_(pa.string()))])
+# The summary side is staged flat (one row per distinct tag of a group) and aggregated by PostgreSQL at write
+# time: a 50,000-pod month has ~250,000 summary groups, too many for Python sets.
+SUMMARY_STAGED = pa.schema([("key", pa.string()), ("value", pa.string()), ("usage_account_id", pa.string()),
+                            ("namespace", pa.string()), ("node", pa.string()), ("account_alias_id", pa.int64())])
 VALUES_STAGED = pa.schema([("chunk", pa.int64()), ("key", pa.string()), ("value", pa.string()),
                            *((c, pa.list_(pa.string())) for c in ("usage_account_ids", "account_aliases",
                                                                   "namespaces", "nodes"))])
 
 
 class ChunkTags:
-    """A chunk's tag parts reduced as they come, day after day: per summary group its values and alias, per
-    (key, value) its accounts, alias names, namespaces and nodes. Memory grows with the distinct groups only."""
+    """A chunk's tag parts, reduced as the days come: the distinct summary rows (enabled AWS keys) as Arrow,
+    per (key, value) its accounts, alias names, namespaces and nodes."""
 
     def __init__(self, chunk: int) -> None:
         self.chunk = chunk
-        self.summary: dict[tuple, list] = {}
+        self.summary: list[pa.Table] = []
         self.values: dict[tuple, tuple[set, set, set, set]] = {}
 
     def add(self, project: pd.DataFrame, aws_keys: frozenset[str], alias_names: dict[str, str | None]) -> None:
         pairs = _tag_pairs(project, aws_keys)
         if pairs.empty:
             return
-        pairs = pairs.drop_duplicates()  # the same tag of many rows of one namespace and node
-        alias = pd.to_numeric(pairs["account_alias_id"], errors="coerce").to_numpy(dtype=float)
-        for (k, v, acct, ns, node), a in zip(
-                pairs[["key", "value", "usage_account_id", "namespace", "node"]].itertuples(index=False, name=None),
-                alias, strict=True):
+        enabled = pairs[pairs["key"].isin(list(aws_keys)).to_numpy(dtype=bool)]
+        alias = enabled["account_alias_id"].to_numpy(dtype=float)
+        mask = np.isnan(alias)
+        self.summary.append(pa.table({
+            "key": pa.array(enabled["key"].tolist(), pa.string()),
+            "value": pa.array(enabled["value"].tolist(), pa.string()),
+            **{c: pa.array([_none(v) for v in enabled[c].tolist()], pa.string())
+               for c in ("usage_account_id", "namespace", "node")},
+            "account_alias_id": pa.array(np.where(mask, 0, alias).astype(np.int64), pa.int64(), mask=mask),
+        }, schema=SUMMARY_STAGED))
+        for (k, v, acct, ns, node) in pairs[["key", "value", "usage_account_id", "namespace", "node"]].itertuples(
+                index=False, name=None):
             acct, ns, node = _none(acct), _none(ns), _none(node)
-            if k in aws_keys:
-                g = self.summary.setdefault((k, acct, ns, node), [set(), None])
-                g[0].add(v)
-                if a == a and (g[1] is None or a > g[1]):
-                    g[1] = int(a)
             accts, names, nss, nodes = self.values.setdefault((k, v), (set(), set(), set(), set()))
             accts.add(acct)
             names.add(alias_names.get(acct) if acct is not None else None)
@@ -93,9 +118,11 @@ class ChunkTags:
             nodes.add(node)
 
     def summary_table(self) -> pa.Table:
-        rows = [(*g, a, _sorted_distinct(vals)) for g, (vals, a) in self.summary.items()]
-        return pa.Table.from_pylist([dict(zip(SUMMARY_STAGED.names, r, strict=True)) for r in rows],
-                                    schema=SUMMARY_STAGED)
+        if not self.summary:
+            return SUMMARY_STAGED.empty_table()
+        table = pa.concat_tables(self.summary)
+        self.summary = []
+        return table.group_by(SUMMARY_STAGED.names, use_threads=False).aggregate([]).select(SUMMARY_STAGED.names)
 
     def values_table(self) -> pa.Table:
         rows = [(self.chunk, k, v, *(_sorted_distinct(x) for x in sets)) for (k, v), sets in self.values.items()]
@@ -115,7 +142,7 @@ def _none(v: Any) -> Any:
 
 
 def write_tag_summaries(conn: Connection, schema: str, bill_id: int, report_period_id: int,
-                        cluster_id: str, cluster_alias: str | None, summary: pa.Table,
+                        cluster_id: str, cluster_alias: str | None, summary: Iterable[pa.RecordBatch],
                         values: pa.Table) -> dict[str, int]:
     """Apply a run's partial rows to both tables in one transaction (commits; rolls back on error)."""
     stable = qualified(schema, "reporting_ocpawstags_summary")
@@ -141,39 +168,45 @@ def write_tag_summaries(conn: Connection, schema: str, bill_id: int, report_peri
     return counts
 
 
-def _write_summary(cur, table, bill_id: int, rp_id: int, summary: pa.Table, counts: dict[str, int]) -> None:
-    groups: dict[tuple, list] = {}
-    for r in summary.to_pylist():
-        g = groups.setdefault((r["key"], r["usage_account_id"], r["namespace"], r["node"]), [set(), None])
-        g[0].update(r["values"])
-        alias = r["account_alias_id"]
-        if alias is not None and (g[1] is None or alias > g[1]):
-            g[1] = alias
-    if not groups:
-        return
-    cur.execute(sql.SQL("SELECT uuid::text, key, usage_account_id, namespace, node, values FROM {}"
-                        " WHERE cost_entry_bill_id = %s AND report_period_id = %s").format(table), (bill_id, rp_id))
-    existing = {(r[1], r[2], r[3], r[4]): (r[0], r[5]) for r in cur.fetchall()}
-    inserts, updates = [], []
-    for gkey, (vals, alias) in groups.items():
-        if gkey in existing:
-            row_uuid, old = existing[gkey]
-            merged = _sorted_distinct([*vals, *(old or [])])
-            if merged != list(old or []):
-                updates.append((row_uuid, merged))
-        else:
-            key, account, namespace, node = gkey
-            inserts.append((str(uuid.uuid4()), key, _sorted_distinct(vals), bill_id, rp_id, account, alias,
-                            namespace, node))
-    if inserts:
-        execute_values(cur, sql.SQL(
-            "INSERT INTO {} (uuid, key, values, cost_entry_bill_id, report_period_id, usage_account_id,"
-            " account_alias_id, namespace, node) VALUES %s").format(table), inserts, page_size=1000)
-    if updates:
-        execute_values(cur, sql.SQL("UPDATE {} AS t SET values = v.vals FROM (VALUES %s) AS v(id, vals)"
-                                    " WHERE t.uuid = v.id::uuid").format(table), updates, page_size=1000)
-    counts["summary_inserted"], counts["summary_updated"] = len(inserts), len(updates)
-    counts["summary_rows"] = len(groups)
+def _csv_chunks(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+    for batch in batches:
+        if batch.num_rows:
+            buf = io.BytesIO()
+            pacsv.write_csv(pa.Table.from_batches([batch]).select(SUMMARY_STAGED.names), buf,
+                            pacsv.WriteOptions(include_header=False))
+            yield buf.getvalue()
+
+
+def _write_summary(cur, table, bill_id: int, rp_id: int, summary: Iterable[pa.RecordBatch],
+                   counts: dict[str, int]) -> None:
+    """COPY the staged (key, value, account, namespace, node, alias) rows into a temporary table (streamed, batch by
+    batch), then per group (key, account, namespace, node; NULL-safe) union the values with the stored row's, or
+    insert a new row."""
+    cur.execute("CREATE TEMP TABLE poc_tags_flat (key text, value text, usage_account_id text, namespace text,"
+                " node text, account_alias_id integer) ON COMMIT DROP")
+    cur.copy_expert("COPY poc_tags_flat FROM STDIN WITH (FORMAT csv)", CsvStream(_csv_chunks(summary)),
+                    size=1 << 20)
+    cur.execute("CREATE TEMP TABLE poc_tags_groups ON COMMIT DROP AS SELECT key, usage_account_id, namespace, node,"
+                " max(account_alias_id) AS account_alias_id, array_agg(DISTINCT value) AS vals"
+                " FROM poc_tags_flat GROUP BY key, usage_account_id, namespace, node")
+    counts["summary_rows"] = cur.rowcount
+    same = sql.SQL("s.cost_entry_bill_id = %(bill)s AND s.report_period_id = %(rp)s AND s.key = g.key"
+                   " AND s.usage_account_id IS NOT DISTINCT FROM g.usage_account_id AND s.namespace = g.namespace"
+                   " AND s.node IS NOT DISTINCT FROM g.node")
+    params = {"bill": bill_id, "rp": rp_id}
+    cur.execute(sql.SQL(
+        "UPDATE {t} s SET values = m.vals FROM ("
+        "  SELECT s.uuid, ARRAY(SELECT DISTINCT v FROM unnest(s.values || g.vals) AS v ORDER BY v) AS vals"
+        "    FROM {t} s JOIN poc_tags_groups g ON {same}) m"
+        " WHERE s.uuid = m.uuid AND s.values IS DISTINCT FROM m.vals").format(t=table, same=same), params)
+    counts["summary_updated"] = cur.rowcount
+    cur.execute(sql.SQL(
+        "INSERT INTO {t} (uuid, key, values, cost_entry_bill_id, report_period_id, usage_account_id,"
+        " account_alias_id, namespace, node)"
+        " SELECT gen_random_uuid(), g.key, g.vals, %(bill)s, %(rp)s, g.usage_account_id, g.account_alias_id,"
+        " g.namespace, g.node FROM poc_tags_groups g"
+        " WHERE NOT EXISTS (SELECT 1 FROM {t} s WHERE {same})").format(t=table, same=same), params)
+    counts["summary_inserted"] = cur.rowcount
 
 
 def _write_values(cur, table, cluster_id: str, cluster_alias: str | None, values: pa.Table,

@@ -116,11 +116,10 @@ def test_chunk_tags_reduce_enabled_aws_keys_and_every_tag_of_tagged_rows():
     tags = ChunkTags(4)
     tags.add(project, frozenset({"app"}), {"111": "alias-111"})
     summary = sorted(tags.summary_table().to_pylist(), key=repr)
-    assert summary == [
-        {"key": "app", "usage_account_id": "111", "namespace": "a", "node": "n1", "account_alias_id": 7,
-         "values": ["a", "b"]},
-        {"key": "app", "usage_account_id": "111", "namespace": "c", "node": None, "account_alias_id": 7,
-         "values": ["a"]}]
+    assert summary == [  # one row per distinct tag of a group; PostgreSQL aggregates the groups at write time
+        {"key": "app", "value": "a", "usage_account_id": "111", "namespace": "a", "node": "n1", "account_alias_id": 7},
+        {"key": "app", "value": "a", "usage_account_id": "111", "namespace": "c", "node": None, "account_alias_id": 7},
+        {"key": "app", "value": "b", "usage_account_id": "111", "namespace": "a", "node": "n1", "account_alias_id": 7}]
     values = {(r["key"], r["value"]): r for r in tags.values_table().to_pylist()}
     assert sorted(values) == [("app", "a"), ("app", "b"), ("team", "t")]  # every key of a tagged row
     assert values[("app", "a")] == {"chunk": 4, "key": "app", "value": "a", "usage_account_ids": ["111"],
