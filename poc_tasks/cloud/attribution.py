@@ -31,6 +31,7 @@ __all__ = [
     "final_columns",
     "storage_rows",
     "direct_rows",
+    "direct_pre",
     "tag_rows",
     "tag_cluster_counts",
     "final_rows",
@@ -212,29 +213,40 @@ def _temp_defaults(rows: pd.DataFrame, matched: bool) -> pd.DataFrame:
 
 # --- instances: direct resource-id match ----------------------------------------------------------------------
 
+_DIRECT_AGGS = {EFF_CPU: "sum", EFF_MEM: "sum", CAP_CPU: "max", CAP_MEM: "max", "node": "max", "cluster_id": "max",
+                "cluster_alias": "max", "cost_category_id": "max"}
+
+
+def direct_pre(ocp_this: pd.DataFrame) -> pd.DataFrame:
+    """The OCP side of the direct match, aggregated once per day: per (resource_id, namespace, pod_labels) the
+    effective usage sums, node capacities, node, cluster and cost category (maxima)."""
+    o = ocp_this[_nonempty(ocp_this["resource_id"])]
+    if o.empty:
+        return _empty(["resource_id", "namespace", "pod_labels", *_DIRECT_AGGS])
+    return sql_group(o, ["resource_id", "namespace", "pod_labels"], _DIRECT_AGGS)
+
+
 def direct_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, disk_ids: set[str],
-                profile: CloudProfile) -> pd.DataFrame:
+                profile: CloudProfile, pre: pd.DataFrame | None = None) -> pd.DataFrame:
     """Step 2 (d): resource-matched lines (not disks, not data transfer) joined to every OCP row whose
     resource_id the line's id contains, one row per (line, namespace, pod_labels).
 
     Every OCP row joins, whatever its data_source: Storage rows carry the node's resource_id, so a namespace with
     PVCs on the node also gets a group with NULL pod_labels and NULL usage (its cost ends up NULL; it still counts
-    in the usage split).
+    in the usage split). `pre` is direct_pre(ocp_this), when the caller has it already.
     """
     cols = [*profile.cloud_columns, *TEMP_ROW_COLUMNS]
     cand = temp[temp["resource_id_matched"].to_numpy(dtype=bool) & temp["data_transfer_direction"].isna().to_numpy()
                 & ~temp["resource_id"].isin(list(disk_ids)).to_numpy()]
-    o = ocp_this[_nonempty(ocp_this["resource_id"])]
-    if cand.empty or o.empty:
+    if pre is None:
+        pre = direct_pre(ocp_this)
+    if cand.empty or pre.empty:
         return _empty(cols)
-    pairs = contained_pairs(cand["resource_id"].unique(), o["resource_id"].unique())
+    pairs = contained_pairs(cand["resource_id"].unique(), pre["resource_id"].unique())
     if pairs.empty:
         return _empty(cols)
-    aggs = {EFF_CPU: "sum", EFF_MEM: "sum", CAP_CPU: "max", CAP_MEM: "max", "node": "max", "cluster_id": "max",
-            "cluster_alias": "max", "cost_category_id": "max"}
-    pre = sql_group(o, ["resource_id", "namespace", "pod_labels"], aggs)
     j = pairs.merge(pre, left_on="needle", right_on="resource_id").drop(columns=["needle", "resource_id"])
-    g = sql_group(j, ["haystack", "namespace", "pod_labels"], aggs)
+    g = sql_group(j, ["haystack", "namespace", "pod_labels"], _DIRECT_AGGS)
     rows = _cloud(cand, profile).merge(g, left_on="resource_id", right_on="haystack").drop(columns="haystack")
     rows["data_source"] = "Pod"
     for c in ("persistentvolumeclaim", "persistentvolume", "storageclass", "volume_labels", "matched_tag"):
@@ -256,20 +268,22 @@ def _tag_candidates(temp: pd.DataFrame) -> pd.DataFrame:
     return temp[~temp["resource_id_matched"].to_numpy(dtype=bool) & _nonempty(temp["matched_tag"])]
 
 
-def tag_cluster_counts(temp: pd.DataFrame, ocp_all: pd.DataFrame) -> dict[str, int]:
+def tag_cluster_counts(temp: pd.DataFrame, ocp_all: pd.DataFrame,
+                       cache: dict[str, np.ndarray] | None = None) -> dict[str, int]:
     """cte_cluster_counts: per tag-matched line, the number of distinct OCP sources (of every cluster) with a
-    row that joins it."""
+    row that joins it. `cache`: label masks over this `ocp_all` (see tag_join_mask), kept by the caller."""
     cand = _tag_candidates(temp)
     if cand.empty or ocp_all.empty:
         return {}
     idx, keys = _tag_keys(cand)
-    cache: dict[str, np.ndarray] = {}
+    cache = {} if cache is None else cache
     sources = ocp_all["source"].to_numpy(dtype=object)
     per_key = [len(set(sources[tag_join_mask(k, ocp_all, cache)])) for k in keys]
     return {r: per_key[i] for r, i in zip(cand["row_uuid"], idx, strict=True) if per_key[i] > 0}
 
 
-def tag_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, profile: CloudProfile) -> pd.DataFrame:
+def tag_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, profile: CloudProfile,
+             cache: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """Step 2 (e): lines matched only by tags, one row per (line, namespace, data_source) of the joined OCP rows
     (tag_join_mask); labels are the lexicographically largest of the group, PVC/PV/storage class the largest
     non-empty value; the line's full cost for now (split in final_rows)."""
@@ -278,7 +292,7 @@ def tag_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, profile: CloudProfile) 
     if cand.empty or ocp_this.empty:
         return _empty(cols)
     idx, keys = _tag_keys(cand)
-    cache: dict[str, np.ndarray] = {}
+    cache = {} if cache is None else cache
     parts = []
     for i, key in enumerate(keys):
         hit = ocp_this[tag_join_mask(key, ocp_this, cache)]

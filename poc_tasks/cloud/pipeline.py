@@ -19,10 +19,11 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -36,6 +37,7 @@ from poc_tasks.cloud.frames import arrow_schema, to_arrow
 from poc_tasks.cloud.jsontext import clear_caches
 from poc_tasks.cloud.matching import (
     SuffixMatcher,
+    contained_pairs,
     label_pairs,
     matched_tags_from_pairs,
     special_candidates,
@@ -45,7 +47,7 @@ from poc_tasks.cloud.ocp_input import OcpChunkSets, open_ocp_parquet, read_ocp_l
 from poc_tasks.cloud.project import BACK_POPULATE_COLUMNS, back_populate_rows, project_rows, project_tag_keys
 from poc_tasks.cloud.spec import CloudRunSpec, date_range_pair
 from poc_tasks.cloud.tag_summary import SUMMARY_STAGED, VALUES_STAGED, ChunkTags, write_tag_summaries
-from poc_tasks.cloud.ui_tables import AWS_UI_TABLES, ui_rows
+from poc_tasks.cloud.ui_tables import AWS_UI_TABLES, combine_ui_rows, ui_rows
 from poc_tasks.db.connection import connect
 from poc_tasks.db.tables import SUMMARY_TABLE, get_table
 from poc_tasks.db.tables_aws import OCPAWS_PROJECT_TABLE, OCPAWS_TAGS_SUMMARY
@@ -64,6 +66,8 @@ PROVIDER = "OCP-on-AWS"
 DEFAULT_DATE_STEP = 5  # Koku's TRINO_DATE_STEP
 # rows per COPY batch: the project rows carry two label JSON texts each, so a batch of 8 k rows is ~10 MiB of CSV
 WRITE_BATCH_ROWS = 8192
+# step-2 rows per part of a day: a day of a 50,000-pod cluster is ~100 k rows of ~40 columns; parts keep it at ~20 k
+BUCKET_ROWS = int(os.environ.get("POC_BUCKET_ROWS", 20_000))
 AWS_PROFILE = CloudProfile(costs=aws.COSTS, markups=aws.MARKUPS, attributes=aws.CLOUD_ATTRIBUTES,
                            category="aws_cost_category")
 UI_NAMES = [t.name for t in AWS_UI_TABLES]
@@ -230,38 +234,71 @@ def _check_required(project: pd.DataFrame, ui: dict[str, pd.DataFrame], day: dt.
                                  f"{name} fails on them (currency_code is NOT NULL)", "lineitem_currencycode")
 
 
+def _line_groups(temp: pd.DataFrame, pre: pd.DataFrame, namespaces: int) -> pd.Series:
+    """An estimate, per line, of the rows step 2 makes of it: the OCP groups of the nodes its id contains (direct
+    match), or twice the namespaces (tag match: one row per namespace and data source)."""
+    per_node = pre.groupby("resource_id", sort=False).size() if not pre.empty else pd.Series(dtype=int)
+    pairs = contained_pairs(temp["resource_id"].dropna().unique(), per_node.index)
+    per_line = pairs.assign(n=pairs["needle"].map(per_node)).groupby("haystack")["n"].sum()
+    est = temp["resource_id"].map(per_line).fillna(0).to_numpy(dtype=float)
+    tagged = ~temp["resource_id_matched"].to_numpy(dtype=bool)
+    return pd.Series(1 + np.where(tagged, 2 * namespaces, est), index=temp.index)
+
+
+def _buckets(temp: pd.DataFrame, weights: pd.Series, target: int) -> Iterator[pd.DataFrame]:
+    """The day's lines in parts of about `target` step-2 rows; the lines of one resource stay together (every
+    step-2 and step-3 grouping of a line's rows has its resource id in the key, so parts never share a group)."""
+    key = temp["resource_id"].fillna("\x00")
+    per_resource = weights.groupby(key, sort=False).sum()
+    bucket, size, assign = 0, 0.0, {}
+    for resource, w in per_resource.items():
+        if size and size + w > target:
+            bucket, size = bucket + 1, 0.0
+        assign[resource] = bucket
+        size += w
+    labels = key.map(assign).to_numpy()
+    for b in range(bucket + 1):
+        yield temp[labels == b]
+
+
 def _day_rows(chunk: _Chunk, conn, sources: aws.AwsSources, day: dt.date, candidates: list[str],
-              totals: dict[str, tuple[float, int]]) -> dict[str, Any]:
-    """Pass 2 for one day: matched lines -> step-2 rows -> final rows -> every output of the day."""
+              totals: dict[str, tuple[float, int]]) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Pass 2 for one day: the matched lines, then per part of them (bounded memory on big clusters) the step-2
+    rows and the final rows: yields (lines, final rows) per part."""
     spec, manifest = chunk.spec, chunk.manifest
     tbl = sources.read_day(day, [c.name for c in aws.DAILY_COLUMNS])
     if tbl is None:
-        return {}
+        return
     folder = sources.daily.files[0].rsplit("/", 1)[0] if sources.daily.files else "aws_line_items_daily"
     temp = aws.daily_temp(tbl, chunk.matcher, candidates, manifest["aws_keys"], folder)
     del tbl
     if temp.empty:
-        return {"temp": temp}
+        yield temp, pd.DataFrame()
+        return
     ocp_all = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, chunk.sets.csi_by_day_pv)
     ocp = ocp_all[ocp_all["source"] == spec.openshift_provider_uuid]
     capacity = chunk.capacity.get(day, {})
     disk_ids = set(capacity)
-    parts = [attr.storage_rows(temp, ocp, capacity, totals, AWS_PROFILE),
-             attr.direct_rows(temp, ocp, disk_ids, AWS_PROFILE),
-             attr.tag_rows(temp, ocp, AWS_PROFILE)]
-    parts = [p for p in parts if not p.empty]
     aliases = {k: v[0] for k, v in manifest["aliases"].items()}
-    final_parts = []
-    if parts:
-        temp_rows = pd.concat(parts, ignore_index=True)
-        counts = attr.tag_cluster_counts(temp, ocp_all)
-        final_parts.append(attr.final_rows(temp_rows, counts, manifest["distribution"], manifest["markup"], aliases,
-                                           AWS_PROFILE))
-    network = attr.network_rows(temp, ocp, manifest["markup"], aliases, AWS_PROFILE)
-    if not network.empty:
-        final_parts.append(network)
-    final = pd.concat(final_parts, ignore_index=True) if final_parts else pd.DataFrame()
-    return {"temp": temp, "final": final}
+    pre = attr.direct_pre(ocp)
+    weights = _line_groups(temp, pre, int(ocp["namespace"].nunique()))
+    cache_this: dict[str, np.ndarray] = {}
+    cache_all: dict[str, np.ndarray] = {}
+    for part in _buckets(temp, weights, BUCKET_ROWS):
+        rows = [attr.storage_rows(part, ocp, capacity, totals, AWS_PROFILE),
+                attr.direct_rows(part, ocp, disk_ids, AWS_PROFILE, pre=pre),
+                attr.tag_rows(part, ocp, AWS_PROFILE, cache=cache_this)]
+        rows = [r for r in rows if not r.empty]
+        final_parts = []
+        if rows:
+            counts = attr.tag_cluster_counts(part, ocp_all, cache=cache_all)
+            final_parts.append(attr.final_rows(pd.concat(rows, ignore_index=True), counts, manifest["distribution"],
+                                               manifest["markup"], aliases, AWS_PROFILE))
+        del rows
+        network = attr.network_rows(part, ocp, manifest["markup"], aliases, AWS_PROFILE)
+        if not network.empty:
+            final_parts.append(network)
+        yield part, (pd.concat(final_parts, ignore_index=True) if final_parts else pd.DataFrame())
 
 
 def _conservation(temp: pd.DataFrame | None, final: pd.DataFrame | None) -> dict[str, float]:
@@ -314,25 +351,31 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
         for day in days:
             progress("attribute", {"day": day.isoformat()})
             clear_caches()
-            out = _day_rows(chunk, conn, sources, day, candidates, totals)
-            temp, final = out.get("temp"), out.get("final")
-            days_out[day.isoformat()] = _conservation(temp, final)
-            if final is None or final.empty:
-                continue
-            ui = {t.name: ui_rows(final, t) for t in AWS_UI_TABLES}
-            project = project_rows(final, tag_keys, AWS_PROFILE)
-            del out, temp, final  # the day's largest frames: gone before the next outputs are built
-            _check_required(project, ui, day, folder)
+            ui_parts: dict[str, list[pd.DataFrame]] = {t.name: [] for t in AWS_UI_TABLES}
+            sums = _conservation(None, None)
+            for lines, final in _day_rows(chunk, conn, sources, day, candidates, totals):
+                sums = {k: sums[k] + v for k, v in _conservation(lines, final).items()}
+                if final.empty:
+                    continue
+                for t in AWS_UI_TABLES:
+                    ui_parts[t.name].append(ui_rows(final, t))
+                project = project_rows(final, tag_keys, AWS_PROFILE)
+                del final  # the day's largest frame: gone before the next outputs are built
+                _check_required(project, {}, day, folder)
+                w[OCPAWS_PROJECT_TABLE].write_table(_project_arrow(project, manifest, spec))
+                rows[OCPAWS_PROJECT_TABLE] += len(project)
+                back = back_populate_rows(project, manifest["report_period_id"], spec.openshift_provider_uuid)
+                w[SUMMARY_TABLE].write_table(to_arrow(back, BACK_POPULATE_SCHEMA))
+                rows[SUMMARY_TABLE] += len(back)
+                del back
+                tags.add(project, aws_keys, alias_names)
+                del project
+            days_out[day.isoformat()] = sums
+            ui = {t.name: combine_ui_rows(ui_parts[t.name], t) for t in AWS_UI_TABLES}
+            _check_required(pd.DataFrame(), ui, day, folder)
             for name, frame in ui.items():
                 w[name].write_table(_ui_arrow(frame, name, spec))
                 rows[name] += len(frame)
-            w[OCPAWS_PROJECT_TABLE].write_table(_project_arrow(project, manifest, spec))
-            rows[OCPAWS_PROJECT_TABLE] += len(project)
-            back = back_populate_rows(project, manifest["report_period_id"], spec.openshift_provider_uuid)
-            w[SUMMARY_TABLE].write_table(to_arrow(back, BACK_POPULATE_SCHEMA))
-            rows[SUMMARY_TABLE] += len(back)
-            del back
-            tags.add(project, aws_keys, alias_names)
         w[TAGS_SUMMARY_PART].write_table(tags.summary_table())
         w[TAGS_VALUES_PART].write_table(tags.values_table())
         conn.rollback()

@@ -16,7 +16,7 @@ import pandas as pd
 from poc_tasks.cloud.aws import COSTS, MARKUPS
 from poc_tasks.ocp.frames import sql_group
 
-__all__ = ["UiTable", "AWS_UI_TABLES", "ui_rows"]
+__all__ = ["UiTable", "AWS_UI_TABLES", "ui_rows", "combine_ui_rows"]
 
 Filter = Callable[[pd.DataFrame], np.ndarray]
 DATABASE_CODES = ("AmazonRDS", "AmazonDynamoDB", "AmazonElastiCache", "AmazonNeptune", "AmazonRedshift",
@@ -59,27 +59,47 @@ AWS_UI_TABLES = (
 )
 
 
-def ui_rows(final: pd.DataFrame, table: UiTable) -> pd.DataFrame:
-    """One day's rows of a UI table (without id, usage_end and source_uuid, which the writer adds)."""
+def _aggs(table: UiTable) -> tuple[list[str], dict[str, str]]:
     aggs = {"cluster_id": "max", "cluster_alias": "max", "currency_code": "max", **{c: "sum" for c in COST_COLUMNS}}
     if table.usage:
         aggs.update({"usage_amount": "sum", "unit": "max"})
     if table.cost_category:
         aggs["cost_category_id"] = "max"
-    keys = ["usage_start", *table.keys]
+    return ["usage_start", *table.keys], aggs
+
+
+def _group(f: pd.DataFrame, keys: list[str], aggs: dict[str, str]) -> pd.DataFrame:
+    f = f[list(dict.fromkeys([*keys, *aggs]))].copy()
+    for c in ("account_alias_id", "cost_category_id"):
+        if c in f.columns:
+            f[c] = pd.to_numeric(f[c], errors="coerce").astype("float64")
+    for c, fn in aggs.items():
+        if fn == "sum":
+            f[c] = f[c].astype("float64")
+    f["usage_start"] = f["usage_start"].astype(str)
+    out = sql_group(f, keys, aggs)
+    out["usage_start"] = pd.to_datetime(out["usage_start"]).dt.date
+    return out[[*keys, *aggs]]
+
+
+def ui_rows(final: pd.DataFrame, table: UiTable) -> pd.DataFrame:
+    """One day's rows of a UI table (without id, usage_end and source_uuid, which the writer adds)."""
+    keys, aggs = _aggs(table)
     columns = [*keys, *aggs]
     if final.empty:
         return pd.DataFrame(columns=columns)
     f = final if table.where is None else final[table.where(final)]
     if f.empty:
         return pd.DataFrame(columns=columns)
-    f = f[[c for c in dict.fromkeys([*keys, *aggs])]].copy()
-    for c in ("account_alias_id", "cost_category_id"):
-        if c in f.columns:
-            f[c] = pd.to_numeric(f[c], errors="coerce").astype("float64")
-    for c in COST_COLUMNS + (["usage_amount"] if table.usage else []):
-        f[c] = f[c].astype("float64")
-    f["usage_start"] = f["usage_start"].astype(str)
-    out = sql_group(f, keys, aggs)
-    out["usage_start"] = pd.to_datetime(out["usage_start"]).dt.date
-    return out[columns]
+    return _group(f, keys, aggs)
+
+
+def combine_ui_rows(parts: list[pd.DataFrame], table: UiTable) -> pd.DataFrame:
+    """ui_rows of parts of a day's final rows, combined (sums of sums, maxima of maxima)."""
+    keys, aggs = _aggs(table)
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=[*keys, *aggs])
+    if len(parts) == 1:
+        return parts[0]
+    return _group(pd.concat(parts, ignore_index=True), keys, aggs)
