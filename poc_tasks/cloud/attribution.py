@@ -29,6 +29,7 @@ __all__ = [
     "CloudProfile",
     "TEMP_ROW_COLUMNS",
     "final_columns",
+    "concat_rows",
     "storage_rows",
     "direct_rows",
     "direct_pre",
@@ -74,6 +75,18 @@ FINAL_EXTRA = ["account_alias_id", "data_transfer_direction"]
 def final_columns(profile: CloudProfile) -> list[str]:
     return [*profile.cloud_columns, *profile.markups.values(), *OCP_ATTRIBUTES, *FINAL_EXTRA,
             "resource_id_matched"]
+
+
+def concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """pd.concat of row frames whose columns may differ in dtype (a column all NULL in one frame): such columns
+    become object in every frame first, so the result does not depend on pandas' all-NA dtype rules."""
+    frames = [f for f in frames if not f.empty]
+    if len(frames) <= 1:
+        return frames[0].reset_index(drop=True) if frames else pd.DataFrame()
+    mixed = {c for c in frames[0].columns if len({str(f[c].dtype) for f in frames if c in f.columns}) > 1}
+    if mixed:
+        frames = [f.astype({c: object for c in mixed if c in f.columns}) for f in frames]
+    return pd.concat(frames, ignore_index=True)
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:
@@ -155,7 +168,7 @@ def storage_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, capacity: Mapping[s
     j = pairs.merge(o, left_on="needle", right_on="csi_volume_handle").rename(columns={"haystack": "disk"})
     parts = [_pv_rows(cand, j, capacity, profile), _unattributed_rows(cand, j, capacity, totals, profile)]
     parts = [p for p in parts if not p.empty]
-    return pd.concat(parts, ignore_index=True)[cols] if parts else _empty(cols)
+    return concat_rows(parts)[cols] if parts else _empty(cols)
 
 
 def _pv_rows(cand, j, capacity, profile) -> pd.DataFrame:
@@ -300,7 +313,7 @@ def tag_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, profile: CloudProfile,
             parts.append(hit.assign(tag_key=i))
     if not parts:
         return _empty(cols)
-    j = pd.concat(parts, ignore_index=True)
+    j = concat_rows(parts)
     for c in ("persistentvolumeclaim", "persistentvolume", "storageclass"):
         j[c] = j[c].where(j[c] != "", None)
     aggs = {c: "max" for c in ("cluster_id", "cluster_alias", "node", "persistentvolumeclaim", "persistentvolume",

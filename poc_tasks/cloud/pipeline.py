@@ -292,13 +292,13 @@ def _day_rows(chunk: _Chunk, conn, sources: aws.AwsSources, day: dt.date, candid
         final_parts = []
         if rows:
             counts = attr.tag_cluster_counts(part, ocp_all, cache=cache_all)
-            final_parts.append(attr.final_rows(pd.concat(rows, ignore_index=True), counts, manifest["distribution"],
+            final_parts.append(attr.final_rows(attr.concat_rows(rows), counts, manifest["distribution"],
                                                manifest["markup"], aliases, AWS_PROFILE))
         del rows
         network = attr.network_rows(part, ocp, manifest["markup"], aliases, AWS_PROFILE)
         if not network.empty:
             final_parts.append(network)
-        yield part, (pd.concat(final_parts, ignore_index=True) if final_parts else pd.DataFrame())
+        yield part, attr.concat_rows(final_parts)
 
 
 def _conservation(temp: pd.DataFrame | None, final: pd.DataFrame | None) -> dict[str, float]:

@@ -102,4 +102,4 @@ def combine_ui_rows(parts: list[pd.DataFrame], table: UiTable) -> pd.DataFrame:
         return pd.DataFrame(columns=[*keys, *aggs])
     if len(parts) == 1:
         return parts[0]
-    return _group(pd.concat(parts, ignore_index=True), keys, aggs)
+    return _group(pd.concat([p.astype(object) for p in parts], ignore_index=True), keys, aggs)
