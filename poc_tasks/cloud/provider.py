@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 import psycopg2.extensions
+import pyarrow as pa
 
 from poc_tasks.cloud.attribution import CloudProfile
 from poc_tasks.cloud.ocp_input import OcpChunkSets
@@ -39,6 +40,8 @@ class Sources(Protocol):
 
     def folder(self) -> str: ...
 
+    def read_day(self, day: dt.date, columns: list[str]) -> pa.Table | None: ...
+
 
 @dataclass
 class Discovery:
@@ -57,7 +60,7 @@ class ChunkContext:
     spec: CloudRunSpec
     manifest: dict[str, Any]
     settings: Settings
-    sources: Any
+    sources: Sources
     days: list[dt.date]
     ocp: OcpChunkSets
     discover: bool  # the matched tags come from the Parquet (Koku's Trino fallback), not from PostgreSQL
@@ -88,7 +91,7 @@ class CloudProvider:
     currency: str  # the project table's currency column
     usage_column: str  # the project / UI tables' name of the attributed usage ('usage_quantity', 'usage_amount')
     requires_cluster: bool  # Koku returns early without a reporting_ocp_clusters row (AWS, Azure; not GCP)
-    open_sources: Callable[[Settings, CloudRunSpec], Any]
+    open_sources: Callable[[Settings, CloudRunSpec], Sources]
     pass_one: Callable[[ChunkContext, Connection], ChunkState]
     discovery_pairs: Callable[[ChunkContext, ChunkState], list[str]]  # Koku's Trino fallback, given enabled keys
     day_rows: Callable[[ChunkContext, ChunkState, dt.date, Sequence[str], Connection],
