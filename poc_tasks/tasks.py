@@ -125,6 +125,63 @@ def release_run_lock(self, lock: dict[str, str] | None = None) -> bool:
     return bool(lease and lease.release())
 
 
+# --- the steps every run shares (OCP and OCP on cloud): the provider's function does the work -------------
+
+
+def _compute_chunk(task: Any, compute: Any, run_id: str, chunk_start: str, chunk_end: str,
+                   lock: dict[str, str] | None) -> dict[str, Any]:
+    _guard(task, lock)
+    settings, stage = _stage(run_id)
+    result = compute(settings, stage, chunk_start, chunk_end, _progress(task, stage.run_id))
+    # which worker ran the chunk (scale-out is visible in the run's result) and its peak memory
+    result["hostname"] = task.request.hostname or socket.gethostname()
+    result["peak_rss_bytes"] = metrics.peak_rss_bytes()
+    return result
+
+
+def _fan_out_writes(task: Any, write_task: Any, finalize_task: Any, chunk_results: list[dict[str, Any]],
+                    run_id: str, lock: dict[str, str] | None, started_at: float | None) -> Any:
+    """One write task per staged table, then the finalize callback (in-process when called directly)."""
+    _guard(task, lock)
+    _settings, stage = _stage(run_id)
+    manifest = stage.read_manifest()
+    if _direct(task):
+        results = [write_task(run_id=stage.run_id, table=t, lock=lock) for t in manifest["tables"]]
+        return finalize_task(results, run_id=stage.run_id, chunk_results=chunk_results, lock=lock,
+                             started_at=started_at)
+    queue = _queue(task)
+    header = [write_task.s(run_id=stage.run_id, table=t, lock=lock).set(queue=queue) for t in manifest["tables"]]
+    callback = finalize_task.s(run_id=stage.run_id, chunk_results=chunk_results, lock=lock,
+                               started_at=started_at).set(queue=queue)
+    if lock:
+        callback = callback.on_error(release_run_lock.si(lock=lock).set(queue=queue))
+        # replace() would copy this task's errback (the same release) onto the new chord, which Celery warns
+        # about (errbacks on chord headers); the callback above carries it already.
+        task.request.errbacks = None
+    raise task.replace(chord(header, callback))
+
+
+def _finalize(task: Any, finalize: Any, write_results: list[dict[str, int]], run_id: str,
+              chunk_results: list[dict[str, Any]] | None, lock: dict[str, str] | None,
+              started_at: float | None) -> dict[str, Any]:
+    settings, stage = _stage(run_id)
+    written: dict[str, int] = {}
+    for part in write_results:
+        written.update(part)
+    result = finalize(settings, stage, written, chunk_results)
+    _release(task, lock)
+    chunks = chunk_results or []
+    result["workers"] = sorted({c["hostname"] for c in chunks if c.get("hostname")})
+    result["peak_rss_bytes"] = max([metrics.peak_rss_bytes(), *(c.get("peak_rss_bytes", 0) for c in chunks)])
+    finished = time.time()
+    seconds = finished - started_at if started_at else None
+    if seconds is not None:
+        result["timings"]["run_s"] = round(seconds, 3)
+    result["started_at"], result["finished_at"] = started_at, finished  # epoch seconds: when the lock was held
+    metrics.observe_run(result, seconds)
+    return result
+
+
 # --- OCP --------------------------------------------------------------------------------------------------
 
 
@@ -173,36 +230,14 @@ def compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str,
     """Summarise one day chunk into the run's staging folder (a retry rewrites the same part file)."""
     from poc_tasks.ocp.pipeline import compute_chunk as compute
 
-    _guard(self, lock)
-    settings, stage = _stage(run_id)
-    result = compute(settings, stage, chunk_start, chunk_end, _progress(self, stage.run_id))
-    # which worker ran the chunk (scale-out is visible in the run's result) and its peak memory
-    result["hostname"] = self.request.hostname or socket.gethostname()
-    result["peak_rss_bytes"] = metrics.peak_rss_bytes()
-    return result
+    return _compute_chunk(self, compute, run_id, chunk_start, chunk_end, lock)
 
 
 @app.task(name="poc_tasks.write_tables", bind=True, acks_late=True)
 def write_tables(self, chunk_results: list[dict[str, Any]], run_id: str, lock: dict[str, str] | None = None,
                  started_at: float | None = None) -> Any:
     """After every chunk: one write task per staged table, then the finalize callback."""
-    _guard(self, lock)
-    settings, stage = _stage(run_id)
-    manifest = stage.read_manifest()
-    if not self.request.id or self.request.is_eager:
-        results = [write_table(run_id=stage.run_id, table=t, lock=lock) for t in manifest["tables"]]
-        return finalize_run(results, run_id=stage.run_id, chunk_results=chunk_results, lock=lock,
-                            started_at=started_at)
-    queue = _queue(self)
-    header = [write_table.s(run_id=stage.run_id, table=t, lock=lock).set(queue=queue) for t in manifest["tables"]]
-    callback = finalize_run.s(run_id=stage.run_id, chunk_results=chunk_results, lock=lock,
-                              started_at=started_at).set(queue=queue)
-    if lock:
-        callback = callback.on_error(release_run_lock.si(lock=lock).set(queue=queue))
-        # replace() would copy this task's errback (the same release) onto the new chord, which Celery warns
-        # about (errbacks on chord headers); the callback above carries it already.
-        self.request.errbacks = None
-    raise self.replace(chord(header, callback))
+    return _fan_out_writes(self, write_table, finalize_run, chunk_results, run_id, lock, started_at)
 
 
 @app.task(name="poc_tasks.write_table", bind=True, acks_late=True)
@@ -222,22 +257,7 @@ def finalize_run(self, write_results: list[dict[str, int]], run_id: str,
     """Chord callback: stamp the report period, drop the staging folder, return rows per table and timings."""
     from poc_tasks.ocp.pipeline import finalize
 
-    settings, stage = _stage(run_id)
-    written: dict[str, int] = {}
-    for part in write_results:
-        written.update(part)
-    result = finalize(settings, stage, written, chunk_results)
-    _release(self, lock)
-    chunks = chunk_results or []
-    result["workers"] = sorted({c["hostname"] for c in chunks if c.get("hostname")})
-    result["peak_rss_bytes"] = max([metrics.peak_rss_bytes(), *(c.get("peak_rss_bytes", 0) for c in chunks)])
-    finished = time.time()
-    seconds = finished - started_at if started_at else None
-    if seconds is not None:
-        result["timings"]["run_s"] = round(seconds, 3)
-    result["started_at"], result["finished_at"] = started_at, finished  # epoch seconds: when the lock was held
-    metrics.observe_run(result, seconds)
-    return result
+    return _finalize(self, finalize, write_results, run_id, chunk_results, lock, started_at)
 
 
 # --- OCP on AWS -------------------------------------------------------------------------------------------
@@ -376,33 +396,14 @@ def cloud_compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str,
     """Match and attribute one Koku date chunk into the run's staging folder (a retry rewrites its parts)."""
     from poc_tasks.cloud.flow import compute_any_chunk as compute
 
-    _guard(self, lock)
-    settings, stage = _stage(run_id)
-    result = compute(settings, stage, chunk_start, chunk_end, _progress(self, stage.run_id))
-    result["hostname"] = self.request.hostname or socket.gethostname()
-    result["peak_rss_bytes"] = metrics.peak_rss_bytes()
-    return result
+    return _compute_chunk(self, compute, run_id, chunk_start, chunk_end, lock)
 
 
 @app.task(name="poc_tasks.cloud_write_tables", bind=True, acks_late=True)
 def cloud_write_tables(self, chunk_results: list[dict[str, Any]], run_id: str, lock: dict[str, str] | None = None,
                        started_at: float | None = None) -> Any:
     """After every chunk: one write task per table (project, back-populated OCP rows, tags, 8 UI tables)."""
-    _guard(self, lock)
-    settings, stage = _stage(run_id)
-    manifest = stage.read_manifest()
-    if _direct(self):
-        results = [cloud_write_table(run_id=stage.run_id, table=t, lock=lock) for t in manifest["tables"]]
-        return cloud_finalize_run(results, run_id=stage.run_id, chunk_results=chunk_results, lock=lock,
-                                  started_at=started_at)
-    queue = _queue(self)
-    header = [cloud_write_table.s(run_id=stage.run_id, table=t, lock=lock).set(queue=queue)
-              for t in manifest["tables"]]
-    callback = cloud_finalize_run.s(run_id=stage.run_id, chunk_results=chunk_results, lock=lock,
-                                    started_at=started_at).set(queue=queue)
-    if lock:
-        callback = callback.on_error(release_run_lock.si(lock=lock).set(queue=queue))
-    raise self.replace(chord(header, callback))
+    return _fan_out_writes(self, cloud_write_table, cloud_finalize_run, chunk_results, run_id, lock, started_at)
 
 
 @app.task(name="poc_tasks.cloud_write_table", bind=True, acks_late=True)
@@ -422,22 +423,7 @@ def cloud_finalize_run(self, write_results: list[dict[str, int]], run_id: str,
     """Chord callback: stamp ocp_on_cloud_updated_datetime, drop the staging folder, return the run summary."""
     from poc_tasks.cloud.flow import finalize_any as finalize
 
-    settings, stage = _stage(run_id)
-    written: dict[str, int] = {}
-    for part in write_results:
-        written.update(part)
-    result = finalize(settings, stage, written, chunk_results)
-    _release(self, lock)
-    chunks = chunk_results or []
-    result["workers"] = sorted({c["hostname"] for c in chunks if c.get("hostname")})
-    result["peak_rss_bytes"] = max([metrics.peak_rss_bytes(), *(c.get("peak_rss_bytes", 0) for c in chunks)])
-    finished = time.time()
-    seconds = finished - started_at if started_at else None
-    if seconds is not None:
-        result["timings"]["run_s"] = round(seconds, 3)
-    result["started_at"], result["finished_at"] = started_at, finished
-    metrics.observe_run(result, seconds)
-    return result
+    return _finalize(self, finalize, write_results, run_id, chunk_results, lock, started_at)
 
 
 # --- phase 1: shadow comparison ------------------------------------------------------------------------------
