@@ -128,6 +128,39 @@ def release_run_lock(self, lock: dict[str, str] | None = None) -> bool:
 # --- the steps every run shares (OCP and OCP on cloud): the provider's function does the work -------------
 
 
+def _start_run(task: Any, lock_name: str, lock_spec: Any, prepare: Any, compute_task: Any, write_tables_task: Any,
+               describe: str) -> Any:
+    """A summarize_* task's shared start: take the run lock, prepare into a new stage, then the chord of day
+    chunks whose callback fans out the table writes (in-process when the task is called directly)."""
+    settings, stage = _stage(uuid.uuid4().hex)
+    started = time.time()
+    # the task id is the token: a redelivered or retried message of the same task takes its own lock back
+    lock = _take_lock(task, lock_name, lock_spec, task.request.id or stage.run_id)
+    try:
+        _guard(task, lock)  # a caller that gave up before the run started (the Koku hook's timeout)
+    except RunCancelled:
+        _release(task, lock)
+        raise
+    LOG.info("%s run=%s", describe, stage.run_id)
+    try:
+        manifest = prepare(settings, stage, _progress(task, stage.run_id))
+        if _direct(task):  # called directly: the same steps in-process
+            chunks = [compute_task(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock)
+                      for a, b in manifest["chunks"]]
+            return write_tables_task(chunks, run_id=stage.run_id, lock=lock, started_at=started)
+    except BaseException:
+        stage.cleanup()
+        _release(task, lock)
+        raise
+    queue = _queue(task)
+    header = [compute_task.s(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock).set(queue=queue)
+              for a, b in manifest["chunks"]]
+    body = write_tables_task.s(run_id=stage.run_id, lock=lock, started_at=started).set(queue=queue)
+    if lock:
+        body = body.on_error(release_run_lock.si(lock=lock).set(queue=queue))
+    raise task.replace(chord(header, body))
+
+
 def _compute_chunk(task: Any, compute: Any, run_id: str, chunk_start: str, chunk_end: str,
                    lock: dict[str, str] | None) -> dict[str, Any]:
     _guard(task, lock)
@@ -194,34 +227,11 @@ def summarize_ocp(self, schema_name: str, source_uuid: str, start_date: str, end
 
     spec = OcpRunSpec.build(schema_name, source_uuid, cluster_id, start_date, end_date, cluster_alias,
                             report_period_id)
-    settings, stage = _stage(uuid.uuid4().hex)
-    started = time.time()
-    # the task id is the token: a redelivered or retried message of the same task takes its own lock back
-    lock = _take_lock(self, "OCP", spec, self.request.id or stage.run_id)
-    try:
-        _guard(self, lock)  # a caller that gave up before the run started (the Koku hook's timeout)
-    except RunCancelled:
-        _release(self, lock)
-        raise
-    LOG.info("summarize_ocp run=%s schema=%s source=%s %s..%s tracing_id=%s", stage.run_id, spec.schema_name,
-             spec.source_uuid, spec.start_date, spec.end_date, tracing_id)
-    try:
-        manifest = prepare_ocp(spec, settings, stage, _progress(self, stage.run_id))
-        if _direct(self):  # called directly: the same steps in-process
-            chunks = [compute_chunk(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock)
-                      for a, b in manifest["chunks"]]
-            return write_tables(chunks, run_id=stage.run_id, lock=lock, started_at=started)
-    except BaseException:
-        stage.cleanup()
-        _release(self, lock)
-        raise
-    queue = _queue(self)
-    header = [compute_chunk.s(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock).set(queue=queue)
-              for a, b in manifest["chunks"]]
-    body = write_tables.s(run_id=stage.run_id, lock=lock, started_at=started).set(queue=queue)
-    if lock:
-        body = body.on_error(release_run_lock.si(lock=lock).set(queue=queue))
-    raise self.replace(chord(header, body))
+    return _start_run(self, "OCP", spec,
+                      lambda settings, stage, progress: prepare_ocp(spec, settings, stage, progress),
+                      compute_chunk, write_tables,
+                      f"summarize_ocp schema={spec.schema_name} source={spec.source_uuid} "
+                      f"{spec.start_date}..{spec.end_date} tracing_id={tracing_id}")
 
 
 @app.task(name="poc_tasks.compute_chunk", bind=True, acks_late=True)
@@ -288,35 +298,11 @@ def summarize_ocp_on_aws(self, schema_name: str, openshift_provider_uuid: str, a
 
     spec = CloudRunSpec.build(schema_name, openshift_provider_uuid, aws_provider_uuid, cluster_id, start_date,
                               end_date, cluster_alias, markup, distribution, report_period_id, bill_id)
-    settings, stage = _stage(uuid.uuid4().hex)
-    started = time.time()
-    lock = _take_lock(self, f"OCP-on-AWS-{spec.openshift_provider_uuid}", _cloud_lock_spec(spec),
-                      self.request.id or stage.run_id)
-    try:
-        _guard(self, lock)
-    except RunCancelled:
-        _release(self, lock)
-        raise
-    LOG.info("summarize_ocp_on_aws run=%s schema=%s ocp=%s aws=%s %s..%s tracing_id=%s", stage.run_id,
-             spec.schema_name, spec.openshift_provider_uuid, spec.cloud_provider_uuid, spec.start_date,
-             spec.end_date, tracing_id)
-    try:
-        manifest = prepare_ocp_on_aws(spec, settings, stage, _progress(self, stage.run_id))
-        if _direct(self):
-            chunks = [cloud_compute_chunk(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock)
-                      for a, b in manifest["chunks"]]
-            return cloud_write_tables(chunks, run_id=stage.run_id, lock=lock, started_at=started)
-    except BaseException:
-        stage.cleanup()
-        _release(self, lock)
-        raise
-    queue = _queue(self)
-    header = [cloud_compute_chunk.s(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock).set(queue=queue)
-              for a, b in manifest["chunks"]]
-    body = cloud_write_tables.s(run_id=stage.run_id, lock=lock, started_at=started).set(queue=queue)
-    if lock:
-        body = body.on_error(release_run_lock.si(lock=lock).set(queue=queue))
-    raise self.replace(chord(header, body))
+    return _start_run(self, f"OCP-on-AWS-{spec.openshift_provider_uuid}", _cloud_lock_spec(spec),
+                      lambda settings, stage, progress: prepare_ocp_on_aws(spec, settings, stage, progress),
+                      cloud_compute_chunk, cloud_write_tables,
+                      f"summarize_ocp_on_aws schema={spec.schema_name} ocp={spec.openshift_provider_uuid} "
+                      f"aws={spec.cloud_provider_uuid} {spec.start_date}..{spec.end_date} tracing_id={tracing_id}")
 
 
 def _summarize_cloud(task: Any, cloud_type: str, kwargs: dict[str, Any]) -> Any:
@@ -329,35 +315,12 @@ def _summarize_cloud(task: Any, cloud_type: str, kwargs: dict[str, Any]) -> Any:
     p = flow.provider(cloud_type)
     tracing_id = kwargs.pop("tracing_id", None)
     spec = CloudRunSpec.from_kwargs(kwargs, cloud_type=p.name)
-    settings, stage = _stage(uuid.uuid4().hex)
-    started = time.time()
-    lock = _take_lock(task, f"{p.run_name}-{spec.openshift_provider_uuid}", _cloud_lock_spec(spec),
-                      task.request.id or stage.run_id)
-    try:
-        _guard(task, lock)
-    except RunCancelled:
-        _release(task, lock)
-        raise
-    LOG.info("summarize_ocp_on_%s run=%s schema=%s ocp=%s cloud=%s %s..%s tracing_id=%s", p.name.lower(),
-             stage.run_id, spec.schema_name, spec.openshift_provider_uuid, spec.cloud_provider_uuid, spec.start_date,
-             spec.end_date, tracing_id)
-    try:
-        manifest = flow.prepare(p, spec, settings, stage, _progress(task, stage.run_id))
-        if _direct(task):
-            chunks = [cloud_compute_chunk(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock)
-                      for a, b in manifest["chunks"]]
-            return cloud_write_tables(chunks, run_id=stage.run_id, lock=lock, started_at=started)
-    except BaseException:
-        stage.cleanup()
-        _release(task, lock)
-        raise
-    queue = _queue(task)
-    header = [cloud_compute_chunk.s(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock).set(queue=queue)
-              for a, b in manifest["chunks"]]
-    body = cloud_write_tables.s(run_id=stage.run_id, lock=lock, started_at=started).set(queue=queue)
-    if lock:
-        body = body.on_error(release_run_lock.si(lock=lock).set(queue=queue))
-    raise task.replace(chord(header, body))
+    return _start_run(task, f"{p.run_name}-{spec.openshift_provider_uuid}", _cloud_lock_spec(spec),
+                      lambda settings, stage, progress: flow.prepare(p, spec, settings, stage, progress),
+                      cloud_compute_chunk, cloud_write_tables,
+                      f"summarize_ocp_on_{p.name.lower()} schema={spec.schema_name} "
+                      f"ocp={spec.openshift_provider_uuid} cloud={spec.cloud_provider_uuid} "
+                      f"{spec.start_date}..{spec.end_date} tracing_id={tracing_id}")
 
 
 @app.task(name="poc_tasks.summarize_ocp_on_azure", bind=True, acks_late=True)
