@@ -14,6 +14,7 @@ Every table is then written in one transaction (writer.replace_rows), with Koku'
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import logging
 import os
@@ -86,6 +87,16 @@ UI_SCHEMAS = {name: arrow_schema(get_table(name), cols) for name, cols in _UI_CO
 
 def _noop(_step: str, _meta: dict[str, Any]) -> None:
     return None
+
+
+def release_memory() -> None:
+    """Give freed memory back to the system after a day: Arrow's pool and glibc's heap keep it otherwise, and the
+    next day's frames are as big again (a worker's RSS would stay at its high-water mark)."""
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 # --- prepare ---------------------------------------------------------------------------------------------------
@@ -330,6 +341,7 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
     chunk = _Chunk(manifest, spec, scan_chunk(ocp_parquet, first, last))
     discover = bool(manifest["matched_keys"]) and not manifest["pg_matched_tags"]
     _pass_one(chunk, settings, sources, days, discover)
+    release_memory()
     totals = attr.pv_capacity_totals(pd.concat(chunk.contributions, ignore_index=True)) \
         if chunk.contributions else {}
     matched_strings = _matched_tag_strings(chunk, discover)
@@ -376,7 +388,9 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
             for name, frame in ui.items():
                 w[name].write_table(_ui_arrow(frame, name, spec))
                 rows[name] += len(frame)
-        w[TAGS_SUMMARY_PART].write_table(tags.summary_table())
+            w[TAGS_SUMMARY_PART].write_table(tags.summary_table())  # the day's distinct rows (PostgreSQL merges)
+            del ui, ui_parts
+            release_memory()
         w[TAGS_VALUES_PART].write_table(tags.values_table())
         conn.rollback()
     return {"chunk": [first.isoformat(), last.isoformat()], "rows": rows, "days": days_out,
