@@ -36,11 +36,11 @@ import pyarrow.compute as pc
 from poc_tasks.cloud import attribution as attr
 from poc_tasks.cloud import tenant_cloud
 from poc_tasks.cloud.attribution import CloudProfile, final_columns
-from poc_tasks.cloud.jsontext import TagJsonError, distinct_pairs, filter_text
-from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, fallback_matched_tags, matched_tag
+from poc_tasks.cloud.jsontext import TagJsonError, filter_text
+from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, matched_tag
 from poc_tasks.cloud.ocp_input import read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable, group_rows
-from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider
+from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, tag_discovery
 from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.sqlfn import decimal_9_array, like, round_half_away
 from poc_tasks.cloud.tag_tables import TagTables
@@ -617,15 +617,6 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
     return state
 
 
-def _discovery(ctx: ChunkContext, state: ChunkState) -> list[str]:
-    d = state.discovery
-    try:
-        cloud = distinct_pairs(d.cloud_tag_texts)
-    except TagJsonError as exc:
-        raise InputFileError(ctx.sources.folder(), f"unusable label JSON: {exc}", "labels") from exc
-    m = ctx.manifest
-    return fallback_matched_tags(cloud, distinct_pairs(d.pod_label_texts), distinct_pairs(d.volume_label_texts),
-                                 m["cloud_keys"], m["any_keys"], m["ocp_listed_keys"])
 
 
 def _day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Sequence[str],
@@ -727,7 +718,7 @@ PROVIDER = CloudProvider(
     requires_cluster=False,
     open_sources=_open,
     pass_one=_pass_one,
-    discovery_pairs=_discovery,
+    discovery_pairs=tag_discovery("labels", "label"),
     day_rows=_day_rows,
     project_rows=project_rows,
     conservation_costs=("unblended_cost", "credit_amount"),

@@ -20,13 +20,16 @@ import psycopg2.extensions
 import pyarrow as pa
 
 from poc_tasks.cloud.attribution import CloudProfile
+from poc_tasks.cloud.jsontext import TagJsonError, distinct_pairs
+from poc_tasks.cloud.matching import fallback_matched_tags
 from poc_tasks.cloud.ocp_input import OcpChunkSets
 from poc_tasks.cloud.outputs import CostTerm, UiTable
 from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.tag_tables import TagTables
+from poc_tasks.errors import InputFileError
 from poc_tasks.settings import Settings
 
-__all__ = ["CloudProvider", "Sources", "ChunkContext", "ChunkState", "Discovery"]
+__all__ = ["CloudProvider", "Sources", "ChunkContext", "ChunkState", "Discovery", "tag_discovery"]
 
 Connection = psycopg2.extensions.connection
 
@@ -100,3 +103,20 @@ class CloudProvider:
     conservation_costs: tuple[str, ...]
     ui_numeric: tuple[str, ...] = ("cost_category_id",)
     extra_manifest: Callable[[Connection, CloudRunSpec], dict[str, Any]] | None = None
+
+
+def tag_discovery(column: str, what: str) -> Callable[[ChunkContext, ChunkState], list[str]]:
+    """Koku's Trino matched-tag query, the same for every provider: the chunk's cloud tag (or label) pairs
+    against this source's pod and volume labels. `column` / `what` name the provider's tag column in errors."""
+
+    def discover(ctx: ChunkContext, state: ChunkState) -> list[str]:
+        d = state.discovery
+        try:
+            cloud = distinct_pairs(d.cloud_tag_texts)
+        except TagJsonError as exc:
+            raise InputFileError(ctx.sources.folder(), f"unusable {what} JSON: {exc}", column) from exc
+        m = ctx.manifest
+        return fallback_matched_tags(cloud, distinct_pairs(d.pod_label_texts), distinct_pairs(d.volume_label_texts),
+                                     m["cloud_keys"], m["any_keys"], m["ocp_listed_keys"])
+
+    return discover
