@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -139,7 +138,3 @@ def read_day(sources: OcpSources, day: dt.date, parser: LabelParser) -> DayInput
                                         parser),
         node_capacity=_reduce_capacity(sources, day),
     )
-
-
-def nan_to_none(values: np.ndarray) -> list:
-    return [None if (v is None or (isinstance(v, float) and np.isnan(v))) else v for v in values]

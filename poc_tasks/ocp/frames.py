@@ -38,12 +38,6 @@ def left_join(left: pd.DataFrame, right: pd.DataFrame, on: list[str] | dict[str,
                       sort=False)
 
 
-def none_if_nan(series: pd.Series) -> pd.Series:
-    return series.astype(object).where(series.notna(), None)
-
-
-def empty(columns: dict[str, str]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=("float64" if t == "float" else object)) for c, t in columns.items()})
 
 
 def as_float(series: pd.Series) -> np.ndarray:
