@@ -40,10 +40,12 @@ from poc_tasks.cloud.provider import ChunkContext, CloudProvider
 from poc_tasks.cloud.spec import CloudRunSpec, date_range_pair
 from poc_tasks.cloud.tag_tables import ChunkTagParts, write_tag_tables
 from poc_tasks.db.connection import connect
+from poc_tasks.db.parallel_writes import write_tables
 from poc_tasks.db.tables import SUMMARY_TABLE, get_table
 from poc_tasks.db.writer import replace_rows
 from poc_tasks.errors import MissingInputData
 from poc_tasks.io.staging import Stage
+from poc_tasks.memory import release_memory, tune_allocators
 from poc_tasks.run import days_in_range, parse_date
 from poc_tasks.settings import Settings
 
@@ -178,6 +180,7 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
                   progress: Progress = _noop) -> dict[str, Any]:
     """Match and attribute the days of one chunk into the stage (one part file per table; a re-run rewrites it)."""
     t0 = time.perf_counter()
+    tune_allocators()
     manifest = stage.read_manifest()
     p = provider(manifest["provider"])
     spec = CloudRunSpec.from_kwargs(manifest["run"], cloud_type=p.name)
@@ -227,6 +230,8 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
             tags.add(project, cloud_keys)
             rows[p.project_table] += len(project)
             rows[SUMMARY_TABLE] += len(back)
+            del temp, final, view, project, back
+            release_memory()  # the next day's frames are as big: return this day's to the system
         w[TAGS_SUMMARY_PART].write_table(tags.summary_table())
         w[TAGS_VALUES_PART].write_table(tags.values_table())
         conn.rollback()
@@ -337,14 +342,15 @@ def finalize(settings: Settings, stage: Stage, written: dict[str, int],
 
 def run(p: CloudProvider, spec: CloudRunSpec, settings: Settings, progress: Progress = _noop,
         date_step: int | None = None) -> dict[str, Any]:
-    """The whole run in-process (the CLI's `run ocp-on-azure` / `run ocp-on-gcp`): the chord's steps in order."""
+    """The whole run in-process (the CLI's `run ocp-on-azure` / `run ocp-on-gcp`): the chord's steps (table
+    writes in threads)."""
     t0 = time.perf_counter()
     stage = new_stage(settings)
     try:
         manifest = prepare(p, spec, settings, stage, progress, date_step)
         chunks = [compute_chunk(settings, stage, a, b, progress) for a, b in manifest["chunks"]]
         t1 = time.perf_counter()
-        written = {t: write_table(settings, stage, t) for t in manifest["tables"]}
+        written = write_tables(manifest["tables"], lambda t: write_table(settings, stage, t))
         write_s = time.perf_counter() - t1
         result = finalize(settings, stage, written, chunks)
     except BaseException:

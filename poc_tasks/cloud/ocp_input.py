@@ -18,10 +18,13 @@ from typing import Any
 
 import pandas as pd
 import psycopg2.extensions
+import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg2 import sql
 
 from poc_tasks.cloud.jsontext import TagJsonError, canonical_text
 from poc_tasks.db.connection import qualified
+from poc_tasks.db.copy_out import query_arrow
 from poc_tasks.errors import InputFileError, MissingInputData
 from poc_tasks.io.fs import filesystem, list_parquet
 from poc_tasks.io.layout import ocp_prefix
@@ -96,10 +99,11 @@ def scan_chunk(parquet: OcpParquet, first: dt.date, last: dt.date) -> OcpChunkSe
     hi = dt.datetime(last.year, last.month, last.day) + dt.timedelta(days=1)
     out = OcpChunkSets()
     for _path, tbl in parquet.pod_daily.read_range(lo, hi, ["resource_id", "node", "namespace"]):
-        d = tbl.group_by(["resource_id", "node", "namespace"]).aggregate([]).to_pydict()
-        out.node_resource_ids.update(r for r in d["resource_id"] if r)
-        out.nodes.update(d["node"])
-        out.namespaces.update(d["namespace"])
+        # distinct values per column (pc.unique, a plain hash): a group_by over the three columns of a 50,000-pod
+        # chunk (~1.5 M rows) left ~45 MiB of heap behind that malloc_trim could not return
+        out.node_resource_ids.update(r for r in pc.unique(tbl.column("resource_id")).to_pylist() if r)
+        out.nodes.update(pc.unique(tbl.column("node")).to_pylist())
+        out.namespaces.update(pc.unique(tbl.column("namespace")).to_pylist())
     for _path, tbl in parquet.storage_daily.read_range(lo, hi, ["interval_start", "persistentvolume",
                                                                 "csi_volume_handle"]):
         d = tbl.to_pydict()
@@ -128,32 +132,38 @@ def _labels(series: pd.Series, what: str) -> pd.Series:
     return pd.Series([lookup[v] for v in series.to_numpy(dtype=object)], index=series.index, dtype=object)
 
 
+_TEXT_COLUMNS = ("cluster_id", "cluster_alias", "data_source", "namespace", "node", "resource_id")
+_PV_COLUMNS = ("persistentvolumeclaim", "persistentvolume", "storageclass")
+_READ_TYPES: dict[str, pa.DataType] = {
+    "source": pa.string(), "report_period_id": pa.int64(), "usage_start": pa.date32(),
+    **dict.fromkeys(_TEXT_COLUMNS, pa.string()), "pod_labels": pa.string(), "volume_labels": pa.string(),
+    **dict.fromkeys(_PV_COLUMNS, pa.string()), **dict.fromkeys(_NUMERIC, pa.float64()),
+    "cost_category_id": pa.int64(),
+}
+
+
 def read_ocp_rows(conn: Connection, schema: str, first: dt.date, last: dt.date, source_uuid: str,
                   csi_by_day_pv: dict[tuple[dt.date, str], str], storage_only: bool = False) -> pd.DataFrame:
     """The OCP summary rows of every OCP source of the tenant for the days [first, last], with csi handles.
 
     Column ``source`` is the OCP source uuid (Hive's partition column). Numbers are float64, labels Trino text.
+    Read through COPY (db.copy_out): a day of a 50,000-pod cluster is ~55 k rows.
     """
-    cols = [sql.SQL("source_uuid::text AS source"), sql.Identifier("report_period_id"),
-            sql.Identifier("usage_start"), sql.Identifier("cluster_id"), sql.Identifier("cluster_alias"),
-            sql.Identifier("data_source"), sql.Identifier("namespace"), sql.Identifier("node"),
-            sql.Identifier("resource_id"), sql.SQL("pod_labels::text"), sql.SQL("volume_labels::text"),
-            sql.Identifier("persistentvolumeclaim"), sql.Identifier("persistentvolume"),
-            sql.Identifier("storageclass")]
-    cols += [sql.SQL("{}::float8").format(sql.Identifier(c)) for c in _NUMERIC]
-    cols.append(sql.Identifier("cost_category_id"))
+    def ident(c: str) -> sql.Composable:
+        return sql.Identifier(c)
+
+    cols = [sql.SQL("source_uuid::text AS source"), ident("report_period_id"), ident("usage_start"),
+            *(ident(c) for c in _TEXT_COLUMNS),
+            *(sql.SQL("{}::text AS {}").format(ident(c), ident(c)) for c in ("pod_labels", "volume_labels")),
+            *(ident(c) for c in _PV_COLUMNS),
+            *(sql.SQL("{}::float8 AS {}").format(ident(c), ident(c)) for c in _NUMERIC),
+            ident("cost_category_id")]
     where = sql.SQL("usage_start >= %s AND usage_start <= %s AND " + OCP_ROW_FILTER)
     if storage_only:
         where += sql.SQL(" AND data_source = 'Storage'")
     query = sql.SQL("SELECT {} FROM {} WHERE ").format(
         sql.SQL(", ").join(cols), qualified(schema, "reporting_ocpusagelineitem_daily_summary")) + where
-    with conn.cursor() as cur:
-        cur.execute(query, (first, last))
-        rows = cur.fetchall()
-    names = [c for c in OCP_COLUMNS if c != "csi_volume_handle"]
-    df = pd.DataFrame(rows, columns=names)
-    for c in _NUMERIC:
-        df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+    df = query_arrow(conn, query, (first, last), _READ_TYPES).to_pandas(date_as_object=True)
     df["pod_labels"] = _labels(df["pod_labels"], "pod_labels")
     df["volume_labels"] = _labels(df["volume_labels"], "volume_labels")
     df["csi_volume_handle"] = _attach_csi(conn, schema, df, source_uuid, csi_by_day_pv)

@@ -14,7 +14,6 @@ Every table is then written in one transaction (writer.replace_rows), with Koku'
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import logging
 import os
@@ -45,16 +44,19 @@ from poc_tasks.cloud.matching import (
     tag_candidates,
 )
 from poc_tasks.cloud.ocp_input import OcpChunkSets, open_ocp_parquet, read_ocp_label_texts, read_ocp_rows, scan_chunk
+from poc_tasks.cloud.outputs import round_to_column_scales
 from poc_tasks.cloud.project import BACK_POPULATE_COLUMNS, back_populate_rows, project_rows, project_tag_keys
 from poc_tasks.cloud.spec import CloudRunSpec, date_range_pair
 from poc_tasks.cloud.tag_summary import SUMMARY_STAGED, VALUES_STAGED, ChunkTags, write_tag_summaries
 from poc_tasks.cloud.ui_tables import AWS_UI_TABLES, combine_ui_rows, ui_rows
 from poc_tasks.db.connection import connect
+from poc_tasks.db.parallel_writes import write_tables
 from poc_tasks.db.tables import SUMMARY_TABLE, get_table
 from poc_tasks.db.tables_aws import OCPAWS_PROJECT_TABLE, OCPAWS_TAGS_SUMMARY
 from poc_tasks.db.writer import replace_rows
 from poc_tasks.errors import InputFileError, MissingInputData
 from poc_tasks.io.staging import Stage
+from poc_tasks.memory import release_memory, tune_allocators
 from poc_tasks.run import days_in_range, parse_date
 from poc_tasks.settings import Settings
 
@@ -87,16 +89,6 @@ UI_SCHEMAS = {name: arrow_schema(get_table(name), cols) for name, cols in _UI_CO
 
 def _noop(_step: str, _meta: dict[str, Any]) -> None:
     return None
-
-
-def release_memory() -> None:
-    """Give freed memory back to the system after a day: Arrow's pool and glibc's heap keep it otherwise, and the
-    next day's frames are as big again (a worker's RSS would stay at its high-water mark)."""
-    pa.default_memory_pool().release_unused()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 # --- prepare ---------------------------------------------------------------------------------------------------
@@ -327,6 +319,7 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
                   progress: Progress = _noop) -> dict[str, Any]:
     """Match and attribute the days of one chunk into the stage (one part file per table; a re-run rewrites it)."""
     t0 = time.perf_counter()
+    tune_allocators()
     manifest = stage.read_manifest()
     spec = CloudRunSpec.from_kwargs(manifest["run"])
     first, last = parse_date(chunk_start, "chunk_start"), parse_date(chunk_end, "chunk_end")
@@ -408,11 +401,13 @@ def _project_arrow(project: pd.DataFrame, manifest: dict[str, Any], spec: CloudR
     p["report_period_id"] = manifest["report_period_id"]
     p["cost_entry_bill_id"] = manifest["bill_id"]
     p["source_uuid"] = spec.cloud_provider_uuid
-    return to_arrow(p, PROJECT_SCHEMA)
+    # numeric(33, 9) columns as Trino's INSERT lands a double in them (shortest text, half up), not as the COPY
+    # writer's 15-significant-digit rounding would: the two differ on half-way values (0.35374218749999997)
+    return to_arrow(round_to_column_scales(p, get_table(OCPAWS_PROJECT_TABLE)), PROJECT_SCHEMA)
 
 
 def _ui_arrow(frame: pd.DataFrame, name: str, spec: CloudRunSpec) -> pa.Table:
-    f = frame.copy()
+    f = round_to_column_scales(frame, get_table(name))  # a copy; see _project_arrow
     f["id"] = [str(uuid.uuid4()) for _ in range(len(f))]
     f["usage_end"] = f["usage_start"]
     f["source_uuid"] = spec.cloud_provider_uuid
@@ -505,14 +500,14 @@ def new_stage(settings: Settings) -> Stage:
 
 def run_ocp_on_aws(spec: CloudRunSpec, settings: Settings, progress: Progress = _noop,
                    date_step: int | None = None) -> dict[str, Any]:
-    """The whole run in-process (the CLI's `run ocp-on-aws`): the Celery chord's steps, one after the other."""
+    """The whole run in-process (the CLI's `run ocp-on-aws`): the Celery chord's steps (table writes in threads)."""
     t0 = time.perf_counter()
     stage = new_stage(settings)
     try:
         manifest = prepare_ocp_on_aws(spec, settings, stage, progress, date_step)
         chunks = [compute_chunk(settings, stage, a, b, progress) for a, b in manifest["chunks"]]
         t1 = time.perf_counter()
-        written = {t: write_table(settings, stage, t) for t in manifest["tables"]}
+        written = write_tables(manifest["tables"], lambda t: write_table(settings, stage, t))
         write_s = time.perf_counter() - t1
         result = finalize(settings, stage, written, chunks)
     except BaseException:

@@ -24,9 +24,11 @@ import pyarrow as pa
 from poc_tasks.db import tenant
 from poc_tasks.db.connection import connect
 from poc_tasks.db.init import ensure_report_period
+from poc_tasks.db.parallel_writes import write_tables
 from poc_tasks.db.writer import replace_daily_summary
 from poc_tasks.errors import MissingInputData
 from poc_tasks.io.staging import Stage
+from poc_tasks.memory import tune_allocators
 from poc_tasks.ocp import cluster_info
 from poc_tasks.ocp.day_inputs import read_day
 from poc_tasks.ocp.inputs import open_sources
@@ -128,6 +130,7 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
                   progress: Progress = _noop) -> dict[str, Any]:
     """Summarise the days of one chunk into the stage (one part file per table). Pure re-runs: same file."""
     t0 = time.perf_counter()
+    tune_allocators()
     manifest = stage.read_manifest()
     spec = OcpRunSpec.build(**manifest["run"])
     first, last = parse_date(chunk_start, "chunk_start"), parse_date(chunk_end, "chunk_end")
@@ -193,14 +196,14 @@ def new_stage(settings: Settings) -> Stage:
 
 
 def run_ocp(spec: OcpRunSpec, settings: Settings, progress: Progress = _noop) -> dict[str, Any]:
-    """The whole run in-process (the CLI's `run ocp`): the Celery chord's steps, one after the other."""
+    """The whole run in-process (the CLI's `run ocp`): the Celery chord's steps (table writes in threads)."""
     t0 = time.perf_counter()
     stage = new_stage(settings)
     try:
         manifest = prepare_ocp(spec, settings, stage, progress)
         chunks = [compute_chunk(settings, stage, a, b, progress) for a, b in manifest["chunks"]]
         t1 = time.perf_counter()
-        written = {t: write_table(settings, stage, t) for t in manifest["tables"]}
+        written = write_tables(manifest["tables"], lambda t: write_table(settings, stage, t))
         write_s = time.perf_counter() - t1
         result = finalize(settings, stage, written, chunks)
     except BaseException:
