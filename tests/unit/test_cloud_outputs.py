@@ -7,6 +7,7 @@ import datetime as dt
 import math
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from poc_tasks.cloud.matching import fallback_matched_tags
@@ -107,3 +108,24 @@ def test_fallback_matched_tags_follow_koku_key_rules():
     # values compare case-blind, keys too; a pod key needs to be listed (any provider), a volume key for OCP
     assert out == ['"App": "api"', '"app": "API"', '"env": "prod"', '"team": "x"']
     assert fallback_matched_tags(cloud, pods, volumes, ["app"], any_keys=[], ocp_keys=[]) == []
+
+
+def test_aws_outputs_round_numeric_9_columns_as_trinos_insert():
+    """0.35374218749999997 = (64.5 / 384) * 2.106: Trino's cast to numeric(33,9) reads the shortest text and rounds
+    half up -> 0.353742187; the COPY writer's 15-significant-digit rounding alone would store 0.353742188."""
+    from poc_tasks.cloud import pipeline
+    from poc_tasks.cloud.spec import CloudRunSpec
+    from poc_tasks.db.encode import float8_numeric
+
+    share = (64.5 / 384) * 2.106
+    assert repr(share) == "0.35374218749999997"
+    assert float8_numeric(pa.array([share])).to_pylist() == [0.3537421875]  # the half-way value the cast would see
+    spec = CloudRunSpec.build("org1234567", "6d7e4d2c-1f6a-4a8e-9f1e-0a0000000001",
+                              "6d7e4d2c-1f6a-4a8e-9f1e-0a0000000002", "c1", "2026-12-06", "2026-12-06")
+    frame = pd.DataFrame({"usage_start": [dt.date(2026, 12, 6)], "cluster_id": ["c1"],
+                          "calculated_amortized_cost": [share], "markup_cost_amortized": [share],
+                          "unblended_cost": [share]})
+    out = pipeline._ui_arrow(frame, "reporting_ocpaws_cost_summary_p", spec)
+    assert out.column("calculated_amortized_cost").to_pylist() == [0.353742187]
+    assert out.column("markup_cost_amortized").to_pylist() == [0.353742187]
+    assert out.column("unblended_cost").to_pylist() == [share]  # numeric(33,15): left to the COPY writer
