@@ -301,7 +301,7 @@ def write_table(settings: Settings, stage: Stage, table: str) -> int:
                      " OR supplementary_usage_cost IS NOT NULL)")
             params = {"start": start, "end": end, "rp": rp}
             return replace_rows(conn, schema, table, where, params, _batches(stage, table),
-                                partition_range=(start, end)).inserted
+                                partition_range=(start, end), analyze=True).inserted
         if table == p.tags.summary:
             counts = write_tag_tables(conn, schema, p.tags, manifest["bill_id"], rp, manifest["rp_cluster_id"],
                                       manifest["rp_cluster_alias"],

@@ -449,7 +449,7 @@ def write_table(settings: Settings, stage: Stage, table: str) -> int:
             params = {"start": start, "end": end, "rp": rp}
             batches = stage.read_batches(table, batch_size=WRITE_BATCH_ROWS)
             return replace_rows(conn, schema, table, where, params, batches,
-                                partition_range=(start, end)).inserted
+                                partition_range=(start, end), analyze=True).inserted
         if table == OCPAWS_TAGS_SUMMARY:
             counts = write_tag_summaries(conn, schema, manifest["bill_id"], rp, manifest["rp_cluster_id"],
                                          manifest["rp_cluster_alias"],

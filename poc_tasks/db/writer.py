@@ -35,7 +35,8 @@ from poc_tasks.db.tables import SUMMARY_TABLE, get_table, is_partitioned, partit
 from poc_tasks.errors import InvalidArgument
 from poc_tasks.run import parse_date, validate_schema
 
-__all__ = ["WriteResult", "copy_rows", "replace_rows", "replace_daily_summary", "DAILY_SUMMARY_DELETE_WHERE"]
+__all__ = ["WriteResult", "copy_rows", "replace_rows", "replace_daily_summary", "analyze_months",
+           "DAILY_SUMMARY_DELETE_WHERE"]
 
 Connection = psycopg2.extensions.connection
 BatchCheck = Callable[[pa.Table], None]
@@ -158,12 +159,18 @@ def replace_rows(
     partition_range: tuple[dt.date, dt.date] | None = None,
     generate_uuid: bool = True,
     checks: Sequence[BatchCheck] = (),
+    analyze: bool = False,
 ) -> WriteResult:
     """DELETE FROM schema.table WHERE <delete_where_sql>, then COPY the batches, in one transaction; commit.
 
     `delete_where_sql` is code, not data: values go in `params`. For a partitioned table `partition_range`
     (inclusive dates) is required: its months get partitions first, and every row's partition column must
     lie in it (rows outside would escape the next run's delete).
+
+    `analyze`: ANALYZE the written month partitions after the commit, for a table that is read back soon (the OCP
+    summary, by OCP on cloud): after a bulk delete and COPY the planner's statistics are stale until autovacuum
+    gets to them, and a day's read chose a bitmap over the NULL-column indexes instead of usage_start (0.47 s
+    instead of 0.04 s per day on the 50-node month).
     """
     validate_schema(schema)
     t = _table(table)
@@ -196,7 +203,26 @@ def replace_rows(
     except BaseException:
         conn.rollback()
         raise
+    if analyze:
+        analyze_months(conn, schema, t, *(partition_range or (None, None)))
     return WriteResult(deleted, inserted)
+
+
+def analyze_months(conn: Connection, schema: str, table: str | sa.Table, start: dt.date | None,
+                   end: dt.date | None) -> None:
+    """ANALYZE the month partitions of [start, end] (the whole table when it is not partitioned); commits."""
+    t = _table(table)
+    names = [t.name]
+    if is_partitioned(t) and start is not None and end is not None:
+        names = [f"{t.name}_{m:%Y_%m}" for m in months_between(start, end)]
+    try:
+        with conn.cursor() as cur:
+            for name in names:
+                cur.execute(sql.SQL("ANALYZE {}").format(qualified(schema, name)))
+        conn.commit()
+    except BaseException:
+        conn.rollback()
+        raise
 
 
 def _same_report_period(report_period_id: int) -> BatchCheck:
@@ -238,5 +264,6 @@ def replace_daily_summary(
         constants={"report_period_id": rp},
         partition_range=(start_d, end_d),
         checks=[_same_report_period(rp)],
+        analyze=True,  # OCP on cloud reads these rows back
     )
     return result.inserted

@@ -387,6 +387,11 @@ def test_arrow_batches_stream_into_one_copy(tenant_schema, pg_conn):
         "FROM reporting_ocpusagelineitem_daily_summary",
     )
     assert rows == [(1000, 1000, decimal.Decimal("500.000000000000000"), rp)]
+    # the written month partition was analyzed (OCP on cloud reads it back by usage_start right away)
+    stats = _fetch(pg_conn, "SELECT c.reltuples::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                   " WHERE n.nspname = %s AND c.relname = %s",
+                   (tenant_schema, "reporting_ocpusagelineitem_daily_summary_2026_01"))
+    assert stats == [(1000,)]
 
 
 def test_writer_names_unknown_columns_and_foreign_periods(tenant_schema, pg_conn):
