@@ -10,40 +10,38 @@ A chunk is computed in two passes over its days, so that at most one day of clou
 provider's narrow first pass (which lines can match, disk sizes, each disk's total PV capacity over the chunk, the
 texts the matched tags are discovered from), then per day the matched lines, their attribution and every output
 row of that day, appended to the chunk's staged Parquet. Every table is then written in one transaction
-(writer.replace_rows / tag_tables.write_tag_tables) with Koku's delete rules, as a Celery chord or in-process.
+(writer.replace_rows / tag_tables.write_tag_tables) with Koku's delete rules, as a Celery chord or in-process;
+prepare's checks and manifest, the writes and finalize are cloud/runs.py's, as for OCP on AWS.
 The provider modules are registered in :data:`PROVIDERS` (name -> module whose ``PROVIDER`` describes it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
-import os
 import time
-import uuid
-from collections.abc import Callable
 from contextlib import ExitStack, closing
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 
+from poc_tasks.cloud import runs, tenant_cloud
 from poc_tasks.cloud import tenant as cloud_tenant
-from poc_tasks.cloud import tenant_cloud
 from poc_tasks.cloud.frames import arrow_schema, to_arrow
 from poc_tasks.cloud.matching import special_candidates, tag_candidates
 from poc_tasks.cloud.ocp_input import open_ocp_parquet, scan_chunk
-from poc_tasks.cloud.outputs import back_populate_rows, round_to_column_scales, ui_rows
-from poc_tasks.cloud.pipeline import WRITE_BATCH_ROWS, new_stage
+from poc_tasks.cloud.outputs import back_populate_rows, ui_rows
 from poc_tasks.cloud.project import BACK_POPULATE_COLUMNS, project_tag_keys
 from poc_tasks.cloud.provider import ChunkContext, CloudProvider
-from poc_tasks.cloud.spec import CloudRunSpec, date_range_pair
+from poc_tasks.cloud.runs import Progress, RunTables, read_staged
+from poc_tasks.cloud.runs import noop_progress as _noop
+from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.tag_tables import ChunkTagParts, write_tag_tables
 from poc_tasks.db.connection import connect
-from poc_tasks.db.parallel_writes import write_tables
 from poc_tasks.db.tables import SUMMARY_TABLE, get_table
-from poc_tasks.db.writer import replace_rows
-from poc_tasks.errors import MissingInputData
+from poc_tasks.inprocess import run_in_process
 from poc_tasks.io.staging import Stage
 from poc_tasks.memory import release_memory, tune_allocators
 from poc_tasks.run import days_in_range, parse_date
@@ -52,15 +50,9 @@ from poc_tasks.settings import Settings
 __all__ = ["PROVIDERS", "provider", "prepare", "compute_chunk", "write_table", "finalize", "run", "write_order",
            "compute_any_chunk", "write_any_table", "finalize_any"]
 
-Progress = Callable[[str, dict[str, Any]], None]
-DEFAULT_DATE_STEP = 5  # Koku's TRINO_DATE_STEP
 PROVIDERS = {"Azure": "poc_tasks.cloud.azure", "GCP": "poc_tasks.cloud.gcp"}
 TAGS_SUMMARY_PART, TAGS_VALUES_PART = "tags_summary_part", "tags_values_part"
 BACK_POPULATE_SCHEMA = arrow_schema(get_table(SUMMARY_TABLE), BACK_POPULATE_COLUMNS)
-
-
-def _noop(_step: str, _meta: dict[str, Any]) -> None:
-    return None
 
 
 def provider(name: str) -> CloudProvider:
@@ -100,15 +92,7 @@ def prepare(p: CloudProvider, spec: CloudRunSpec, settings: Settings, stage: Sta
     progress("prepare", {p.kwarg: spec.cloud_provider_uuid})
     with closing(connect(settings.require_database_url())) as conn:
         with conn:
-            rp = cloud_tenant.report_period(conn, spec.schema_name, spec.openshift_provider_uuid, month_start)
-            if rp is None:
-                raise MissingInputData(
-                    f"no OCP report period of {month_start:%Y-%m} for OCP source {spec.openshift_provider_uuid} in "
-                    f"{spec.schema_name}: run the OCP summary of the range first (poc-tasks run ocp)")
-            if p.requires_cluster and not cloud_tenant.has_cluster(conn, spec.schema_name,
-                                                                   spec.openshift_provider_uuid):
-                raise MissingInputData(f"no reporting_ocp_clusters row for OCP source {spec.openshift_provider_uuid}: "
-                                       "run the OCP summary of the range first (poc-tasks run ocp)")
+            rp = runs.checked_report_period(conn, spec, month_start, p.requires_cluster)
             tenant_cloud.ensure_month_bill(conn, spec.schema_name, p.bill_table, spec.cloud_provider_uuid, p.name,
                                            p.name, month_start)
             bills = tenant_cloud.month_bill_ids(conn, spec.schema_name, p.bill_table, spec.cloud_provider_uuid,
@@ -123,37 +107,10 @@ def prepare(p: CloudProvider, spec: CloudRunSpec, settings: Settings, stage: Sta
             extra = p.extra_manifest(conn, spec) if p.extra_manifest else {}
             any_keys = tenant_cloud.tag_keys(conn, spec.schema_name)
             ocp_listed = tenant_cloud.tag_keys(conn, spec.schema_name, "OCP")
-    if spec.bill_id is not None and spec.bill_id not in bills:
-        raise MissingInputData(f"bill_id {spec.bill_id} is not a {p.name} bill of source {spec.cloud_provider_uuid} "
-                               f"for {month_start:%Y-%m} (its bills: {bills})")
-    step = date_step or int(os.environ.get("POC_DATE_STEP", DEFAULT_DATE_STEP))
-    manifest = {
-        "provider": p.run_name,
-        "run": spec.to_kwargs(),
-        "start_date": spec.start_date.isoformat(),
-        "end_date": spec.end_date.isoformat(),
-        "report_period_id": spec.report_period_id or rp[0],
-        "rp_cluster_id": rp[1],
-        "rp_cluster_alias": rp[2],
-        "bill_id": spec.bill_id or bills[0],
-        "bill_ids": bills,
-        "tables": write_order(p),
-        "chunks": [[a.isoformat(), b.isoformat()] for a, b in date_range_pair(spec.start_date, spec.end_date, step)],
-        "cloud_keys": cloud_keys,
-        "ocp_keys": ocp_keys,
-        "keys_enabled_for_both": both,
-        "pg_matched_tags": pg_matched,
-        "any_keys": any_keys,
-        "ocp_listed_keys": ocp_listed,
-        "markup": spec.markup_fraction,
-        "distribution": spec.distribution,
-        "rows_read": sources.rows_read(),
-        "bytes_read": sources.bytes_read(),
-        "timings": {"prepare_s": round(time.perf_counter() - t0, 3)},
-        **extra,
-    }
-    stage.write_manifest(manifest)
-    return manifest
+    keys = {"cloud_keys": cloud_keys, "ocp_keys": ocp_keys, "keys_enabled_for_both": both,
+            "pg_matched_tags": pg_matched, "any_keys": any_keys, "ocp_listed_keys": ocp_listed}
+    return runs.write_run_manifest(stage, spec, p.run_name, p.name, rp, bills, write_order(p), keys, sources, t0,
+                                   date_step, extra)
 
 
 # --- compute ---------------------------------------------------------------------------------------------------
@@ -223,9 +180,10 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
             view = final.rename(columns={"usage_amount": p.usage_column})
             for t in p.ui_tables:
                 frame = ui_rows(view, t, p.ui_numeric)
-                w[t.name].write_table(_ui_arrow(frame, t.name, ui_schemas[t.name], spec))
+                w[t.name].write_table(runs.ui_arrow(frame, t.name, ui_schemas[t.name], spec))
                 rows[t.name] += len(frame)
-            w[p.project_table].write_table(_project_arrow(project, manifest, spec, p.project_table, project_schema))
+            w[p.project_table].write_table(runs.project_arrow(project.copy(), manifest, spec, p.project_table,
+                                                              project_schema))
             w[SUMMARY_TABLE].write_table(to_arrow(back, BACK_POPULATE_SCHEMA))
             tags.add(project, cloud_keys)
             rows[p.project_table] += len(project)
@@ -235,130 +193,42 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
         w[TAGS_SUMMARY_PART].write_table(tags.summary_table())
         w[TAGS_VALUES_PART].write_table(tags.values_table())
         conn.rollback()
-    return {"chunk": [first.isoformat(), last.isoformat()], "rows": rows, "days": days_out,
-            "matched_tag_strings": len(matched_strings), "candidates": len(candidates),
-            "rows_read": sources.rows_read() + ocp_parquet.rows_read(),
-            "bytes_read": sources.bytes_read() + ocp_parquet.bytes_read(),
-            "seconds": round(time.perf_counter() - t0, 3)}
-
-
-def _project_arrow(project: pd.DataFrame, manifest: dict[str, Any], spec: CloudRunSpec, table: str,
-                   schema: pa.Schema) -> pa.Table:
-    p = project.copy()
-    p["pod_labels"] = p["enabled_tags"]
-    p["tags"] = p["enabled_tags"]
-    p["usage_end"] = p["usage_start"]
-    p["report_period_id"] = manifest["report_period_id"]
-    p["cost_entry_bill_id"] = manifest["bill_id"]
-    p["source_uuid"] = spec.cloud_provider_uuid
-    return to_arrow(round_to_column_scales(p, get_table(table)), schema)
-
-
-def _ui_arrow(frame: pd.DataFrame, table: str, schema: pa.Schema, spec: CloudRunSpec) -> pa.Table:
-    f = round_to_column_scales(frame, get_table(table))
-    f["id"] = [str(uuid.uuid4()) for _ in range(len(f))]
-    f["usage_end"] = f["usage_start"]
-    f["source_uuid"] = spec.cloud_provider_uuid
-    return to_arrow(f, schema)
+    return runs.chunk_result(first, last, rows, days_out, len(matched_strings), len(candidates),
+                             [sources, ocp_parquet], t0)
 
 
 # --- write -----------------------------------------------------------------------------------------------------
 
-def _batches(stage: Stage, table: str):
-    """The staged rows of a table in COPY-sized batches (~10 MiB of CSV each: memory stays at one batch)."""
-    return stage.read_batches(table, batch_size=WRITE_BATCH_ROWS)
+def _write_tags(p: CloudProvider, conn, schema: str, manifest: dict[str, Any], stage: Stage) -> int:
+    counts = write_tag_tables(conn, schema, p.tags, manifest["bill_id"], manifest["report_period_id"],
+                              manifest["rp_cluster_id"], manifest["rp_cluster_alias"],
+                              read_staged(stage, TAGS_SUMMARY_PART, p.tags.summary_schema),
+                              read_staged(stage, TAGS_VALUES_PART, p.tags.values_schema))
+    return counts["summary_rows"]
 
 
-def _read_staged(stage: Stage, table: str, schema: pa.Schema) -> pa.Table:
-    batches = list(stage.read_batches(table))
-    return pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
+def _tables(run_name: str) -> RunTables:
+    p = provider(run_name)
+    return RunTables(p.name, p.project_table, p.tags.summary, functools.partial(_write_tags, p))
 
 
 def write_table(settings: Settings, stage: Stage, table: str) -> int:
     """Replace the run's rows of one table in one transaction (Koku's delete rule); returns the rows written."""
-    manifest = stage.read_manifest()
-    if table not in manifest["tables"]:
-        raise ValueError(f"run {stage.run_id} staged no table {table!r}")
-    p = provider(manifest["provider"])
-    run = CloudRunSpec.from_kwargs(manifest["run"], cloud_type=p.name)
-    schema = run.schema_name
-    start, end = parse_date(manifest["start_date"], "start_date"), parse_date(manifest["end_date"], "end_date")
-    rp = manifest["report_period_id"]
-    with closing(connect(settings.require_database_url())) as conn:
-        if table == p.project_table:
-            # Koku: usage_start BETWEEN start AND end AND cost_entry_bill_id = bill; restricted to this run's
-            # cluster (report period), since a run here is one (cluster, cloud source) pair.
-            where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND cost_entry_bill_id = %(bill)s"
-                     " AND report_period_id = %(rp)s")
-            params = {"start": start, "end": end, "bill": manifest["bill_id"], "rp": rp}
-            return replace_rows(conn, schema, table, where, params, _batches(stage, table),
-                                partition_range=(start, end)).inserted
-        if table == SUMMARY_TABLE:
-            # Koku's delete_infrastructure_raw_cost_from_daily_summary, plus back-populated rows without cost
-            # (only the back-populate writes supplementary_usage_cost), which Koku leaves to pile up.
-            where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND report_period_id = %(rp)s"
-                     " AND ((infrastructure_raw_cost IS NOT NULL AND infrastructure_raw_cost <> 0)"
-                     " OR supplementary_usage_cost IS NOT NULL)")
-            params = {"start": start, "end": end, "rp": rp}
-            return replace_rows(conn, schema, table, where, params, _batches(stage, table),
-                                partition_range=(start, end), analyze=True).inserted
-        if table == p.tags.summary:
-            counts = write_tag_tables(conn, schema, p.tags, manifest["bill_id"], rp, manifest["rp_cluster_id"],
-                                      manifest["rp_cluster_alias"],
-                                      _read_staged(stage, TAGS_SUMMARY_PART, p.tags.summary_schema),
-                                      _read_staged(stage, TAGS_VALUES_PART, p.tags.values_schema))
-            return counts["summary_rows"]
-        # UI tables: Koku deletes usage_start BETWEEN start AND end AND source_uuid = cloud source; restricted to
-        # this run's cluster as above.
-        where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND source_uuid = %(source)s"
-                 " AND cluster_id = %(cluster)s")
-        params = {"start": start, "end": end, "source": run.cloud_provider_uuid, "cluster": run.cluster_id}
-        return replace_rows(conn, schema, table, where, params, _batches(stage, table),
-                            partition_range=(start, end), generate_uuid=False).inserted
+    return runs.write_table(settings, stage, table, _tables)
 
 
 def finalize(settings: Settings, stage: Stage, written: dict[str, int],
              chunk_results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """After every write: stamp the report period's ocp_on_cloud_updated_datetime, drop the stage, summarise."""
-    manifest = stage.read_manifest()
-    with closing(connect(settings.require_database_url())) as conn:
-        with conn:
-            cloud_tenant.stamp_report_period(conn, manifest["run"]["schema_name"], manifest["report_period_id"])
-    stage.cleanup()
-    chunks = chunk_results or []
-    timings = dict(manifest["timings"])
-    timings["compute_s"] = round(sum(c["seconds"] for c in chunks), 3)
-    days: dict[str, Any] = {}
-    for c in chunks:
-        days.update(c.get("days", {}))
-    return {"run_id": stage.run_id, "provider": manifest["provider"], "rows": written,
-            "start_date": manifest["start_date"], "end_date": manifest["end_date"],
-            "report_period_id": manifest["report_period_id"], "bill_id": manifest["bill_id"],
-            "chunks": len(manifest["chunks"]), "days": days,
-            "rows_read": manifest["rows_read"] + sum(c["rows_read"] for c in chunks),
-            "bytes_read": manifest["bytes_read"] + sum(c["bytes_read"] for c in chunks),
-            "timings": timings}
+    return runs.finalize(settings, stage, written, chunk_results)
 
 
 def run(p: CloudProvider, spec: CloudRunSpec, settings: Settings, progress: Progress = _noop,
         date_step: int | None = None) -> dict[str, Any]:
     """The whole run in-process (the CLI's `run ocp-on-azure` / `run ocp-on-gcp`): the chord's steps (table
     writes in threads)."""
-    t0 = time.perf_counter()
-    stage = new_stage(settings)
-    try:
-        manifest = prepare(p, spec, settings, stage, progress, date_step)
-        chunks = [compute_chunk(settings, stage, a, b, progress) for a, b in manifest["chunks"]]
-        t1 = time.perf_counter()
-        written = write_tables(manifest["tables"], lambda t: write_table(settings, stage, t))
-        write_s = time.perf_counter() - t1
-        result = finalize(settings, stage, written, chunks)
-    except BaseException:
-        stage.cleanup()
-        raise
-    result["timings"]["write_s"] = round(write_s, 3)
-    result["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
-    return result
+    return run_in_process(settings, lambda stage: prepare(p, spec, settings, stage, progress, date_step),
+                          compute_chunk, write_table, finalize, progress)
 
 
 # --- the Celery tasks' entry points for every OCP-on-cloud run -----------------------------------------------------

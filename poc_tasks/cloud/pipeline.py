@@ -9,7 +9,8 @@ A chunk is computed in two passes over its days, so that at most one day of CUR 
 1. a narrow pass (resource ids, and tag texts when the matched tags must be discovered from the Parquet): which
    lines can match, the EBS capacity of each disk and day, each disk's total PV capacity over the chunk;
 2. the full pass: per day the matched lines, their attribution, and every output row of that day.
-Every table is then written in one transaction (writer.replace_rows), with Koku's delete rules.
+Every table is then written in one transaction (writer.replace_rows), with Koku's delete rules (cloud/runs.py, as
+for Azure and GCP).
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ import datetime as dt
 import logging
 import os
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, closing
 from typing import Any
 
@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from poc_tasks.cloud import attribution as attr
-from poc_tasks.cloud import aws
+from poc_tasks.cloud import aws, runs
 from poc_tasks.cloud import tenant as cloud_tenant
 from poc_tasks.cloud.attribution import CloudProfile
 from poc_tasks.cloud.category_summary import update_category_summary
@@ -44,31 +44,27 @@ from poc_tasks.cloud.matching import (
     tag_candidates,
 )
 from poc_tasks.cloud.ocp_input import OcpChunkSets, open_ocp_parquet, read_ocp_label_texts, read_ocp_rows, scan_chunk
-from poc_tasks.cloud.outputs import round_to_column_scales
 from poc_tasks.cloud.project import BACK_POPULATE_COLUMNS, back_populate_rows, project_rows, project_tag_keys
-from poc_tasks.cloud.spec import CloudRunSpec, date_range_pair
+from poc_tasks.cloud.runs import WRITE_BATCH_ROWS, Progress, RunTables, read_staged
+from poc_tasks.cloud.runs import noop_progress as _noop
+from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.tag_summary import SUMMARY_STAGED, VALUES_STAGED, ChunkTags, write_tag_summaries
 from poc_tasks.cloud.ui_tables import AWS_UI_TABLES, combine_ui_rows, ui_rows
 from poc_tasks.db.connection import connect
-from poc_tasks.db.parallel_writes import write_tables
 from poc_tasks.db.tables import SUMMARY_TABLE, get_table
 from poc_tasks.db.tables_aws import OCPAWS_PROJECT_TABLE, OCPAWS_TAGS_SUMMARY
-from poc_tasks.db.writer import replace_rows
-from poc_tasks.errors import InputFileError, MissingInputData
+from poc_tasks.errors import InputFileError
+from poc_tasks.inprocess import new_stage, run_in_process
 from poc_tasks.io.staging import Stage
 from poc_tasks.memory import release_memory, tune_allocators
 from poc_tasks.run import days_in_range, parse_date
 from poc_tasks.settings import Settings
 
 __all__ = ["prepare_ocp_on_aws", "compute_chunk", "write_table", "finalize", "run_ocp_on_aws", "AWS_PROFILE",
-           "PROVIDER", "WRITE_ORDER"]
+           "PROVIDER", "WRITE_ORDER", "WRITE_BATCH_ROWS", "new_stage"]
 
 LOG = logging.getLogger(__name__)
-Progress = Callable[[str, dict[str, Any]], None]
 PROVIDER = "OCP-on-AWS"
-DEFAULT_DATE_STEP = 5  # Koku's TRINO_DATE_STEP
-# rows per COPY batch: the project rows carry two label JSON texts each, so a batch of 8 k rows is ~10 MiB of CSV
-WRITE_BATCH_ROWS = 8192
 # step-2 rows per part of a day: a day of a 50,000-pod cluster is ~100 k rows of ~40 columns; parts keep it at ~20 k
 BUCKET_ROWS = int(os.environ.get("POC_BUCKET_ROWS", 20_000))
 AWS_PROFILE = CloudProfile(costs=aws.COSTS, markups=aws.MARKUPS, attributes=aws.CLOUD_ATTRIBUTES,
@@ -85,10 +81,6 @@ _UI_COLUMNS = {name: [c.name for c in get_table(name).columns] for name in UI_NA
 PROJECT_SCHEMA = arrow_schema(get_table(OCPAWS_PROJECT_TABLE), _PROJECT_COLUMNS)
 BACK_POPULATE_SCHEMA = arrow_schema(get_table(SUMMARY_TABLE), BACK_POPULATE_COLUMNS)
 UI_SCHEMAS = {name: arrow_schema(get_table(name), cols) for name, cols in _UI_COLUMNS.items()}
-
-
-def _noop(_step: str, _meta: dict[str, Any]) -> None:
-    return None
 
 
 # --- prepare ---------------------------------------------------------------------------------------------------
@@ -120,14 +112,7 @@ def prepare_ocp_on_aws(spec: CloudRunSpec, settings: Settings, stage: Stage, pro
     accounts, payer = _accounts(sources, spec.start_date, spec.end_date)
     with closing(connect(settings.require_database_url())) as conn:
         with conn:
-            rp = cloud_tenant.report_period(conn, spec.schema_name, spec.openshift_provider_uuid, month_start)
-            if rp is None:
-                raise MissingInputData(
-                    f"no OCP report period of {month_start:%Y-%m} for OCP source {spec.openshift_provider_uuid} in "
-                    f"{spec.schema_name}: run the OCP summary of the range first (poc-tasks run ocp)")
-            if not cloud_tenant.has_cluster(conn, spec.schema_name, spec.openshift_provider_uuid):
-                raise MissingInputData(f"no reporting_ocp_clusters row for OCP source {spec.openshift_provider_uuid}: "
-                                       "run the OCP summary of the range first (poc-tasks run ocp)")
+            rp = runs.checked_report_period(conn, spec, month_start)
             cloud_tenant.ensure_bill(conn, spec.schema_name, spec.cloud_provider_uuid, month_start, payer)
             cloud_tenant.ensure_account_aliases(conn, spec.schema_name, accounts | ({payer} if payer else set()))
             bills = cloud_tenant.bill_ids(conn, spec.schema_name, spec.cloud_provider_uuid, month_start,
@@ -139,36 +124,10 @@ def prepare_ocp_on_aws(spec: CloudRunSpec, settings: Settings, stage: Stage, pro
             if both and cloud_tenant.keys_exist(conn, spec.schema_name, "OCP"):
                 pg_matched = cloud_tenant.postgres_matched_tags(conn, spec.schema_name)
             aliases = cloud_tenant.account_aliases(conn, spec.schema_name)
-    if spec.bill_id is not None and spec.bill_id not in bills:
-        raise MissingInputData(f"bill_id {spec.bill_id} is not a bill of AWS source {spec.cloud_provider_uuid} for "
-                               f"{month_start:%Y-%m} in {spec.schema_name} (its bills: {bills})")
-    bill_id = spec.bill_id or bills[0]
-    step = date_step or int(os.environ.get("POC_DATE_STEP", DEFAULT_DATE_STEP))
-    manifest = {
-        "provider": PROVIDER,
-        "run": spec.to_kwargs(),
-        "start_date": spec.start_date.isoformat(),
-        "end_date": spec.end_date.isoformat(),
-        "report_period_id": spec.report_period_id or rp[0],
-        "rp_cluster_id": rp[1],
-        "rp_cluster_alias": rp[2],
-        "bill_id": bill_id,
-        "bill_ids": bills,
-        "tables": list(WRITE_ORDER),
-        "chunks": [[a.isoformat(), b.isoformat()] for a, b in date_range_pair(spec.start_date, spec.end_date, step)],
-        "aws_keys": aws_keys,
-        "ocp_keys": ocp_keys,
-        "matched_keys": both,
-        "pg_matched_tags": pg_matched,
-        "aliases": {k: [v[0], v[1]] for k, v in aliases.items()},
-        "markup": spec.markup_fraction,
-        "distribution": spec.distribution,
-        "rows_read": sources.rows_read(),
-        "bytes_read": sources.bytes_read(),
-        "timings": {"prepare_s": round(time.perf_counter() - t0, 3)},
-    }
-    stage.write_manifest(manifest)
-    return manifest
+    keys = {"aws_keys": aws_keys, "ocp_keys": ocp_keys, "matched_keys": both, "pg_matched_tags": pg_matched,
+            "aliases": {k: [v[0], v[1]] for k, v in aliases.items()}}
+    return runs.write_run_manifest(stage, spec, PROVIDER, "AWS", rp, bills, list(WRITE_ORDER), keys, sources, t0,
+                                   date_step)
 
 
 # --- compute ---------------------------------------------------------------------------------------------------
@@ -388,133 +347,53 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
             release_memory()
         w[TAGS_VALUES_PART].write_table(tags.values_table())
         conn.rollback()
-    return {"chunk": [first.isoformat(), last.isoformat()], "rows": rows, "days": days_out,
-            "matched_tag_strings": len(matched_strings), "candidates": len(candidates),
-            "rows_read": sources.rows_read() + ocp_parquet.rows_read(),
-            "bytes_read": sources.bytes_read() + ocp_parquet.bytes_read(),
-            "seconds": round(time.perf_counter() - t0, 3)}
+    return runs.chunk_result(first, last, rows, days_out, len(matched_strings), len(candidates),
+                             [sources, ocp_parquet], t0)
 
 
 def _project_arrow(project: pd.DataFrame, manifest: dict[str, Any], spec: CloudRunSpec) -> pa.Table:
     p = project.rename(columns={"category_json": "aws_cost_category"}, copy=False)
-    p["pod_labels"] = p["enabled_tags"]
-    p["tags"] = p["enabled_tags"]
-    p["usage_end"] = p["usage_start"]
-    p["report_period_id"] = manifest["report_period_id"]
-    p["cost_entry_bill_id"] = manifest["bill_id"]
-    p["source_uuid"] = spec.cloud_provider_uuid
-    # numeric(33, 9) columns as Trino's INSERT lands a double in them (shortest text, half up), not as the COPY
-    # writer's 15-significant-digit rounding would: the two differ on half-way values (0.35374218749999997)
-    return to_arrow(round_to_column_scales(p, get_table(OCPAWS_PROJECT_TABLE)), PROJECT_SCHEMA)
+    return runs.project_arrow(p, manifest, spec, OCPAWS_PROJECT_TABLE, PROJECT_SCHEMA)
 
 
 def _ui_arrow(frame: pd.DataFrame, name: str, spec: CloudRunSpec) -> pa.Table:
-    f = round_to_column_scales(frame, get_table(name))  # a copy; see _project_arrow
-    f["id"] = [str(uuid.uuid4()) for _ in range(len(f))]
-    f["usage_end"] = f["usage_start"]
-    f["source_uuid"] = spec.cloud_provider_uuid
-    return to_arrow(f, UI_SCHEMAS[name])
+    return runs.ui_arrow(frame, name, UI_SCHEMAS[name], spec)
 
 
 # --- write / finalize ------------------------------------------------------------------------------------------
 
-def _read_staged(stage: Stage, table: str, schema: pa.Schema) -> pa.Table:
-    batches = list(stage.read_batches(table))
-    return pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
+def _write_tags(conn, schema: str, manifest: dict[str, Any], stage: Stage) -> int:
+    counts = write_tag_summaries(conn, schema, manifest["bill_id"], manifest["report_period_id"],
+                                 manifest["rp_cluster_id"], manifest["rp_cluster_alias"],
+                                 stage.read_batches(TAGS_SUMMARY_PART, batch_size=50_000),
+                                 read_staged(stage, TAGS_VALUES_PART, VALUES_STAGED))
+    return counts["summary_rows"]
+
+
+_TABLES = RunTables("AWS", OCPAWS_PROJECT_TABLE, OCPAWS_TAGS_SUMMARY, _write_tags)
 
 
 def write_table(settings: Settings, stage: Stage, table: str) -> int:
     """Replace the run's rows of one table in one transaction (Koku's delete rule); returns the rows written."""
-    manifest = stage.read_manifest()
-    if table not in manifest["tables"]:
-        raise ValueError(f"run {stage.run_id} staged no table {table!r}")
-    run = CloudRunSpec.from_kwargs(manifest["run"])
-    schema = run.schema_name
+    return runs.write_table(settings, stage, table, lambda _provider: _TABLES)
+
+
+def _category_summary(conn, manifest: dict[str, Any]) -> dict[str, int]:
     start, end = parse_date(manifest["start_date"], "start_date"), parse_date(manifest["end_date"], "end_date")
-    rp = manifest["report_period_id"]
-    with closing(connect(settings.require_database_url())) as conn:
-        if table == OCPAWS_PROJECT_TABLE:
-            # Koku: usage_start BETWEEN start AND end AND cost_entry_bill_id = bill; restricted to this run's
-            # cluster (report period), since a run here is one (cluster, cloud source) pair.
-            where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND cost_entry_bill_id = %(bill)s"
-                     " AND report_period_id = %(rp)s")
-            params = {"start": start, "end": end, "bill": manifest["bill_id"], "rp": rp}
-            batches = stage.read_batches(table, batch_size=WRITE_BATCH_ROWS)
-            return replace_rows(conn, schema, table, where, params, batches,
-                                partition_range=(start, end)).inserted
-        if table == SUMMARY_TABLE:
-            # Koku's delete_infrastructure_raw_cost_from_daily_summary, plus back-populated rows without cost
-            # (only the back-populate writes supplementary_usage_cost), which Koku leaves to pile up.
-            where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND report_period_id = %(rp)s"
-                     " AND ((infrastructure_raw_cost IS NOT NULL AND infrastructure_raw_cost <> 0)"
-                     " OR supplementary_usage_cost IS NOT NULL)")
-            params = {"start": start, "end": end, "rp": rp}
-            batches = stage.read_batches(table, batch_size=WRITE_BATCH_ROWS)
-            return replace_rows(conn, schema, table, where, params, batches,
-                                partition_range=(start, end), analyze=True).inserted
-        if table == OCPAWS_TAGS_SUMMARY:
-            counts = write_tag_summaries(conn, schema, manifest["bill_id"], rp, manifest["rp_cluster_id"],
-                                         manifest["rp_cluster_alias"],
-                                         stage.read_batches(TAGS_SUMMARY_PART, batch_size=50_000),
-                                         _read_staged(stage, TAGS_VALUES_PART, VALUES_STAGED))
-            return counts["summary_rows"]
-        # UI tables: Koku deletes usage_start BETWEEN start AND end AND source_uuid = cloud source; restricted to
-        # this run's cluster as above.
-        where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND source_uuid = %(source)s"
-                 " AND cluster_id = %(cluster)s")
-        params = {"start": start, "end": end, "source": run.cloud_provider_uuid, "cluster": run.cluster_id}
-        batches = stage.read_batches(table, batch_size=WRITE_BATCH_ROWS)
-        return replace_rows(conn, schema, table, where, params, batches, partition_range=(start, end),
-                            generate_uuid=False).inserted
+    # Koku: once per run, after every chunk (it reads the project table as written)
+    return {CATEGORY_SUMMARY: update_category_summary(conn, manifest["run"]["schema_name"], manifest["bill_ids"],
+                                                      start, end)}
 
 
 def finalize(settings: Settings, stage: Stage, written: dict[str, int],
              chunk_results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """After every write: the cost-category summary (it reads the written project table), the report period's
     ocp_on_cloud_updated_datetime, in one transaction; then drop the stage and summarise."""
-    manifest = stage.read_manifest()
-    schema = manifest["run"]["schema_name"]
-    start, end = parse_date(manifest["start_date"], "start_date"), parse_date(manifest["end_date"], "end_date")
-    with closing(connect(settings.require_database_url())) as conn:
-        with conn:  # Koku: once per run, after every chunk (it reads the project table as written)
-            written = {**written, CATEGORY_SUMMARY: update_category_summary(
-                conn, schema, manifest["bill_ids"], start, end)}
-            cloud_tenant.stamp_report_period(conn, schema, manifest["report_period_id"])
-    stage.cleanup()
-    chunks = chunk_results or []
-    timings = dict(manifest["timings"])
-    timings["compute_s"] = round(sum(c["seconds"] for c in chunks), 3)
-    days: dict[str, Any] = {}
-    for c in chunks:
-        days.update(c.get("days", {}))
-    return {"run_id": stage.run_id, "provider": manifest["provider"], "rows": written,
-            "start_date": manifest["start_date"], "end_date": manifest["end_date"],
-            "report_period_id": manifest["report_period_id"], "bill_id": manifest["bill_id"],
-            "chunks": len(manifest["chunks"]), "days": days,
-            "rows_read": manifest["rows_read"] + sum(c["rows_read"] for c in chunks),
-            "bytes_read": manifest["bytes_read"] + sum(c["bytes_read"] for c in chunks),
-            "timings": timings}
-
-
-def new_stage(settings: Settings) -> Stage:
-    return Stage(settings.effective_staging_root(), uuid.uuid4().hex, settings.storage_options())
+    return runs.finalize(settings, stage, written, chunk_results, _category_summary)
 
 
 def run_ocp_on_aws(spec: CloudRunSpec, settings: Settings, progress: Progress = _noop,
                    date_step: int | None = None) -> dict[str, Any]:
     """The whole run in-process (the CLI's `run ocp-on-aws`): the Celery chord's steps (table writes in threads)."""
-    t0 = time.perf_counter()
-    stage = new_stage(settings)
-    try:
-        manifest = prepare_ocp_on_aws(spec, settings, stage, progress, date_step)
-        chunks = [compute_chunk(settings, stage, a, b, progress) for a, b in manifest["chunks"]]
-        t1 = time.perf_counter()
-        written = write_tables(manifest["tables"], lambda t: write_table(settings, stage, t))
-        write_s = time.perf_counter() - t1
-        result = finalize(settings, stage, written, chunks)
-    except BaseException:
-        stage.cleanup()
-        raise
-    result["timings"]["write_s"] = round(write_s, 3)
-    result["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
-    return result
+    return run_in_process(settings, lambda stage: prepare_ocp_on_aws(spec, settings, stage, progress, date_step),
+                          compute_chunk, write_table, finalize, progress)

@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from typing import Any
@@ -24,9 +23,10 @@ import pyarrow as pa
 from poc_tasks.db import tenant
 from poc_tasks.db.connection import connect
 from poc_tasks.db.init import ensure_report_period
-from poc_tasks.db.parallel_writes import write_tables
 from poc_tasks.db.writer import replace_daily_summary
 from poc_tasks.errors import MissingInputData
+from poc_tasks.inprocess import new_stage as new_stage  # compare/shadow.py and tests take it from here
+from poc_tasks.inprocess import run_in_process
 from poc_tasks.io.staging import Stage
 from poc_tasks.memory import tune_allocators
 from poc_tasks.ocp import cluster_info
@@ -191,24 +191,7 @@ def finalize(settings: Settings, stage: Stage, written: dict[str, int],
             "timings": timings}
 
 
-def new_stage(settings: Settings) -> Stage:
-    return Stage(settings.effective_staging_root(), uuid.uuid4().hex, settings.storage_options())
-
-
 def run_ocp(spec: OcpRunSpec, settings: Settings, progress: Progress = _noop) -> dict[str, Any]:
     """The whole run in-process (the CLI's `run ocp`): the Celery chord's steps (table writes in threads)."""
-    t0 = time.perf_counter()
-    stage = new_stage(settings)
-    try:
-        manifest = prepare_ocp(spec, settings, stage, progress)
-        chunks = [compute_chunk(settings, stage, a, b, progress) for a, b in manifest["chunks"]]
-        t1 = time.perf_counter()
-        written = write_tables(manifest["tables"], lambda t: write_table(settings, stage, t))
-        write_s = time.perf_counter() - t1
-        result = finalize(settings, stage, written, chunks)
-    except BaseException:
-        stage.cleanup()
-        raise
-    result["timings"]["write_s"] = round(write_s, 3)
-    result["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
-    return result
+    return run_in_process(settings, lambda stage: prepare_ocp(spec, settings, stage, progress), compute_chunk,
+                          write_table, finalize, progress)

@@ -1,0 +1,44 @@
+"""A run's Celery chord in-process (the CLI's `run ocp` / `run ocp-on-*`): prepare, every chunk, the table writes
+in threads (db.parallel_writes), finalize; the stage is dropped on any failure."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from poc_tasks.db.parallel_writes import write_tables
+from poc_tasks.io.staging import Stage
+from poc_tasks.settings import Settings
+
+__all__ = ["new_stage", "run_in_process"]
+
+Progress = Callable[[str, dict[str, Any]], None]
+
+
+def new_stage(settings: Settings) -> Stage:
+    return Stage(settings.effective_staging_root(), uuid.uuid4().hex, settings.storage_options())
+
+
+def run_in_process(settings: Settings, prepare: Callable[[Stage], dict[str, Any]],
+                   compute_chunk: Callable[..., dict[str, Any]], write_table: Callable[[Settings, Stage, str], int],
+                   finalize: Callable[..., dict[str, Any]], progress: Progress) -> dict[str, Any]:
+    """prepare(stage) -> manifest; compute_chunk(settings, stage, start, end, progress) per manifest chunk;
+    write_table(settings, stage, table) per manifest table; finalize(settings, stage, written, chunk results).
+    The result's timings gain write_s and total_s."""
+    t0 = time.perf_counter()
+    stage = new_stage(settings)
+    try:
+        manifest = prepare(stage)
+        chunks = [compute_chunk(settings, stage, a, b, progress) for a, b in manifest["chunks"]]
+        t1 = time.perf_counter()
+        written = write_tables(manifest["tables"], lambda t: write_table(settings, stage, t))
+        write_s = time.perf_counter() - t1
+        result = finalize(settings, stage, written, chunks)
+    except BaseException:
+        stage.cleanup()
+        raise
+    result["timings"]["write_s"] = round(write_s, 3)
+    result["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
+    return result
