@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -38,17 +37,28 @@ ORACLE_PY = os.environ.get("ORACLE_PYTHON", "/work/oracle-venv/bin/python")
 POC = str(Path(sys.executable).parent / "poc-tasks")
 
 
+# A small Python process runs the command and reports its child's peak RSS: Linux carries the forking process's
+# high-water RSS into the child across exec (exec_mmap), so measuring a child forked straight from this script,
+# which holds the generated month (~1 GiB at xlarge), would report this script's peak instead of the child's.
+_PEAK_WRAPPER = (
+    "import os, resource, subprocess, sys\n"
+    "rc = subprocess.call(sys.argv[2:])\n"
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "sys.exit(rc)\n"
+)
+
+
 def child(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
-    """Run a command; return (seconds, peak RSS MiB of that child, stdout)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
-    seconds = time.perf_counter() - t0
-    if proc.returncode:
-        sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the max over all waited-for children: only meaningful when it grew
-    return seconds, max(peak, before) / 1024.0, proc.stdout
+    """Run a command; return (seconds, peak RSS MiB of that command alone, stdout)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as peak_file:
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, peak_file.name, *cmd], capture_output=True,
+                              text=True, env={**os.environ, **(env or {})})
+        seconds = time.perf_counter() - t0
+        if proc.returncode:
+            sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
+        peak_kib = float(peak_file.read() or 0)
+    return seconds, peak_kib / 1024.0, proc.stdout
 
 
 def main() -> int:

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench_ocp import _raw_pod_rows  # noqa: E402 - benchmarks/ is this script's folder
+from bench_ocp import _raw_pod_rows, child  # noqa: E402 - benchmarks/ is this script's folder
 
 SCALES = {"small": (10, 500, 30), "large": (50, 5000, 30), "xlarge": (500, 50000, 30)}
 DB = os.environ.get("POC_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -39,25 +38,6 @@ DSN = os.environ.get("ORACLE_DSN", "host=127.0.0.1 port=5432 user=postgres dbnam
 ORACLE = Path(os.environ.get("ORACLE_DIR", ROOT.parent / "shared" / "oracle"))
 ORACLE_PY = os.environ.get("ORACLE_PYTHON", "/work/oracle-venv/bin/python")
 POC = str(Path(sys.executable).parent / "poc-tasks")
-
-
-def child(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
-    """Run a command; return (seconds, peak RSS MiB of that child alone, stdout).
-
-    os.wait4 gives the rusage of this one child (RUSAGE_CHILDREN would be the maximum over every child so far,
-    e.g. the OCP summary run before OCP on AWS)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env={**os.environ, **(env or {})})
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode()
-    if proc.returncode:
-        sys.exit(f"failed: {' '.join(cmd)}\n{stderr[-3000:]}")
-    return seconds, usage.ru_maxrss / 1024.0, stdout
 
 
 def generate(data: Path, schema: str, nodes: int, pods: int, days: int) -> dict:
