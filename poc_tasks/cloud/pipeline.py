@@ -101,6 +101,7 @@ def _accounts(sources: aws.AwsSources, start: dt.date, end: dt.date) -> tuple[se
 def prepare_ocp_on_aws(spec: CloudRunSpec, settings: Settings, stage: Stage, progress: Progress = _noop,
                        date_step: int | None = None) -> dict[str, Any]:
     """Everything Koku does before the per-chunk work; the manifest tells the chunk tasks what to do."""
+    tune_allocators()  # before the first Arrow thread makes its own malloc arena
     t0 = time.perf_counter()
     root = settings.require_data_root()
     month_start = spec.start_date.replace(day=1)

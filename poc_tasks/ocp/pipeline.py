@@ -63,6 +63,7 @@ def prepare_ocp(spec: OcpRunSpec, settings: Settings, stage: Stage, progress: Pr
     exist already (Koku's run made it) and the cluster info tables are left as Koku's run filled them; the
     session is read-only, and the manifest is marked so that write_table and finalize refuse it.
     """
+    tune_allocators()  # before the first Arrow thread makes its own malloc arena
     t0 = time.perf_counter()
     db_url = settings.require_database_url()
     sources = open_sources(settings.require_data_root(), spec, settings.storage_options())
