@@ -30,7 +30,7 @@ from poc_tasks.io.fs import filesystem, list_parquet
 from poc_tasks.io.layout import ocp_prefix
 from poc_tasks.io.parquet import STRING, TIMESTAMP, ColumnSpec, ParquetSource
 
-__all__ = ["OCP_COLUMNS", "OcpChunkSets", "OcpParquet", "open_ocp_parquet", "read_ocp_rows", "read_ocp_label_texts",
+__all__ = ["OCP_COLUMNS", "OcpChunkSets", "OcpParquet", "open_ocp_parquet", "read_ocp_rows",
            "OCP_ROW_FILTER"]
 
 Connection = psycopg2.extensions.connection
@@ -168,18 +168,6 @@ def read_ocp_rows(conn: Connection, schema: str, first: dt.date, last: dt.date, 
     df["volume_labels"] = _labels(df["volume_labels"], "volume_labels")
     df["csi_volume_handle"] = _attach_csi(conn, schema, df, source_uuid, csi_by_day_pv)
     return df[OCP_COLUMNS]
-
-
-def read_ocp_label_texts(conn: Connection, schema: str, day: dt.date, source_uuid: str) -> set[str]:
-    """The distinct pod and volume label texts (Trino text) of one OCP source's summary rows of a day."""
-    query = sql.SQL("SELECT DISTINCT pod_labels::text, volume_labels::text FROM {} WHERE usage_start = %s"
-                    " AND source_uuid = %s AND {}").format(
-        qualified(schema, "reporting_ocpusagelineitem_daily_summary"), sql.SQL(OCP_ROW_FILTER))
-    with conn.cursor() as cur:
-        cur.execute(query, (day, source_uuid))
-        rows = cur.fetchall()
-    texts = {t for row in rows for t in row if t}
-    return {canonical_text(t) for t in texts}
 
 
 def _attach_csi(conn: Connection, schema: str, df: pd.DataFrame, source_uuid: str,

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from poc_tasks.cloud import attribution as attr
-from poc_tasks.cloud import aws, runs
+from poc_tasks.cloud import aws, runs, tenant_cloud
 from poc_tasks.cloud import tenant as cloud_tenant
 from poc_tasks.cloud.attribution import CloudProfile
 from poc_tasks.cloud.category_summary import update_category_summary
@@ -43,7 +43,7 @@ from poc_tasks.cloud.matching import (
     special_candidates,
     tag_candidates,
 )
-from poc_tasks.cloud.ocp_input import OcpChunkSets, open_ocp_parquet, read_ocp_label_texts, read_ocp_rows, scan_chunk
+from poc_tasks.cloud.ocp_input import OcpChunkSets, open_ocp_parquet, read_ocp_rows, scan_chunk
 from poc_tasks.cloud.project import BACK_POPULATE_COLUMNS, back_populate_rows, project_rows, project_tag_keys
 from poc_tasks.cloud.runs import WRITE_BATCH_ROWS, Progress, RunTables, read_staged
 from poc_tasks.cloud.runs import noop_progress as _noop
@@ -166,8 +166,9 @@ def _pass_one(chunk: _Chunk, settings: Settings, sources: aws.AwsSources, days: 
             storage = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid,
                                     chunk.sets.csi_by_day_pv, storage_only=True)
             if discover:
-                chunk.ocp_label_pairs |= label_pairs(read_ocp_label_texts(conn, spec.schema_name, day,
-                                                                          spec.openshift_provider_uuid), keys)
+                pods, volumes = tenant_cloud.ocp_label_texts(conn, spec.schema_name, spec.openshift_provider_uuid,
+                                                             day, day)
+                chunk.ocp_label_pairs |= label_pairs(pods | volumes, keys)
             own_storage = storage[storage["source"] == spec.openshift_provider_uuid]
             disks = attr.disk_candidates(matched, own_storage)
             chunk.capacity[day] = aws.ebs_capacities(sources.raw, day, disks)
