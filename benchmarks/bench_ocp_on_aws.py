@@ -3,7 +3,7 @@
 
 For each scale: generate Koku-shaped OCP and AWS Parquet (poc_tasks.sample with_aws, no mid-day label changes),
 create the tenant, run `poc-tasks run ocp` (the OCP summary this flow needs), then `poc-tasks run ocp-on-aws` in a
-child process, measuring wall time and the child's peak RSS (getrusage). Prints one line per scale and a JSON
+child process, measuring wall time and that child's peak RSS (bench_ocp.child). Prints one line per scale and a JSON
 summary: CUR lines (hourly `aws_line_items` and daily `aws_line_items_daily`) per second, rows written per
 second, compute / write seconds.
 
@@ -70,6 +70,32 @@ def generate(data: Path, schema: str, nodes: int, pods: int, days: int) -> dict:
     return scenario
 
 
+def run_ocp_and_cloud(provider: str, data: Path, scenario: dict, schema: str) -> tuple[dict, float, float]:
+    """`poc-tasks run ocp` (the OCP summary the cloud flow needs), then `run ocp-on-<provider>`, each in a child
+    process: (result fields, the cloud run's seconds, its peak RSS MiB)."""
+    env = {"POC_DATABASE_URL": DB, "POC_DATA_ROOT": str(data)}
+    common = ["--schema", schema, "--cluster-id", scenario["cluster_id"], "--cluster-alias",
+              scenario["cluster_alias"], "--start", scenario["start_date"], "--end", scenario["end_date"]]
+    out: dict = {"raw_pod_rows": _raw_pod_rows(data, scenario)}
+    seconds, ocp_peak, _ = child([POC, "run", "ocp", "--source-uuid", scenario["source_uuid"], *common], env)
+    out.update({"ocp_summary_s": round(seconds, 2), "ocp_summary_peak_rss_mib": round(ocp_peak, 1)})
+    seconds, peak, stdout = child([POC, "run", f"ocp-on-{provider}", "--ocp-source-uuid", scenario["source_uuid"],
+                                   f"--{provider}-source-uuid", scenario[provider]["source_uuid"], *common], env)
+    run = json.loads(stdout)
+    written = sum(run["rows"].values())
+    out.update({f"ocp_on_{provider}_s": round(seconds, 2), "peak_rss_mib": round(peak, 1), "rows_written": written,
+                "rows": run["rows"], "timings": run["timings"], "rows_written_per_s": round(written / seconds)})
+    return out, seconds, peak
+
+
+def run_oracle(script: str, data: Path, out_dir: Path, schema: str, *extra: str) -> float:
+    """Koku's SQL on the same data (an oracle script of ORACLE_DIR); its wall time in seconds."""
+    seconds, _peak, _ = child([ORACLE_PY, str(ORACLE / script), *extra, "--root", str(data), "--out", str(out_dir),
+                               "--schema", f"ref_{schema}", "--dsn", DSN, "--no-ui-crosscheck"])
+    print(f"Koku's SQL (Trino SQL on DuckDB + PostgreSQL): {seconds:.1f} s")
+    return round(seconds, 1)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scale", choices=sorted(SCALES))
@@ -95,23 +121,12 @@ def main() -> int:
         aws = scenario["aws"]
         result["cur_lines"] = sum(f["rows"] for f in aws["files"])
         result["cur_daily_lines"] = sum(f["daily_rows"] for f in aws["files"])
-        env = {"POC_DATABASE_URL": DB, "POC_DATA_ROOT": str(data)}
-        common = ["--schema", schema, "--cluster-id", scenario["cluster_id"], "--cluster-alias",
-                  scenario["cluster_alias"], "--start", scenario["start_date"], "--end", scenario["end_date"]]
-        result["raw_pod_rows"] = _raw_pod_rows(data, scenario)
-        seconds, ocp_peak, _out = child([POC, "run", "ocp", "--source-uuid", scenario["source_uuid"], *common], env)
-        result["ocp_summary_s"] = round(seconds, 2)
-        result["ocp_summary_peak_rss_mib"] = round(ocp_peak, 1)
-        seconds, peak, out = child([POC, "run", "ocp-on-aws", "--ocp-source-uuid", scenario["source_uuid"],
-                                    "--aws-source-uuid", aws["source_uuid"], *common], env)
-        run = json.loads(out)
-        written = sum(run["rows"].values())
+        fields, seconds, peak = run_ocp_and_cloud("aws", data, scenario, schema)
+        result.update(fields)
+        written = result["rows_written"]
         result.update({
-            "ocp_on_aws_s": round(seconds, 2), "peak_rss_mib": round(peak, 1), "rows_written": written,
-            "rows": run["rows"], "timings": run["timings"],
             "cur_lines_per_s": round(result["cur_lines"] / seconds),
             "cur_daily_lines_per_s": round(result["cur_daily_lines"] / seconds),
-            "rows_written_per_s": round(written / seconds),
             # the prior public attempt's measure: input rows (OCP pod rows and CUR lines) per second of the whole
             # OCP + OCP-on-AWS processing
             "input_rows_per_s": round((result["raw_pod_rows"] + result["cur_lines"])
@@ -121,13 +136,10 @@ def main() -> int:
               f"({result['cur_daily_lines']} daily) -> {written} rows in {seconds:.1f} s "
               f"({result['cur_lines_per_s']} CUR lines/s, {result['rows_written_per_s']} rows written/s), "
               f"peak RSS {peak:.0f} MiB; with the OCP summary ({result['raw_pod_rows']} pod rows, "
-              f"{result['ocp_summary_s']} s, {ocp_peak:.0f} MiB): {result['input_rows_per_s']} input rows/s")
+              f"{result['ocp_summary_s']} s, {result['ocp_summary_peak_rss_mib']:.0f} MiB): "
+              f"{result['input_rows_per_s']} input rows/s")
         if args.oracle:
-            out_dir = work / "aws_ref"
-            seconds, peak, _ = child([ORACLE_PY, str(ORACLE / "aws_reference.py"), "--root", str(data), "--out",
-                                      str(out_dir), "--schema", f"ref_{schema}", "--dsn", DSN, "--no-ui-crosscheck"])
-            result["oracle_s"] = round(seconds, 1)
-            print(f"Koku's SQL (Trino SQL on DuckDB + PostgreSQL): {seconds:.1f} s")
+            result["oracle_s"] = run_oracle("aws_reference.py", data, work / "aws_ref", schema)
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)

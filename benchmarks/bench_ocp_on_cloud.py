@@ -5,8 +5,9 @@ matched Azure export or GCP billing export).
 For each run: generate Koku-shaped OCP and cloud Parquet (poc_tasks.sample with_azure / with_gcp, no mid-day label
 changes), create the tenant (enabled keys as Koku records them: every Azure key enabled, GCP keys disabled but the
 user-enabled ones), run `poc-tasks run ocp` (the OCP summary this flow needs), then the OCP-on-cloud run in a child
-process, measuring wall time and the child's peak RSS (getrusage). Prints one line and a JSON summary: cloud lines
-read per second (Azure's daily lines; GCP's hourly raw lines and daily lines), rows written per second, timings.
+process, measuring wall time and that child's peak RSS (bench_ocp.child). Prints one line and a JSON summary:
+cloud lines read per second (Azure's daily lines; GCP's hourly raw lines and daily lines), rows written per second,
+timings.
 
     python benchmarks/bench_ocp_on_cloud.py --provider azure --scale large   # 50 nodes / 5,000 pods, 30 days
     python benchmarks/bench_ocp_on_cloud.py --provider gcp --nodes 10 --pods 500 --days 7 --workdir /tmp/b
@@ -29,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks.bench_ocp_on_aws import DB, DSN, ORACLE, ORACLE_PY, POC, SCALES, child  # noqa: E402
+from benchmarks.bench_ocp_on_aws import DB, SCALES, run_ocp_and_cloud, run_oracle  # noqa: E402
 
 PROVIDER_TYPE = {"azure": "Azure", "gcp": "GCP"}
 
@@ -100,32 +101,17 @@ def main() -> int:
         result["cloud_lines"] = sum(f["rows"] for f in section["files"])
         if provider == "gcp":
             result["cloud_daily_lines"] = sum(f["daily_rows"] for f in section["files"])
-        env = {"POC_DATABASE_URL": DB, "POC_DATA_ROOT": str(data)}
-        common = ["--schema", schema, "--cluster-id", scenario["cluster_id"], "--cluster-alias",
-                  scenario["cluster_alias"], "--start", scenario["start_date"], "--end", scenario["end_date"]]
-        seconds, _peak, _out = child([POC, "run", "ocp", "--source-uuid", scenario["source_uuid"], *common], env)
-        result["ocp_summary_s"] = round(seconds, 2)
-        seconds, peak, out = child([POC, "run", f"ocp-on-{provider}", "--ocp-source-uuid", scenario["source_uuid"],
-                                    f"--{provider}-source-uuid", section["source_uuid"], *common], env)
-        run = json.loads(out)
-        written = sum(run["rows"].values())
-        result.update({
-            f"ocp_on_{provider}_s": round(seconds, 2), "peak_rss_mib": round(peak, 1), "rows_written": written,
-            "rows": run["rows"], "timings": run["timings"],
-            "cloud_lines_per_s": round(result["cloud_lines"] / seconds),
-            "rows_written_per_s": round(written / seconds),
-        })
+        fields, seconds, peak = run_ocp_and_cloud(provider, data, scenario, schema)
+        result.update(fields)
+        written = result["rows_written"]
+        result["cloud_lines_per_s"] = round(result["cloud_lines"] / seconds)
         print(f"OCP on {PROVIDER_TYPE[provider]}, {nodes} nodes / {pods} pods / {days} days: "
               f"{result['cloud_lines']} cloud lines -> {written} rows in {seconds:.1f} s "
               f"({result['cloud_lines_per_s']} cloud lines/s, {result['rows_written_per_s']} rows written/s), "
               f"peak RSS {peak:.0f} MiB")
         if args.oracle:
-            out_dir = work / f"{provider}_ref"
-            seconds, peak, _ = child([ORACLE_PY, str(ORACLE / "cloud_reference.py"), "--provider", provider,
-                                      "--root", str(data), "--out", str(out_dir), "--schema", f"ref_{schema}",
-                                      "--dsn", DSN, "--no-ui-crosscheck"])
-            result["oracle_s"] = round(seconds, 1)
-            print(f"Koku's SQL (Trino SQL on DuckDB + PostgreSQL): {seconds:.1f} s")
+            result["oracle_s"] = run_oracle("cloud_reference.py", data, work / f"{provider}_ref", schema,
+                                            "--provider", provider)
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
