@@ -149,9 +149,7 @@ def read_ocp_rows(conn: Connection, schema: str, first: dt.date, last: dt.date, 
     Column ``source`` is the OCP source uuid (Hive's partition column). Numbers are float64, labels Trino text.
     Read through COPY (db.copy_out): a day of a 50,000-pod cluster is ~55 k rows.
     """
-    def ident(c: str) -> sql.Composable:
-        return sql.Identifier(c)
-
+    ident = sql.Identifier
     cols = [sql.SQL("source_uuid::text AS source"), ident("report_period_id"), ident("usage_start"),
             *(ident(c) for c in _TEXT_COLUMNS),
             *(sql.SQL("{}::text AS {}").format(ident(c), ident(c)) for c in ("pod_labels", "volume_labels")),
