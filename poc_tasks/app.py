@@ -13,3 +13,8 @@ QUEUE_XL = "poc_aggregation_xl"
 
 app = Celery("poc_tasks", include=["poc_tasks.tasks"])
 app.config_from_object("poc_tasks.celeryconfig")
+
+# one INFO line per run step in the worker's log, at its default log level (poc_tasks/worker_log.py)
+from poc_tasks import worker_log  # noqa: E402
+
+worker_log.install(app)

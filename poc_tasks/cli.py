@@ -1,7 +1,7 @@
-"""The `poc-tasks` command: init-db, run, compare, sample, demo. Thin: every command calls the same code as the tasks.
+"""The `poc-tasks` command. Thin: every command calls the same code as the Celery tasks.
 
-Exit status: 0 done, 1 failed, 2 bad input or usage (a PocTasksError names what is wrong); `compare` exits 0
-when the rows are equal and 1 when they differ.
+Exit status: 0 done, 1 failed (a bug or an outage; -v shows the traceback), 2 bad input, usage or configuration
+(the message names the argument, file, table or service, and the fix); `compare` exits 1 when the rows differ.
 """
 
 from __future__ import annotations
@@ -10,13 +10,60 @@ import argparse
 import json
 import logging
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
-from poc_tasks.errors import PocTasksError
+from poc_tasks.errors import PocTasksError, user_error
 from poc_tasks.settings import Settings
 
 LOG = logging.getLogger("poc_tasks")
+
+MANUAL = """\
+poc-tasks computes Koku's (Red Hat cost management's) OpenShift summary tables from Koku's Parquet with plain
+Python and PostgreSQL instead of Trino: the same rows, written into the same tenant tables Koku's API reads.
+The same steps run as Celery tasks inside Koku's workers (see README.md); this command runs them in-process.
+
+First look, nothing to set up (sample data, an embedded PostgreSQL, an in-process worker, an HTML report):
+  poc-tasks demo
+
+Your own run (a PostgreSQL server and a data root holding Koku's data/parquet/... tree):
+  export POC_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres POC_DATA_ROOT=/data   # or s3://bucket
+  poc-tasks sample --with-aws                # Koku-shaped sample Parquet; prints the ids used below
+  poc-tasks init-db --schema org1234567      # Koku's tables in a tenant schema (inside Koku: its migrations)
+  poc-tasks tag-keys --schema org1234567 --enable app environment    # the label keys rows should carry
+  poc-tasks run ocp --schema org1234567 --source-uuid UUID --cluster-id ID --start 2026-01-01 --end 2026-01-03
+  poc-tasks run ocp-on-aws --schema org1234567 --ocp-source-uuid UUID --aws-source-uuid UUID \\
+      --cluster-id ID --start 2026-01-01 --end 2026-01-03
+  poc-tasks compare ocp --schema org1234567 --source-uuid UUID --start 2026-01-01 --end 2026-01-03 --report cmp.html
+
+A run replaces the rows it owns (its source's report period over its dates, as Koku's delete does) and refuses
+arguments that would touch rows it does not own (a cluster id or report period that contradicts the tenant's).
+`run` prints one JSON object on stdout (rows per table, timings) and progress lines on stderr (-q: none).
+
+Environment (flags override): POC_DATABASE_URL, POC_DATA_ROOT, POC_S3_ENDPOINT_URL with AWS_ACCESS_KEY_ID /
+AWS_SECRET_ACCESS_KEY, POC_STAGING_ROOT, POC_DATE_STEP (days per compute chunk, default 5).
+
+Exit status: 0 done; 1 failed (a bug or an outage: -v shows the traceback); 2 bad input, usage or
+configuration (the message names the argument, file, table or service and the fix); compare: 1 when different.
+Options may come before or after the command. `poc-tasks COMMAND --help` lists a command's options.
+"""
+
+
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Keep the manual's layout; show an option's default when it has a real one; use a wide terminal's width."""
+
+    def __init__(self, prog: str) -> None:
+        import shutil
+
+        super().__init__(prog, max_help_position=32, width=min(shutil.get_terminal_size((116, 24)).columns, 116))
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text \
+                and action.option_strings:
+            text += " (default: %(default)s)"
+        return text
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -28,12 +75,61 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _add_common(p: argparse.ArgumentParser, data: bool = True) -> None:
-    p.add_argument("--database-url", help="PostgreSQL URL (default: $POC_DATABASE_URL)")
-    if data:
-        p.add_argument("--data-root", help="s3://bucket or a directory holding Koku's data/ tree ($POC_DATA_ROOT)")
-        p.add_argument("--s3-endpoint-url", help="S3 endpoint ($POC_S3_ENDPOINT_URL)")
-        p.add_argument("--staging-root", help="where runs stage results (default: DATA_ROOT/poc_tasks_staging)")
+def _checked_settings(args: argparse.Namespace) -> Settings:
+    """Settings of a command that reads the data root: an s3:// root is probed first (fails in seconds, naming
+    the endpoint and the credentials variables, instead of after boto's retries)."""
+    from poc_tasks.io.fs import probe_root
+
+    settings = _settings(args)
+    probe_root(settings.require_data_root(), settings.storage_options())
+    return settings
+
+
+class _Progress:
+    """Progress lines on stderr: one per step, with the day's position in the range (the run's progress callback)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.quiet = bool(getattr(args, "quiet", False))
+        self.t0 = time.perf_counter()
+        self.days = 0
+        try:
+            from poc_tasks.run import days_in_range, parse_date
+
+            self.days = len(days_in_range(parse_date(args.start, "start"), parse_date(args.end, "end")))
+        except Exception:  # noqa: BLE001 - the run reports bad dates itself
+            self.days = 0
+        self.seen: set[str] = set()
+
+    def __call__(self, step: str, meta: dict[str, Any]) -> None:
+        LOG.debug("%s %s", step, meta)
+        if self.quiet:
+            return
+        what = step
+        if "day" in meta:
+            key = f"{step}:{meta['day']}"
+            self.seen.add(key)
+            n = sum(1 for k in self.seen if k.startswith(f"{step}:"))
+            what = f"{step} {meta['day']}" + (f" ({n}/{self.days})" if self.days else "")
+        elif "chunk" in meta:
+            what = f"{step} {meta['chunk'][0]}..{meta['chunk'][1]}"
+        elif "tables" in meta:
+            what = f"{step} {meta['tables']} table(s)"
+        print(f"poc-tasks: [{time.perf_counter() - self.t0:6.1f}s] {what}", file=sys.stderr, flush=True)
+
+
+def _warn_labels(args: argparse.Namespace, result: dict[str, Any]) -> None:
+    """Say loudly when the data has label keys the tenant did not enable: no row carries them."""
+    keys = result.get("label_keys") or {}
+    missing = int(keys.get("not_enabled_count") or 0)
+    if not missing:
+        return
+    names = list(keys.get("not_enabled") or [])
+    shown = " ".join(names) + (" ..." if missing > len(names) else "")
+    none = "none is enabled" if not keys.get("enabled") else f"{missing} of them are not enabled"
+    print(f"poc-tasks: warning: the data has {keys.get('in_data')} OCP label key(s) and {none} in "
+          f"{args.schema}.reporting_enabledtagkeys, so no row carries them and their tag summaries stay empty "
+          f"(Koku records new OCP label keys disabled until a user enables them). To enable: "
+          f"poc-tasks tag-keys --schema {args.schema} --enable {shown} ; then run again.", file=sys.stderr)
 
 
 def _cmd_init_db(args: argparse.Namespace) -> dict[str, Any]:
@@ -43,13 +139,28 @@ def _cmd_init_db(args: argparse.Namespace) -> dict[str, Any]:
     return {"schema": args.schema, "initialised": True}
 
 
+def _cmd_tag_keys(args: argparse.Namespace) -> dict[str, Any]:
+    from contextlib import closing
+
+    from poc_tasks.db.connection import connect
+    from poc_tasks.db.tag_keys import list_keys, set_keys
+
+    with closing(connect(_settings(args).require_database_url())) as conn:
+        with conn:
+            set_keys(conn, args.schema, args.provider, args.enable or (), args.disable or ())
+            keys = list_keys(conn, args.schema, args.provider)
+    return {"schema": args.schema, "provider_type": args.provider, **keys}
+
+
 def _cmd_run_ocp(args: argparse.Namespace) -> dict[str, Any]:
     from poc_tasks.ocp.pipeline import run_ocp
     from poc_tasks.run import OcpRunSpec
 
     spec = OcpRunSpec.build(args.schema, args.source_uuid, args.cluster_id, args.start, args.end,
                             args.cluster_alias, args.report_period_id)
-    return run_ocp(spec, _settings(args), progress=lambda step, meta: LOG.info("%s %s", step, meta))
+    result = run_ocp(spec, _checked_settings(args), progress=_Progress(args))
+    _warn_labels(args, result)
+    return result
 
 
 def _cmd_run_ocp_on_aws(args: argparse.Namespace) -> dict[str, Any]:
@@ -58,7 +169,7 @@ def _cmd_run_ocp_on_aws(args: argparse.Namespace) -> dict[str, Any]:
 
     spec = CloudRunSpec.build(args.schema, args.ocp_source_uuid, args.aws_source_uuid, args.cluster_id, args.start,
                               args.end, args.cluster_alias, args.markup, args.distribution, args.report_period_id)
-    return run_ocp_on_aws(spec, _settings(args), progress=lambda step, meta: LOG.info("%s %s", step, meta))
+    return run_ocp_on_aws(spec, _checked_settings(args), progress=_Progress(args))
 
 
 def _cmd_run_ocp_on_cloud(args: argparse.Namespace) -> dict[str, Any]:
@@ -70,19 +181,18 @@ def _cmd_run_ocp_on_cloud(args: argparse.Namespace) -> dict[str, Any]:
     spec = CloudRunSpec.build(args.schema, args.ocp_source_uuid, getattr(args, f"{args.cloud.lower()}_source_uuid"),
                               args.cluster_id, args.start, args.end, args.cluster_alias, args.markup,
                               args.distribution, args.report_period_id, cloud_type=p.name)
-    return flow.run(p, spec, _settings(args), progress=lambda step, meta: LOG.info("%s %s", step, meta))
+    return flow.run(p, spec, _checked_settings(args), progress=_Progress(args))
 
 
 def _cmd_compare_ocp(args: argparse.Namespace) -> dict[str, Any]:
     from poc_tasks.compare.rows import Tolerance
     from poc_tasks.compare.shadow import resolve_ocp_spec, shadow_compare_ocp
 
-    settings = _settings(args)
+    settings = _checked_settings(args)
     spec = resolve_ocp_spec(settings, args.schema, args.source_uuid, args.start, args.end, args.cluster_id,
                             args.cluster_alias, args.report_period_id)
     result = shadow_compare_ocp(spec, settings, report_path=args.report, store=not args.no_store,
-                                tolerance=Tolerance(rel=args.rel_tol, abs=args.abs_tol),
-                                progress=lambda step, meta: LOG.info("%s %s", step, meta))
+                                tolerance=Tolerance(rel=args.rel_tol, abs=args.abs_tol), progress=_Progress(args))
     args.exit_status = 0 if result["equal"] else 1
     return result
 
@@ -90,7 +200,7 @@ def _cmd_compare_ocp(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
     from poc_tasks.sample import SampleConfig, write_sample
 
-    settings = _settings(args)
+    settings = _checked_settings(args)
     config = SampleConfig(schema=args.schema, nodes=args.nodes, pods=args.pods, days=args.days, seed=args.seed,
                           year=args.year, month=args.month, with_node_role=not args.without_node_role,
                           label_changes=not args.clean, with_aws=args.with_aws, with_azure=args.with_azure,
@@ -100,118 +210,208 @@ def _cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
     for cloud in ("aws", "azure", "gcp"):
         if cloud in scenario:
             out[f"{cloud}_source_uuid"] = scenario[cloud]["source_uuid"]
+    out["enabled_tag_keys"] = scenario.get("enabled_tag_keys") or []
     return out
 
 
 def _cmd_demo(args: argparse.Namespace) -> dict[str, Any] | None:
-    from poc_tasks.demo import run_demo
+    from poc_tasks.demo import open_shell, run_demo
 
+    if args.shell:
+        args.exit_status = open_shell(args.workdir)
+        return None
     run_demo(workdir=args.workdir, nodes=args.nodes, pods=args.pods, days=args.days, broker=args.broker,
-             cloud=None if args.cloud == "none" else args.cloud)
+             cloud=None if args.cloud == "none" else args.cloud, report=args.report)
     return None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="poc-tasks", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("-v", "--verbose", action="store_true")
-    sub = ap.add_subparsers(dest="command", required=True)
+# --- parser --------------------------------------------------------------------------------------------------
 
-    p = sub.add_parser("init-db", help="create a tenant schema with every Koku table poc_tasks reads or writes")
-    _add_common(p, data=False)
-    p.add_argument("--schema", required=True)
+
+def _global_options(parser: argparse.ArgumentParser, top: bool) -> None:
+    """-v / -q, accepted before and after the command: the copies on the subcommands default to SUPPRESS so they
+    do not overwrite what was given before the command."""
+    default: Any = False if top else argparse.SUPPRESS
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="log at INFO on stderr, and show the traceback when a run fails")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default,
+                        help="no progress lines on stderr (the result still goes to stdout)")
+
+
+def _sub(subparsers: Any, name: str, help_text: str, description: str | None = None) -> argparse.ArgumentParser:
+    import textwrap
+
+    p = subparsers.add_parser(name, help=help_text, description=textwrap.fill(description or help_text, 112),
+                              formatter_class=_Formatter)
+    _global_options(p, top=False)
+    return p
+
+
+def _add_database(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--database-url", metavar="URL",
+                   help="PostgreSQL URL, postgresql://USER[:PASSWORD]@HOST:PORT/DB (default: $POC_DATABASE_URL)")
+
+
+def _add_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-root", metavar="ROOT",
+                   help="s3://bucket or a directory holding Koku's data/parquet/... tree (default: $POC_DATA_ROOT)")
+    p.add_argument("--s3-endpoint-url", metavar="URL",
+                   help="S3 endpoint for an s3:// root, e.g. http://127.0.0.1:9000 (default: $POC_S3_ENDPOINT_URL; "
+                        "credentials from $AWS_ACCESS_KEY_ID / $AWS_SECRET_ACCESS_KEY)")
+    p.add_argument("--staging-root", metavar="ROOT",
+                   help="where a run stages its rows before writing (default: $POC_STAGING_ROOT or "
+                        "DATA_ROOT/poc_tasks_staging)")
+
+
+def _add_schema(p: argparse.ArgumentParser, required: bool = True, default: str | None = None) -> None:
+    p.add_argument("--schema", required=required, default=default, metavar="SCHEMA",
+                   help="Koku tenant schema: org<digits> or acct<digits>")
+
+
+def _add_range(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--start", required=True, metavar="YYYY-MM-DD", help="first day (inclusive)")
+    p.add_argument("--end", required=True, metavar="YYYY-MM-DD", help="last day (inclusive, same month as --start)")
+
+
+def _add_cluster(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--cluster-id", required=what == "run", metavar="ID",
+                   help="the OpenShift cluster id of the source; must match the source's report period if it has "
+                        "one" + ("" if what == "run" else " (default: the live report period's)"))
+    p.add_argument("--cluster-alias", metavar="NAME",
+                   help="the cluster's display name" + (" (default: the cluster id)" if what == "run"
+                                                         else " (default: the live report period's)"))
+
+
+def _add_cloud_run(run_sub: Any, cloud: str, tables: str, func: Any) -> None:
+    low = cloud.lower()
+    p = _sub(run_sub, f"ocp-on-{low}",
+             f"OCP on {cloud}: the project daily summary, back-populated OCP rows, tag summaries and {tables}",
+             f"OCP on {cloud} for one (OCP source, {cloud} source) pair: matches the {cloud} bill to the cluster, "
+             f"attributes its cost to namespaces and nodes, and writes the project daily summary, the OCP rows "
+             f"carrying that cost, tag summaries and {tables}. Needs `run ocp` over the same range first.")
+    _add_database(p)
+    _add_data(p)
+    _add_schema(p)
+    p.add_argument("--ocp-source-uuid", required=True, metavar="UUID", help="the OCP source (Koku's provider uuid)")
+    p.add_argument(f"--{low}-source-uuid", required=True, metavar="UUID", help=f"the {cloud} source")
+    _add_cluster(p, "run")
+    _add_range(p)
+    p.add_argument("--markup", default="0", metavar="PERCENT", help=f"the {cloud} cost model's markup in percent")
+    p.add_argument("--distribution", default="cpu", choices=["cpu", "memory"],
+                   help="the OCP cost model's distribution type")
+    p.add_argument("--report-period-id", type=int, metavar="N",
+                   help="the OCP source's report period (default: found from the source and month; another "
+                        "period is refused)")
+    p.set_defaults(func=func, cloud=cloud)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="poc-tasks", description=MANUAL, formatter_class=_Formatter)
+    _global_options(ap, top=True)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND", title="commands")
+
+    p = _sub(sub, "demo", "start here: sample data, embedded PostgreSQL, in-process worker, the runs, an HTML report",
+             "The whole job on embedded defaults, with no servers: Koku-shaped sample data, an embedded PostgreSQL "
+             "(kept in WORKDIR/pg, so a second demo reuses it and gives the same report), a Celery worker in this "
+             "process, the OCP summary and OCP on a cloud through the real tasks, then a summary on the terminal "
+             "and an HTML report with plots. --shell opens psql on the demo's database afterwards.")
+    p.add_argument("--workdir", default=".poc-tasks/demo", help="where the data, the database and the report go")
+    p.add_argument("--nodes", type=int, default=6, help="nodes of the sample cluster (at least 4)")
+    p.add_argument("--pods", type=int, default=120, help="pods of the sample cluster")
+    p.add_argument("--days", type=int, default=7, help="days of January 2026 to generate and summarise")
+    p.add_argument("--broker", default="memory://", help="Celery broker (memory:// runs everything in-process)")
+    p.add_argument("--cloud", choices=["aws", "azure", "gcp", "none"], default="aws",
+                   help="the OCP-on-cloud run after the OCP summary")
+    p.add_argument("--report", metavar="PATH", help="the HTML report (default: WORKDIR/report.html)")
+    p.add_argument("--shell", action="store_true",
+                   help="open psql on the database of an earlier demo in WORKDIR (nothing is run)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = _sub(sub, "init-db", "create a tenant schema with every Koku table poc_tasks reads or writes",
+             "Create, idempotently, a tenant schema with Koku's tables (as Koku's migrations define them) and "
+             "Koku's seeds (the 'Platform' cost category). Inside Koku its migrations do this instead.")
+    _add_database(p)
+    _add_schema(p)
     p.set_defaults(func=_cmd_init_db)
 
-    run = sub.add_parser("run", help="run one provider's aggregation in-process (same code as the tasks)")
-    run_sub = run.add_subparsers(dest="provider", required=True)
-    p = run_sub.add_parser("ocp", help="the OCP daily summary (reporting_ocpusagelineitem_daily_summary)")
-    _add_common(p)
-    p.add_argument("--schema", required=True)
-    p.add_argument("--source-uuid", required=True)
-    p.add_argument("--cluster-id", required=True)
-    p.add_argument("--cluster-alias")
-    p.add_argument("--start", required=True, help="YYYY-MM-DD (inclusive)")
-    p.add_argument("--end", required=True, help="YYYY-MM-DD (inclusive, same month)")
-    p.add_argument("--report-period-id", type=int)
-    p.set_defaults(func=_cmd_run_ocp)
-    p = run_sub.add_parser("ocp-on-aws", help="OCP on AWS: the project daily summary, back-populated OCP rows, "
-                                              "tag summaries and the eight UI tables (needs `run ocp` first)")
-    _add_common(p)
-    p.add_argument("--schema", required=True)
-    p.add_argument("--ocp-source-uuid", required=True)
-    p.add_argument("--aws-source-uuid", required=True)
-    p.add_argument("--cluster-id", required=True)
-    p.add_argument("--cluster-alias")
-    p.add_argument("--start", required=True, help="YYYY-MM-DD (inclusive)")
-    p.add_argument("--end", required=True, help="YYYY-MM-DD (inclusive, same month)")
-    p.add_argument("--markup", default="0", help="the AWS cost model's markup in percent (default 0)")
-    p.add_argument("--distribution", default="cpu", choices=["cpu", "memory"],
-                   help="the OCP cost model's distribution type (default cpu)")
-    p.add_argument("--report-period-id", type=int, help="default: the OCP source's report period of the month")
-    p.set_defaults(func=_cmd_run_ocp_on_aws)
-    for cloud, what in (("Azure", "the eight UI tables"), ("GCP", "the nine UI tables")):
-        p = run_sub.add_parser(f"ocp-on-{cloud.lower()}",
-                               help=f"OCP on {cloud}: the project daily summary, back-populated OCP rows, tag "
-                                    f"summaries and {what} (needs `run ocp` first)")
-        _add_common(p)
-        p.add_argument("--schema", required=True)
-        p.add_argument("--ocp-source-uuid", required=True)
-        p.add_argument(f"--{cloud.lower()}-source-uuid", required=True)
-        p.add_argument("--cluster-id", required=True)
-        p.add_argument("--cluster-alias")
-        p.add_argument("--start", required=True, help="YYYY-MM-DD (inclusive)")
-        p.add_argument("--end", required=True, help="YYYY-MM-DD (inclusive, same month)")
-        p.add_argument("--markup", default="0", help=f"the {cloud} cost model's markup in percent (default 0)")
-        p.add_argument("--distribution", default="cpu", choices=["cpu", "memory"],
-                       help="the OCP cost model's distribution type (default cpu)")
-        p.add_argument("--report-period-id", type=int, help="default: the OCP source's report period of the month")
-        p.set_defaults(func=_cmd_run_ocp_on_cloud, cloud=cloud)
+    p = _sub(sub, "tag-keys", "list, enable or disable the tenant's tag and label keys (rows carry enabled keys only)",
+             "The tenant's enabled keys (reporting_enabledtagkeys). Koku's ingestion records new OCP label keys "
+             "disabled; a run keeps only enabled keys, so until some are enabled no OCP row carries a label. "
+             "Prints the keys after the change; run the summary again to apply it.")
+    _add_database(p)
+    _add_schema(p)
+    p.add_argument("--provider", default="OCP", choices=["OCP", "AWS", "Azure", "GCP"], help="whose keys")
+    p.add_argument("--enable", nargs="+", metavar="KEY", help="keys to enable (created when missing)")
+    p.add_argument("--disable", nargs="+", metavar="KEY", help="keys to disable")
+    p.set_defaults(func=_cmd_tag_keys)
 
-    compare = sub.add_parser("compare", help="phase-1 shadow run: compute without writing, compare with the live "
-                                             "tables, report (exit 0 equal, 1 different)")
-    compare_sub = compare.add_subparsers(dest="provider", required=True)
-    p = compare_sub.add_parser("ocp", help="the OCP daily summary of a range Koku (Trino) already summarised")
-    _add_common(p)
-    p.add_argument("--schema", required=True)
-    p.add_argument("--source-uuid", required=True)
-    p.add_argument("--cluster-id", help="default: the live report period's")
-    p.add_argument("--cluster-alias", help="default: the live report period's")
-    p.add_argument("--start", required=True, help="YYYY-MM-DD (inclusive)")
-    p.add_argument("--end", required=True, help="YYYY-MM-DD (inclusive, same month)")
-    p.add_argument("--report-period-id", type=int, help="default: the live report period of the month")
-    p.add_argument("--report", help="report path: PATH.json and PATH.html (default: "
-                                    "$POC_SHADOW_REPORT_ROOT or DATA_ROOT/poc_tasks_reports/...)")
-    p.add_argument("--rel-tol", type=float, default=1e-9, help="relative tolerance of numbers (default 1e-9)")
-    p.add_argument("--abs-tol", type=float, default=1e-9, help="absolute tolerance of numbers (default 1e-9)")
+    run = _sub(sub, "run", "run one aggregation in-process (the same code as the Celery tasks)")
+    run_sub = run.add_subparsers(dest="provider", required=True, metavar="PROVIDER", title="providers")
+    p = _sub(run_sub, "ocp", "the OCP daily summary (reporting_ocpusagelineitem_daily_summary and cluster tables)",
+             "The OCP daily summary of one source over days of one month, as Koku's "
+             "populate_line_item_daily_summary_table does: creates the source's report period when missing, fills "
+             "the cluster tables, replaces the period's rows over the range (rows carrying OCP-on-cloud cost stay).")
+    _add_database(p)
+    _add_data(p)
+    _add_schema(p)
+    p.add_argument("--source-uuid", required=True, metavar="UUID", help="the OCP source (Koku's provider uuid)")
+    _add_cluster(p, "run")
+    _add_range(p)
+    p.add_argument("--report-period-id", type=int, metavar="N",
+                   help="the source's report period (default: found or created; another source's is refused)")
+    p.set_defaults(func=_cmd_run_ocp)
+    _add_cloud_run(run_sub, "AWS", "the eight UI tables", _cmd_run_ocp_on_aws)
+    _add_cloud_run(run_sub, "Azure", "the eight UI tables", _cmd_run_ocp_on_cloud)
+    _add_cloud_run(run_sub, "GCP", "the nine UI tables", _cmd_run_ocp_on_cloud)
+
+    compare = _sub(sub, "compare", "phase-1 shadow run: compute without writing, compare with the live tables")
+    compare_sub = compare.add_subparsers(dest="provider", required=True, metavar="PROVIDER", title="providers")
+    p = _sub(compare_sub, "ocp", "the OCP daily summary of a range Koku (Trino) already summarised",
+             "Compute the OCP daily summary of a range without writing it, compare it row by row with the live "
+             "table (the rows the summary step owns), write a JSON and an HTML report, and record the verdict. "
+             "Exit 0 when equal, 1 when different.")
+    _add_database(p)
+    _add_data(p)
+    _add_schema(p)
+    p.add_argument("--source-uuid", required=True, metavar="UUID", help="the OCP source")
+    _add_cluster(p, "compare")
+    _add_range(p)
+    p.add_argument("--report-period-id", type=int, metavar="N", help="default: the live report period of the month")
+    p.add_argument("--report", metavar="PATH",
+                   help="report path: cmp.html or cmp.json writes cmp.html and cmp.json; another PATH gets both "
+                        "suffixes (default: $POC_SHADOW_REPORT_ROOT or DATA_ROOT/poc_tasks_reports/...)")
+    p.add_argument("--rel-tol", type=float, default=1e-9, help="relative tolerance of numbers")
+    p.add_argument("--abs-tol", type=float, default=1e-9, help="absolute tolerance of numbers")
     p.add_argument("--no-store", action="store_true", help="do not record the verdict in poc_shadow_comparison")
     p.set_defaults(func=_cmd_compare_ocp)
 
-    p = sub.add_parser("sample", help="write Koku-shaped synthetic Parquet (deterministic for a seed)")
-    _add_common(p)
-    p.add_argument("--schema", default="org1234567")
-    p.add_argument("--nodes", type=int, default=6)
-    p.add_argument("--pods", type=int, default=60)
-    p.add_argument("--days", type=int, default=3)
-    p.add_argument("--year", type=int, default=2026)
-    p.add_argument("--month", type=int, default=1)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--without-node-role", action="store_true", help="omit node_role (old operators)")
+    p = _sub(sub, "sample", "write Koku-shaped synthetic Parquet (deterministic for a seed)",
+             "Koku-shaped Parquet for a synthetic cluster (and matched cloud bills) under the data root, in Koku's "
+             "layout and types, plus scenario.json; prints the ids a run needs.")
+    _add_data(p)
+    _add_schema(p, required=False, default="org1234567")
+    p.add_argument("--nodes", type=int, default=6, help="nodes (at least 4: master, infra, 2 workers)")
+    p.add_argument("--pods", type=int, default=60, help="pods")
+    p.add_argument("--days", type=int, default=3, help="days 1..N of the month")
+    p.add_argument("--year", type=int, default=2026, help="year of the data")
+    p.add_argument("--month", type=int, default=1, help="month of the data")
+    p.add_argument("--seed", type=int, default=42, help="random seed: the same seed gives the same bytes")
+    p.add_argument("--without-node-role", action="store_true", help="omit node_role (operators before it existed)")
     p.add_argument("--clean", action="store_true", help="no mid-day label changes (one label set per day)")
     p.add_argument("--with-aws", action="store_true", help="also a matched AWS bill (CUR Parquet)")
     p.add_argument("--with-azure", action="store_true", help="also a matched Azure export")
     p.add_argument("--with-gcp", action="store_true", help="also a matched GCP export")
     p.set_defaults(func=_cmd_sample)
-
-    p = sub.add_parser("demo", help="sample data, embedded PostgreSQL, in-process worker, the run, a report")
-    p.add_argument("--workdir", default=".poc-tasks/demo")
-    p.add_argument("--nodes", type=int, default=6)
-    p.add_argument("--pods", type=int, default=120)
-    p.add_argument("--days", type=int, default=7)
-    p.add_argument("--broker", default="memory://", help="Celery broker (default: in-process memory://)")
-    p.add_argument("--cloud", choices=["aws", "azure", "gcp", "none"], default="aws",
-                   help="the OCP-on-cloud run shown after the OCP summary (default: aws)")
-    p.set_defaults(func=_cmd_demo)
     return ap
+
+
+def _failure(exc: BaseException, args: argparse.Namespace) -> PocTasksError | None:
+    database_url = getattr(args, "database_url", None)
+    try:
+        database_url = database_url or Settings.from_env().database_url
+    except Exception:  # noqa: BLE001 - only for the message
+        database_url = None
+    return user_error(exc, database_url, getattr(args, "schema", None))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -223,11 +423,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PocTasksError as exc:
         print(f"poc-tasks: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("poc-tasks: interrupted", file=sys.stderr)
+        return 130
     except Exception as exc:  # noqa: BLE001 - one line for the user, the traceback with -v
-        LOG.debug("failed", exc_info=True)
+        known = _failure(exc, args)
+        if known is not None:
+            LOG.debug("failed", exc_info=True)
+            print(f"poc-tasks: error: {known}", file=sys.stderr)
+            return 2
         print(f"poc-tasks: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         if args.verbose:
             raise
+        print("poc-tasks: (run again with -v for the traceback)", file=sys.stderr)
         return 1
     if result is not None:
         print(json.dumps(result, default=str))

@@ -1,13 +1,22 @@
 """`poc-tasks demo`: the whole job on embedded defaults, on a machine with no servers.
 
 Sample data into a local directory (Koku's layout), an embedded PostgreSQL (pgserver), Celery with an in-process
-worker (in-memory broker by default), the run through the real task and its chords, then a readable report.
+worker (in-memory broker by default), the run through the real task and its chords, then a report: an aligned
+summary on the terminal and an HTML page with plots (demo_report.py).
+
+The workdir is kept: a second demo reuses its database, and the runs replace their rows as Koku's do, so the
+report is the same on every run (the idempotence a re-run in Koku relies on). `poc-tasks demo --shell` opens
+psql on that database afterwards.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 import os
 import resource
+import shutil
+import subprocess
 import time
 from contextlib import closing
 from pathlib import Path
@@ -15,86 +24,30 @@ from typing import Any
 
 from poc_tasks.settings import redact_url
 
-REPORT_SQL = """
-SELECT namespace,
-       sum(pod_usage_cpu_core_hours) AS cpu_usage,
-       sum(pod_request_cpu_core_hours) AS cpu_request,
-       sum(pod_usage_memory_gigabyte_hours) AS mem_usage,
-       sum(persistentvolumeclaim_usage_gigabyte_months) AS storage_usage
-FROM {schema}.reporting_ocpusagelineitem_daily_summary
-WHERE source_uuid = %s
-GROUP BY namespace ORDER BY namespace NULLS LAST
-"""
+__all__ = ["run_demo", "open_shell", "shell_hint"]
 
-
-EMPTY_NAMESPACE = "'' (volume without a claim)"
-CLOUD_NAMES = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}
-CLOUD_REPORT_SQL = """
-SELECT coalesce(namespace, '(none)'), sum(infrastructure_raw_cost), sum(infrastructure_markup_cost)
-FROM {schema}.reporting_ocpusagelineitem_daily_summary
-WHERE source_uuid = %s AND infrastructure_raw_cost IS NOT NULL AND infrastructure_raw_cost <> 0
-GROUP BY 1 ORDER BY 2 DESC
-"""
+LOG = logging.getLogger(__name__)
+EXAMPLE_QUERY = ("SELECT namespace, sum(pod_usage_cpu_core_hours) FROM "  # noqa: S608 - text shown to the user
+                 "org1234567.reporting_ocpusagelineitem_daily_summary GROUP BY 1 ORDER BY 2 DESC;")
 
 
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _fmt(value: Any) -> str:
-    return "-" if value is None else f"{float(value):12.2f}"
-
-
-def report(database_url: str, schema: str, source_uuid: str, result: dict[str, Any], seconds: float) -> str:
-    from poc_tasks.db.connection import connect
-    from poc_tasks.run import validate_schema
-
-    validate_schema(schema)
-    with closing(connect(database_url)) as conn, conn.cursor() as cur:
-        cur.execute(REPORT_SQL.format(schema=schema), (source_uuid,))  # noqa: S608 - schema validated
-        rows = cur.fetchall()
-    lines = [f"{'namespace':32s} {'CPU core-h':>12s} {'CPU req-h':>12s} {'mem GiB-h':>12s} {'PVC GiB-mo':>12s}"]
-    total_cpu = sum(float(r[1] or 0) for r in rows)
-    unalloc = sum(float(r[1] or 0) for r in rows if r[0] in ("Platform unallocated", "Worker unallocated"))
-    for ns, cpu, req, mem, sto in rows:
-        lines.append(f"{(ns or '(no role)')[:32]:32s} {_fmt(cpu)} {_fmt(req)} {_fmt(mem)} {_fmt(sto)}")
-    share = 100.0 * unalloc / total_cpu if total_cpu else 0.0
-    lines += [
-        "",
-        f"unallocated share of node CPU capacity (usage): {share:.1f} %",
-        "rows per table: " + ", ".join(f"{t}={n}" for t, n in result["rows"].items()),
-        f"rows read: {result['rows_read']}, bytes read: {result['bytes_read']}, day chunks: {result['chunks']}",
-        f"time: {seconds:.2f} s (worker steps: {result['timings']}), peak RSS: {_peak_rss_mib():.0f} MiB",
-    ]
-    return "\n".join(lines)
-
-
-def cloud_report(database_url: str, schema: str, source_uuid: str, cloud: str, result: dict[str, Any],
-                 seconds: float) -> str:
-    """The infrastructure cost the cloud run back-populated into the OCP summary, per namespace."""
-    from poc_tasks.db.connection import connect
-    from poc_tasks.run import validate_schema
-
-    validate_schema(schema)
-    with closing(connect(database_url)) as conn, conn.cursor() as cur:
-        cur.execute(CLOUD_REPORT_SQL.format(schema=schema), (source_uuid,))  # noqa: S608 - schema validated
-        rows = cur.fetchall()
-    lines = [f"{'namespace':32s} {'raw cost':>12s} {'markup':>12s}"]
-    lines += [f"{(ns or EMPTY_NAMESPACE)[:32]:32s} {_fmt(raw)} {_fmt(markup)}" for ns, raw, markup in rows]
-    lines += ["", f"total attributed {cloud} cost: {sum(float(r[1] or 0) for r in rows):.2f}",
-              "rows per table: " + ", ".join(f"{t}={n}" for t, n in result["rows"].items()),
-              f"time: {seconds:.2f} s, peak RSS: {_peak_rss_mib():.0f} MiB"]
-    return "\n".join(lines)
+def shell_hint(workdir: str | Path) -> str:
+    return f"poc-tasks demo --workdir {workdir} --shell   # psql on the demo's database (tenant schema org1234567)"
 
 
 def run_demo(workdir: str, nodes: int, pods: int, days: int, broker: str = "memory://",
-             cloud: str | None = "aws") -> dict[str, Any]:
-    import logging
-
+             cloud: str | None = "aws", report: str | None = None) -> dict[str, Any]:
+    """Run the demo; print the summary and the report's path; return {"ocp": result, cloud: result, "report": path}."""
     from celery.contrib.testing.worker import start_worker
 
     from poc_tasks.app import QUEUE, app
+    from poc_tasks.db.connection import connect
     from poc_tasks.db.init import init_tenant
+    from poc_tasks.demo_report import CLOUD_NAMES, read_demo_data, render_html, terminal_summary
     from poc_tasks.embedded import embedded_postgres
     from poc_tasks.sample import SampleConfig, write_sample
     from poc_tasks.scenario import seed_cloud_tenant, seed_tenant
@@ -102,18 +55,18 @@ def run_demo(workdir: str, nodes: int, pods: int, days: int, broker: str = "memo
     logging.getLogger("kombu.connection").setLevel(logging.ERROR)  # memory:// has no host: not worth a warning
     root = Path(workdir).absolute()
     data_root = str(root / "data")
+    report_path = Path(report).absolute() if report else root / "report.html"
     clouds = {"with_aws": cloud == "aws", "with_azure": cloud == "azure", "with_gcp": cloud == "gcp"}
     config = SampleConfig(nodes=nodes, pods=pods, days=days, label_changes=False, **clouds)
-    print(f"1/4 sample data: {nodes} nodes, {pods} pods, {days} days -> {data_root}")
+    print(f"1/5 sample data: {nodes} nodes, {pods} pods, {days} days -> {data_root}", flush=True)
     scenario = write_sample(data_root, config)
+    out: dict[str, Any] = {}
     with embedded_postgres(root / "pg") as url:
-        print(f"2/4 PostgreSQL: {redact_url(url)}; tenant schema {scenario['schema']}")
+        print(f"2/5 PostgreSQL: {redact_url(url)}; tenant schema {scenario['schema']}", flush=True)
         init_tenant(url, scenario["schema"])
-        from poc_tasks.db.connection import connect
-
         with closing(connect(url)) as conn:
             with conn:
-                seed_tenant(conn, scenario["schema"], scenario)
+                seed_tenant(conn, scenario["schema"], scenario)  # enables the scenario's OCP label keys
                 if cloud:
                     seed_cloud_tenant(conn, scenario["schema"], scenario, cloud)
         os.environ.update({"POC_DATABASE_URL": url, "POC_DATA_ROOT": data_root,
@@ -121,25 +74,70 @@ def run_demo(workdir: str, nodes: int, pods: int, days: int, broker: str = "memo
         backend = "cache+memory://" if broker.startswith("memory") else broker
         # the in-memory backend has no native chords: Celery polls them, every 0.1 s here instead of 1 s
         app.conf.update(broker_url=broker, result_backend=backend, result_chord_retry_interval=0.1)
-        print(f"3/4 Celery: in-process worker on queue {QUEUE} (broker {redact_url(broker)})")
+        print(f"3/5 Celery: in-process worker on queue {QUEUE} (broker {redact_url(broker)})", flush=True)
         kwargs = {"schema_name": scenario["schema"], "source_uuid": scenario["source_uuid"],
                   "start_date": scenario["start_date"], "end_date": scenario["end_date"],
                   "cluster_id": scenario["cluster_id"], "cluster_alias": scenario["cluster_alias"]}
-        t0 = time.perf_counter()
+        timings = []
         with start_worker(app, queues=[QUEUE], pool="solo", perform_ping_check=False, loglevel="WARNING"):
-            result = app.send_task("poc_tasks.summarize_ocp", kwargs=kwargs, queue=QUEUE).get(timeout=600)
-            seconds = time.perf_counter() - t0
-            print("4/4 report (reporting_ocpusagelineitem_daily_summary, whole period)\n")
-            print(report(url, scenario["schema"], scenario["source_uuid"], result, seconds))
+            t0 = time.perf_counter()
+            print("4/5 runs: poc_tasks.summarize_ocp", flush=True)
+            out["ocp"] = app.send_task("poc_tasks.summarize_ocp", kwargs=kwargs, queue=QUEUE).get(timeout=600)
+            timings.append(f"OCP {time.perf_counter() - t0:.2f} s")
             if cloud:
                 cloud_kwargs = {"schema_name": kwargs["schema_name"], "openshift_provider_uuid": kwargs["source_uuid"],
                                 f"{cloud}_provider_uuid": scenario[cloud]["source_uuid"],
                                 "start_date": kwargs["start_date"], "end_date": kwargs["end_date"],
                                 "cluster_id": kwargs["cluster_id"], "cluster_alias": kwargs["cluster_alias"]}
                 t1 = time.perf_counter()
-                cloud_result = app.send_task(f"poc_tasks.summarize_ocp_on_{cloud}", kwargs=cloud_kwargs,
-                                             queue=QUEUE).get(timeout=600)
-                print(f"\nOCP on {CLOUD_NAMES[cloud]}: infrastructure cost back-populated into the OCP summary\n")
-                print(cloud_report(url, scenario["schema"], scenario["source_uuid"], CLOUD_NAMES[cloud],
-                                   cloud_result, time.perf_counter() - t1))
-    return result
+                print(f"    poc_tasks.summarize_ocp_on_{cloud}", flush=True)
+                out[cloud] = app.send_task(f"poc_tasks.summarize_ocp_on_{cloud}", kwargs=cloud_kwargs,
+                                           queue=QUEUE).get(timeout=600)
+                timings.append(f"OCP on {CLOUD_NAMES[cloud]} {time.perf_counter() - t1:.2f} s")
+        rows: dict[str, int] = {}
+        for result in out.values():
+            for table, n in result["rows"].items():
+                rows[table] = rows.get(table, 0) + int(n)
+        data = read_demo_data(url, scenario["schema"], scenario["source_uuid"], scenario["cluster_id"],
+                              dt.date.fromisoformat(scenario["start_date"]),
+                              dt.date.fromisoformat(scenario["end_date"]), cloud, rows)
+    hint = shell_hint(workdir)
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(render_html(data, hint), encoding="utf-8")
+    print(f"5/5 report (reporting_ocpusagelineitem_daily_summary, {scenario['start_date']} to "
+          f"{scenario['end_date']})\n")
+    print(terminal_summary(data))
+    print(f"time: {', '.join(timings)}; peak RSS {_peak_rss_mib():.0f} MiB")
+    print(f"\nHTML report with plots: {report_path}")
+    print(f"open the demo's database: {hint}")
+    out["report"] = str(report_path)
+    return out
+
+
+def open_shell(workdir: str) -> int:
+    """Start the demo's embedded PostgreSQL, run psql on it until psql exits, stop it; psql's exit status."""
+    from poc_tasks.embedded import embedded_postgres
+    from poc_tasks.errors import ConfigurationError
+
+    pg_dir = Path(workdir).absolute() / "pg"
+    if not pg_dir.exists():
+        raise ConfigurationError(f"no demo database in {pg_dir}: run `poc-tasks demo --workdir {workdir}` first")
+    with embedded_postgres(pg_dir) as url:
+        psql = _psql()
+        print(f"database: {url}\n(tenant schema org1234567; try: {EXAMPLE_QUERY})", flush=True)
+        if psql is None:
+            input("no psql found; connect with the URL above, then press Enter to stop the database ")
+            return 0
+        return subprocess.call([psql, url])
+
+
+def _psql() -> str | None:
+    try:
+        from pgserver.postgres_server import POSTGRES_BIN_PATH  # type: ignore[import-untyped]
+
+        bundled = Path(POSTGRES_BIN_PATH) / "psql"
+        if bundled.exists():
+            return str(bundled)
+    except ImportError:
+        pass
+    return shutil.which("psql")

@@ -33,8 +33,10 @@ def run_in_process(settings: Settings, prepare: Callable[[Stage], dict[str, Any]
         manifest = prepare(stage)
         chunks = [compute_chunk(settings, stage, a, b, progress) for a, b in manifest["chunks"]]
         t1 = time.perf_counter()
+        progress("write", {"tables": len(manifest["tables"])})
         written = write_tables(manifest["tables"], lambda t: write_table(settings, stage, t))
         write_s = time.perf_counter() - t1
+        progress("finalize", {})
         result = finalize(settings, stage, written, chunks)
     except BaseException:
         stage.cleanup()

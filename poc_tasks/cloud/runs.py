@@ -26,6 +26,7 @@ from poc_tasks.db.tables import SUMMARY_TABLE, get_table
 from poc_tasks.db.writer import replace_rows
 from poc_tasks.errors import MissingInputData
 from poc_tasks.io.staging import Stage
+from poc_tasks.ownership import check_cloud_run
 from poc_tasks.run import parse_date
 from poc_tasks.settings import Settings
 
@@ -56,6 +57,8 @@ def checked_report_period(conn, spec: CloudRunSpec, month_start: dt.date,
     if requires_cluster and not cloud_tenant.has_cluster(conn, spec.schema_name, spec.openshift_provider_uuid):
         raise MissingInputData(f"no reporting_ocp_clusters row for OCP source {spec.openshift_provider_uuid}: "
                                "run the OCP summary of the range first (poc-tasks run ocp)")
+    check_cloud_run(conn, spec.schema_name, spec.openshift_provider_uuid, spec.cloud_provider_uuid, spec.cloud_type,
+                    spec.cluster_id, rp, spec.report_period_id)
     return rp
 
 

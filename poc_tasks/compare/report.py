@@ -12,9 +12,12 @@ __all__ = ["render_html", "write_report", "report_paths"]
 
 
 def report_paths(path: str) -> tuple[str, str]:
-    """(json, html) paths for a report path: PATH.json -> PATH.html beside it; any other PATH gets both suffixes."""
-    if path.endswith(".json"):
-        return path, path[: -len(".json")] + ".html"
+    """(json, html) paths for a report path: PATH.json or PATH.html names one and the other goes beside it
+    (cmp.html -> cmp.json + cmp.html); any other PATH gets both suffixes."""
+    for suffix in (".json", ".html"):
+        if path.endswith(suffix):
+            stem = path[: -len(suffix)]
+            return stem + ".json", stem + ".html"
     return path + ".json", path + ".html"
 
 

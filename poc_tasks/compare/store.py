@@ -25,10 +25,12 @@ __all__ = ["ensure_verdict_table", "insert_verdict", "read_live", "LIVE_FILTER"]
 Connection = psycopg2.extensions.connection
 
 # The rows the summary step owns: cost-model rows (cost_model_rate_type / monthly_cost_type set) and the rows
-# OCP-on-cloud back-populates (infrastructure_raw_cost set) are made by later steps and are not compared.
+# OCP-on-cloud back-populates are made by later steps and are not compared. A back-populated row carries
+# supplementary_usage_cost (Koku's reporting_ocp<cloud>_ocp_infrastructure_back_populate.sql sets it, the summary
+# never does) and usually infrastructure_raw_cost; one whose attributed cost is 0 has only the former.
 LIVE_FILTER = (
     "source_uuid = %(source)s::uuid AND usage_start >= %(start)s AND usage_start <= %(end)s"
-    " AND cost_model_rate_type IS NULL AND monthly_cost_type IS NULL"
+    " AND cost_model_rate_type IS NULL AND monthly_cost_type IS NULL AND supplementary_usage_cost IS NULL"
     " AND (infrastructure_raw_cost IS NULL OR infrastructure_raw_cost = 0)"
 )
 

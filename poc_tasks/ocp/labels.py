@@ -72,6 +72,13 @@ class LabelParser:
         self._parsed[raw] = value
         return value
 
+    def keys_seen(self) -> set[str]:
+        """Every label key of the texts parsed so far, enabled or not (what Koku's ingestion records)."""
+        keys: set[str] = set()
+        for parsed in self._parsed.values():
+            keys.update(parsed)
+        return keys
+
     def validate(self, raws: Iterable[str | None], path: str, column: str) -> None:
         """Parse every distinct text now, so a bad one is reported with the file it came from."""
         for raw in raws:

@@ -32,9 +32,10 @@ from poc_tasks.memory import tune_allocators
 from poc_tasks.ocp import cluster_info
 from poc_tasks.ocp.day_inputs import read_day
 from poc_tasks.ocp.inputs import open_sources
-from poc_tasks.ocp.labels import LabelParser
+from poc_tasks.ocp.labels import ALWAYS_ENABLED_KEY, LabelParser
 from poc_tasks.ocp.summary import STAGED_SCHEMA, SUMMARY_TABLE, WRITTEN_COLUMNS, RunConstants, summarize_day, to_arrow
 from poc_tasks.ocp.unallocated import node_roles
+from poc_tasks.ownership import check_ocp_run
 from poc_tasks.run import OcpRunSpec, days_in_range, parse_date
 from poc_tasks.settings import Settings
 
@@ -75,6 +76,10 @@ def prepare_ocp(spec: OcpRunSpec, settings: Settings, stage: Stage, progress: Pr
     start = max(spec.start_date, first)  # Koku's _check_parquet_date_range
     info = cluster_info.scan(sources, start, spec.end_date)
     with closing(connect(db_url)) as conn:
+        # before any write: a cluster id or report period that contradicts the tenant's is refused
+        with conn:
+            check_ocp_run(conn, spec.schema_name, spec.source_uuid, spec.cluster_id, spec.start_date,
+                          spec.report_period_id)
         if shadow:
             rp_id = _shadow_report_period(conn, spec)
         else:
@@ -149,7 +154,8 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
             writer.write_table(table)
             rows += table.num_rows
     return {"chunk": [first.isoformat(), last.isoformat()], "rows": rows, "rows_read": sources.rows_read(),
-            "bytes_read": sources.bytes_read(), "seconds": round(time.perf_counter() - t0, 3)}
+            "bytes_read": sources.bytes_read(), "seconds": round(time.perf_counter() - t0, 3),
+            "label_keys": sorted(parser.keys_seen())}
 
 
 def _written_columns(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -189,7 +195,18 @@ def finalize(settings: Settings, stage: Stage, written: dict[str, int],
             "report_period_id": manifest["report_period_id"], "chunks": len(manifest["chunks"]),
             "rows_read": manifest["rows_read"] + sum(c["rows_read"] for c in chunks),
             "bytes_read": manifest["bytes_read"] + sum(c["bytes_read"] for c in chunks),
+            "label_keys": label_key_report(manifest["enabled_keys"], chunks),
             "timings": timings}
+
+
+def label_key_report(enabled: list[str], chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """The label keys of the data and which of them the tenant enabled. Koku's ingestion records new OCP keys
+    disabled (populate_enabled_tag_rows_with_false) until a user enables them; a run keeps only enabled keys,
+    so a tenant with none writes no label at all: callers say so (the CLI warns, with the command to enable)."""
+    seen = set().union(*(c.get("label_keys") or () for c in chunks)) - {ALWAYS_ENABLED_KEY}
+    on = set(enabled)
+    off = sorted(seen - on)
+    return {"in_data": len(seen), "enabled": len(seen & on), "not_enabled": off[:50], "not_enabled_count": len(off)}
 
 
 def run_ocp(spec: OcpRunSpec, settings: Settings, progress: Progress = _noop) -> dict[str, Any]:
