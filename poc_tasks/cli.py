@@ -39,7 +39,7 @@ Your own run (a PostgreSQL server and a data root holding Koku's data/parquet/..
 
 A run replaces the rows it owns (its source's report period over its dates, as Koku's delete does) and refuses
 arguments that would touch rows it does not own (a cluster id or report period that contradicts the tenant's).
-`run` prints one JSON object on stdout (rows per table, timings) and progress lines on stderr (-q: none).
+`run` prints one JSON object on stdout (rows per table, timings) and, in a terminal, progress lines on stderr.
 
 Environment (flags override): POC_DATABASE_URL, POC_DATA_ROOT, POC_S3_ENDPOINT_URL with AWS_ACCESS_KEY_ID /
 AWS_SECRET_ACCESS_KEY, POC_STAGING_ROOT, POC_DATE_STEP (days per compute chunk, default 5).
@@ -89,7 +89,9 @@ class _Progress:
     """Progress lines on stderr: one per step, with the day's position in the range (the run's progress callback)."""
 
     def __init__(self, args: argparse.Namespace) -> None:
-        self.quiet = bool(getattr(args, "quiet", False))
+        # on by default when stderr is a terminal (a pipe or a log file gets the JSON and errors only)
+        wanted = getattr(args, "progress", None)
+        self.quiet = bool(getattr(args, "quiet", False)) or not (wanted or (wanted is None and sys.stderr.isatty()))
         self.t0 = time.perf_counter()
         self.days = 0
         try:
@@ -221,7 +223,7 @@ def _cmd_demo(args: argparse.Namespace) -> dict[str, Any] | None:
         args.exit_status = open_shell(args.workdir)
         return None
     run_demo(workdir=args.workdir, nodes=args.nodes, pods=args.pods, days=args.days, broker=args.broker,
-             cloud=None if args.cloud == "none" else args.cloud, report=args.report)
+             cloud=None if args.cloud == "none" else args.cloud, report=args.report, verbose=args.verbose)
     return None
 
 
@@ -236,6 +238,8 @@ def _global_options(parser: argparse.ArgumentParser, top: bool) -> None:
                         help="log at INFO on stderr, and show the traceback when a run fails")
     parser.add_argument("-q", "--quiet", action="store_true", default=default,
                         help="no progress lines on stderr (the result still goes to stdout)")
+    parser.add_argument("--progress", action="store_true", default=None if top else argparse.SUPPRESS,
+                        help="progress lines on stderr even when it is not a terminal (they are on in a terminal)")
 
 
 def _sub(subparsers: Any, name: str, help_text: str, description: str | None = None) -> argparse.ArgumentParser:

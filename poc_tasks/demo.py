@@ -40,7 +40,7 @@ def shell_hint(workdir: str | Path) -> str:
 
 
 def run_demo(workdir: str, nodes: int, pods: int, days: int, broker: str = "memory://",
-             cloud: str | None = "aws", report: str | None = None) -> dict[str, Any]:
+             cloud: str | None = "aws", report: str | None = None, verbose: bool = False) -> dict[str, Any]:
     """Run the demo; print the summary and the report's path; return {"ocp": result, cloud: result, "report": path}."""
     from celery.contrib.testing.worker import start_worker
 
@@ -53,6 +53,8 @@ def run_demo(workdir: str, nodes: int, pods: int, days: int, broker: str = "memo
     from poc_tasks.scenario import seed_cloud_tenant, seed_tenant
 
     logging.getLogger("kombu.connection").setLevel(logging.ERROR)  # memory:// has no host: not worth a warning
+    if not verbose:  # the in-process worker's step lines (worker_log) would bury the demo's own five steps
+        os.environ.setdefault("POC_LOG_LEVEL", "WARNING")
     root = Path(workdir).absolute()
     data_root = str(root / "data")
     report_path = Path(report).absolute() if report else root / "report.html"

@@ -58,9 +58,9 @@ class DemoData:
     start: dt.date
     end: dt.date
     cloud: str | None
-    per_day: list[tuple] = field(default_factory=list)  # day, cpu usage, cpu request, mem usage, cloud cost
+    per_day: list[tuple] = field(default_factory=list)  # day, pods' cpu, unallocated cpu, pods' request, cost
     per_namespace: list[tuple] = field(default_factory=list)  # ns, cpu usage, cpu request, mem, pvc GiB-mo, cost
-    per_node: list[tuple] = field(default_factory=list)  # node, cpu usage, cpu request, capacity core-h, cost
+    per_node: list[tuple] = field(default_factory=list)  # node, pods' cpu, pods' request, capacity core-h, cost
     per_service: list[tuple] = field(default_factory=list)  # service, cost
     rows: dict[str, int] = field(default_factory=dict)  # rows per table the runs wrote
 
@@ -86,11 +86,15 @@ def read_demo_data(database_url: str, schema: str, source_uuid: str, cluster_id:
                 return cur.fetchall()
 
             usage = sql.SQL("sum(pod_usage_cpu_core_hours), sum(pod_request_cpu_core_hours)")
-            per_day = fetch(sql.SQL("SELECT usage_start, {}, sum(pod_usage_memory_gigabyte_hours) FROM {} WHERE {}"
-                                    " AND {} GROUP BY 1 ORDER BY 1").format(usage, summary, scope, ocp))
+            pods = sql.SQL("namespace NOT IN ('Platform unallocated', 'Worker unallocated')")
+            per_day = fetch(sql.SQL(
+                "SELECT usage_start, sum(pod_usage_cpu_core_hours) FILTER (WHERE {pods}),"
+                " sum(pod_usage_cpu_core_hours) FILTER (WHERE NOT {pods}),"
+                " sum(pod_request_cpu_core_hours) FILTER (WHERE {pods}) FROM {t} WHERE {scope} AND {ocp}"
+                " GROUP BY 1 ORDER BY 1").format(pods=pods, t=summary, scope=scope, ocp=ocp))
             day_cost = dict(fetch(sql.SQL("SELECT usage_start, sum(infrastructure_raw_cost) FROM {} WHERE {} AND {}"
                                           " GROUP BY 1").format(summary, scope, back)))
-            data.per_day = [(d, _f(c), _f(r), _f(m), _f(day_cost.get(d))) for d, c, r, m in per_day]
+            data.per_day = [(d, _f(c), _f(u), _f(r), _f(day_cost.get(d))) for d, c, u, r in per_day]
             per_ns = fetch(sql.SQL("SELECT coalesce(namespace, ''), {}, sum(pod_usage_memory_gigabyte_hours),"
                                    " sum(persistentvolumeclaim_usage_gigabyte_months) FROM {} WHERE {} AND {}"
                                    " GROUP BY 1").format(usage, summary, scope, ocp))
@@ -102,10 +106,11 @@ def read_demo_data(database_url: str, schema: str, source_uuid: str, cluster_id:
             # node capacity is repeated on every row of a node and day: max per (node, day), then summed
             per_node = fetch(sql.SQL(
                 "SELECT node, sum(cpu), sum(req), sum(cap) FROM (SELECT node, usage_start,"
-                " sum(pod_usage_cpu_core_hours) AS cpu, sum(pod_request_cpu_core_hours) AS req,"
-                " max(node_capacity_cpu_core_hours) AS cap FROM {} WHERE {} AND {} AND data_source = 'Pod'"
+                " sum(pod_usage_cpu_core_hours) FILTER (WHERE {pods}) AS cpu,"
+                " sum(pod_request_cpu_core_hours) FILTER (WHERE {pods}) AS req,"
+                " max(node_capacity_cpu_core_hours) AS cap FROM {t} WHERE {scope} AND {ocp} AND data_source = 'Pod'"
                 " AND node IS NOT NULL AND node <> '' GROUP BY 1, 2) d GROUP BY 1 ORDER BY 1").format(
-                    summary, scope, ocp))
+                    pods=pods, t=summary, scope=scope, ocp=ocp))
             node_cost = dict(fetch(sql.SQL("SELECT node, sum(infrastructure_raw_cost) FROM {} WHERE {} AND {}"
                                            " AND node IS NOT NULL GROUP BY 1").format(summary, scope, back)))
             data.per_node = [(n, _f(c), _f(r), _f(k), _f(node_cost.get(n))) for n, c, r, k in per_node]
@@ -173,26 +178,23 @@ def _plots(data: DemoData) -> list[tuple[str, str, str]]:
 
     cloud = CLOUD_NAMES.get(data.cloud or "")
     out = []
-    # 1. per day: CPU usage and request (bars), attributed cloud cost (line, right axis)
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    # 1. per day: CPU core-hours of the pods and of the unallocated capacity (stacked); the attributed cost
     days = [d.strftime("%m-%d") for d, *_ in data.per_day]
     xs = list(range(len(days)))
-    ax.bar([x - 0.2 for x in xs], [r[1] for r in data.per_day], 0.4, label="CPU usage (core-h)",
-           color=COLOURS["usage"])
-    ax.bar([x + 0.2 for x in xs], [r[2] for r in data.per_day], 0.4, label="CPU request (core-h)",
-           color=COLOURS["request"])
+    fig, axes = plt.subplots(1, 2 if cloud else 1, figsize=(10, 3.6), squeeze=False)
+    ax = axes[0][0]
+    pods = [r[1] for r in data.per_day]
+    ax.bar(xs, pods, 0.6, label="used by pods", color=COLOURS["usage"])
+    ax.bar(xs, [r[2] for r in data.per_day], 0.6, bottom=pods, label="unallocated", color=COLOURS["capacity"])
+    ax.plot(xs, [r[3] for r in data.per_day], marker="o", color=COLOURS["request"], label="requested by pods")
     ax.set_xticks(xs, days)
-    ax.set_ylabel("core-hours")
-    handles, labels = ax.get_legend_handles_labels()
+    ax.set_ylabel("CPU core-hours")
+    ax.set_title("CPU per day", fontsize=10)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False)
     if cloud:
-        ax2 = ax.twinx()
-        ax2.plot(xs, [r[4] for r in data.per_day], marker="o", color=COLOURS["cost"], label=f"{cloud} cost")
-        ax2.set_ylabel(f"{cloud} cost")
-        ax2.set_ylim(bottom=0)
-        h2, l2 = ax2.get_legend_handles_labels()
-        handles, labels = handles + h2, labels + l2
-    ax.legend(handles, labels, loc="upper left", fontsize=8)
-    ax.set_title("Usage" + (f" and {cloud} cost" if cloud else "") + " per day")
+        axes[0][1].bar(xs, [r[4] for r in data.per_day], 0.6, color=COLOURS["cost"])
+        axes[0][1].set_xticks(xs, days)
+        axes[0][1].set_title(f"{cloud} cost attributed to the cluster per day", fontsize=10)
     fig.tight_layout()
     out.append(("per-day", "Usage" + (" and cost" if cloud else "") + " per day", _png(fig)))
     # 2. per namespace: CPU usage, and the attributed cost, the largest first
@@ -208,19 +210,25 @@ def _plots(data: DemoData) -> list[tuple[str, str, str]]:
         axes[0][1].tick_params(labelleft=False)
     fig.tight_layout()
     out.append(("per-namespace", "Per namespace (the 15 largest by CPU usage)", _png(fig)))
-    # 3. per node: usage, request and capacity
-    fig, ax = plt.subplots(figsize=(9, 3.6))
+    # 3. per node: the pods' usage and requests against the node's capacity; the attributed cost
     nodes = [r[0] for r in data.per_node]
     xs = list(range(len(nodes)))
-    for offset, idx, key, label in ((-0.27, 1, "usage", "usage"), (0, 2, "request", "request"),
+    fig, axes = plt.subplots(1, 2 if cloud else 1, figsize=(10, 3.6), squeeze=False,
+                             gridspec_kw={"width_ratios": [2, 1]} if cloud else None)
+    ax = axes[0][0]
+    for offset, idx, key, label in ((-0.27, 1, "usage", "used by pods"), (0, 2, "request", "requested by pods"),
                                     (0.27, 3, "capacity", "capacity")):
-        ax.bar([x + offset for x in xs], [r[idx] for r in data.per_node], 0.27, label=f"CPU {label} (core-h)",
-               color=COLOURS[key])
+        ax.bar([x + offset for x in xs], [r[idx] for r in data.per_node], 0.27, label=label, color=COLOURS[key])
     ax.set_xticks(xs, nodes)
-    ax.legend(fontsize=8)
-    ax.set_title("CPU per node" + (f" (the nodes' {cloud} cost: see the table)" if cloud else ""))
+    ax.set_ylabel("CPU core-hours")
+    ax.set_title("CPU per node", fontsize=10)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False)
+    if cloud:
+        axes[0][1].bar(xs, [r[4] for r in data.per_node], 0.6, color=COLOURS["cost"])
+        axes[0][1].set_xticks(xs, nodes, rotation=30)
+        axes[0][1].set_title(f"{cloud} cost per node", fontsize=10)
     fig.tight_layout()
-    out.append(("per-node", "CPU usage, request and capacity per node", _png(fig)))
+    out.append(("per-node", "CPU usage, requests and capacity per node" + (", and cost" if cloud else ""), _png(fig)))
     # 4. OCP on cloud: cost by service
     if cloud:
         svc = data.per_service[:15][::-1]
@@ -257,6 +265,7 @@ def render_html(data: DemoData, shell_hint: str) -> str:
                + ([None if vals[4] is None else float(vals[4])] if cloud else [])
                for n, *vals in data.per_namespace]
     node_rows = [[n, c, r, k] + ([cost] if cloud else []) for n, c, r, k, cost in data.per_node]
+    day_rows = [[d.isoformat(), c, u, r] + ([cost] if cloud else []) for d, c, u, r, cost in data.per_day]
     service = (f"<h2>OCP on {cloud}: cost by service</h2>" + _table(["service", f"{cloud} cost"],
                [list(r) for r in data.per_service])) if cloud else ""
     title = f"poc_tasks demo: {data.schema}, cluster {data.cluster_id}, {data.start} to {data.end}"
@@ -276,10 +285,14 @@ code {{ background: #f3f3f3; padding: 0.1em 0.3em; }}
 (<code>reporting_ocpusagelineitem_daily_summary</code>{f" and the OCP-on-{cloud} project table" if cloud else ""}).</p>
 <h2>Plots</h2>
 {figures}
+<h2>Per day</h2>
+{_table(["day", "CPU core-h used by pods", "CPU core-h unallocated", "CPU core-h requested by pods"]
+        + ([f"{cloud} cost"] if cloud else []), day_rows)}
 <h2>Per namespace</h2>
 {_table(ns_head + ([f"{cloud} cost"] if cloud else []), ns_rows)}
 <h2>Per node</h2>
-{_table(["node", "CPU core-h", "CPU request core-h", "CPU capacity core-h"] + ([f"{cloud} cost"] if cloud else []),
+{_table(["node", "CPU core-h used by pods", "CPU core-h requested by pods", "CPU capacity core-h"]
+        + ([f"{cloud} cost"] if cloud else []),
         node_rows)}
 {service}
 <h2>Rows written</h2>
