@@ -120,3 +120,15 @@ def test_a_browser_renders_the_report_with_its_plots(demo_twice, tmp_path):
                 counts[name] += n
     # the bars are on the page: each series' colour covers a real area of the screenshot
     assert all(n > 3000 for n in counts.values()), counts
+
+
+def test_demo_shell_opens_psql_on_the_demos_database(demo_twice):
+    workdir, out, _second, _html = demo_twice
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POC_", "CELERY_"))}
+    query = "SELECT 'rows=' || count(*) FROM org1234567.reporting_ocpusagelineitem_daily_summary;\n"
+    proc = subprocess.run([sys.executable, "-m", "poc_tasks.cli", "demo", "--workdir", str(workdir), "--shell"],
+                          input=query, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    counted = int(re.search(r"rows=(\d+)", proc.stdout).group(1))
+    summary_rows = int(re.search(r"reporting_ocpusagelineitem_daily_summary=(\d+)", out).group(1))
+    assert counted == summary_rows > 0
