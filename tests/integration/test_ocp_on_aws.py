@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import time
 import uuid
 from contextlib import closing
 from pathlib import Path
@@ -115,6 +116,10 @@ def test_summarize_ocp_on_aws_by_name_runs_chunks_and_table_writes_as_chords(
                   "end_date": "2026-01-03", "cluster_id": ds.config.cluster_id,
                   "cluster_alias": ds.config.cluster_alias, "markup": "10"}
         out = app.send_task("poc_tasks.summarize_ocp_on_aws", kwargs=kwargs, queue="poc_aggregation").get(timeout=120)
+        # task_postrun fires after the result is stored: give the worker thread a moment to report the last task
+        deadline = time.monotonic() + 10
+        while "poc_tasks.cloud_finalize_run" not in finished and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         task_postrun.disconnect(record)
 

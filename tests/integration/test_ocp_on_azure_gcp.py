@@ -8,6 +8,7 @@ providers: one flow, two provider modules.
 from __future__ import annotations
 
 import collections
+import time
 import uuid
 from contextlib import closing
 from pathlib import Path
@@ -125,6 +126,10 @@ def test_summarize_task_by_name_runs_chunks_and_table_writes_as_chords(
                   "cluster_alias": ds.config.cluster_alias, "markup": "10"}
         out = app.send_task(f"poc_tasks.summarize_ocp_on_{CLOUDS[cloud]}", kwargs=kwargs,
                             queue="poc_aggregation").get(timeout=180)
+        # task_postrun fires after the result is stored: give the worker thread a moment to report the last task
+        deadline = time.monotonic() + 10
+        while "poc_tasks.cloud_finalize_run" not in finished and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         task_postrun.disconnect(record)
 
