@@ -389,6 +389,87 @@ def cloud_finalize_run(self, write_results: list[dict[str, int]], run_id: str,
     return _finalize(self, finalize, write_results, run_id, chunk_results, lock, started_at)
 
 
+# --- cloud daily summaries (poc_tasks/daily/): AWS, the EC2 compute summary, Azure, GCP --------------------------
+#
+#   summarize_aws (prepare) --replace--> chord( daily_compute_chunk(run, days) for each Koku date chunk )
+#       --> daily_write_tables (run) --replace--> chord( daily_write_table(run, table) ) --> daily_finalize_run
+
+
+def _summarize_daily(task: Any, provider: str, kwargs: dict[str, Any]) -> Any:
+    """The shared start of every daily summary task: validate Koku's arguments, take the lock of (schema,
+    provider, source, month), prepare, then the same chords as the other flows (poc_tasks/daily/run.py)."""
+    from poc_tasks.daily import run as daily
+
+    tracing_id = kwargs.pop("tracing_id", None)
+    spec = daily.DailyRunSpec.build(provider, **kwargs)
+    f = daily.flow(provider)
+    return _start_run(task, f.lock_name or f"daily-{provider}", spec,
+                      lambda settings, stage, progress: daily.prepare(f, spec, settings, stage, progress),
+                      daily_compute_chunk, daily_write_tables,
+                      f"summarize daily {provider} schema={spec.schema_name} source={spec.source_uuid} "
+                      f"{spec.start_date}..{spec.end_date} tracing_id={tracing_id}")
+
+
+@app.task(name="poc_tasks.summarize_aws", bind=True, acks_late=True)
+def summarize_aws(self, schema_name: str, source_uuid: str, start_date: str, end_date: str,
+                  bill_id: int | None = None, markup_value: float | str | None = None,
+                  tracing_id: str | None = None) -> Any:
+    """Koku's AWSReportDBAccessor.populate_line_item_daily_summary_table_trino, without Trino: the AWS daily
+    summary of one source over days of one month, with Koku's delete (range and bill) in the same transaction.
+    ``markup_value`` is the fraction Koku passes (markup percent / 100)."""
+    return _summarize_daily(self, "AWS", {
+        "schema_name": schema_name, "source_uuid": source_uuid, "start_date": start_date, "end_date": end_date,
+        "bill_id": bill_id, "markup_value": markup_value, "tracing_id": tracing_id})
+
+
+@app.task(name="poc_tasks.summarize_aws_ec2_compute", bind=True, acks_late=True)
+def summarize_aws_ec2_compute(self, schema_name: str, source_uuid: str, start_date: str,
+                              end_date: str | None = None, bill_id: int | None = None,
+                              markup_value: float | str | None = None, tracing_id: str | None = None) -> Any:
+    """Koku's AWSReportDBAccessor.populate_ec2_compute_summary_table_trino, without Trino: the month's EC2
+    compute summary of one source (Koku's delete: month start .. end_date, the source)."""
+    return _summarize_daily(self, "AWS-EC2", {
+        "schema_name": schema_name, "source_uuid": source_uuid, "start_date": start_date,
+        "end_date": end_date or start_date, "bill_id": bill_id, "markup_value": markup_value,
+        "tracing_id": tracing_id})
+
+
+@app.task(name="poc_tasks.daily_compute_chunk", bind=True, acks_late=True)
+def daily_compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str,
+                        lock: dict[str, str] | None = None) -> dict[str, Any]:
+    """One chunk of a daily summary into the run's staging folder (a retry rewrites its parts)."""
+    from poc_tasks.daily.run import compute_chunk as compute
+
+    return _compute_chunk(self, compute, run_id, chunk_start, chunk_end, lock)
+
+
+@app.task(name="poc_tasks.daily_write_tables", bind=True, acks_late=True)
+def daily_write_tables(self, chunk_results: list[dict[str, Any]], run_id: str, lock: dict[str, str] | None = None,
+                       started_at: float | None = None) -> Any:
+    """After every chunk: one write task per table of the flow, then the finalize callback."""
+    return _fan_out_writes(self, daily_write_table, daily_finalize_run, chunk_results, run_id, lock, started_at)
+
+
+@app.task(name="poc_tasks.daily_write_table", bind=True, acks_late=True)
+def daily_write_table(self, run_id: str, table: str, lock: dict[str, str] | None = None) -> dict[str, int]:
+    """One table's replace with Koku's delete rule, in one transaction."""
+    from poc_tasks.daily.run import write_table as write
+
+    _guard(self, lock)
+    settings, stage = _stage(run_id)
+    return {table: write(settings, stage, table)}
+
+
+@app.task(name="poc_tasks.daily_finalize_run", bind=True, acks_late=True)
+def daily_finalize_run(self, write_results: list[dict[str, int]], run_id: str,
+                       chunk_results: list[dict[str, Any]] | None = None, lock: dict[str, str] | None = None,
+                       started_at: float | None = None) -> dict[str, Any]:
+    """Chord callback: the flow's finalize (bill timestamps), drop the staging folder, the run summary."""
+    from poc_tasks.daily.run import finalize
+
+    return _finalize(self, finalize, write_results, run_id, chunk_results, lock, started_at)
+
+
 # --- phase 1: shadow comparison ------------------------------------------------------------------------------
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from poc_tasks.db import (
     tables_aws,  # noqa: F401  (declares the OCP-on-AWS tables on the same metadata)
+    tables_daily,  # noqa: F401  (declares the cloud daily summary tables on the same metadata)
     tables_gcp,  # noqa: F401  (declares the OCP-on-GCP tables on the same metadata)
 )
 from poc_tasks.db.connection import advisory_xact_lock, connect, qualified
