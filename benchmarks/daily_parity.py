@@ -183,6 +183,81 @@ def run_koku(flow: str, url: str, root: Path, sc: dict, aws: dict, start: dt.dat
     return time.perf_counter() - t0
 
 
+MAP_SQL = "koku/masu/database/trino_sql/{}/reporting_ocpinfrastructure_provider_map.sql"
+MAP_TABLES = {"AWS": "aws_line_items_daily", "Azure": "azure_line_items", "GCP": "gcp_line_items_daily"}
+
+
+def koku_infra_map(url: str, root: Path, sc: dict, start: dt.date, end: dt.date, kwargs: dict) -> dict:
+    """OCPReportDBAccessor.get_ocp_infrastructure_map_trino's steps, each SQL on DuckDB (public.api_provider and
+    api_providerinfrastructuremap as empty tables: no provider has an infrastructure)."""
+    koku = kr.KokuSource(KOKU)
+    pg = psycopg2.connect(url)
+    pg.autocommit = True
+    eng = PgArrays(pg, sc["schema"])
+    eng.register_hive_dataset(root, sc["account"])
+    eng.pin_table("public", "api_provider", "uuid UUID, type VARCHAR, infrastructure_id INTEGER",
+                  [(s, "OCP", None) for s in _ocp_sources(root, sc)])
+    eng.pin_table("public", "api_providerinfrastructuremap",
+                  "id INTEGER, infrastructure_type VARCHAR, infrastructure_provider_id UUID", [])
+    if not eng.hive_table_exists("openshift_pod_usage_line_items_daily"):
+        return {}
+    ocp = kwargs.get("ocp_provider_uuid")
+    checks = {}
+    for cloud, table in MAP_TABLES.items():
+        named = kwargs.get(f"{cloud.lower()}_provider_uuid")
+        if named or ocp:
+            checks[cloud] = eng.hive_table_exists(table)
+            if named and not checks[cloud]:
+                return {}
+    if not any(checks.values()):
+        return {}
+    results: dict = {}
+    for cloud, check in checks.items():
+        results = {}
+        if not check:
+            continue
+        params = {"start_date": start, "end_date": end, "year": f"{start:%Y}", "month": f"{start:%m}",
+                  "schema": sc["schema"], "aws_provider_uuid": kwargs.get("aws_provider_uuid"),
+                  "ocp_provider_uuid": ocp, "azure_provider_uuid": kwargs.get("azure_provider_uuid"),
+                  "gcp_provider_uuid": kwargs.get("gcp_provider_uuid")}
+        for row in eng.execute_script(koku.show(MAP_SQL.format(cloud.lower())), params, f"map {cloud}"):
+            results[str(row[0])] = (str(row[1]), row[2])
+        if results:
+            return results
+    return results
+
+
+def _ocp_sources(root: Path, sc: dict) -> list[str]:
+    folder = root / "data" / "parquet" / "daily" / sc["account"] / "OCP" / "pod_usage"
+    return sorted(p.name.removeprefix("source=") for p in folder.glob("source=*")) if folder.exists() else []
+
+
+def infra_map_parity(url: str, root: Path, sc: dict) -> bool:
+    """Koku's map and poc_tasks' for the OCP source and for each cloud source of the scenario."""
+    start, end = dt.date.fromisoformat(sc["start_date"]), dt.date.fromisoformat(sc["end_date"])
+    calls = [{"ocp_provider_uuid": sc["source_uuid"]}] if sc.get("source_uuid") else []
+    calls += [{f"{c}_provider_uuid": sc[c]["source_uuid"]} for c in ("aws", "azure", "gcp") if c in sc]
+    conn = psycopg2.connect(url)
+    with conn, conn.cursor() as cur:  # the cloud sources' provider rows (their type is the map's type)
+        for c, kind in (("aws", "AWS"), ("azure", "Azure"), ("gcp", "GCP")):
+            if c in sc:
+                cur.execute(f'INSERT INTO "{sc["schema"]}".reporting_tenant_api_provider (uuid, name, type)'  # noqa: S608
+                            " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING", (sc[c]["source_uuid"], c, kind))
+    conn.close()
+    ok = True
+    for kw in calls:
+        ref = koku_infra_map(url, root, sc, start, end, kw)
+        out = subprocess.run([POC, "infra-map", "--database-url", url, "--data-root", str(root), "--schema",
+                              sc["schema"], "--start", str(start), "--end", str(end),
+                              *[x for k, v in kw.items() for x in (f"--{k.replace('_', '-')}", v)]],
+                             check=True, capture_output=True, text=True)
+        poc = {k: tuple(v) for k, v in json.loads(out.stdout).items()}
+        equal = poc == ref
+        ok &= equal
+        print(f"infra-map {kw}: {'EQUAL' if equal else 'DIFFERENT'} Koku {ref} poc {poc}")
+    return ok
+
+
 def export(url: str, schema: str, table: str, out: Path) -> int:
     conn = psycopg2.connect(url)
     with conn.cursor() as cur:
@@ -227,7 +302,7 @@ def main() -> int:
     args = ap.parse_args()
     root = args.dataset.resolve()
     sc = json.loads((root / "scenario.json").read_text())
-    aws = sc["aws"]
+    aws = sc.get("aws", {})
     start = dt.date.fromisoformat(aws.get("start_date", sc["start_date"]))
     end = dt.date.fromisoformat(aws.get("end_date", sc["end_date"]))
     markup = float(args.markup) / 100  # Koku: float(markup["value"]) / 100
@@ -235,6 +310,12 @@ def main() -> int:
     work = Path(f"/tmp/{args.prefix}")
     work.mkdir(parents=True, exist_ok=True)
     for flow in [f for f in args.flows.split(",") if f]:
+        if flow == "infra-map":
+            url = fresh_db(f"{args.prefix}_map")
+            subprocess.run([POC, "init-db", "--database-url", url, "--schema", sc["schema"]], check=True,
+                           capture_output=True)
+            ok &= infra_map_parity(url, root, sc)
+            continue
         urls = {side: fresh_db(f"{args.prefix}_{flow.replace('-', '_')}_{side}") for side in ("poc", "ref")}
         for url in urls.values():
             seed(url, sc, aws, not args.no_org_units)

@@ -470,6 +470,24 @@ def daily_finalize_run(self, write_results: list[dict[str, int]], run_id: str,
     return _finalize(self, finalize, write_results, run_id, chunk_results, lock, started_at)
 
 
+# --- the OCP infrastructure map (poc_tasks/daily/infra_map.py) -----------------------------------------------
+
+
+@app.task(name="poc_tasks.ocp_infrastructure_map", bind=True, acks_late=True)
+def ocp_infrastructure_map(self, schema_name: str, start_date: str, end_date: str,
+                           ocp_provider_uuid: str | None = None, aws_provider_uuid: str | None = None,
+                           azure_provider_uuid: str | None = None, gcp_provider_uuid: str | None = None,
+                           tracing_id: str | None = None) -> dict[str, list[str]]:
+    """Koku's OCPReportDBAccessor.get_ocp_infrastructure_map_trino, without Trino: {ocp uuid: [cloud uuid, type]}
+    (Koku's tuples as JSON lists). Read-only; Koku's hook usually calls the same function in-process."""
+    from poc_tasks.daily.infra_map import get_ocp_infrastructure_map, to_json
+
+    LOG.info("ocp_infrastructure_map schema=%s %s..%s tracing_id=%s", schema_name, start_date, end_date, tracing_id)
+    return to_json(get_ocp_infrastructure_map(
+        schema_name, start_date, end_date, ocp_provider_uuid=ocp_provider_uuid, aws_provider_uuid=aws_provider_uuid,
+        azure_provider_uuid=azure_provider_uuid, gcp_provider_uuid=gcp_provider_uuid))
+
+
 # --- phase 1: shadow comparison ------------------------------------------------------------------------------
 
 

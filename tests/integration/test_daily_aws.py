@@ -187,3 +187,37 @@ def test_ec2_month_and_its_delete(pg_url, local: Dataset):
     first = _multiset(pg_url, ds.schema, AWS_EC2_COMPUTE_TABLE)
     run(_spec(ds, "AWS-EC2", start="2026-01-01", end="2026-01-31"), ds.settings(pg_url))
     assert _multiset(pg_url, ds.schema, AWS_EC2_COMPUTE_TABLE) == first  # replaced, not appended
+
+
+def test_ocp_infrastructure_map_in_kokus_shape(pg_url, tenant_schema, tmp_path, clean_env):  # noqa: F811
+    from poc_tasks.daily.infra_map import get_ocp_infrastructure_map
+
+    ds = make_dataset(pg_url, tenant_schema, str(tmp_path / "bucket"), label_changes=False, days=2, with_aws=True,
+                      with_azure=True, with_gcp=True)
+    clouds = {c: ds.scenario[c.lower()]["source_uuid"] for c in ("AWS", "Azure", "GCP")}
+    settings = ds.settings(pg_url)
+
+    def infra(**kw):
+        return get_ocp_infrastructure_map(ds.schema, "2026-01-01", "2026-01-02", settings=settings, **kw)
+
+    # the cloud sources need their tenant provider rows (the map's type comes from there)
+    assert infra(ocp_provider_uuid=ds.source) == {}
+    with closing(connect(pg_url)) as conn, conn.cursor() as cur:
+        for kind, source in clouds.items():
+            cur.execute(sql.SQL("INSERT INTO {} (uuid, name, type) VALUES (%s, %s, %s)").format(
+                qualified(ds.schema, "reporting_tenant_api_provider")), (source, kind, f"{kind}-local"))
+        conn.commit()
+    # AWS is tried first: the cluster's nodes are in the AWS bill
+    assert infra(ocp_provider_uuid=ds.source) == {ds.source: (clouds["AWS"], "AWS-local")}
+    for kind, source in clouds.items():
+        assert infra(**{f"{kind.lower()}_provider_uuid": source}) == {ds.source: (source, f"{kind}-local")}
+    # an unknown cloud source, a range before the data, no arguments: nothing
+    assert infra(aws_provider_uuid=str(uuid.uuid4())) == {}
+    assert get_ocp_infrastructure_map(ds.schema, "2026-01-20", "2026-01-21", settings=settings,
+                                      ocp_provider_uuid=ds.source) == {}
+    assert infra() == {}
+    out = run_cli("infra-map", "--database-url", pg_url, "--data-root", ds.root, "--schema", ds.schema, "--start",
+                  "2026-01-01", "--end", "2026-01-02", "--gcp-provider-uuid", clouds["GCP"])
+    assert out.code == 0 and out.json == {ds.source: [clouds["GCP"], "GCP-local"]}
+    assert run_cli("infra-map", "--database-url", pg_url, "--data-root", ds.root, "--schema", "public", "--start",
+                   "2026-01-01", "--end", "2026-01-02").code == 2
