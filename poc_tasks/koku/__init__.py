@@ -10,6 +10,8 @@ from __future__ import annotations
 from poc_tasks.errors import ConfigurationError, InvalidArgument, PocTasksError
 from poc_tasks.koku.config import RoutingConfig
 from poc_tasks.koku.enqueue import (
+    daily_summary_kwargs,
+    infra_map_kwargs,
     ocp_on_cloud_kwargs,
     ocp_summary_kwargs,
     queue_for,
@@ -24,13 +26,20 @@ from poc_tasks.koku.fallback import (
     Outcome,
     PocRunTimeout,
     current_tracing_id,
+    ocp_infrastructure_map_or_trino,
     run_or_fallback,
+    summarize_daily_or_trino,
     summarize_ocp_on_cloud_or_trino,
     summarize_ocp_or_trino,
     tracing,
 )
 from poc_tasks.koku.names import (
+    AWS_DAILY,
+    AWS_EC2_COMPUTE,
+    AZURE_DAILY,
+    GCP_DAILY,
     OCP,
+    OCP_INFRA_MAP,
     OCP_ON_AWS,
     OCP_ON_AZURE,
     OCP_ON_GCP,
@@ -56,6 +65,11 @@ __all__ = [
     "OCP_ON_AWS",
     "OCP_ON_AZURE",
     "OCP_ON_GCP",
+    "AWS_DAILY",
+    "AWS_EC2_COMPUTE",
+    "AZURE_DAILY",
+    "GCP_DAILY",
+    "OCP_INFRA_MAP",
     "PROVIDER_TYPES",
     "SUMMARY_TASKS",
     "SHADOW_TASK",
@@ -63,6 +77,8 @@ __all__ = [
     # enqueue
     "ocp_summary_kwargs",
     "ocp_on_cloud_kwargs",
+    "daily_summary_kwargs",
+    "infra_map_kwargs",
     "shadow_kwargs",
     "queue_for",
     "send_summary",
@@ -78,6 +94,8 @@ __all__ = [
     "run_or_fallback",
     "summarize_ocp_or_trino",
     "summarize_ocp_on_cloud_or_trino",
+    "summarize_daily_or_trino",
+    "ocp_infrastructure_map_or_trino",
     # errors
     "PocTasksError",
     "InvalidArgument",

@@ -14,6 +14,12 @@ __all__ = [
     "OCP_ON_AWS",
     "OCP_ON_AZURE",
     "OCP_ON_GCP",
+    "AWS_DAILY",
+    "AWS_EC2_COMPUTE",
+    "AZURE_DAILY",
+    "GCP_DAILY",
+    "OCP_INFRA_MAP",
+    "DAILY_FLOWS",
     "PROVIDER_TYPES",
     "SUMMARY_TASKS",
     "SHADOW_TASK",
@@ -29,13 +35,28 @@ OCP = "OCP"
 OCP_ON_AWS = "OCP-on-AWS"
 OCP_ON_AZURE = "OCP-on-Azure"
 OCP_ON_GCP = "OCP-on-GCP"
-PROVIDER_TYPES: tuple[str, ...] = (OCP, OCP_ON_AWS, OCP_ON_AZURE, OCP_ON_GCP)
+# Trino off (docs/trino-call-sites.md): the cloud daily summaries, the EC2 compute summary, the infrastructure map.
+# Routing names of their own (a tenant can be moved one step at a time); "AWS" alone still means OCP on AWS.
+AWS_DAILY = "AWS-daily"
+AWS_EC2_COMPUTE = "AWS-EC2-compute"
+AZURE_DAILY = "Azure-daily"
+GCP_DAILY = "GCP-daily"
+OCP_INFRA_MAP = "OCP-infra-map"
+PROVIDER_TYPES: tuple[str, ...] = (OCP, OCP_ON_AWS, OCP_ON_AZURE, OCP_ON_GCP, AWS_DAILY, AWS_EC2_COMPUTE, AZURE_DAILY,
+                                   GCP_DAILY, OCP_INFRA_MAP)
+# routing name -> the flow of poc_tasks/daily/run.py that runs it
+DAILY_FLOWS = {AWS_DAILY: "AWS", AWS_EC2_COMPUTE: "AWS-EC2", AZURE_DAILY: "Azure", GCP_DAILY: "GCP"}
 
 SUMMARY_TASKS = {
     OCP: "poc_tasks.summarize_ocp",
     OCP_ON_AWS: "poc_tasks.summarize_ocp_on_aws",
     OCP_ON_AZURE: "poc_tasks.summarize_ocp_on_azure",
     OCP_ON_GCP: "poc_tasks.summarize_ocp_on_gcp",
+    AWS_DAILY: "poc_tasks.summarize_aws",
+    AWS_EC2_COMPUTE: "poc_tasks.summarize_aws_ec2_compute",
+    AZURE_DAILY: "poc_tasks.summarize_azure",
+    GCP_DAILY: "poc_tasks.summarize_gcp",
+    OCP_INFRA_MAP: "poc_tasks.ocp_infrastructure_map",
 }
 SHADOW_TASK = "poc_tasks.shadow_compare"
 
@@ -60,6 +81,13 @@ _ALIASES = {
     "ocpongcp": OCP_ON_GCP,
     "gcp": OCP_ON_GCP,
     "gcplocal": OCP_ON_GCP,
+    "awsdaily": AWS_DAILY,
+    "awsec2compute": AWS_EC2_COMPUTE,
+    "awsec2": AWS_EC2_COMPUTE,
+    "azuredaily": AZURE_DAILY,
+    "gcpdaily": GCP_DAILY,
+    "ocpinframap": OCP_INFRA_MAP,
+    "inframap": OCP_INFRA_MAP,
 }
 
 
