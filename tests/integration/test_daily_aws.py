@@ -221,3 +221,26 @@ def test_ocp_infrastructure_map_in_kokus_shape(pg_url, tenant_schema, tmp_path, 
     assert out.code == 0 and out.json == {ds.source: [clouds["GCP"], "GCP-local"]}
     assert run_cli("infra-map", "--database-url", pg_url, "--data-root", ds.root, "--schema", "public", "--start",
                    "2026-01-01", "--end", "2026-01-02").code == 2
+
+
+def test_compare_aws_is_equal_after_a_run_and_names_a_changed_column(pg_url, local: Dataset, tmp_path):
+    ds = local
+    argv = ["--database-url", pg_url, "--data-root", ds.root, "--schema", ds.schema, "--source-uuid", _aws(ds),
+            "--start", "2026-01-01", "--end", "2026-01-03", "--markup", "10"]
+    assert run_cli("run", "aws", *argv).code == 0
+    before = _multiset(pg_url, ds.schema, AWS_DAILY_TABLE)
+    same = run_cli("compare", "aws", *argv, "--report", str(tmp_path / "same"))
+    assert same.code == 0, same.stderr
+    assert same.json["equal"] and same.json["rows"]["live"] == same.json["rows"]["poc"] > 0
+    assert (tmp_path / "same.html").exists()
+    assert fetch(pg_url, ds.schema, "poc_shadow_comparison", "provider_type, equal") == [("AWS-daily", True)]
+    with closing(connect(pg_url)) as conn, conn.cursor() as cur:  # Trino's row differs in one column
+        cur.execute(sql.SQL("UPDATE {} SET unblended_cost = unblended_cost + 1 WHERE uuid = (SELECT min(uuid::text)"
+                            " FROM {})::uuid").format(qualified(ds.schema, AWS_DAILY_TABLE),
+                                                      qualified(ds.schema, AWS_DAILY_TABLE)))
+        conn.commit()
+    diff = run_cli("compare", "aws", *argv, "--report", str(tmp_path / "diff"), "--no-store")
+    assert diff.code == 1 and diff.json["changed_columns"] == {"unblended_cost": 1}
+    assert sum(_multiset(pg_url, ds.schema, AWS_DAILY_TABLE).values()) == sum(before.values())  # nothing written
+    ec2 = run_cli("compare", "aws-ec2", *argv, "--report", str(tmp_path / "ec2"), "--no-store")
+    assert ec2.code == 1 and ec2.json["rows"]["live"] == 0 and ec2.json["rows"]["extra_in_poc"] > 0
