@@ -244,3 +244,15 @@ def test_compare_aws_is_equal_after_a_run_and_names_a_changed_column(pg_url, loc
     assert sum(_multiset(pg_url, ds.schema, AWS_DAILY_TABLE).values()) == sum(before.values())  # nothing written
     ec2 = run_cli("compare", "aws-ec2", *argv, "--report", str(tmp_path / "ec2"), "--no-store")
     assert ec2.code == 1 and ec2.json["rows"]["live"] == 0 and ec2.json["rows"]["extra_in_poc"] > 0
+
+
+def test_sample_without_ocp_is_an_aws_only_tenant(pg_url, tenant_schema, tmp_path, clean_env):  # noqa: F811
+    root = tmp_path / "bucket"
+    out = run_cli("sample", "--data-root", str(root), "--schema", tenant_schema, "--with-aws", "--without-ocp",
+                  "--nodes", "4", "--pods", "30", "--days", "2")
+    assert out.code == 0, out.stderr
+    assert not (root / "data" / "parquet" / tenant_schema / "OCP").exists()
+    assert not (root / "data" / "parquet" / "daily" / tenant_schema / "OCP").exists()
+    run = run_cli("run", "aws", "--database-url", pg_url, "--data-root", str(root), "--schema", tenant_schema,
+                  "--source-uuid", out.json["aws_source_uuid"], "--start", "2026-01-01", "--end", "2026-01-02")
+    assert run.code == 0 and run.json["rows"][AWS_DAILY_TABLE] > 0
