@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -37,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from psycopg2 import sql
 
-from poc_tasks.daily.numbers import to_decimal_text
+from poc_tasks.daily.numbers import to_decimal
 from poc_tasks.daily.run import ChunkInput, DailyFlow, DailyRunSpec, DailyTable, staged_schema
 from poc_tasks.db.connection import qualified
 from poc_tasks.db.init import ensure_provider
@@ -223,6 +224,19 @@ def filter_tags(text: str | None, enabled: frozenset[str], path: str = TABLE,
     return json.dumps(dict(sorted(kept.items())), ensure_ascii=False, separators=(",", ":"))
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _filtered_tags(text: str, enabled: frozenset[str]) -> str | None:
+    """filter_tags, remembered across days and chunks of a process (a source's tag texts repeat every day)."""
+    return filter_tags(text, enabled)
+
+
+def _tags_of(text: str | None, enabled: frozenset[str], path: str) -> str | None:
+    try:
+        return _filtered_tags(text, enabled)
+    except InputFileError as exc:  # the message names the file being read, not the default
+        raise InputFileError(path, str(exc).split(": ", 1)[-1], "resourcetags") from exc
+
+
 def _checked_json(text: str | None, path: str, column: str) -> str | None:
     """``json_parse(text)`` stored as jsonb: the same text once it parses (jsonb normalises it)."""
     if text is None:
@@ -252,7 +266,7 @@ def _nullif_empty(arr: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array
 def _markups(out: dict[str, Any], sums: dict[str, np.ndarray], markup: float) -> None:
     scales = {"markup_cost": 9, "markup_cost_blended": 15, "markup_cost_savingsplan": 15, "markup_cost_amortized": 9}
     for cost, mcol in MARKUPS.items():
-        out[mcol] = to_decimal_text(sums[cost] * markup, scales[mcol])
+        out[mcol] = to_decimal(sums[cost] * markup, scales[mcol])
 
 
 def _org_units(rows: pa.Table, alias_ids: pa.Array, units: list[dict[str, Any]]) -> tuple[np.ndarray, pa.Array]:
@@ -306,19 +320,19 @@ def daily_rows(agg: pa.Table, manifest: dict[str, Any], path: str = TABLE) -> pa
         "unit": _nullif_empty(agg.column("pricing_unit")),
         "resource_ids": agg.column("resource_ids"),
         "resource_count": agg.column("resource_count").cast(pa.int64()),
-        "usage_amount": to_decimal_text(sums["usage_amount"], 9),
+        "usage_amount": to_decimal(sums["usage_amount"], 9),
         "normalization_factor": agg.column("normalization_factor").cast(pa.float64()),
         "normalized_usage_amount": agg.column("normalized_usage_amount").cast(pa.float64()),
         "currency_code": agg.column("currency_code"),
-        "unblended_rate": to_decimal_text(agg.column("unblended_rate"), 9),
-        "unblended_cost": to_decimal_text(sums["unblended_cost"], 9),
-        "blended_rate": to_decimal_text(agg.column("blended_rate"), 9),
-        "blended_cost": to_decimal_text(sums["blended_cost"], 9),
-        "savingsplan_effective_cost": to_decimal_text(sums["savingsplan_effective_cost"], 9),
-        "calculated_amortized_cost": to_decimal_text(sums["calculated_amortized_cost"], 9),
-        "public_on_demand_cost": to_decimal_text(sums["public_on_demand_cost"], 9),
-        "public_on_demand_rate": to_decimal_text(agg.column("public_on_demand_rate"), 9),
-        "tags": _per_distinct(agg.column("resourcetags"), lambda t: filter_tags(t, enabled, path)),
+        "unblended_rate": to_decimal(agg.column("unblended_rate"), 9),
+        "unblended_cost": to_decimal(sums["unblended_cost"], 9),
+        "blended_rate": to_decimal(agg.column("blended_rate"), 9),
+        "blended_cost": to_decimal(sums["blended_cost"], 9),
+        "savingsplan_effective_cost": to_decimal(sums["savingsplan_effective_cost"], 9),
+        "calculated_amortized_cost": to_decimal(sums["calculated_amortized_cost"], 9),
+        "public_on_demand_cost": to_decimal(sums["public_on_demand_cost"], 9),
+        "public_on_demand_rate": to_decimal(agg.column("public_on_demand_rate"), 9),
+        "tags": _per_distinct(agg.column("resourcetags"), lambda t: _tags_of(t, enabled, path)),
         "cost_category": _per_distinct(agg.column("costcategory"),
                                        lambda t: _checked_json(t, path, "costcategory")),
         "source_uuid": pa.array([manifest["run"]["source_uuid"]] * n, type=pa.string()),

@@ -15,8 +15,9 @@ import decimal
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
-__all__ = ["decimal_text", "to_decimal_text"]
+__all__ = ["decimal_text", "to_decimal_text", "decimal_array", "to_decimal"]
 
 _EXACT = 2.0 ** 52
 _CONTEXT = decimal.Context(prec=80)  # a double's text quantized to 15 decimals needs more than the default 28
@@ -29,28 +30,64 @@ def _slow(value: float, scale: int) -> str:
     return "0" + text[2:] if text.startswith("-0") and q == 0 else text
 
 
+def _units(x: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray, dict[int, int]]:
+    """(integer units in the scale, NaN mask, exact units of the positions numpy cannot decide)."""
+    nan = np.isnan(x)
+    scaled = x * (10.0 ** scale)
+    frac = scaled - np.floor(scaled)
+    margin = np.abs(scaled) * 1e-15 + 1e-12
+    slow = ~nan & ((np.abs(frac - 0.5) <= margin) | (np.abs(scaled) >= _EXACT) | ~np.isfinite(scaled))
+    units = np.where(nan | slow, 0.0, np.floor(scaled + 0.5)).astype(np.int64)
+    exact = {int(i): int(decimal.Decimal(_slow(float(x[i]), scale)).scaleb(scale, context=_CONTEXT))
+             for i in np.flatnonzero(slow)}
+    return units, nan, exact
+
+
+def decimal_array(values: np.ndarray, scale: int) -> pa.Array:
+    """Each double as ``cast(value AS decimal(_, scale))``, as an Arrow decimal128(38, scale) array (NaN is NULL);
+    built from the integer units without a Python object per value."""
+    x = np.asarray(values, dtype=float)
+    n = len(x)
+    units, nan, exact = _units(x, scale)
+    typ = pa.decimal128(38, scale)
+    if any(abs(v) >= 2**63 for v in exact.values()):  # beyond int64 units: Python's Decimal for the column
+        quantum = decimal.Decimal(1).scaleb(-scale)
+        objs = [None if nan[i] else (decimal.Decimal(exact[i]).scaleb(-scale, context=_CONTEXT) if i in exact
+                                      else decimal.Decimal(int(units[i])) * quantum) for i in range(n)]
+        return pa.array(objs, type=typ)
+    for i, v in exact.items():
+        units[i] = v
+    words = np.empty((n, 2), dtype=np.int64)
+    words[:, 0] = units
+    words[:, 1] = units >> 63  # the 128-bit two's complement's high word
+    arr = pa.Array.from_buffers(typ, n, [None, pa.py_buffer(words.tobytes())])
+    if nan.any():
+        arr = pa.compute.if_else(pa.array(nan), pa.scalar(None, typ), arr)
+    return arr
+
+
+def to_decimal(values: pa.Array | pa.ChunkedArray | np.ndarray, scale: int) -> pa.Array:
+    """`decimal_array` of an Arrow or numpy column of numbers (nulls stay NULL)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        values = values.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return decimal_array(values, scale)
+
+
 def decimal_text(values: np.ndarray, scale: int) -> pa.Array:
     """Each double of `values` as the text of ``cast(value AS decimal(_, scale))``; NaN is NULL."""
     x = np.asarray(values, dtype=float)
     n = len(x)
-    nan = np.isnan(x)
-    scaled = x * (10.0 ** scale)
-    floor = np.floor(scaled)
-    frac = scaled - floor
-    # the product's error is below a few ulps of `scaled`: near .5 (or beyond exact integers) decide in Decimal
-    margin = np.abs(scaled) * 1e-15 + 1e-12
-    slow = ~nan & ((np.abs(frac - 0.5) <= margin) | (np.abs(scaled) >= _EXACT) | ~np.isfinite(scaled))
-    units = np.where(nan | slow, 0.0, np.floor(scaled + 0.5)).astype(np.int64)
+    units, nan, exact = _units(x, scale)
     neg = units < 0
     mag = np.abs(units)
     div = 10 ** scale
-    whole = (mag // div).astype(str)
-    out = np.char.add(np.where(neg, "-", ""), whole)
+    out = np.char.add(np.where(neg, "-", ""), (mag // div).astype(str))
     if scale > 0:
-        part = np.char.zfill((mag % div).astype(str), scale)
-        out = np.char.add(np.char.add(out, "."), part)
+        out = np.char.add(np.char.add(out, "."), np.char.zfill((mag % div).astype(str), scale))
     result = out.astype(object)
-    for i in np.flatnonzero(slow):
+    for i in exact:
         result[i] = _slow(float(x[i]), scale)
     result[nan] = None
     return pa.array(result.tolist() if n else [], type=pa.string())

@@ -17,8 +17,9 @@ registered in :data:`FLOWS`; this module runs it, as a Celery chord (poc_tasks/t
 - ``finalize``: ``flow.finalize`` (e.g. the bill's summary timestamps) in one transaction, the stage dropped,
   a summary of the run returned.
 
-Staged rows are in the Arrow types of :func:`staged_schema`: numbers as decimal text computed exactly as Koku's
-SQL casts them (see daily/numbers.py), so the writer sends them to PostgreSQL unchanged.
+Staged rows are in the Arrow types of :func:`staged_schema`: numeric columns as decimal128 values computed exactly as
+Koku's SQL casts them (daily/numbers.py; decimal text is cast on staging), so the writer sends them to PostgreSQL
+unchanged; ARRAY columns as lists, turned into PostgreSQL array literals by :func:`write_table`.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
@@ -259,8 +261,8 @@ def flow(name: str) -> DailyFlow:
 def _arrow_type(t: sa.types.TypeEngine) -> pa.DataType:
     if isinstance(t, sa.Float):
         return pa.float64()
-    if isinstance(t, sa.Numeric):
-        return pa.string()  # exact decimal text (daily/numbers.py)
+    if isinstance(t, sa.Numeric):  # exact decimals (daily/numbers.py), written as their text by the COPY
+        return pa.decimal128(38, t.scale if t.scale is not None else 9)
     if isinstance(t, sa.Integer):
         return pa.int64()
     if isinstance(t, sa.DateTime):
@@ -343,6 +345,28 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
             "seconds": round(time.perf_counter() - t0, 3)}
 
 
+def pg_array_text(arr: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """A list<string> column as PostgreSQL array literals ('{"a",NULL}'), vectorised (the COPY sends the text)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    offsets = pc.subtract(arr.offsets, arr.offsets[0])  # a sliced batch's offsets start past 0
+    flat = arr.flatten()
+    escaped = pc.replace_substring(pc.replace_substring(flat, "\\", "\\\\"), '"', '\\"')
+    quoted = pc.if_else(pc.is_null(flat), pa.scalar("NULL"), pc.binary_join_element_wise('"', escaped, '"', ""))
+    lists = pa.ListArray.from_arrays(offsets, quoted, mask=pc.is_null(arr))
+    return pc.binary_join_element_wise("{", pc.binary_join(lists, ","), "}", "")
+
+
+def _arrays_as_literals(table: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    arrays = [c.name for c in get_table(table).columns if isinstance(c.type, pg.ARRAY)]
+    for batch in batches:
+        for name in arrays:
+            if name in batch.schema.names and pa.types.is_list(batch.schema.field(name).type):
+                i = batch.schema.get_field_index(name)
+                batch = batch.set_column(i, name, pg_array_text(batch.column(i)))
+        yield batch
+
+
 def write_table(settings: Settings, stage: Stage, table: str) -> int:
     """Replace the run's rows of one table in one transaction with Koku's delete rule; returns the rows written."""
     manifest = stage.read_manifest()
@@ -351,7 +375,7 @@ def write_table(settings: Settings, stage: Stage, table: str) -> int:
     f = flow(manifest["flow"])
     t = f.table(table)
     spec = DailyRunSpec.from_kwargs(manifest["run"])
-    batches = stage.read_batches(table, batch_size=WRITE_BATCH_ROWS)
+    batches = _arrays_as_literals(table, stage.read_batches(table, batch_size=WRITE_BATCH_ROWS))
     with closing(connect(settings.require_database_url())) as conn:
         result = replace_rows(conn, spec.schema_name, table, t.delete_where, t.params(manifest), batches,
                               partition_range=t.range_of(manifest))

@@ -7,6 +7,7 @@ is the specification; benchmarks/daily_parity.py compares whole datasets with it
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 
 import numpy as np
@@ -14,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from poc_tasks.daily import aws, aws_ec2
-from poc_tasks.daily.numbers import decimal_text
+from poc_tasks.daily.numbers import decimal_array, decimal_text
 from poc_tasks.daily.run import DailyRunSpec, date_range_pair, koku_markup, staged_schema
 from poc_tasks.db.tables_daily import AWS_DAILY_TABLE, AWS_EC2_COMPUTE_TABLE
 from poc_tasks.errors import InputFileError, InvalidArgument
@@ -49,9 +50,14 @@ def manifest(**kw) -> dict:
             "org_units": [], "bill_id": 3, "run": {"source_uuid": SOURCE}, **kw}
 
 
+def _text(rows: list[dict]) -> list[dict]:
+    """Staged decimals as their fixed-point text (what PostgreSQL stores)."""
+    return [{k: format(v, "f") if isinstance(v, decimal.Decimal) else v for k, v in r.items()} for r in rows]
+
+
 def daily(*rows: dict, **kw) -> list[dict]:
     agg = aws.aggregate_lines([aws._partial(lines(*rows))])
-    out = aws.daily_rows(agg, manifest(**kw)).to_pylist()
+    out = _text(aws.daily_rows(agg, manifest(**kw)).to_pylist())
     return sorted(out, key=lambda r: (r["usage_start"], r["product_code"] or "", r["tags"] or "",
                                       r["availability_zone"] or "", r["organizational_unit_id"] or 0))
 
@@ -66,6 +72,9 @@ def test_decimal_text_rounds_the_shortest_text_half_up_like_trinos_cast():
         None, "100000000000000000000.000000000"]
     # numeric(33,15) keeps 15 decimals (a float through the COPY writer would keep 15 significant digits)
     assert decimal_text(np.array([1000 / 3]), 15).to_pylist() == ["333.333333333333300"]
+    # the same values as Arrow decimals (what the daily flows stage)
+    assert [None if v is None else format(v, "f") for v in decimal_array(values, 9).to_pylist()] == \
+        decimal_text(values, 9).to_pylist()
 
 
 def test_date_range_pair_is_kokus_five_day_chunks():
@@ -185,7 +194,8 @@ def test_bad_json_in_cost_category_names_the_column():
 def test_staged_schema_has_every_column_but_uuid():
     names = staged_schema(AWS_DAILY_TABLE).names
     assert "uuid" not in names and {"tags", "cost_category", "resource_ids", "organizational_unit_id"} <= set(names)
-    assert staged_schema(AWS_DAILY_TABLE).field("usage_amount").type == pa.string()
+    assert staged_schema(AWS_DAILY_TABLE).field("usage_amount").type == pa.decimal128(38, 9)
+    assert staged_schema(AWS_DAILY_TABLE).field("markup_cost_blended").type == pa.decimal128(38, 15)
 
 
 # --- EC2 compute ---------------------------------------------------------------------------------------------
@@ -204,7 +214,7 @@ def ec2(*rows: dict, **kw) -> list[dict]:
                                          strict=True)]
     latest = compute.filter(pa.array(keep)).select(aws_ec2.LATEST_KEYS)
     latest = latest.group_by(aws_ec2.LATEST_KEYS).aggregate([])
-    out = aws_ec2.ec2_rows(ds, latest, manifest(**kw)).to_pylist()
+    out = _text(aws_ec2.ec2_rows(ds, latest, manifest(**kw)).to_pylist())
     return sorted(out, key=lambda r: (r["resource_id"], r["instance_name"] or ""))
 
 
