@@ -276,6 +276,8 @@ def _org_units(rows: pa.Table, alias_ids: pa.Array, units: list[dict[str, Any]])
         by_alias.setdefault(u["account_alias_id"], []).append(
             (u["id"], dt.date.fromisoformat(u["created"]), dt.date.fromisoformat(u["deleted"]) if u["deleted"]
              else None))
+    if not by_alias:  # no unit of this source: every row once, no unit (the common case, no Python loop)
+        return np.arange(rows.num_rows, dtype=np.int64), pa.nulls(rows.num_rows, pa.int64())
     index: list[int] = []
     ids: list[int | None] = []
     days = rows.column("usage_start").to_pylist()
