@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from poc_tasks.errors import ConfigurationError, InvalidArgument, PocTasksError
 from poc_tasks.koku.config import RoutingConfig
-from poc_tasks.koku.enqueue import (
+from poc_tasks.koku.daily import (
     daily_summary_kwargs,
-    infra_map_kwargs,
+    fetch_invoice_month_dates_or_trino,
+    get_gcp_topology_or_trino,
+    send_daily_summary,
+    summarize_daily_or_trino,
+)
+from poc_tasks.koku.enqueue import (
     ocp_on_cloud_kwargs,
     ocp_summary_kwargs,
     queue_for,
@@ -26,20 +31,17 @@ from poc_tasks.koku.fallback import (
     Outcome,
     PocRunTimeout,
     current_tracing_id,
-    ocp_infrastructure_map_or_trino,
     run_or_fallback,
-    summarize_daily_or_trino,
     summarize_ocp_on_cloud_or_trino,
     summarize_ocp_or_trino,
     tracing,
 )
 from poc_tasks.koku.names import (
     AWS_DAILY,
-    AWS_EC2_COMPUTE,
     AZURE_DAILY,
+    DAILY_TYPES,
     GCP_DAILY,
     OCP,
-    OCP_INFRA_MAP,
     OCP_ON_AWS,
     OCP_ON_AZURE,
     OCP_ON_GCP,
@@ -65,11 +67,6 @@ __all__ = [
     "OCP_ON_AWS",
     "OCP_ON_AZURE",
     "OCP_ON_GCP",
-    "AWS_DAILY",
-    "AWS_EC2_COMPUTE",
-    "AZURE_DAILY",
-    "GCP_DAILY",
-    "OCP_INFRA_MAP",
     "PROVIDER_TYPES",
     "SUMMARY_TASKS",
     "SHADOW_TASK",
@@ -77,8 +74,6 @@ __all__ = [
     # enqueue
     "ocp_summary_kwargs",
     "ocp_on_cloud_kwargs",
-    "daily_summary_kwargs",
-    "infra_map_kwargs",
     "shadow_kwargs",
     "queue_for",
     "send_summary",
@@ -94,10 +89,24 @@ __all__ = [
     "run_or_fallback",
     "summarize_ocp_or_trino",
     "summarize_ocp_on_cloud_or_trino",
+    # cloud daily summaries and GCP's lookups (poc_tasks.koku.daily)
+    "AWS_DAILY",
+    "AZURE_DAILY",
+    "GCP_DAILY",
+    "DAILY_TYPES",
+    "daily_summary_kwargs",
+    "send_daily_summary",
     "summarize_daily_or_trino",
-    "ocp_infrastructure_map_or_trino",
+    "fetch_invoice_month_dates_or_trino",
+    "get_gcp_topology_or_trino",
     # errors
     "PocTasksError",
     "InvalidArgument",
     "ConfigurationError",
 ]
+
+# Trino off beyond the daily summaries: the EC2 compute summary (a daily summary type) and the infrastructure map
+from poc_tasks.koku.names import AWS_EC2_COMPUTE, OCP_INFRA_MAP  # noqa: E402
+from poc_tasks.koku.trino_off import infra_map_kwargs, ocp_infrastructure_map_or_trino  # noqa: E402
+
+__all__ += ["AWS_EC2_COMPUTE", "OCP_INFRA_MAP", "infra_map_kwargs", "ocp_infrastructure_map_or_trino"]

@@ -14,7 +14,6 @@ from poc_tasks.errors import InvalidArgument
 from poc_tasks.koku.config import RoutingConfig
 from poc_tasks.koku.names import (
     CLOUD_UUID_ARGUMENT,
-    DAILY_FLOWS,
     OCP,
     QUEUE,
     QUEUE_XL,
@@ -35,8 +34,6 @@ __all__ = [
     "send_shadow_compare",
     "send_shadow_compare_if_selected",
     "queue_for",
-    "daily_summary_kwargs",
-    "infra_map_kwargs",
 ]
 
 LOG = logging.getLogger(__name__)
@@ -67,51 +64,6 @@ def ocp_summary_kwargs(*, schema_name: Any, source_uuid: Any, start_date: Any, e
     spec = OcpRunSpec.build(schema_name, source_uuid, cluster_id, start_date, end_date,
                             cluster_alias, report_period_id)
     return {**spec.to_kwargs(), "tracing_id": _tracing_id(tracing_id)}
-
-
-def daily_summary_kwargs(provider: str, *, schema_name: Any, source_uuid: Any, start_date: Any, end_date: Any,
-                         bill_id: Any = None, markup_value: Any = None, invoice_month: Any = None,
-                         tracing_id: Any = None) -> dict[str, Any]:
-    """The keyword arguments of poc_tasks.summarize_aws / _aws_ec2_compute / _azure / _gcp (Koku's accessor names:
-    populate_line_item_daily_summary_table_trino(start_date, end_date, source_uuid, bill_id, markup_value);
-    ``markup_value`` is Koku's fraction; ``invoice_month`` (GCP) only when given)."""
-    kind = provider_type(provider)
-    if kind not in DAILY_FLOWS:
-        raise InvalidArgument(f"{kind} is not a daily summary (expected one of {', '.join(DAILY_FLOWS)})")
-    start, end = _month_range(start_date, end_date)
-    out: dict[str, Any] = {"schema_name": validate_schema(schema_name),
-                           "source_uuid": validate_uuid(source_uuid, "source_uuid"),
-                           "start_date": start.isoformat(), "end_date": end.isoformat()}
-    if bill_id not in (None, ""):
-        try:
-            out["bill_id"] = int(bill_id)
-        except (TypeError, ValueError) as exc:
-            raise InvalidArgument(f"bill_id {bill_id!r} is not an integer") from exc
-    if markup_value not in (None, ""):
-        try:
-            out["markup_value"] = float(markup_value)
-        except (TypeError, ValueError) as exc:
-            raise InvalidArgument(f"markup_value {markup_value!r} is not a number") from exc
-    if invoice_month not in (None, ""):
-        out["invoice_month"] = str(invoice_month)
-    out["tracing_id"] = _tracing_id(tracing_id)
-    return out
-
-
-def infra_map_kwargs(*, schema_name: Any, start_date: Any, end_date: Any, tracing_id: Any = None,
-                     **provider_uuids: Any) -> dict[str, Any]:
-    """The keyword arguments of poc_tasks.ocp_infrastructure_map (Koku's get_ocp_infrastructure_map_trino
-    kwargs: ocp_provider_uuid, aws_provider_uuid, azure_provider_uuid, gcp_provider_uuid)."""
-    start, end = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
-    out: dict[str, Any] = {"schema_name": validate_schema(schema_name), "start_date": start.isoformat(),
-                           "end_date": end.isoformat()}
-    for name, value in provider_uuids.items():
-        if name not in ("ocp_provider_uuid", "aws_provider_uuid", "azure_provider_uuid", "gcp_provider_uuid"):
-            raise InvalidArgument(f"unknown argument {name!r} of get_ocp_infrastructure_map_trino")
-        if value:
-            out[name] = validate_uuid(value, name)
-    out["tracing_id"] = _tracing_id(tracing_id)
-    return out
 
 
 def ocp_on_cloud_kwargs(provider: str, *, schema_name: Any, openshift_provider_uuid: Any,

@@ -25,15 +25,8 @@ from typing import Any
 
 from poc_tasks.errors import PocTasksError
 from poc_tasks.koku.config import RoutingConfig
-from poc_tasks.koku.enqueue import (
-    daily_summary_kwargs,
-    infra_map_kwargs,
-    ocp_on_cloud_kwargs,
-    ocp_summary_kwargs,
-    queue_for,
-    send_summary,
-)
-from poc_tasks.koku.names import DAILY_FLOWS, OCP, OCP_INFRA_MAP, provider_type
+from poc_tasks.koku.enqueue import ocp_on_cloud_kwargs, ocp_summary_kwargs, queue_for, send_summary
+from poc_tasks.koku.names import OCP, provider_type
 from poc_tasks.koku.routing import POC, TRINO, Decision, decide
 
 __all__ = [
@@ -44,8 +37,6 @@ __all__ = [
     "run_or_fallback",
     "summarize_ocp_or_trino",
     "summarize_ocp_on_cloud_or_trino",
-    "summarize_daily_or_trino",
-    "ocp_infrastructure_map_or_trino",
 ]
 
 LOG = logging.getLogger(__name__)
@@ -211,75 +202,3 @@ def summarize_ocp_on_cloud_or_trino(provider: str, *, trino: Callable[[], Any], 
 
     return run_or_fallback(kind, poc, trino, schema_name=kwargs["schema_name"], tracing_id=kwargs["tracing_id"],
                            decision=decision, before_fallback=before_fallback)
-
-
-# --- Trino off: the cloud daily summaries, the EC2 compute summary, the infrastructure map -----------------------
-
-def _run_inline_daily(kind: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """A whole daily summary run in this process (pandas & co. imported only now)."""
-    from poc_tasks import metrics
-    from poc_tasks.daily.run import DailyRunSpec, run
-    from poc_tasks.settings import Settings
-
-    args = {k: v for k, v in kwargs.items() if k != "tracing_id"}
-    spec = DailyRunSpec.build(DAILY_FLOWS[kind], **args)
-    t0 = time.perf_counter()
-    result = run(spec, Settings.from_env())
-    metrics.observe_run(result, time.perf_counter() - t0)
-    return result
-
-
-def summarize_daily_or_trino(provider: str, *, trino: Callable[[], Any], app: Any = None,
-                             config: RoutingConfig | None = None, mode: str | None = None,
-                             timeout: float | None = None, xl: bool | None = None,
-                             before_fallback: Callable[[], Any] | None = None, **arguments: Any) -> Outcome:
-    """The hook of {AWS,Azure,GCP}ReportDBAccessor.populate_line_item_daily_summary_table_trino and of
-    AWSReportDBAccessor.populate_ec2_compute_summary_table_trino. `provider`: AWS-daily, AWS-EC2-compute,
-    Azure-daily or GCP-daily; `arguments` as daily_summary_kwargs takes them (schema_name, source_uuid,
-    start_date, end_date, bill_id, markup_value[, invoice_month]). Celery (default) or inline, as for OCP."""
-    kind = provider_type(provider)
-    arguments.setdefault("tracing_id", current_tracing_id())
-    kwargs = daily_summary_kwargs(kind, **arguments)
-    cfg, decision = _route(kwargs["schema_name"], kind, config)
-    if decision.path == TRINO:
-        return Outcome(TRINO, trino(), None, decision)
-    if (mode or cfg.mode).lower() == "inline":
-        def poc() -> Any:
-            return _run_inline_daily(kind, kwargs)
-    else:
-        queue = queue_for(kwargs["schema_name"], xl, cfg)
-
-        def poc() -> Any:
-            return _send_and_wait(_current_app(app), kind, kwargs, queue, timeout or cfg.timeout)
-    return run_or_fallback(kind, poc, trino, schema_name=kwargs["schema_name"], tracing_id=kwargs["tracing_id"],
-                           decision=decision, before_fallback=before_fallback)
-
-
-def ocp_infrastructure_map_or_trino(*, schema_name: Any, start_date: Any, end_date: Any, trino: Callable[[], Any],
-                                    app: Any = None, config: RoutingConfig | None = None, mode: str | None = None,
-                                    timeout: float | None = None, **provider_uuids: Any) -> Outcome:
-    """The hook of OCPReportDBAccessor.get_ocp_infrastructure_map_trino(start_date, end_date, **kwargs).
-
-    ``outcome.result`` is Koku's shape on every path: {ocp uuid: (cloud uuid, provider type)}. Inline mode calls
-    poc_tasks.daily.infra_map in this process (a few Parquet columns and two small tables); celery mode sends
-    poc_tasks.ocp_infrastructure_map and waits (its JSON lists become tuples again)."""
-    kwargs = infra_map_kwargs(schema_name=schema_name, start_date=start_date, end_date=end_date,
-                              tracing_id=current_tracing_id(), **provider_uuids)
-    cfg, decision = _route(kwargs["schema_name"], OCP_INFRA_MAP, config)
-    if decision.path == TRINO:
-        return Outcome(TRINO, trino(), None, decision)
-    uuids = {k: v for k, v in kwargs.items() if k.endswith("_provider_uuid")}
-    if (mode or cfg.mode).lower() == "inline":
-        def poc() -> Any:
-            from poc_tasks.daily.infra_map import get_ocp_infrastructure_map
-
-            return get_ocp_infrastructure_map(kwargs["schema_name"], kwargs["start_date"], kwargs["end_date"],
-                                              **uuids)
-    else:
-        queue = queue_for(kwargs["schema_name"], None, cfg)
-
-        def poc() -> Any:
-            found = _send_and_wait(_current_app(app), OCP_INFRA_MAP, kwargs, queue, timeout or cfg.timeout)
-            return {k: tuple(v) for k, v in found.items()}
-    return run_or_fallback(OCP_INFRA_MAP, poc, trino, schema_name=kwargs["schema_name"],
-                           tracing_id=kwargs["tracing_id"], decision=decision)

@@ -15,11 +15,9 @@ __all__ = [
     "OCP_ON_AZURE",
     "OCP_ON_GCP",
     "AWS_DAILY",
-    "AWS_EC2_COMPUTE",
     "AZURE_DAILY",
     "GCP_DAILY",
-    "OCP_INFRA_MAP",
-    "DAILY_FLOWS",
+    "DAILY_TYPES",
     "PROVIDER_TYPES",
     "SUMMARY_TASKS",
     "SHADOW_TASK",
@@ -35,17 +33,13 @@ OCP = "OCP"
 OCP_ON_AWS = "OCP-on-AWS"
 OCP_ON_AZURE = "OCP-on-Azure"
 OCP_ON_GCP = "OCP-on-GCP"
-# Trino off (docs/trino-call-sites.md): the cloud daily summaries, the EC2 compute summary, the infrastructure map.
-# Routing names of their own (a tenant can be moved one step at a time); "AWS" alone still means OCP on AWS.
+# The cloud daily summaries (populate_line_item_daily_summary_table_trino of the AWS/Azure/GCP accessors): a
+# provider type of their own, since "AWS"/"Azure"/"GCP" already name the OCP-on-cloud runs of those sources.
 AWS_DAILY = "AWS-daily"
-AWS_EC2_COMPUTE = "AWS-EC2-compute"
 AZURE_DAILY = "Azure-daily"
 GCP_DAILY = "GCP-daily"
-OCP_INFRA_MAP = "OCP-infra-map"
-PROVIDER_TYPES: tuple[str, ...] = (OCP, OCP_ON_AWS, OCP_ON_AZURE, OCP_ON_GCP, AWS_DAILY, AWS_EC2_COMPUTE, AZURE_DAILY,
-                                   GCP_DAILY, OCP_INFRA_MAP)
-# routing name -> the flow of poc_tasks/daily/run.py that runs it
-DAILY_FLOWS = {AWS_DAILY: "AWS", AWS_EC2_COMPUTE: "AWS-EC2", AZURE_DAILY: "Azure", GCP_DAILY: "GCP"}
+DAILY_TYPES: tuple[str, ...] = (AWS_DAILY, AZURE_DAILY, GCP_DAILY)
+PROVIDER_TYPES: tuple[str, ...] = (OCP, OCP_ON_AWS, OCP_ON_AZURE, OCP_ON_GCP, *DAILY_TYPES)
 
 SUMMARY_TASKS = {
     OCP: "poc_tasks.summarize_ocp",
@@ -53,10 +47,8 @@ SUMMARY_TASKS = {
     OCP_ON_AZURE: "poc_tasks.summarize_ocp_on_azure",
     OCP_ON_GCP: "poc_tasks.summarize_ocp_on_gcp",
     AWS_DAILY: "poc_tasks.summarize_aws",
-    AWS_EC2_COMPUTE: "poc_tasks.summarize_aws_ec2_compute",
     AZURE_DAILY: "poc_tasks.summarize_azure",
     GCP_DAILY: "poc_tasks.summarize_gcp",
-    OCP_INFRA_MAP: "poc_tasks.ocp_infrastructure_map",
 }
 SHADOW_TASK = "poc_tasks.shadow_compare"
 
@@ -82,17 +74,14 @@ _ALIASES = {
     "gcp": OCP_ON_GCP,
     "gcplocal": OCP_ON_GCP,
     "awsdaily": AWS_DAILY,
-    "awsec2compute": AWS_EC2_COMPUTE,
-    "awsec2": AWS_EC2_COMPUTE,
     "azuredaily": AZURE_DAILY,
     "gcpdaily": GCP_DAILY,
-    "ocpinframap": OCP_INFRA_MAP,
-    "inframap": OCP_INFRA_MAP,
 }
 
 
 def provider_type(value: object) -> str:
-    """The canonical provider type (OCP, OCP-on-AWS, OCP-on-Azure, OCP-on-GCP); InvalidArgument otherwise."""
+    """The canonical provider type (OCP, OCP-on-AWS, OCP-on-Azure, OCP-on-GCP, AWS-daily, Azure-daily, GCP-daily);
+    InvalidArgument otherwise."""
     if isinstance(value, str):
         found = _ALIASES.get(value.lower().replace("-", "").replace("_", "").replace(" ", ""))
         if found:
@@ -103,3 +92,16 @@ def provider_type(value: object) -> str:
 def setting_suffix(provider: str) -> str:
     """OCP-on-AWS -> OCP_ON_AWS: the suffix of per-provider settings such as POC_AGGREGATOR_PERCENT_OCP_ON_AWS."""
     return provider_type(provider).upper().replace("-", "_")
+
+
+# --- Trino off beyond the daily summaries: the EC2 compute summary (routed and sent as a daily summary type:
+# populate_ec2_compute_summary_table_trino has the daily summary's arguments) and the OCP infrastructure map.
+AWS_EC2_COMPUTE = "AWS-EC2-compute"
+OCP_INFRA_MAP = "OCP-infra-map"
+DAILY_TYPES = (*DAILY_TYPES, AWS_EC2_COMPUTE)
+PROVIDER_TYPES = (*PROVIDER_TYPES, AWS_EC2_COMPUTE, OCP_INFRA_MAP)
+SUMMARY_TASKS[AWS_EC2_COMPUTE] = "poc_tasks.summarize_aws_ec2_compute"
+SUMMARY_TASKS[OCP_INFRA_MAP] = "poc_tasks.ocp_infrastructure_map"
+_ALIASES.update({"awsec2compute": AWS_EC2_COMPUTE, "awsec2": AWS_EC2_COMPUTE, "ocpinframap": OCP_INFRA_MAP,
+                 "inframap": OCP_INFRA_MAP})
+__all__ += ["AWS_EC2_COMPUTE", "OCP_INFRA_MAP"]

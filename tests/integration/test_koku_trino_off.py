@@ -1,5 +1,6 @@
-"""Koku's hooks of the Trino-off steps (docs/koku-integration.md §3.4-3.5): the AWS daily summary through Koku's own
-Celery app to a poc_tasks worker, inline, routed to Trino, failing over to Trino; the infrastructure map."""
+"""Koku's hooks of the Trino-off steps of AWS (docs/koku-integration.md §3.4): the AWS daily summary and the EC2
+compute summary through Koku's own Celery app to a poc_tasks worker, routed to Trino, failing over to Trino; the
+infrastructure map in Koku's shape, in-process and through the worker."""
 
 from __future__ import annotations
 
@@ -9,18 +10,19 @@ from poc_tasks.db.tables_daily import AWS_DAILY_TABLE
 from poc_tasks.errors import InvalidArgument
 from poc_tasks.koku import (
     AWS_DAILY,
+    AWS_EC2_COMPUTE,
     OCP_INFRA_MAP,
     RoutingConfig,
+    daily_summary_kwargs,
     ocp_infrastructure_map_or_trino,
     summarize_daily_or_trino,
 )
-from poc_tasks.koku.enqueue import daily_summary_kwargs
 from tests.integration.koku_support import forget_kombu_pools, koku_app, start_worker, worker_env  # noqa: F401
 from tests.integration.ocp_support import fetch, make_dataset
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("forget_kombu_pools")]
 
-ON = RoutingConfig(enabled=True, percent=100, providers=frozenset({AWS_DAILY, OCP_INFRA_MAP}))
+ON = RoutingConfig(enabled=True, percent=100, providers=frozenset({AWS_DAILY, AWS_EC2_COMPUTE, OCP_INFRA_MAP}))
 
 
 class Trino:
@@ -57,17 +59,17 @@ def test_daily_hook_routes_runs_and_falls_back(pg_url, dataset, tmp_path, monkey
     out = summarize_daily_or_trino(AWS_DAILY, **_args(dataset), trino=trino, config=RoutingConfig(enabled=True))
     assert (out.path, trino.calls, _rows(pg_url, dataset.schema)) == ("trino", 1, 0)
 
-    # inline: the run in this process
-    out = summarize_daily_or_trino(AWS_DAILY, **_args(dataset), trino=trino, config=ON, mode="inline")
-    assert (out.path, trino.calls) == ("poc", 1)
-    assert out.result["rows"][AWS_DAILY_TABLE] == _rows(pg_url, dataset.schema) > 0
-
-    # celery: sent by name through Koku's app, run by the poc_tasks worker
+    # sent by name through Koku's app, run by the poc_tasks worker
     start_worker(celery_worker_app, poc_app, ["poc_aggregation"])
     koku = koku_app(redis_url, redis_key_prefix)
     out = summarize_daily_or_trino("AWS-daily", **_args(dataset), trino=trino, config=ON, app=koku, timeout=90)
     assert (out.path, trino.calls) == ("poc", 1)
-    assert out.result["rows"][AWS_DAILY_TABLE] == _rows(pg_url, dataset.schema)
+    assert out.result["rows"][AWS_DAILY_TABLE] == _rows(pg_url, dataset.schema) > 0
+    # the EC2 compute summary: the same hook, its own provider type and task
+    ec2 = summarize_daily_or_trino(AWS_EC2_COMPUTE, **{**_args(dataset), "end_date": "2026-01-31"}, trino=trino,
+                                   config=ON, app=koku, timeout=90)
+    assert (ec2.path, trino.calls) == ("poc", 1)
+    assert ec2.result["rows"]["reporting_awscostentrylineitem_summary_by_ec2_compute_p"] > 0
 
     # a failing run (no Parquet where the worker looks) falls back: Koku's delete first, then Trino
     monkeypatch.setenv("POC_DATA_ROOT", str(tmp_path / "empty"))

@@ -1,0 +1,160 @@
+"""Koku's hooks for the cloud daily summaries and GCP's two Trino reads (see docs/koku-integration.md).
+
+- :func:`daily_summary_kwargs` / :func:`send_daily_summary`: the keyword arguments of ``poc_tasks.summarize_aws``,
+  ``summarize_azure``, ``summarize_gcp``, named as Koku's ``populate_line_item_daily_summary_table_trino(start_date,
+  end_date, source_uuid, bill_id, markup_value[, invoice_month])`` names them, validated before anything is sent.
+- :func:`summarize_daily_or_trino`: the run-or-fall-back hook of that accessor method (one date chunk, through
+  Celery; on failure or timeout Koku's Trino SQL runs).
+- :func:`fetch_invoice_month_dates_or_trino` and :func:`get_gcp_topology_or_trino`: GCPReportDBAccessor's reads
+  that return values (in Koku's shapes), computed in Koku's own process from the Parquet, else by Trino.
+
+Importable without pandas, pyarrow, s3fs or SQLAlchemy (the Parquet reads import them only when they run).
+Provider types: AWS-daily, Azure-daily, GCP-daily (routing: POC_AGGREGATOR_PROVIDERS, POC_AGGREGATOR_PERCENT_
+AZURE_DAILY, ...).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from typing import Any
+
+from poc_tasks.errors import InvalidArgument
+from poc_tasks.koku.config import RoutingConfig
+from poc_tasks.koku.enqueue import queue_for, send_summary
+from poc_tasks.koku.fallback import Outcome, _current_app, _route, _send_and_wait, current_tracing_id, run_or_fallback
+from poc_tasks.koku.names import DAILY_TYPES, GCP_DAILY, provider_type
+from poc_tasks.koku.routing import TRINO
+from poc_tasks.run import parse_date, validate_schema, validate_uuid
+
+__all__ = ["daily_summary_kwargs", "send_daily_summary", "summarize_daily_or_trino",
+           "fetch_invoice_month_dates_or_trino", "get_gcp_topology_or_trino"]
+
+LOG = logging.getLogger(__name__)
+_INVOICE_MONTH = re.compile(r"[0-9]{4}(0[1-9]|1[0-2])")
+
+
+def _daily_type(provider: str) -> str:
+    kind = provider_type(provider)
+    if kind not in DAILY_TYPES:
+        raise InvalidArgument(f"{provider!r} is not a cloud daily summary type ({', '.join(DAILY_TYPES)})")
+    return kind
+
+
+def _invoice_month(value: Any) -> str:
+    text = str(value)
+    if not _INVOICE_MONTH.fullmatch(text):
+        raise InvalidArgument(f"invoice_month {value!r} is not YYYYMM")
+    return text
+
+
+def daily_summary_kwargs(provider: str, *, schema_name: Any, source_uuid: Any, start_date: Any, end_date: Any,
+                         bill_id: Any = None, markup_value: Any = None, invoice_month: Any = None,
+                         tracing_id: Any = None) -> dict[str, Any]:
+    """Keyword arguments of poc_tasks.summarize_<aws|azure|gcp>. The range lies in one month, except for GCP with an
+    invoice_month (its invoice's days reach into the months around it); optional values are sent only when given."""
+    kind = _daily_type(provider)
+    start, end = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
+    if end < start:
+        raise InvalidArgument(f"end_date {end} is before start_date {start}")
+    crosses = (start.year, start.month) != (end.year, end.month)
+    if crosses and not (kind == GCP_DAILY and invoice_month is not None):
+        raise InvalidArgument(f"start_date {start} and end_date {end} are not in the same month")
+    kwargs: dict[str, Any] = {"schema_name": validate_schema(schema_name), "source_uuid": validate_uuid(source_uuid),
+                              "start_date": start.isoformat(), "end_date": end.isoformat()}
+    if bill_id is not None:
+        try:
+            kwargs["bill_id"] = int(bill_id)
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"bill_id {bill_id!r} is not an integer") from None
+    if markup_value is not None:
+        try:
+            kwargs["markup_value"] = float(markup_value)
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"markup_value {markup_value!r} is not a number") from None
+    if invoice_month is not None:
+        if kind != GCP_DAILY:
+            raise InvalidArgument("invoice_month is GCP's argument")
+        kwargs["invoice_month"] = _invoice_month(invoice_month)
+    if tracing_id is not None:
+        text = str(tracing_id)
+        if not text or len(text) > 256 or "\x00" in text:
+            raise InvalidArgument(f"tracing_id {tracing_id!r} must be a non-empty string of at most 256 characters")
+        kwargs["tracing_id"] = text
+    return kwargs
+
+
+def send_daily_summary(app: Any, provider: str, *, queue: str | None = None, xl: bool | None = None,
+                       options: dict[str, Any] | None = None, **arguments: Any) -> Any:
+    """Send poc_tasks.summarize_<aws|azure|gcp> through Koku's Celery app; `arguments` as daily_summary_kwargs."""
+    kind = _daily_type(provider)
+    return send_summary(app, kind, daily_summary_kwargs(kind, **arguments), queue=queue, xl=xl, **(options or {}))
+
+
+def summarize_daily_or_trino(provider: str, *, trino: Callable[[], Any], app: Any = None,
+                             config: RoutingConfig | None = None, timeout: float | None = None,
+                             xl: bool | None = None, before_fallback: Callable[[], Any] | None = None,
+                             **arguments: Any) -> Outcome:
+    """The hook of {AWS,Azure,GCP}ReportDBAccessor.populate_line_item_daily_summary_table_trino (one date chunk):
+    `arguments` as daily_summary_kwargs takes them; `trino` runs Koku's original SQL for the same chunk. The run
+    does Koku's delete of the chunk (range and bill) itself, in the transaction of its insert."""
+    kind = _daily_type(provider)
+    arguments.setdefault("tracing_id", current_tracing_id())
+    kwargs = daily_summary_kwargs(kind, **arguments)
+    cfg, decision = _route(kwargs["schema_name"], kind, config)
+    if decision.path == TRINO:
+        return Outcome(TRINO, trino(), None, decision)
+    queue = queue_for(kwargs["schema_name"], xl, cfg)
+
+    def poc() -> Any:
+        return _send_and_wait(_current_app(app), kind, kwargs, queue, timeout or cfg.timeout)
+
+    return run_or_fallback(kind, poc, trino, schema_name=kwargs["schema_name"],
+                           tracing_id=kwargs.get("tracing_id"), decision=decision, before_fallback=before_fallback)
+
+
+def _inline_lookup(name: str, schema_name: Any, trino: Callable[[], Any], config: RoutingConfig | None,
+                   call: Callable[[Any], Any]) -> Outcome:
+    schema = validate_schema(schema_name)
+    cfg, decision = _route(schema, GCP_DAILY, config)
+    if decision.path == TRINO:
+        return Outcome(TRINO, trino(), None, decision)
+
+    def poc() -> Any:
+        from poc_tasks.settings import Settings
+
+        return call(Settings.from_env())
+
+    LOG.debug("GCP %s from Parquet for schema=%s", name, schema)
+    return run_or_fallback(GCP_DAILY, poc, trino, schema_name=schema, decision=decision)
+
+
+def fetch_invoice_month_dates_or_trino(*, schema_name: Any, start_date: Any, end_date: Any, invoice_month: Any,
+                                       source_uuid: Any, trino: Callable[[], Any],
+                                       config: RoutingConfig | None = None) -> Outcome:
+    """The hook of GCPReportDBAccessor.fetch_invoice_month_dates: Outcome.result is ``[(min, max)]`` of the invoice
+    month's usage_start_time (naive datetimes; ``[(None, None)]`` when none), as Koku's Trino query returns it."""
+    month = _invoice_month(invoice_month)
+
+    def call(settings: Any) -> Any:
+        from poc_tasks.daily.gcp_lookups import fetch_invoice_month_dates
+
+        return fetch_invoice_month_dates(settings, schema_name, start_date, end_date, month, source_uuid)
+
+    return _inline_lookup("invoice month dates", schema_name, trino, config, call)
+
+
+def get_gcp_topology_or_trino(*, schema_name: Any, source_uuid: Any, start_date: Any, end_date: Any,
+                              invoice_month: Any, trino: Callable[[], Any],
+                              config: RoutingConfig | None = None) -> Outcome:
+    """The hook of GCPReportDBAccessor.get_gcp_topology_trino: Outcome.result is the list of (source,
+    billing_account_id, project_id, project_name, service_id, service_description, location_region) tuples."""
+    month = _invoice_month(invoice_month)
+
+    def call(settings: Any) -> Any:
+        from poc_tasks.daily.gcp_lookups import get_gcp_topology
+
+        return get_gcp_topology(settings, schema_name, source_uuid, start_date, end_date, month)
+
+    return _inline_lookup("topology", schema_name, trino, config, call)
