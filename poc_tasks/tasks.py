@@ -428,10 +428,16 @@ def summarize_aws_ec2_compute(self, schema_name: str, source_uuid: str, start_da
                               markup_value: float | str | None = None, tracing_id: str | None = None) -> Any:
     """Koku's AWSReportDBAccessor.populate_ec2_compute_summary_table_trino, without Trino: the month's EC2
     compute summary of one source (Koku's delete: month start .. end_date, the source)."""
+    if end_date in (None, ""):  # Koku's method has no end: its SQL reads the whole month, so replace the whole month
+        import calendar
+
+        from poc_tasks.run import parse_date
+
+        first = parse_date(start_date, "start_date")
+        end_date = first.replace(day=calendar.monthrange(first.year, first.month)[1]).isoformat()
     return _summarize_daily(self, "AWS-EC2", {
         "schema_name": schema_name, "source_uuid": source_uuid, "start_date": start_date,
-        "end_date": end_date or start_date, "bill_id": bill_id, "markup_value": markup_value,
-        "tracing_id": tracing_id})
+        "end_date": end_date, "bill_id": bill_id, "markup_value": markup_value, "tracing_id": tracing_id})
 
 
 @app.task(name="poc_tasks.daily_compute_chunk", bind=True, acks_late=True)
