@@ -166,7 +166,8 @@ def child_poc(url: str, root: str) -> dict:
     spec = DailyRunSpec.build("AWS", SCHEMA, SOURCE, MONTH, MONTH + dt.timedelta(days=DAYS - 1), 1, 0.1)
     t0 = time.perf_counter()
     result = run(spec, Settings(database_url=url, data_root=root, staging_root=f"{root}/staging"))
-    return {"seconds": time.perf_counter() - t0, "rows": result["rows"]["reporting_awscostentrylineitem_daily_summary"]}
+    return {"seconds": time.perf_counter() - t0, "rows": result["rows"]["reporting_awscostentrylineitem_daily_summary"],
+            "timings": result["timings"]}
 
 
 def child_koku(url: str, root: str, write: bool) -> dict:
@@ -225,6 +226,7 @@ def main() -> int:
     ap.add_argument("--keep-data", action="store_true")
     ap.add_argument("--child", choices=["poc", "koku-select", "koku-insert"])
     ap.add_argument("--url")
+    ap.add_argument("--sides", default="poc,koku-select,koku-insert", help="which of the three runs (default all)")
     args = ap.parse_args()
     if args.child:
         if args.child == "poc":
@@ -244,7 +246,10 @@ def main() -> int:
         print(f"generated {args.lines} lines in {time.perf_counter() - t0:.0f}s under {args.work}")
     me = str(Path(__file__).resolve())
     results = {}
+    sides = args.sides.split(",")
     for side, python in (("poc", sys.executable), ("koku-select", ORACLE_PYTHON), ("koku-insert", ORACLE_PYTHON)):
+        if side not in sides:
+            continue
         name = f"bench_daily_aws_{side.replace('-', '_')}"
         url = fresh_db(name)
         seed(url)
@@ -257,6 +262,8 @@ def main() -> int:
               "koku-insert": "Koku's SQL on DuckDB + INSERT into PostgreSQL"}
     for side, r in results.items():
         print(f"{labels[side]:44s} {r['wall_s']:8.1f} {r['peak_rss_mib']:13.0f} {r['rows']:10d}")
+    if "poc" in results:
+        print(f"poc_tasks steps (s): {results['poc']['timings']}")
     return 0
 
 
