@@ -199,6 +199,57 @@ def _cmd_compare_ocp(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def _daily_spec(args: argparse.Namespace) -> Any:
+    from poc_tasks.daily.run import DailyRunSpec, koku_markup
+
+    # --markup is the cost model's percent; Koku's updaters pass float(percent) / 100 (markup_value)
+    markup = koku_markup(args.markup, "markup") / 100 if args.markup_value is None else args.markup_value
+    return DailyRunSpec.build(args.flow, args.schema, args.source_uuid, args.start, args.end, args.bill_id, markup,
+                              getattr(args, "invoice_month", None))
+
+
+def _cmd_run_daily(args: argparse.Namespace) -> dict[str, Any]:
+    """run aws / aws-ec2 (and the other cloud daily summaries): poc_tasks/daily/run.py in-process."""
+    from poc_tasks.daily.run import run
+
+    return run(_daily_spec(args), _checked_settings(args), progress=_Progress(args))
+
+
+def _cmd_compare_daily(args: argparse.Namespace) -> dict[str, Any]:
+    """compare aws / aws-ec2: the daily flow's rows computed privately and compared with the live table."""
+    from poc_tasks.compare.daily import shadow_compare_daily
+    from poc_tasks.compare.rows import Tolerance
+
+    result = shadow_compare_daily(_daily_spec(args), _checked_settings(args), report_path=args.report,
+                                  store=not args.no_store, tolerance=Tolerance(rel=args.rel_tol, abs=args.abs_tol),
+                                  progress=_Progress(args))
+    args.exit_status = 0 if result["equal"] else 1
+    return result
+
+
+def _cmd_infra_map(args: argparse.Namespace) -> dict[str, Any]:
+    """Koku's get_ocp_infrastructure_map_trino: {ocp source: [cloud source, type]}."""
+    from poc_tasks.daily.infra_map import get_ocp_infrastructure_map, to_json
+
+    return to_json(get_ocp_infrastructure_map(
+        args.schema, args.start, args.end, settings=_checked_settings(args), ocp_provider_uuid=args.ocp_provider_uuid,
+        aws_provider_uuid=args.aws_provider_uuid, azure_provider_uuid=args.azure_provider_uuid,
+        gcp_provider_uuid=args.gcp_provider_uuid))
+
+
+def _without_ocp(args: argparse.Namespace, settings: Settings) -> None:
+    """sample --without-ocp: drop the cluster's OCP Parquet, leaving a tenant with only the cloud bills."""
+    from poc_tasks.io.fs import filesystem, strip_scheme
+    from poc_tasks.io.layout import account_of, join
+
+    root = settings.require_data_root()
+    fs = filesystem(root, settings.storage_options())
+    for base in ("data/parquet", "data/parquet/daily"):
+        folder = strip_scheme(join(root, base, account_of(args.schema), "OCP"))
+        if fs.exists(folder):
+            fs.rm(folder, recursive=True)
+
+
 def _cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
     from poc_tasks.sample import SampleConfig, write_sample
 
@@ -208,6 +259,8 @@ def _cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
                           label_changes=not args.clean, with_aws=args.with_aws, with_azure=args.with_azure,
                           with_gcp=args.with_gcp)
     scenario = write_sample(settings.require_data_root(), config, settings.storage_options())
+    if args.without_ocp:
+        _without_ocp(args, settings)
     out = {k: scenario[k] for k in ("schema", "source_uuid", "cluster_id", "start_date", "end_date")}
     for cloud in ("aws", "azure", "gcp"):
         if cloud in scenario:
@@ -284,6 +337,39 @@ def _add_cluster(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--cluster-alias", metavar="NAME",
                    help="the cluster's display name" + (" (default: the cluster id)" if what == "run"
                                                          else " (default: the live report period's)"))
+
+
+def _add_daily_run(run_sub: Any, name: str, flow: str, help_text: str,
+                   description: str | None = None) -> argparse.ArgumentParser:
+    """A `run <name>` subcommand of a cloud daily summary flow, with Koku's argument names."""
+    p = _sub(run_sub, name, help_text, description)
+    _add_database(p)
+    _add_data(p)
+    _add_schema(p)
+    p.add_argument("--source-uuid", required=True, metavar="UUID", help="the cloud source (Koku's provider uuid)")
+    _add_range(p)
+    p.add_argument("--bill-id", type=int, metavar="N",
+                   help="the source's bill (default: its bill of the month, created when missing)")
+    p.add_argument("--markup", default="0", metavar="PERCENT", help="the cost model's markup in percent")
+    p.add_argument("--markup-value", type=float, metavar="FRACTION",
+                   help="the markup as Koku passes it (a fraction); wins over --markup")
+    p.set_defaults(func=_cmd_run_daily, flow=flow)
+    return p
+
+
+def _add_daily_compare(compare_sub: Any, name: str, flow: str, help_text: str) -> argparse.ArgumentParser:
+    """A `compare <name>` subcommand: the arguments of `run <name>` plus the report options."""
+    p = _add_daily_run(compare_sub, name, flow, help_text,
+                       f"{help_text}: compute the rows without writing them, compare them row by row with the rows "
+                       "Koku's delete rule gives the run, write a JSON and an HTML report, record the verdict. "
+                       "Exit 0 when equal, 1 when different.")
+    p.add_argument("--report", metavar="PATH", help="report path: PATH.json and PATH.html (default: "
+                                                    "$POC_SHADOW_REPORT_ROOT or DATA_ROOT/poc_tasks_reports/...)")
+    p.add_argument("--rel-tol", type=float, default=1e-9, help="relative tolerance of numbers")
+    p.add_argument("--abs-tol", type=float, default=1e-9, help="absolute tolerance of numbers")
+    p.add_argument("--no-store", action="store_true", help="do not record the verdict in poc_shadow_comparison")
+    p.set_defaults(func=_cmd_compare_daily)
+    return p
 
 
 def _add_cloud_run(run_sub: Any, cloud: str, tables: str, func: Any) -> None:
@@ -367,6 +453,21 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cloud_run(run_sub, "AWS", "the eight UI tables", _cmd_run_ocp_on_aws)
     _add_cloud_run(run_sub, "Azure", "the eight UI tables", _cmd_run_ocp_on_cloud)
     _add_cloud_run(run_sub, "GCP", "the nine UI tables", _cmd_run_ocp_on_cloud)
+    _add_daily_run(run_sub, "aws", "AWS", "the AWS daily summary (reporting_awscostentrylineitem_daily_summary)",
+                   "Koku's populate_line_item_daily_summary_table_trino of one AWS source over days of one month, "
+                   "without Trino: replaces the range's rows of the bill (Koku's delete) in one transaction.")
+    _add_daily_run(run_sub, "aws-ec2", "AWS-EC2", "the month's EC2 compute summary "
+                                                  "(reporting_awscostentrylineitem_summary_by_ec2_compute_p)")
+
+    p = _sub(sub, "infra-map", "which OCP cluster runs on which AWS/Azure/GCP source (Koku's "
+                               "get_ocp_infrastructure_map_trino); prints {ocp uuid: [cloud uuid, type]}")
+    _add_database(p)
+    _add_data(p)
+    _add_schema(p)
+    _add_range(p)
+    for kind in ("ocp", "aws", "azure", "gcp"):
+        p.add_argument(f"--{kind}-provider-uuid", metavar="UUID", help=f"Koku's {kind}_provider_uuid keyword")
+    p.set_defaults(func=_cmd_infra_map)
 
     compare = _sub(sub, "compare", "phase-1 shadow run: compute without writing, compare with the live tables")
     compare_sub = compare.add_subparsers(dest="provider", required=True, metavar="PROVIDER", title="providers")
@@ -388,6 +489,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--abs-tol", type=float, default=1e-9, help="absolute tolerance of numbers")
     p.add_argument("--no-store", action="store_true", help="do not record the verdict in poc_shadow_comparison")
     p.set_defaults(func=_cmd_compare_ocp)
+    _add_daily_compare(compare_sub, "aws", "AWS", "the AWS daily summary of a range Koku (Trino) already summarised")
+    _add_daily_compare(compare_sub, "aws-ec2", "AWS-EC2", "the month's EC2 compute summary Koku (Trino) wrote")
 
     p = _sub(sub, "sample", "write Koku-shaped synthetic Parquet (deterministic for a seed)",
              "Koku-shaped Parquet for a synthetic cluster (and matched cloud bills) under the data root, in Koku's "
@@ -405,6 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-aws", action="store_true", help="also a matched AWS bill (CUR Parquet)")
     p.add_argument("--with-azure", action="store_true", help="also a matched Azure export")
     p.add_argument("--with-gcp", action="store_true", help="also a matched GCP export")
+    p.add_argument("--without-ocp", action="store_true",
+                   help="drop the cluster's OCP Parquet: a tenant with only the cloud account(s) of --with-*")
     p.set_defaults(func=_cmd_sample)
     return ap
 
