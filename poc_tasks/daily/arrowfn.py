@@ -3,13 +3,14 @@ Python function applied once per distinct value, GROUP BY where NULL keys form a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["column", "coalesce_nullif", "map_distinct", "group_by"]
+__all__ = ["column", "coalesce_nullif", "map_distinct", "group_by", "json_extract_scalar"]
 
 
 def column(table: pa.Table, name: str) -> pa.Array:
@@ -47,3 +48,19 @@ def group_by(table: pa.Table, keys: Sequence[str], aggs: Sequence[tuple[Any, ...
     agg_names = [n for n in out.column_names if n not in keys]  # "<column>_<function>", in the given order
     renames = dict(zip(agg_names, names, strict=True))
     return out.rename_columns([renames.get(n, n) for n in out.column_names])
+
+
+def json_extract_scalar(text: str | None, key: str) -> str | None:
+    """json_extract_scalar(json_parse(text), '$["<key>"]') of a JSON object text: a string as is, a number or
+    boolean as its JSON text, a missing key, null, object or array NULL. Invalid JSON raises ValueError (Trino's
+    json_parse fails the query); '' is read as {} (documented deviation: Trino fails on it too, Koku's ingestion
+    never writes it)."""
+    if text is None or text == "":
+        return None
+    obj = json.loads(text)
+    value = obj.get(key) if isinstance(obj, dict) else None
+    if value is None or isinstance(value, dict | list):
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)

@@ -25,9 +25,9 @@ end of the day (:func:`partial`, :func:`summary_rows`).
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
@@ -35,13 +35,21 @@ import pyarrow.compute as pc
 
 from poc_tasks.cloud.jsontext import TagJsonError, filter_text
 from poc_tasks.cloud.sqlfn import split_part
-from poc_tasks.daily.arrowfn import coalesce_nullif, column, group_by, map_distinct
-from poc_tasks.daily.decimal9 import cast_double, times_literal
-from poc_tasks.errors import InputFileError
-from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec
+from poc_tasks.cloud.tenant import enabled_keys
+from poc_tasks.daily.arrowfn import coalesce_nullif, column, group_by, json_extract_scalar, map_distinct
+from poc_tasks.daily.bills import month_bill
+from poc_tasks.daily.decimal9 import cast_double, markup_literal, times_literal
+from poc_tasks.daily.run import ChunkInput, DailyFlow, DailyRunSpec, DailyTable
+from poc_tasks.errors import InputFileError, MissingInputData
+from poc_tasks.io.fs import filesystem, list_parquet
+from poc_tasks.io.layout import provider_prefix
+from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource
+from poc_tasks.run import days_in_range
+from poc_tasks.settings import Settings
 
-__all__ = ["TABLE", "TIME", "LINE_COLUMNS", "KEYS", "unit_of_measure", "multiplier", "service_type", "line_values",
-           "partial", "summary_rows", "OUTPUT_SCHEMA", "OUTPUT_COLUMNS"]
+__all__ = ["DAILY", "TABLE", "TIME", "LINE_COLUMNS", "KEYS", "unit_of_measure", "multiplier", "service_type",
+           "line_values", "partial", "partial_merge", "summary_rows", "OUTPUT_SCHEMA", "OUTPUT_COLUMNS", "open_lines",
+           "prepare_daily", "compute_daily"]
 
 TABLE = "reporting_azurecostentrylineitem_daily_summary"
 TIME = "date"
@@ -119,17 +127,8 @@ def multiplier(unit: str | None, meter_category: str | None) -> int:
 
 
 def service_type(additional_info: str | None) -> str | None:
-    """json_extract_scalar(json_parse(additionalinfo), '$.ServiceType'): a string as is, a number or boolean as its
-    JSON text, anything else NULL. '' is read as {} (Trino's json_parse fails on it)."""
-    if additional_info is None or additional_info == "":
-        return None
-    obj = json.loads(additional_info)
-    value = obj.get("ServiceType") if isinstance(obj, dict) else None
-    if value is None or isinstance(value, dict | list):
-        return None
-    if isinstance(value, str):
-        return value
-    return json.dumps(value)
+    """json_extract_scalar(json_parse(additionalinfo), '$.ServiceType')."""
+    return json_extract_scalar(additional_info, "ServiceType")
 
 
 def _mapped(arr: pa.Array, fn, path: str, name: str, out_type: pa.DataType = pa.string()) -> pa.Array:
@@ -185,9 +184,7 @@ def summary_rows(partials: Iterable[pa.Table], bill_id: int, source_uuid: str) -
     parts = [p for p in partials if p.num_rows]
     if not parts:
         return OUTPUT_SCHEMA.empty_table()
-    merged = pa.concat_tables(parts)
-    if len(parts) > 1:
-        merged = group_by(merged, [*KEYS, "instance_id"], _PARTIAL_AGGS, _PARTIAL_NAMES)
+    merged = partial_merge(parts) if len(parts) > 1 else parts[0]
     out = group_by(merged, KEYS, [
         *_PARTIAL_AGGS,
         ("instance_id", "distinct", pc.CountOptions(mode="all")),  # array_agg(DISTINCT): a NULL id is kept once
@@ -220,3 +217,67 @@ def _sorted_lists(lists: pa.ChunkedArray) -> pa.Array:
     py: list[Any] = lists.to_pylist()
     return pa.array([sorted(v, key=lambda s: (s is None, s or "")) for v in py], pa.list_(pa.string()))
 
+
+
+# --- the flow (daily/run.py): prepare, compute per chunk, Koku's delete ----------------------------------------
+
+def open_lines(settings: Settings, spec: DailyRunSpec) -> ParquetSource:
+    """The source-month's ``azure_line_items`` (data/parquet/{account}/Azure/source=/year=/month=/: Koku's Trino
+    query reads the partition of start_date's year and month); none is MissingInputData."""
+    root = settings.require_data_root()
+    fs = filesystem(root, settings.storage_options())
+    folder = provider_prefix(root, spec.account, "Azure", spec.source_uuid, spec.year, spec.month, daily=False)
+    files = list_parquet(fs, folder)
+    if not files:
+        raise MissingInputData(f"no azure_line_items Parquet for Azure source {spec.source_uuid} "
+                               f"{spec.year}-{spec.month} under {folder}")
+    return ParquetSource(fs, files, LINE_COLUMNS, "azure_line_items", time_column=TIME)
+
+
+def prepare_daily(spec: DailyRunSpec, settings: Settings, conn) -> dict[str, Any]:
+    source = open_lines(settings, spec)
+    index = source.export_index()  # every footer checked once: a missing or mistyped column fails here
+    bill = month_bill(conn, spec.schema_name, "reporting_azurecostentrybill", "Azure", spec.source_uuid,
+                      spec.bill_id, spec.month_start)
+    return {"bill_id": bill, "markup": markup_literal(spec.markup_value), "files": source.files, "index": index,
+            "enabled_keys": enabled_keys(conn, spec.schema_name, "Azure")}
+
+
+def compute_daily(ctx: ChunkInput) -> Iterator[tuple[str, pa.Table]]:
+    """Each day of the chunk: its row groups reduced to partials as they are read, then the day's rows."""
+    m = ctx.manifest
+    source = ParquetSource(filesystem(ctx.settings.require_data_root(), ctx.settings.storage_options()),
+                           m["files"], LINE_COLUMNS, "azure_line_items", time_column=TIME, index=m.get("index"))
+    keys = frozenset(m["enabled_keys"])
+    columns = [c.name for c in LINE_COLUMNS]
+    for day in days_in_range(ctx.first, ctx.last):
+        ctx.progress("aggregate", {"day": day.isoformat()})
+        partials: list[pa.Table] = []
+        for path, part in source.read_day(day, columns):
+            partials.append(partial(line_values(part, keys, m["markup"], path)))
+            if len(partials) >= 8:  # few pending partials: merge them
+                partials = [partial_merge(partials)]
+        if partials:
+            yield TABLE, summary_rows(partials, m["bill_id"], ctx.spec.source_uuid)
+    yield "__stats__", pa.table({"rows_read": [source.rows_read], "bytes_read": [source.bytes_read]})
+
+
+def partial_merge(partials: list[pa.Table]) -> pa.Table:
+    """Several partials as one (sums of sums, maxima of maxima)."""
+    return group_by(pa.concat_tables(partials), [*KEYS, "instance_id"], _PARTIAL_AGGS, _PARTIAL_NAMES)
+
+
+def _delete_params(m: dict[str, Any]) -> dict[str, Any]:
+    return {"start": dt.date.fromisoformat(m["start_date"]), "end": dt.date.fromisoformat(m["end_date"]),
+            "bill": m["bill_id"]}
+
+
+DAILY = DailyFlow(
+    name="Azure",
+    # the updater's delete_line_item_daily_summary_entries_for_date_range_raw(filters={"cost_entry_bill_id"})
+    tables=(DailyTable(TABLE, "usage_start >= %(start)s AND usage_start <= %(end)s AND cost_entry_bill_id = %(bill)s",
+                       _delete_params),),
+    prepare=prepare_daily,
+    compute=compute_daily,
+    lock_name="daily-Azure",
+)

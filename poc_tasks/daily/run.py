@@ -142,9 +142,13 @@ class DailyRunSpec:
         start, end = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
         if end < start:
             raise InvalidArgument(f"end_date {end} is before start_date {start}")
-        if (start.year, start.month) != (end.year, end.month):
+        # GCP's invoice month spans the days its lines ran, a few of them in the month before or after: with an
+        # invoice_month the range may cross a month boundary (at most 62 days), else it lies in one month
+        if invoice_month in (None, "") and (start.year, start.month) != (end.year, end.month):
             raise InvalidArgument(f"start_date {start} and end_date {end} are not in one month (Koku summarises "
                                   "a bill month at a time)")
+        if (end - start).days > 62:
+            raise InvalidArgument(f"start_date {start} .. end_date {end} spans more than an invoice month")
         bill: int | None = None
         if bill_id not in (None, ""):
             try:
