@@ -440,6 +440,37 @@ def summarize_aws_ec2_compute(self, schema_name: str, source_uuid: str, start_da
         "end_date": end_date, "bill_id": bill_id, "markup_value": markup_value, "tracing_id": tracing_id})
 
 
+@app.task(name="poc_tasks.summarize_azure", bind=True, acks_late=True)
+def summarize_azure(self, schema_name: str, source_uuid: str, start_date: str, end_date: str,
+                    bill_id: int | None = None, markup_value: float | str | None = None,
+                    tracing_id: str | None = None) -> Any:
+    """Koku's AzureReportDBAccessor.populate_line_item_daily_summary_table_trino, without Trino: the Azure daily
+    summary of one source over days of one month, with Koku's delete (range and bill) in the same transaction."""
+    return _summarize_daily(self, "Azure", {
+        "schema_name": schema_name, "source_uuid": source_uuid, "start_date": start_date, "end_date": end_date,
+        "bill_id": bill_id, "markup_value": markup_value, "tracing_id": tracing_id})
+
+
+@app.task(name="poc_tasks.summarize_gcp", bind=True, acks_late=True)
+def summarize_gcp(self, schema_name: str, source_uuid: str, start_date: str, end_date: str,
+                  bill_id: int | None = None, markup_value: float | str | None = None,
+                  invoice_month: str | None = None, tracing_id: str | None = None) -> Any:
+    """Koku's GCPReportDBAccessor.populate_line_item_daily_summary_table_trino, without Trino. With
+    ``invoice_month`` (the accessor's call): that invoice month's lines of [start_date, end_date], which may cross
+    a month boundary. Without it (the updater's loop): the invoice month of start_date over the days its lines ran
+    (fetch_invoice_month_dates), as GCPReportParquetSummaryUpdater does."""
+    if invoice_month in (None, ""):
+        from poc_tasks.daily.gcp import resolve_invoice_range
+        from poc_tasks.run import validate_schema, validate_uuid
+
+        invoice_month, start_date, end_date = resolve_invoice_range(
+            Settings.from_env(), validate_schema(schema_name), validate_uuid(source_uuid), start_date, end_date)
+    return _summarize_daily(self, "GCP", {
+        "schema_name": schema_name, "source_uuid": source_uuid, "start_date": str(start_date),
+        "end_date": str(end_date), "bill_id": bill_id, "markup_value": markup_value,
+        "invoice_month": invoice_month, "tracing_id": tracing_id})
+
+
 @app.task(name="poc_tasks.daily_compute_chunk", bind=True, acks_late=True)
 def daily_compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str,
                         lock: dict[str, str] | None = None) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from poc_tasks.settings import Settings
 
 __all__ = ["DAILY", "TABLE", "TIME", "LINE_COLUMNS", "KEYS", "MACHINE_SPEC", "credit", "line_values", "partial",
            "partial_merge", "summary_rows", "OUTPUT_SCHEMA", "summary_partitions", "open_lines", "prepare_daily",
-           "compute_daily", "invoice_month_of"]
+           "compute_daily", "invoice_month_of", "resolve_invoice_range"]
 
 TABLE = "reporting_gcpcostentrylineitem_daily_summary"
 TIME = "usage_start_time"
@@ -277,3 +277,18 @@ DAILY = DailyFlow(
     compute=compute_daily,
     lock_name="daily-GCP",
 )
+
+
+def resolve_invoice_range(settings: Settings, schema_name: str, source_uuid: str, start_date: Any,
+                          end_date: Any) -> tuple[str, dt.date, dt.date]:
+    """What GCPReportParquetSummaryUpdater does before its loop when no invoice month is given: the invoice month
+    of start_date, and the days its lines ran (fetch_invoice_month_dates), or the given range when it has none."""
+    from poc_tasks.daily.gcp_lookups import fetch_invoice_month_dates
+    from poc_tasks.run import parse_date
+
+    start, end = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
+    invoice_month = start.strftime("%Y%m")
+    first, last = fetch_invoice_month_dates(settings, schema_name, start, end, invoice_month, source_uuid)[0]
+    if first is None or last is None:
+        return invoice_month, start, end
+    return invoice_month, first.date(), last.date()
