@@ -92,6 +92,24 @@ class PgArrays(td.TrinoDuckDB):
         return kr.copy_dataframe(self.pg, schema, table, df, kr.table_columns(self.pg, schema, table))
 
 
+def t_cast_to_decimal_via_text(node):
+    """cast(x AS decimal(p, s)): Trino takes a double's shortest decimal text (BigDecimal.valueOf) and rounds it half
+    up; DuckDB rounds the double's binary value, which differs once the value has 16 or more significant digits
+    (115580611.56864002 -> Trino .568640020, DuckDB .568640016). Through VARCHAR DuckDB does what Trino does (its
+    double text is the shortest one, its text-to-decimal cast rounds half away from zero); decimal and integer
+    inputs keep their exact text."""
+    if (isinstance(node, td.exp.Cast) and node.to.this == td.exp.DataType.Type.DECIMAL
+            and not node.args.get("_viatext")):
+        inner = td.exp.Cast(this=node.this.copy(), to=td.exp.DataType.build("VARCHAR"))
+        new = td.exp.Cast(this=inner, to=node.to.copy())
+        new.set("_viatext", True)
+        return new
+    return node
+
+
+td.TRANSFORMS.append(t_cast_to_decimal_via_text)
+
+
 def _pg_array(items: list) -> str:
     def one(v):
         return "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
