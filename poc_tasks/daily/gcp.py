@@ -44,7 +44,7 @@ from poc_tasks.settings import Settings
 
 __all__ = ["DAILY", "TABLE", "TIME", "LINE_COLUMNS", "KEYS", "MACHINE_SPEC", "credit", "line_values", "partial",
            "partial_merge", "summary_rows", "OUTPUT_SCHEMA", "summary_partitions", "open_lines", "prepare_daily",
-           "compute_daily", "invoice_month_of", "resolve_invoice_range"]
+           "compute_daily", "invoice_month_of", "resolve_invoice_range", "chunk_files"]
 
 TABLE = "reporting_gcpcostentrylineitem_daily_summary"
 TIME = "usage_start_time"
@@ -214,19 +214,38 @@ def _files(settings: Settings, spec_account: str, source_uuid: str, partitions: 
     return fs, files
 
 
-def open_lines(settings: Settings, spec: DailyRunSpec, start: dt.date, end: dt.date) -> ParquetSource:
-    """The raw gcp_line_items of the partitions the query reads; none is MissingInputData."""
-    fs, files = _files(settings, spec.account, spec.source_uuid, summary_partitions(start, end), daily=False)
+def _months(first: dt.date, last: dt.date) -> list[tuple[str, str]]:
+    out, m = [], month_start(first)
+    while m <= last:
+        out.append(_ym(m))
+        m = month_start(m + dt.timedelta(days=32))
+    return out
+
+
+def open_lines(settings: Settings, spec: DailyRunSpec) -> ParquetSource:
+    """The raw gcp_line_items of every partition a chunk of the run may read (the month before start to end's
+    month); each chunk then keeps the files of its own partitions (:func:`summary_partitions`). None is
+    MissingInputData."""
+    months = _months(month_start(spec.start_date) - dt.timedelta(days=1), spec.end_date)
+    fs, files = _files(settings, spec.account, spec.source_uuid, months, daily=False)
     if not files:
+        root = settings.require_data_root()
         raise MissingInputData(f"no gcp_line_items Parquet for GCP source {spec.source_uuid} in the partitions "
-                               f"{summary_partitions(start, end)} under "
-                               f"{provider_prefix(settings.require_data_root(), spec.account, 'GCP', spec.source_uuid, spec.year, spec.month, daily=False)}")  # noqa: E501
+                               f"{months} under {provider_prefix(root, spec.account, 'GCP', spec.source_uuid, '*', '*', daily=False)}")  # noqa: E501
     return ParquetSource(fs, files, LINE_COLUMNS, "gcp_line_items", time_column=TIME)
+
+
+def chunk_files(files: list[str], index: list[dict[str, Any]] | None, first: dt.date,
+                last: dt.date) -> tuple[list[str], list[dict[str, Any]] | None]:
+    """The files (and their footer index) of the partitions Koku's query reads for the chunk [first, last]."""
+    wanted = {f"/year={y}/month={m}/" for y, m in summary_partitions(first, last)}
+    keep = [f for f in files if any(w in f for w in wanted)]
+    return keep, None if index is None else [d for d in index if d["path"] in set(keep)]
 
 
 def prepare_daily(spec: DailyRunSpec, settings: Settings, conn) -> dict[str, Any]:
     invoice_month = invoice_month_of(spec)
-    source = open_lines(settings, spec, spec.start_date, spec.end_date)
+    source = open_lines(settings, spec)
     index = source.export_index()
     # bills_for_provider_uuid(provider, invoice_month=...): the bill of the invoice month
     bill = month_bill(conn, spec.schema_name, "reporting_gcpcostentrybill", "GCP", spec.source_uuid, spec.bill_id,
@@ -245,8 +264,9 @@ def _invoice_start(invoice_month: str) -> dt.date:
 def compute_daily(ctx: ChunkInput) -> Iterator[tuple[str, pa.Table]]:
     """Each day of the chunk: its lines of the invoice month reduced as the row groups are read, then the rows."""
     m = ctx.manifest
+    files, index = chunk_files(m["files"], m.get("index"), ctx.first, ctx.last)
     source = ParquetSource(filesystem(ctx.settings.require_data_root(), ctx.settings.storage_options()),
-                           m["files"], LINE_COLUMNS, "gcp_line_items", time_column=TIME, index=m.get("index"))
+                           files, LINE_COLUMNS, "gcp_line_items", time_column=TIME, index=index)
     keys = frozenset(m["enabled_keys"])
     columns = [c.name for c in LINE_COLUMNS]
     for day in days_in_range(ctx.first, ctx.last):

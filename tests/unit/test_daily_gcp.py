@@ -174,3 +174,13 @@ def test_topology_distinct_rows_of_the_invoice_partition(tmp_path):
                            dt.date(2026, 3, 2), "202603")
     assert got == [(SOURCE, "0123-4567", "proj-a", "Project A", "6F81", "Compute Engine", "us-east1"),
                    (SOURCE, "0123-4567", "proj-b", "Project A", "6F81", "Compute Engine", None)]
+
+
+def test_each_chunk_reads_the_partitions_of_koku_query():
+    files = [f"r/source=s/year={y}/month={m}/f.parquet" for y, m in (("2026", "01"), ("2026", "02"), ("2026", "03"),
+                                                                      ("2026", "04"))]
+    index = [{"path": f} for f in files]
+    keep, idx = gcp.chunk_files(files, index, dt.date(2026, 2, 27), dt.date(2026, 3, 3))
+    assert keep == files[:3] and idx == index[:3]  # Feb (start), Mar (end), Jan (the month before start)
+    keep, _ = gcp.chunk_files(files, None, dt.date(2026, 4, 1), dt.date(2026, 4, 2))
+    assert keep == [files[2], files[3]]
