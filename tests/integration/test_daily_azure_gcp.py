@@ -236,3 +236,24 @@ def test_no_parquet_is_a_clear_error(cloud, pg_url, tenant_schema, tmp_path, cle
         argv += ["--invoice-month", "202601"]
     out = run_cli("run", cloud.lower(), *argv)
     assert out.code == 2 and ("azure_line_items" if cloud == "Azure" else "gcp_line_items") in out.stderr
+
+
+def test_compare_is_equal_after_a_run_and_names_a_changed_column(cloud, pg_url, local: Dataset, tmp_path):
+    ds, table = local, TABLE[cloud]
+    argv = ["--database-url", pg_url, "--data-root", ds.root, "--schema", ds.schema, "--source-uuid",
+            _source(cloud, ds), "--start", "2026-01-01", "--end", "2026-01-03", "--markup", "10"]
+    if cloud == "GCP":
+        argv += ["--invoice-month", "202601"]
+    assert run_cli("run", cloud.lower(), *argv).code == 0
+    before = _multiset(pg_url, ds.schema, table)
+    same = run_cli("compare", cloud.lower(), *argv, "--report", str(tmp_path / "same"))
+    assert same.code == 0, same.stderr
+    assert same.json["rows"]["equal"] == sum(before.values()) and (tmp_path / "same.json").exists()
+    assert _multiset(pg_url, ds.schema, table) == before  # nothing written
+    with closing(connect(pg_url)) as conn, conn.cursor() as cur:  # one row one unit off in the 9th decimal
+        cur.execute(sql.SQL("UPDATE {} SET markup_cost = markup_cost + 0.000000001 WHERE uuid ="
+                            " (SELECT uuid FROM {} LIMIT 1)").format(qualified(ds.schema, table),
+                                                                     qualified(ds.schema, table)))
+        conn.commit()
+    diff = run_cli("compare", cloud.lower(), *argv, "--report", str(tmp_path / "diff"))
+    assert diff.code == 1 and diff.json["changed_columns"] == {"markup_cost": 1}
