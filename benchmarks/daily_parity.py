@@ -73,8 +73,8 @@ class PgArrays(td.TrinoDuckDB):
             ts = str(t).upper()
             if ts.endswith("[]"):
                 outer.append(f"to_json(c{i})::VARCHAR AS c{i}")  # a JSON list; turned into an array literal below
-            elif ts in ("UUID", "JSON") or ts.startswith(("MAP", "STRUCT")):
-                outer.append(f"CAST(c{i} AS VARCHAR) AS c{i}")
+            elif ts in ("UUID", "JSON") or ts.startswith(("MAP", "STRUCT", "DECIMAL")):
+                outer.append(f"CAST(c{i} AS VARCHAR) AS c{i}")  # decimals as exact text, not through a double
             else:
                 outer.append(f"c{i}")
         query = f"SELECT {', '.join(outer)} FROM ({select_sql}) AS __src({', '.join(names)})"  # noqa: S608 (Koku's SQL)

@@ -48,6 +48,9 @@ sys.path.insert(0, str(ORACLE_DIR))
 import koku_reference as kr  # noqa: E402
 import trino_duckdb as td  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from daily_parity import PgArrays, date_range_pair, fresh_db  # noqa: E402  (AWS's parity script: shared pieces)
+
 HERE = Path(__file__).resolve().parent.parent
 POC = os.environ.get("POC_TASKS", str(HERE / ".venv" / "bin" / "poc-tasks"))
 BASE_URL = os.environ.get("POC_PARITY_URL", "postgresql://postgres@127.0.0.1:5432").rstrip("/")
@@ -66,32 +69,6 @@ def log(msg: str) -> None:
     print(f"[daily_parity {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
-class PgArrays(td.TrinoDuckDB):
-    """trino_duckdb pushes a LIST as VARCHAR ('[a, b]'); PostgreSQL's text[] needs '{a,b}'."""
-
-    def push_to_pg(self, schema: str, table: str, columns: list[str], select_sql: str) -> int:
-        rel = self.duck.sql(select_sql)
-        names = [f"c{i}" for i in range(len(rel.columns))]
-        outer = []
-        for i, t in enumerate(rel.types):
-            ts = str(t).upper()
-            if ts.endswith("[]"):
-                outer.append(f"to_json(c{i})::VARCHAR AS c{i}")
-            elif ts in ("UUID", "JSON") or ts.startswith(("MAP", "STRUCT", "DECIMAL")):
-                outer.append(f"CAST(c{i} AS VARCHAR) AS c{i}")  # decimals as exact text, not doubles
-            else:
-                outer.append(f"c{i}")
-        query = f"SELECT {', '.join(outer)} FROM ({select_sql}) AS __src({', '.join(names)})"  # noqa: S608
-        df = self.duck.execute(query).df()
-        for i, t in enumerate(rel.types):
-            if str(t).upper().endswith("[]"):
-                df[f"c{i}"] = [None if v is None else _pg_array(json.loads(v)) for v in df[f"c{i}"]]
-        df.columns = columns
-        if df.empty:
-            return 0
-        return kr.copy_dataframe(self.pg, schema, table, df, kr.table_columns(self.pg, schema, table))
-
-
 def t_cast_to_decimal_via_text(node):
     """cast(x AS decimal(p, s)): Trino takes a double's shortest decimal text (BigDecimal.valueOf) and rounds it half
     up; DuckDB rounds the double's binary value, which differs once the value has 16 or more significant digits
@@ -108,22 +85,6 @@ def t_cast_to_decimal_via_text(node):
 
 
 td.TRANSFORMS.append(t_cast_to_decimal_via_text)
-
-
-def _pg_array(items: list) -> str:
-    def one(v):
-        return "NULL" if v is None else '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return "{" + ",".join(one(v) for v in items) + "}"
-
-
-def fresh_db(name: str) -> str:
-    admin = psycopg2.connect(f"{BASE_URL}/postgres")
-    admin.autocommit = True
-    with admin.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        cur.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    return f"{BASE_URL}/{name}"
 
 
 def drop_db(name: str) -> None:
@@ -174,15 +135,6 @@ def run_poc(prov: str, url: str, root: Path, schema: str, source: str, start: st
     return seconds, usage.ru_maxrss * 1024
 
 
-def koku_date_range_pair(start: dt.date, end: dt.date, step: int = 5) -> list[tuple[dt.date, dt.date]]:
-    """masu.util.common.date_range_pair."""
-    out, first, mark = [], start, start + dt.timedelta(days=step)
-    while mark < end:
-        out.append((first, mark))
-        first, mark = mark + dt.timedelta(days=1), mark + dt.timedelta(days=step)
-    return [*out, (first, end)]
-
-
 def poc_lookups(root: Path, schema: str, source: str, start: dt.date, end: dt.date) -> dict:
     """poc_tasks' fetch_invoice_month_dates and get_gcp_topology, in this checkout's .venv (poc_tasks' packages)."""
     code = (
@@ -214,7 +166,7 @@ def run_koku(prov: str, url: str, root: Path, schema: str, account: str, source:
     markup_value = markup or 0
     t0 = time.perf_counter()
     if prov == "azure":
-        for a, b in koku_date_range_pair(start, end):
+        for a, b in date_range_pair(start, end):
             eng.execute_script(script, {"uuid": "x", "start_date": a, "end_date": b, "schema": schema,
                                         "table": "azure_line_items", "source_uuid": source, "year": f"{a:%Y}",
                                         "month": f"{a:%m}", "bill_id": 1, "markup": markup_value}, f"azure {a}")
@@ -228,7 +180,7 @@ def run_koku(prov: str, url: str, root: Path, schema: str, account: str, source:
         first = first.date() if isinstance(first, dt.datetime) else first
         last = last.date() if isinstance(last, dt.datetime) else last
         lookups["range"] = (first, last, invoice_month)
-        for a, b in koku_date_range_pair(first, last):
+        for a, b in date_range_pair(first, last):
             eng.execute_script(script, {"uuid": "x", "start_date": a, "end_date": b, "schema": schema,
                                         "table": "gcp_line_items", "source_uuid": source,
                                         "invoice_month": invoice_month, "markup": markup_value, "bill_id": 1},

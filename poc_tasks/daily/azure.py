@@ -25,7 +25,6 @@ end of the day (:func:`partial`, :func:`summary_rows`).
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -38,13 +37,13 @@ from poc_tasks.cloud.sqlfn import split_part
 from poc_tasks.cloud.tenant import enabled_keys
 from poc_tasks.daily.arrowfn import coalesce_nullif, column, group_by, json_extract_scalar, map_distinct
 from poc_tasks.daily.bills import month_bill
+from poc_tasks.daily.days import bill_range_table, reduce_days
 from poc_tasks.daily.decimal9 import cast_double, markup_literal, times_literal
-from poc_tasks.daily.run import ChunkInput, DailyFlow, DailyRunSpec, DailyTable
+from poc_tasks.daily.run import ChunkInput, DailyFlow, DailyRunSpec
 from poc_tasks.errors import InputFileError, MissingInputData
 from poc_tasks.io.fs import filesystem, list_parquet
 from poc_tasks.io.layout import provider_prefix
 from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource
-from poc_tasks.run import days_in_range
 from poc_tasks.settings import Settings
 
 __all__ = ["DAILY", "TABLE", "TIME", "LINE_COLUMNS", "KEYS", "unit_of_measure", "multiplier", "service_type",
@@ -249,17 +248,9 @@ def compute_daily(ctx: ChunkInput) -> Iterator[tuple[str, pa.Table]]:
     source = ParquetSource(filesystem(ctx.settings.require_data_root(), ctx.settings.storage_options()),
                            m["files"], LINE_COLUMNS, "azure_line_items", time_column=TIME, index=m.get("index"))
     keys = frozenset(m["enabled_keys"])
-    columns = [c.name for c in LINE_COLUMNS]
-    for day in days_in_range(ctx.first, ctx.last):
-        ctx.progress("aggregate", {"day": day.isoformat()})
-        partials: list[pa.Table] = []
-        for path, part in source.read_day(day, columns):
-            partials.append(partial(line_values(part, keys, m["markup"], path)))
-            if len(partials) >= 8:  # few pending partials: merge them
-                partials = [partial_merge(partials)]
-        if partials:
-            yield TABLE, summary_rows(partials, m["bill_id"], ctx.spec.source_uuid)
-    yield "__stats__", pa.table({"rows_read": [source.rows_read], "bytes_read": [source.bytes_read]})
+    return reduce_days(ctx, source, [c.name for c in LINE_COLUMNS], TABLE,
+                       lambda lines, path: partial(line_values(lines, keys, m["markup"], path)), partial_merge,
+                       lambda partials: summary_rows(partials, m["bill_id"], ctx.spec.source_uuid))
 
 
 def partial_merge(partials: list[pa.Table]) -> pa.Table:
@@ -267,17 +258,5 @@ def partial_merge(partials: list[pa.Table]) -> pa.Table:
     return group_by(pa.concat_tables(partials), [*KEYS, "instance_id"], _PARTIAL_AGGS, _PARTIAL_NAMES)
 
 
-def _delete_params(m: dict[str, Any]) -> dict[str, Any]:
-    return {"start": dt.date.fromisoformat(m["start_date"]), "end": dt.date.fromisoformat(m["end_date"]),
-            "bill": m["bill_id"]}
-
-
-DAILY = DailyFlow(
-    name="Azure",
-    # the updater's delete_line_item_daily_summary_entries_for_date_range_raw(filters={"cost_entry_bill_id"})
-    tables=(DailyTable(TABLE, "usage_start >= %(start)s AND usage_start <= %(end)s AND cost_entry_bill_id = %(bill)s",
-                       _delete_params),),
-    prepare=prepare_daily,
-    compute=compute_daily,
-    lock_name="daily-Azure",
-)
+DAILY = DailyFlow(name="Azure", tables=(bill_range_table(TABLE),), prepare=prepare_daily, compute=compute_daily,
+                  lock_name="daily-Azure")

@@ -10,7 +10,7 @@ from typing import Any
 
 from poc_tasks.settings import Settings
 
-__all__ = ["resolve_gcp_args", "add_compare_parsers", "daily_spec"]
+__all__ = ["resolve_gcp_args", "add_compare_args", "daily_spec"]
 
 LOG = logging.getLogger("poc_tasks")
 
@@ -54,24 +54,12 @@ def _cmd_compare(settings_of: Callable[[argparse.Namespace], Settings]) -> Calla
     return cmd
 
 
-def add_compare_parsers(compare_sub: Any, add_common: Callable[[argparse.ArgumentParser], None],
-                        settings_of: Callable[[argparse.Namespace], Settings]) -> None:
-    """`compare azure` and `compare gcp`: compute the rows without writing, compare them with the live table."""
-    for flow in ("Azure", "GCP"):
-        p = compare_sub.add_parser(flow.lower(), help=f"the {flow} daily summary of a range Koku (Trino) already "
-                                                      "summarised (exit 0 equal, 1 different)")
-        add_common(p)
-        p.add_argument("--schema", required=True)
-        p.add_argument("--source-uuid", required=True)
-        p.add_argument("--start", required=True, help="YYYY-MM-DD (inclusive)")
-        p.add_argument("--end", required=True, help="YYYY-MM-DD (inclusive)")
-        p.add_argument("--bill-id", type=int, help="default: the source's bill of the month")
-        p.add_argument("--markup", default="0", help="the cost model's markup in percent (default 0)")
-        p.add_argument("--markup-value", type=float, help="the markup as Koku passes it (a fraction)")
-        if flow == "GCP":
-            p.add_argument("--invoice-month", help="YYYYMM (default: the updater's range, see `run gcp`)")
-        p.add_argument("--report", help="report path PATH.json (default: $POC_SHADOW_REPORT_ROOT or "
-                                        "DATA_ROOT/poc_tasks_reports/...)")
-        p.add_argument("--rel-tol", type=float, default=0.0, help="relative tolerance of numbers (default 0)")
-        p.add_argument("--abs-tol", type=float, default=0.0, help="absolute tolerance of numbers (default 0)")
-        p.set_defaults(func=_cmd_compare(settings_of), flow=flow)
+def add_compare_args(p: argparse.ArgumentParser, settings_of: Callable[[argparse.Namespace], Settings]) -> None:
+    """What `compare azure|gcp` adds to the `run` arguments (cli.py's _add_daily_run made `p`)."""
+    if p.get_default("flow") == "GCP":
+        p.add_argument("--invoice-month", help="YYYYMM (default: the updater's range, see `run gcp`)")
+    p.add_argument("--report", help="report path PATH.json (default: $POC_SHADOW_REPORT_ROOT or "
+                                    "DATA_ROOT/poc_tasks_reports/...)")
+    p.add_argument("--rel-tol", type=float, default=0.0, help="relative tolerance of numbers (default 0)")
+    p.add_argument("--abs-tol", type=float, default=0.0, help="absolute tolerance of numbers (default 0)")
+    p.set_defaults(func=_cmd_compare(settings_of))

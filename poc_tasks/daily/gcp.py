@@ -32,14 +32,14 @@ from poc_tasks.cloud.jsontext import TagJsonError, filter_text
 from poc_tasks.cloud.tenant import enabled_keys
 from poc_tasks.daily.arrowfn import coalesce_nullif, column, group_by, json_extract_scalar, map_distinct
 from poc_tasks.daily.bills import month_bill
+from poc_tasks.daily.days import bill_range_table, reduce_days
 from poc_tasks.daily.decimal9 import DEC, cast_double, markup_literal
-from poc_tasks.daily.run import ChunkInput, DailyFlow, DailyRunSpec, DailyTable
+from poc_tasks.daily.run import ChunkInput, DailyFlow, DailyRunSpec
 from poc_tasks.db.partitions import month_start
 from poc_tasks.errors import InputFileError, InvalidArgument, MissingInputData
 from poc_tasks.io.fs import filesystem, list_parquet
 from poc_tasks.io.layout import provider_prefix
 from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource
-from poc_tasks.run import days_in_range
 from poc_tasks.settings import Settings
 
 __all__ = ["DAILY", "TABLE", "TIME", "LINE_COLUMNS", "KEYS", "MACHINE_SPEC", "credit", "line_values", "partial",
@@ -268,35 +268,17 @@ def compute_daily(ctx: ChunkInput) -> Iterator[tuple[str, pa.Table]]:
     source = ParquetSource(filesystem(ctx.settings.require_data_root(), ctx.settings.storage_options()),
                            files, LINE_COLUMNS, "gcp_line_items", time_column=TIME, index=index)
     keys = frozenset(m["enabled_keys"])
-    columns = [c.name for c in LINE_COLUMNS]
-    for day in days_in_range(ctx.first, ctx.last):
-        ctx.progress("aggregate", {"day": day.isoformat()})
-        partials: list[pa.Table] = []
-        for path, part in source.read_day(day, columns):
-            values = line_values(part, keys, m["markup"], m["invoice_month"], path)
-            if values.num_rows:
-                partials.append(partial(values))
-            if len(partials) >= 8:
-                partials = [partial_merge(partials)]
-        if partials:
-            yield TABLE, summary_rows(partials, m["bill_id"], ctx.spec.source_uuid)
-    yield "__stats__", pa.table({"rows_read": [source.rows_read], "bytes_read": [source.bytes_read]})
+
+    def partial_of(lines: pa.Table, path: str) -> pa.Table | None:
+        values = line_values(lines, keys, m["markup"], m["invoice_month"], path)
+        return partial(values) if values.num_rows else None
+
+    return reduce_days(ctx, source, [c.name for c in LINE_COLUMNS], TABLE, partial_of, partial_merge,
+                       lambda partials: summary_rows(partials, m["bill_id"], ctx.spec.source_uuid))
 
 
-def _delete_params(m: dict[str, Any]) -> dict[str, Any]:
-    return {"start": dt.date.fromisoformat(m["start_date"]), "end": dt.date.fromisoformat(m["end_date"]),
-            "bill": m["bill_id"]}
-
-
-DAILY = DailyFlow(
-    name="GCP",
-    # the updater's delete_line_item_daily_summary_entries_for_date_range_raw(filters={"cost_entry_bill_id"})
-    tables=(DailyTable(TABLE, "usage_start >= %(start)s AND usage_start <= %(end)s AND cost_entry_bill_id = %(bill)s",
-                       _delete_params),),
-    prepare=prepare_daily,
-    compute=compute_daily,
-    lock_name="daily-GCP",
-)
+DAILY = DailyFlow(name="GCP", tables=(bill_range_table(TABLE),), prepare=prepare_daily, compute=compute_daily,
+                  lock_name="daily-GCP")
 
 
 def resolve_invoice_range(settings: Settings, schema_name: str, source_uuid: str, start_date: Any,
