@@ -276,7 +276,8 @@ def _cmd_demo(args: argparse.Namespace) -> dict[str, Any] | None:
         args.exit_status = open_shell(args.workdir)
         return None
     run_demo(workdir=args.workdir, nodes=args.nodes, pods=args.pods, days=args.days, broker=args.broker,
-             cloud=None if args.cloud == "none" else args.cloud, report=args.report, verbose=args.verbose)
+             cloud=None if args.cloud == "none" else args.cloud, report=args.report, verbose=args.verbose,
+             cloud_only=args.cloud_only)
     return None
 
 
@@ -372,6 +373,22 @@ def _add_daily_compare(compare_sub: Any, name: str, flow: str, help_text: str) -
     return p
 
 
+def _gcp_invoice(p: argparse.ArgumentParser) -> None:
+    """GCP's `--invoice-month`; without it, GCPReportParquetSummaryUpdater's range (daily/gcp.py)."""
+    p.add_argument("--invoice-month", metavar="YYYYMM",
+                   help="that invoice month's lines of [start, end] (Koku's accessor call; the range may cross a "
+                        "month); default: the updater's loop, the invoice month of --start over the days its lines ran")
+    inner = p.get_default("func")
+
+    def func(args: argparse.Namespace) -> Any:
+        from poc_tasks.daily.cli_azure_gcp import resolve_gcp_args
+
+        resolve_gcp_args(args, _checked_settings(args))
+        return inner(args)
+
+    p.set_defaults(func=func)
+
+
 def _add_cloud_run(run_sub: Any, cloud: str, tables: str, func: Any) -> None:
     low = cloud.lower()
     p = _sub(run_sub, f"ocp-on-{low}",
@@ -412,6 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--broker", default="memory://", help="Celery broker (memory:// runs everything in-process)")
     p.add_argument("--cloud", choices=["aws", "azure", "gcp", "none"], default="aws",
                    help="the OCP-on-cloud run after the OCP summary")
+    p.add_argument("--cloud-only", action="store_true",
+                   help="a user with only the --cloud account: its daily summary and cost report, no OpenShift")
     p.add_argument("--report", metavar="PATH", help="the HTML report (default: WORKDIR/report.html)")
     p.add_argument("--shell", action="store_true",
                    help="open psql on the database of an earlier demo in WORKDIR (nothing is run)")
@@ -458,6 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "without Trino: replaces the range's rows of the bill (Koku's delete) in one transaction.")
     _add_daily_run(run_sub, "aws-ec2", "AWS-EC2", "the month's EC2 compute summary "
                                                   "(reporting_awscostentrylineitem_summary_by_ec2_compute_p)")
+    _add_daily_run(run_sub, "azure", "Azure",
+                   "the Azure daily summary (reporting_azurecostentrylineitem_daily_summary)")
+    _gcp_invoice(_add_daily_run(run_sub, "gcp", "GCP",
+                                "the GCP daily summary (reporting_gcpcostentrylineitem_daily_summary)"))
 
     p = _sub(sub, "infra-map", "which OCP cluster runs on which AWS/Azure/GCP source (Koku's "
                                "get_ocp_infrastructure_map_trino); prints {ocp uuid: [cloud uuid, type]}")
@@ -491,6 +514,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_compare_ocp)
     _add_daily_compare(compare_sub, "aws", "AWS", "the AWS daily summary of a range Koku (Trino) already summarised")
     _add_daily_compare(compare_sub, "aws-ec2", "AWS-EC2", "the month's EC2 compute summary Koku (Trino) wrote")
+    _add_daily_compare(compare_sub, "azure", "Azure",
+                       "the Azure daily summary of a range Koku (Trino) already summarised")
+    _gcp_invoice(_add_daily_compare(compare_sub, "gcp", "GCP",
+                                    "the GCP daily summary of a range Koku (Trino) already summarised"))
 
     p = _sub(sub, "sample", "write Koku-shaped synthetic Parquet (deterministic for a seed)",
              "Koku-shaped Parquet for a synthetic cluster (and matched cloud bills) under the data root, in Koku's "

@@ -40,7 +40,8 @@ def shell_hint(workdir: str | Path) -> str:
 
 
 def run_demo(workdir: str, nodes: int, pods: int, days: int, broker: str = "memory://",
-             cloud: str | None = "aws", report: str | None = None, verbose: bool = False) -> dict[str, Any]:
+             cloud: str | None = "aws", report: str | None = None, verbose: bool = False,
+             cloud_only: bool = False) -> dict[str, Any]:
     """Run the demo; print the summary and the report's path; return {"ocp": result, cloud: result, "report": path}."""
     from celery.contrib.testing.worker import start_worker
 
@@ -81,7 +82,15 @@ def run_demo(workdir: str, nodes: int, pods: int, days: int, broker: str = "memo
                   "start_date": scenario["start_date"], "end_date": scenario["end_date"],
                   "cluster_id": scenario["cluster_id"], "cluster_alias": scenario["cluster_alias"]}
         timings = []
+        daily_text = ""
         with start_worker(app, queues=[QUEUE], pool="solo", perform_ping_check=False, loglevel="WARNING"):
+            if cloud and cloud_only:  # a user with only a cloud account: its daily summary, no OpenShift
+                from poc_tasks.daily.report import run_cloud_daily
+
+                print(f"4/5 runs: the {cloud} daily summary\n5/5 report\n", flush=True)
+                out[f"{cloud}_daily"], daily_text = run_cloud_daily(app, QUEUE, url, scenario, cloud)
+                print(daily_text)
+                return out
             t0 = time.perf_counter()
             print("4/5 runs: poc_tasks.summarize_ocp", flush=True)
             out["ocp"] = app.send_task("poc_tasks.summarize_ocp", kwargs=kwargs, queue=QUEUE).get(timeout=600)
@@ -96,6 +105,10 @@ def run_demo(workdir: str, nodes: int, pods: int, days: int, broker: str = "memo
                 out[cloud] = app.send_task(f"poc_tasks.summarize_ocp_on_{cloud}", kwargs=cloud_kwargs,
                                            queue=QUEUE).get(timeout=600)
                 timings.append(f"OCP on {CLOUD_NAMES[cloud]} {time.perf_counter() - t1:.2f} s")
+                from poc_tasks.daily.report import run_cloud_daily  # the cloud source's own daily summary
+
+                print(f"    poc_tasks.summarize_{cloud}", flush=True)
+                out[f"{cloud}_daily"], daily_text = run_cloud_daily(app, QUEUE, url, scenario, cloud)
         rows: dict[str, int] = {}
         for result in out.values():
             for table, n in result["rows"].items():
@@ -110,6 +123,8 @@ def run_demo(workdir: str, nodes: int, pods: int, days: int, broker: str = "memo
           f"{scenario['end_date']})\n")
     print(terminal_summary(data))
     print(f"time: {', '.join(timings)}; peak RSS {_peak_rss_mib():.0f} MiB")
+    if daily_text:
+        print(f"\n{daily_text}")
     print(f"\nHTML report with plots: {report_path}")
     print(f"open the demo's database: {hint}")
     out["report"] = str(report_path)

@@ -51,13 +51,14 @@ def cloud_daily_report(database_url: str, schema: str, cloud: str, source_uuid: 
     return "\n".join(lines)
 
 
-def run_cloud_daily(app: Any, queue: str, database_url: str, scenario: dict[str, Any], cloud: str) -> dict[str, Any]:
-    """Send the cloud's daily summary through the app's worker, wait, print the report; returns the run summary."""
+def run_cloud_daily(app: Any, queue: str, database_url: str, scenario: dict[str, Any],
+                    cloud: str) -> tuple[dict[str, Any], str]:
+    """Send the cloud's daily summary through the app's worker and wait: (the run summary, the report's text)."""
     kwargs = daily_kwargs(scenario, cloud)
     t0 = time.perf_counter()
     result = app.send_task(CLOUD_DAILY[cloud][0], kwargs=kwargs, queue=queue).get(timeout=600)
-    print(f"\n{cloud.upper() if cloud != 'azure' else 'Azure'} daily summary ({CLOUD_DAILY[cloud][1]}), "
-          "a cloud-only user's cost report\n")
-    print(cloud_daily_report(database_url, scenario["schema"], cloud, kwargs["source_uuid"], result,
-                             time.perf_counter() - t0))
-    return result
+    text = (f"{cloud.upper() if cloud != 'azure' else 'Azure'} daily summary ({CLOUD_DAILY[cloud][1]}), "
+            "a cloud-only user's cost report\n\n"
+            + cloud_daily_report(database_url, scenario["schema"], cloud, kwargs["source_uuid"], result,
+                                 time.perf_counter() - t0))
+    return result, text

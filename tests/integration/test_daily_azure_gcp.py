@@ -250,8 +250,8 @@ def test_compare_is_equal_after_a_run_and_names_a_changed_column(cloud, pg_url, 
     assert same.code == 0, same.stderr
     assert same.json["rows"]["equal"] == sum(before.values()) and (tmp_path / "same.json").exists()
     assert _multiset(pg_url, ds.schema, table) == before  # nothing written
-    with closing(connect(pg_url)) as conn, conn.cursor() as cur:  # one row one unit off in the 9th decimal
-        cur.execute(sql.SQL("UPDATE {} SET markup_cost = markup_cost + 0.000000001 WHERE uuid ="
+    with closing(connect(pg_url)) as conn, conn.cursor() as cur:  # one row's markup off by 0.001
+        cur.execute(sql.SQL("UPDATE {} SET markup_cost = markup_cost + 0.001 WHERE uuid ="
                             " (SELECT uuid FROM {} LIMIT 1)").format(qualified(ds.schema, table),
                                                                      qualified(ds.schema, table)))
         conn.commit()

@@ -132,3 +132,16 @@ def test_demo_shell_opens_psql_on_the_demos_database(demo_twice):
     counted = int(re.search(r"rows=(\d+)", proc.stdout).group(1))
     summary_rows = int(re.search(r"reporting_ocpusagelineitem_daily_summary=(\d+)", out).group(1))
     assert counted == summary_rows > 0
+
+
+def test_demo_for_a_cloud_only_user_shows_its_cost_report(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POC_", "CELERY_"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "poc_tasks.cli", "demo", "--workdir", str(tmp_path / "demo"), "--nodes", "4",
+         "--pods", "30", "--days", "2", "--cloud", "gcp", "--cloud-only"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert "GCP daily summary" in out and "summarize_ocp" not in out
+    assert float(out.split("total GCP cost:")[1].split()[0]) > 0
