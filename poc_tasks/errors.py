@@ -33,6 +33,19 @@ class ConfigurationError(PocTasksError):
     """A setting is missing or malformed."""
 
 
+class KokuRowMissing(PocTasksError):
+    """Inside Koku's database, a row that Koku owns (provider, report period, bill) is not there.
+
+    poc_tasks never creates such rows in Koku's database: Koku's source and ingestion make them, and a
+    missing one means Koku has not processed that source or month yet.
+    """
+
+    def __init__(self, table: str, what: str, message: str) -> None:
+        self.table = table
+        self.what = what
+        super().__init__(f"{table}: {what} is missing: {message}")
+
+
 class OwnershipConflict(InvalidArgument):
     """An argument would make a run write rows another run owns, or delete rows it does not own."""
 

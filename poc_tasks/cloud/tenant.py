@@ -15,6 +15,7 @@ from psycopg2.extras import execute_values
 from poc_tasks.cloud.jsontext import candidate_string
 from poc_tasks.db.connection import qualified
 from poc_tasks.db.init import ensure_provider
+from poc_tasks.db.koku_rows import inside_koku, missing
 from poc_tasks.run import validate_uuid
 
 __all__ = ["report_period", "has_cluster", "ensure_bill", "bill_ids", "ensure_account_aliases", "account_aliases",
@@ -48,13 +49,22 @@ def has_cluster(conn: Connection, schema: str, ocp_uuid: str) -> bool:
 def ensure_bill(conn: Connection, schema: str, aws_uuid: str, month_start: dt.date, payer_account_id: str | None,
                 source_name: str = "AWS") -> None:
     """AWSReportParquetProcessor.create_bill: get_or_create(billing_period_start = the month's first day,
-    billing_period_end = its last day (00:00 UTC), payer_account_id, provider); bill_type stays NULL."""
+    billing_period_end = its last day (00:00 UTC), payer_account_id, provider); bill_type stays NULL.
+
+    Inside Koku's database the bill is only looked up (KokuRowMissing if the source has none for the month)."""
     aws = validate_uuid(aws_uuid, "aws_provider_uuid")
     ensure_provider(conn, schema, aws, source_name, "AWS")
     start = _utc(month_start.replace(day=1))
     end = _utc(month_start.replace(day=calendar.monthrange(month_start.year, month_start.month)[1]))
     table = qualified(schema, "reporting_awscostentrybill")
     with conn.cursor() as cur:
+        if inside_koku(conn):  # Koku's AWS processing made the bill; never a second one of ours beside it
+            cur.execute(sql.SQL("SELECT 1 FROM {} WHERE billing_period_start = %s AND provider_id = %s").format(table),
+                        (start, aws))
+            if cur.fetchone() is None:
+                raise missing(schema, "reporting_awscostentrybill", f"the {month_start:%Y-%m} bill of AWS source {aws}",
+                              "Koku's AWS report processing (AWSReportParquetProcessor.create_bill)")
+            return
         cur.execute(sql.SQL("SELECT 1 FROM {} WHERE billing_period_start = %s AND billing_period_end = %s AND"
                             " payer_account_id IS NOT DISTINCT FROM %s AND provider_id = %s").format(table),
                     (start, end, payer_account_id, aws))

@@ -18,6 +18,7 @@ from poc_tasks.cloud.jsontext import TagJsonError, candidate_string, canonical_t
 from poc_tasks.cloud.ocp_input import OCP_ROW_FILTER
 from poc_tasks.db.connection import qualified
 from poc_tasks.db.init import ensure_provider
+from poc_tasks.db.koku_rows import inside_koku, missing
 from poc_tasks.errors import ConfigurationError, InputFileError
 from poc_tasks.run import validate_identifier, validate_uuid
 
@@ -34,13 +35,22 @@ def _utc(day: dt.date) -> dt.datetime:
 def ensure_month_bill(conn: Connection, schema: str, bill_table: str, provider_uuid: str, provider_type: str,
                       source_name: str, month_start: dt.date) -> None:
     """{Azure,GCP}ReportParquetProcessor.create_bill: get_or_create(billing_period_start = the month's first day,
-    billing_period_end = its last day, both 00:00 UTC, provider); the provider row is created if missing."""
+    billing_period_end = its last day, both 00:00 UTC, provider); the provider row is created if missing.
+    Inside Koku's database both are only looked up (KokuRowMissing if absent)."""
     uuid = validate_uuid(provider_uuid, "provider_uuid")
     ensure_provider(conn, schema, uuid, source_name, provider_type)
     start = _utc(month_start.replace(day=1))
     end = _utc(month_start.replace(day=calendar.monthrange(month_start.year, month_start.month)[1]))
     table = qualified(schema, validate_identifier(bill_table))
     with conn.cursor() as cur:
+        if inside_koku(conn):  # Koku's report processing made the bill; never a second one of ours beside it
+            cur.execute(sql.SQL("SELECT 1 FROM {} WHERE billing_period_start = %s AND provider_id = %s").format(table),
+                        (start, uuid))
+            if cur.fetchone() is None:
+                raise missing(schema, bill_table, f"the {month_start:%Y-%m} bill of {provider_type} source {uuid}",
+                              f"Koku's {provider_type} report processing ({provider_type}ReportParquetProcessor"
+                              ".create_bill)")
+            return
         cur.execute(sql.SQL("SELECT 1 FROM {} WHERE billing_period_start = %s AND billing_period_end = %s"
                             " AND provider_id = %s").format(table), (start, end, uuid))
         if cur.fetchone() is None:

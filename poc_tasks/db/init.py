@@ -27,6 +27,7 @@ from poc_tasks.db import (
     tables_gcp,  # noqa: F401  (declares the OCP-on-GCP tables on the same metadata)
 )
 from poc_tasks.db.connection import advisory_xact_lock, connect, qualified
+from poc_tasks.db.koku_rows import inside_koku, missing
 from poc_tasks.db.partitions import ensure_default_partition, next_month
 from poc_tasks.db.tables import is_partitioned, metadata
 from poc_tasks.db.tables_azure import AZURE_DISK_TIERS, DISK_CAPACITY_TABLE
@@ -141,13 +142,21 @@ def init_tenant(database_url: str, schema: str) -> None:
 def ensure_provider(conn: Connection, schema: str, provider_uuid: str, name: str, provider_type: str) -> None:
     """The tenant's reporting_tenant_api_provider row (Koku creates it with the source); no commit.
 
-    An existing row is left as it is.
+    An existing row is left as it is. Inside Koku's database (koku_rows.inside_koku) a missing row is an error
+    naming it, never created.
     """
     cur_uuid = validate_uuid(provider_uuid, "provider_uuid")
+    table = qualified(schema, "reporting_tenant_api_provider")
     with conn.cursor() as cur:
+        if inside_koku(conn):
+            cur.execute(sql.SQL("SELECT 1 FROM {} WHERE uuid = %s").format(table), (cur_uuid,))
+            if cur.fetchone() is None:
+                raise missing(schema, "reporting_tenant_api_provider", f"the {provider_type} provider {cur_uuid}",
+                              "Koku's source creation (api_provider, then the tenant's provider row)")
+            return
         cur.execute(
             sql.SQL("INSERT INTO {} (uuid, name, type) VALUES (%s, %s, %s) ON CONFLICT (uuid) DO NOTHING").format(
-                qualified(schema, "reporting_tenant_api_provider")
+                table
             ),
             (cur_uuid, name, provider_type),
         )
@@ -167,6 +176,9 @@ def ensure_report_period(
     cluster_alias is updated when it differs. Runs in the current transaction (no commit). The period
     references reporting_tenant_api_provider: a missing provider row (standalone use; Koku creates it with the
     source) is created as an 'OCP' provider named after the cluster alias.
+
+    Inside Koku's database the period is only looked up (KokuRowMissing if absent): Koku's
+    OCPReportParquetProcessor made it, with its own alias, before the summary.
     """
     provider = validate_uuid(provider_uuid, "provider_uuid")
     ensure_provider(conn, schema, provider, cluster_alias or cluster_id, "OCP")
@@ -175,6 +187,16 @@ def ensure_report_period(
     nxt = next_month(first)
     end = dt.datetime(nxt.year, nxt.month, 1, tzinfo=dt.UTC)
     table = qualified(schema, "reporting_ocpusagereportperiod")
+    if inside_koku(conn):
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT id FROM {} WHERE cluster_id = %s AND report_period_start = %s"
+                                " AND provider_id = %s").format(table), (cluster_id, start, provider))
+            row = cur.fetchone()
+        if row is None:
+            raise missing(schema, "reporting_ocpusagereportperiod",
+                          f"the report period of OCP source {provider}, cluster {cluster_id}, {first:%Y-%m}",
+                          "Koku's OCP report processing (OCPReportParquetProcessor.create_bill)")
+        return int(row[0])
     with conn.cursor() as cur:
         cur.execute(
             sql.SQL(

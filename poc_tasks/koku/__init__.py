@@ -30,6 +30,7 @@ from poc_tasks.koku.enqueue import (
 from poc_tasks.koku.fallback import (
     Outcome,
     PocRunTimeout,
+    cost_model_arguments,
     current_tracing_id,
     run_or_fallback,
     summarize_ocp_on_cloud_or_trino,
@@ -89,6 +90,7 @@ __all__ = [
     "run_or_fallback",
     "summarize_ocp_or_trino",
     "summarize_ocp_on_cloud_or_trino",
+    "cost_model_arguments",
     # cloud daily summaries and GCP's lookups (poc_tasks.koku.daily)
     "AWS_DAILY",
     "AZURE_DAILY",

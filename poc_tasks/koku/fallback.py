@@ -16,14 +16,15 @@ Bad arguments (not a tenant schema, malformed dates, ...) and bad settings raise
 from __future__ import annotations
 
 import contextvars
+import decimal
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from poc_tasks.errors import PocTasksError
+from poc_tasks.errors import InvalidArgument, PocTasksError
 from poc_tasks.koku.config import RoutingConfig
 from poc_tasks.koku.enqueue import ocp_on_cloud_kwargs, ocp_summary_kwargs, queue_for, send_summary
 from poc_tasks.koku.names import OCP, provider_type
@@ -37,6 +38,7 @@ __all__ = [
     "run_or_fallback",
     "summarize_ocp_or_trino",
     "summarize_ocp_on_cloud_or_trino",
+    "cost_model_arguments",
 ]
 
 LOG = logging.getLogger(__name__)
@@ -182,13 +184,36 @@ def summarize_ocp_or_trino(*, schema_name: Any, source_uuid: Any, start_date: An
                            decision=decision, before_fallback=before_fallback)
 
 
+def cost_model_arguments(params: Mapping[str, Any]) -> dict[str, Any]:
+    """markup/distribution arguments of a poc_tasks cloud run from what Koku's Trino path uses.
+
+    `params` is the dict of Koku's SummarySqlMetadata.build_cost_model_params(): "markup" the cloud source's
+    cost-model markup as a fraction (Decimal(value) / 100, 0 without a cost model) and "distribution" the OCP
+    source's distribution type ('cpu' by default). poc_tasks takes the markup in percent, so the fraction is
+    multiplied back in Decimal (exact: it was divided by 100 in Decimal).
+    """
+    if "markup" not in params or "distribution" not in params:
+        raise InvalidArgument(f"cost model parameters {dict(params)!r} lack 'markup' or 'distribution'")
+    try:
+        percent = decimal.Decimal(str(params["markup"] or 0)) * 100
+    except decimal.InvalidOperation:
+        raise InvalidArgument(f"cost model markup {params['markup']!r} is not a number") from None
+    return {"markup": format(percent.normalize(), "f") if percent else "0", "distribution": params["distribution"]}
+
+
 def summarize_ocp_on_cloud_or_trino(provider: str, *, trino: Callable[[], Any], app: Any = None,
                                     config: RoutingConfig | None = None, timeout: float | None = None,
                                     xl: bool | None = None, before_fallback: Callable[[], Any] | None = None,
+                                    cost_model: Callable[[], Mapping[str, Any]] | None = None,
                                     **arguments: Any) -> Outcome:
     """The hook of populate_ocp_on_<cloud>_cost_daily_summary_trino; `arguments` as ocp_on_cloud_kwargs takes
     them (schema_name, openshift_provider_uuid, infrastructure_provider_uuid, start_date, end_date,
-    report_period_id, bill_id). Runs through Celery only (the cloud pipelines are tasks)."""
+    report_period_id, bill_id). Runs through Celery only (the cloud pipelines are tasks).
+
+    `cost_model` returns what Koku's Trino path reads at the same place (SummarySqlMetadata
+    .build_cost_model_params(): markup fraction and distribution); it is called only when the run goes to
+    poc_tasks, so Koku's Trino path does no extra query, and its values override `markup`/`distribution`.
+    """
     kind = provider_type(provider)
     arguments.setdefault("tracing_id", current_tracing_id())
     kwargs = ocp_on_cloud_kwargs(kind, **arguments)
@@ -198,7 +223,13 @@ def summarize_ocp_on_cloud_or_trino(provider: str, *, trino: Callable[[], Any], 
     queue = queue_for(kwargs["schema_name"], xl, cfg)
 
     def poc() -> Any:
-        return _send_and_wait(_current_app(app), kind, kwargs, queue, timeout or cfg.timeout)
+        run_kwargs = kwargs
+        if cost_model is not None:
+            run_kwargs = ocp_on_cloud_kwargs(kind, **{**arguments, **cost_model_arguments(cost_model())})
+        LOG.info("poc_tasks %s run for schema=%s tracing_id=%s markup=%s distribution=%s", kind,
+                 kwargs["schema_name"], kwargs["tracing_id"], run_kwargs.get("markup"),
+                 run_kwargs.get("distribution"))
+        return _send_and_wait(_current_app(app), kind, run_kwargs, queue, timeout or cfg.timeout)
 
     return run_or_fallback(kind, poc, trino, schema_name=kwargs["schema_name"], tracing_id=kwargs["tracing_id"],
                            decision=decision, before_fallback=before_fallback)
