@@ -6,7 +6,9 @@ migrations own these tables; this is for standalone use, demos and tests.
 Choices:
 - Koku's per-schema tracking table ``partitioned_tables`` is created, and every partition poc_tasks creates
   is recorded in it as Koku records its own (see partitions.py). Koku's trigger function that acts on that
-  table is Koku's code and is not installed.
+  table is Koku's code and is not installed; in a database Koku migrated (where the function exists) the
+  table gets Koku's ``tr_partition_manager`` trigger, and reporting_tenant_api_provider its foreign key to
+  ``public.api_provider`` (see _link_koku_public).
 - The seeds are those of Koku's migrations: 0300_squash ``add_platform_category`` (the "Platform" cost
   category) and 0315 ``PLATFORM_NAMESPACES`` (its namespace patterns, in that order). On a new schema the
   category gets id 1 and the patterns ids 1..4, as in a Koku tenant, so cost_category_id values compare.
@@ -81,9 +83,40 @@ def create_tables(conn: Connection, schema: str) -> None:
             cur.execute('CREATE EXTENSION IF NOT EXISTS "uuid-ossp" SCHEMA public')
         for stmt in _ddl(schema):
             cur.execute(stmt)
+        _link_koku_public(cur, schema)
         for table in metadata.sorted_tables:
             if is_partitioned(table):
                 ensure_default_partition(cur, schema, table.name)
+
+
+# Koku's name for the foreign key of reporting_tenant_api_provider.provider_id (Django's hashed name, as its
+# migration 0300_squash made it in every tenant).
+KOKU_PROVIDER_FK = "reporting_tenant_api_provider_id_a3bf3f0b_fk_api_provi"
+
+
+def _link_koku_public(cur, schema: str) -> None:
+    """The two objects of a Koku tenant that point into Koku's public schema, made only where their targets
+    exist (a database migrated by Koku): the foreign key of reporting_tenant_api_provider.provider_id to
+    public.api_provider, and the tr_partition_manager trigger of partitioned_tables, which runs Koku's
+    public.trfn_partition_manager() (Koku's code: never installed by poc_tasks). A database made by init-db
+    alone has neither target, so neither object; the DDL check lists them as its only differences there."""
+    cur.execute("SELECT to_regclass('public.api_provider') IS NOT NULL,"
+                " to_regprocedure('public.trfn_partition_manager()') IS NOT NULL")
+    has_provider, has_trigger_function = cur.fetchone()
+    if has_provider:
+        cur.execute("SELECT 1 FROM pg_constraint WHERE conrelid = to_regclass(%s) AND contype = 'f'",
+                    (f'"{schema}".reporting_tenant_api_provider',))
+        if cur.fetchone() is None:
+            cur.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} FOREIGN KEY (provider_id) REFERENCES"
+                                " public.api_provider (uuid) DEFERRABLE INITIALLY DEFERRED").format(
+                qualified(schema, "reporting_tenant_api_provider"), sql.Identifier(KOKU_PROVIDER_FK)))
+    if has_trigger_function:
+        cur.execute("SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(%s) AND tgname = 'tr_partition_manager'",
+                    (f'"{schema}".partitioned_tables',))
+        if cur.fetchone() is None:
+            cur.execute(sql.SQL("CREATE TRIGGER tr_partition_manager AFTER INSERT OR DELETE OR UPDATE ON {}"
+                                " FOR EACH ROW EXECUTE FUNCTION public.trfn_partition_manager()").format(
+                qualified(schema, "partitioned_tables")))
 
 
 def seed_cost_categories(conn: Connection, schema: str) -> None:

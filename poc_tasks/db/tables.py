@@ -13,7 +13,8 @@ Deliberate differences from a Koku database (none of them visible to the SQL tha
   indexes) get readable names here; names that Koku spells out (Meta indexes, the ``_pk`` of partitioned
   tables, ``<table>_pkey``, ``<table>_<col>_key``) are Koku's.
 - ``reporting_tenant_api_provider.provider_id`` references ``public.api_provider`` in Koku; that public
-  table is not part of a tenant schema, so the column is declared without the foreign key.
+  table is not part of a tenant schema, so the column is declared without the foreign key, and init-db adds
+  Koku's foreign key where ``public.api_provider`` exists (a database Koku migrated; init.py).
 - Columns are in model order (Django appends columns added by later migrations at the end). COPY and all
   queries name their columns, so the order does not matter.
 
