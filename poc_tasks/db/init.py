@@ -78,15 +78,28 @@ def create_tables(conn: Connection, schema: str) -> None:
         advisory_xact_lock(cur, f"init:{schema}")  # two concurrent init-db runs would race on the catalog
         advisory_xact_lock(cur, "init:public")  # ... also on the one shared table (disk capacity) of public
         cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-        cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'uuid-ossp'")
-        if cur.fetchone():  # Koku's _p tables default their ids to public.uuid_generate_v4()
-            cur.execute('CREATE EXTENSION IF NOT EXISTS "uuid-ossp" SCHEMA public')
+        _ensure_uuid_generate_v4(cur)  # Koku's _p tables default their ids to public.uuid_generate_v4()
         for stmt in _ddl(schema):
             cur.execute(stmt)
         _link_koku_public(cur, schema)
         for table in metadata.sorted_tables:
             if is_partitioned(table):
                 ensure_default_partition(cur, schema, table.name)
+
+
+def _ensure_uuid_generate_v4(cur) -> None:
+    """public.uuid_generate_v4(), the default of the id of Koku's OCP-on-cloud UI tables: from the uuid-ossp
+    extension as in Koku; where the server has no uuid-ossp (some embedded builds), a one-line SQL function of that
+    name over the built-in gen_random_uuid(), so the tables' DDL stays Koku's."""
+    cur.execute("SELECT to_regprocedure('public.uuid_generate_v4()') IS NOT NULL")
+    if cur.fetchone()[0]:
+        return
+    cur.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'uuid-ossp'")
+    if cur.fetchone():
+        cur.execute('CREATE EXTENSION IF NOT EXISTS "uuid-ossp" SCHEMA public')
+    else:
+        cur.execute("CREATE FUNCTION public.uuid_generate_v4() RETURNS uuid LANGUAGE sql VOLATILE"
+                    " AS 'SELECT gen_random_uuid()'")
 
 
 # Koku's name for the foreign key of reporting_tenant_api_provider.provider_id (Django's hashed name, as its

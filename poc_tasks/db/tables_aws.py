@@ -129,6 +129,7 @@ aws_enabled_category_keys = sa.Table(
     sa.Column("key", sa.String(253), nullable=False, unique=True),
     sa.Column("enabled", sa.Boolean, nullable=False),
     sa.Index("aws_enabled_category_key_index", "key", "enabled"),
+    sa.Index("reporting_awsenabledcategorykeys_key_idx", "key", postgresql_ops={"key": "varchar_pattern_ops"}),
 )
 
 # --- reporting/provider/aws/openshift/models.py -----------------------------------------------------------
@@ -252,9 +253,8 @@ ocpaws_project_daily_summary = _partitioned(
 def _ui(name: str, index_prefix: str, extra: list[sa.Column], indexes: dict[str, str], by_account: bool = True):
     """One reporting_ocpaws_*_p UI table: the common columns of every one, then its own (model order)."""
     cols: list[sa.Column | sa.Index | sa.Constraint] = [
-        # Koku's migration 0300 defaults id to public.uuid_generate_v4(); not declared here, so init-db needs no
-        # uuid-ossp extension (poc_tasks always writes the id).
-        sa.Column("id", pg.UUID(as_uuid=False), nullable=False),
+        # Koku's migration 0300 defaults id to public.uuid_generate_v4() (init.py makes sure it exists)
+        sa.Column("id", pg.UUID(as_uuid=False), nullable=False, server_default=sa.text("public.uuid_generate_v4()")),
         sa.Column("usage_start", sa.Date, nullable=False),
         sa.Column("usage_end", sa.Date, nullable=False),
         sa.Column("cluster_id", sa.String(50)),

@@ -216,7 +216,8 @@ def _ui(name: str, extra: list[sa.Column], indexes: dict[str, str], subscription
     """One reporting_ocpazure_*_p UI table (model order: ids and dates, cluster, subscription, own columns,
     costs, currency, source, cost category)."""
     cols: list[sa.Column | sa.Index | sa.Constraint] = [
-        sa.Column("id", pg.UUID(as_uuid=False), nullable=False),
+        # Koku's migration 0300 defaults id to public.uuid_generate_v4() (init.py makes sure it exists)
+        sa.Column("id", pg.UUID(as_uuid=False), nullable=False, server_default=sa.text("public.uuid_generate_v4()")),
         sa.Column("usage_start", sa.Date, nullable=False),
         sa.Column("usage_end", sa.Date, nullable=False),
         sa.Column("cluster_id", sa.String(50)),

@@ -196,7 +196,8 @@ def _ui(name: str, extra: list[sa.Column], indexes: dict[str, str]) -> sa.Table:
     """One reporting_ocpgcp_*_p UI table: cluster, dates, the table's own columns, costs, currency, source,
     invoice month, credits, cost category (model order)."""
     cols: list[sa.Column | sa.Index | sa.Constraint] = [
-        sa.Column("id", pg.UUID(as_uuid=False), nullable=False),
+        # Koku's migration 0300 defaults id to public.uuid_generate_v4() (init.py makes sure it exists)
+        sa.Column("id", pg.UUID(as_uuid=False), nullable=False, server_default=sa.text("public.uuid_generate_v4()")),
         sa.Column("cluster_id", sa.String(50)),
         sa.Column("cluster_alias", sa.String(256)),
         sa.Column("usage_start", sa.Date, nullable=False),

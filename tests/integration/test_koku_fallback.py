@@ -152,3 +152,36 @@ def test_a_timed_out_run_is_cancelled_then_trino_runs_and_the_late_run_writes_no
     assert type(info.value).__name__ == "RunCancelled"
     assert count_summary(pg_url, dataset.schema) == 0
     assert other.holder() is None  # and it gave the lock back
+
+
+def test_cloud_hook_sends_the_cost_models_markup_and_distribution(dataset, redis_url, redis_key_prefix) -> None:
+    """What Koku's accessor reads from its cost models (SummarySqlMetadata.build_cost_model_params) goes into the
+    message poc_tasks.summarize_ocp_on_aws receives, in percent; with no worker the run times out and Trino runs."""
+    from decimal import Decimal
+
+    from celery.signals import before_task_publish
+
+    from poc_tasks.koku import OCP_ON_AWS, summarize_ocp_on_cloud_or_trino
+
+    sent: list[dict] = []
+
+    def keep(sender=None, body=None, **_kw) -> None:
+        if sender == "poc_tasks.summarize_ocp_on_aws":
+            sent.append(body[1] if isinstance(body, tuple) else body)
+
+    before_task_publish.connect(keep, weak=False)
+    trino = Trino()
+    reads = []
+    try:
+        out = summarize_ocp_on_cloud_or_trino(
+            OCP_ON_AWS, trino=trino, config=RoutingConfig(enabled=True, percent=100, providers=(OCP_ON_AWS,)),
+            app=koku_app(redis_url, redis_key_prefix), timeout=1,
+            cost_model=lambda: reads.append(1) or {"markup": Decimal("12.5") / 100, "distribution": "memory"},
+            schema_name=dataset.schema, openshift_provider_uuid=dataset.source,
+            infrastructure_provider_uuid="2b6f1d2e-0c4a-4c1e-9a57-4b8c0f1e2d3a", start_date="2026-01-01",
+            end_date="2026-01-02", cluster_id=dataset.config.cluster_id, report_period_id=1, bill_id=1)
+    finally:
+        before_task_publish.disconnect(keep)
+    assert reads == [1]
+    assert [(k["markup"], k["distribution"]) for k in sent] == [(12.5, "memory")]
+    assert (out.path, trino.calls) == ("fallback", 1)

@@ -333,3 +333,37 @@ def test_shadow_hook_skips_provider_types_it_does_not_know_but_checks_the_schema
     assert [(n, q) for n, _k, q, _o in app.sent] == [("poc_tasks.shadow_compare", QUEUE)]
     with pytest.raises(InvalidArgument, match="not a Koku tenant schema"):
         send_shadow_compare_if_selected(app, schema_name="public", provider_type="OCP", **args)
+
+
+# --- markup and distribution from Koku's cost model (the OCP-on-cloud hooks) -----------------------------------
+
+def test_cost_model_arguments_turn_kokus_markup_fraction_back_into_percent() -> None:
+    from decimal import Decimal
+
+    from poc_tasks.cloud.spec import markup_fraction
+    from poc_tasks.koku import cost_model_arguments
+
+    # what SummarySqlMetadata.build_cost_model_params returns: Decimal(value) / 100, and the OCP distribution
+    assert cost_model_arguments({"markup": Decimal("10") / 100, "distribution": "memory"}) == {
+        "markup": "10", "distribution": "memory"}
+    assert cost_model_arguments({"markup": 0, "distribution": "cpu"}) == {"markup": "0", "distribution": "cpu"}
+    odd = Decimal("33.3333333333") / 100
+    assert cost_model_arguments({"markup": odd, "distribution": "cpu"})["markup"] == "33.3333333333"
+    # the round trip gives the fraction Koku's SQL casts to decimal(24,9)
+    assert markup_fraction(cost_model_arguments({"markup": odd, "distribution": "cpu"})["markup"]) == 0.333333333
+    with pytest.raises(InvalidArgument, match="lack 'markup' or 'distribution'"):
+        cost_model_arguments({"markup": 1})
+    with pytest.raises(InvalidArgument, match="not a number"):
+        cost_model_arguments({"markup": "ten", "distribution": "cpu"})
+
+
+def test_a_cloud_run_routed_to_trino_never_reads_the_cost_model() -> None:
+    from poc_tasks.koku import summarize_ocp_on_cloud_or_trino
+
+    read = []
+    out = summarize_ocp_on_cloud_or_trino(
+        OCP_ON_AWS, trino=lambda: "trino", cost_model=lambda: read.append(1) or {"markup": 0, "distribution": "cpu"},
+        config=RoutingConfig(enabled=False), schema_name="org1234567", openshift_provider_uuid=SOURCE,
+        infrastructure_provider_uuid=AWS_SOURCE, start_date="2026-01-01", end_date="2026-01-05",
+        cluster_id="my-cluster")
+    assert (out.path, out.result, read) == ("trino", "trino", [])
