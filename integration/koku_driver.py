@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import uuid
 from collections import Counter
 from decimal import Decimal
 from typing import Any
@@ -93,7 +94,33 @@ class FakeTrino:
     def executescript(self, conn: Any, sql: str, params: Any = None, preprocessor: Any = None) -> list[Any]:
         self.full.append(str(sql))
         self.statements.append(" ".join(str(sql).split())[:300])
+        text = str(sql)
+        if self.answers.get("ocp_reference") and "reporting_ocpusagelineitem_daily_summary" in text \
+                and "INSERT" in text.upper() and params and "report_period_id" in params:
+            self._write_reference(params)
         return []
+
+    def _write_reference(self, params: dict[str, Any]) -> None:
+        """Koku's OCP summary SQL, as Trino would have run it: the rows Koku's own SQL computes on the same Parquet
+        (the oracle's reference, made from Koku's SQL by /work/shared/oracle/koku_reference.py) for the chunk's
+        days, written with this tenant's report period and source, as Trino's INSERT into PostgreSQL would."""
+        import pandas as pd
+
+        frame = pd.read_parquet(self.answers["ocp_reference"])
+        day = pd.to_datetime(frame["usage_start"]).dt.date
+        frame = frame[(day >= _as_date(params["start_date"])) & (day <= _as_date(params["end_date"]))].copy()
+        frame["report_period_id"] = int(params["report_period_id"])
+        frame["source_uuid"] = str(params["source"])
+        frame["uuid"] = [str(uuid.uuid4()) for _ in range(len(frame))]
+        columns = list(frame.columns)
+        rows = [tuple(None if pd.isna(v) else v for v in row) for row in frame.itertuples(index=False)]
+        with connection.cursor() as cur:
+            cur.execute(f"SET search_path TO {self.answers['schema']}, public")
+            placeholders = ", ".join(["%s"] * len(columns))
+            names = ", ".join(f'"{c}"' for c in columns)
+            cur.executemany(f"INSERT INTO reporting_ocpusagelineitem_daily_summary ({names})"  # noqa: S608
+                            f" VALUES ({placeholders})", rows)
+        self.statements.append(f"(reference rows written: {len(rows)})")
 
     def patches(self) -> list[Any]:
         import koku.trino_database as trino_db
@@ -125,6 +152,11 @@ class FakeTrino:
             mock.patch.object(GCPReportDBAccessor, "fetch_invoice_month_dates",
                               lambda *_a, **_k: [(start.date(), end.date())]),
         ]
+
+
+def _as_date(value: Any) -> dt.date:
+    return value if isinstance(value, dt.date) and not isinstance(value, dt.datetime) else \
+        dt.date.fromisoformat(str(value)[:10])
 
 
 def _out(obj: Any) -> None:

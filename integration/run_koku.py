@@ -300,14 +300,15 @@ class Run:
         self.save()
         time.sleep(8)
 
-    def summarize(self, schema: str, ptype: str, source: str, infra: list[str] | None, **env: str) -> dict[str, Any]:
+    def summarize(self, schema: str, ptype: str, source: str, infra: list[str] | None, reference: str | None = None,
+                  **env: str) -> dict[str, Any]:
         sc = self.scenario()
         tracing = f"i13-{ptype.lower()}-{uuid.uuid4().hex[:8]}"
         return self.driver("summarize", {
             "schema": schema, "provider_type": ptype, "provider_uuid": source, "start": sc["start_date"],
             "end": sc["end_date"], "tracing_id": tracing,
             "trino": {"payer": sc["aws"]["payer_account"], "start": sc["start_date"], "end": sc["end_date"],
-                      "infra": infra}}, **env) | {"tracing_id": tracing}
+                      "infra": infra, "ocp_reference": reference, "schema": schema}}, **env) | {"tracing_id": tracing}
 
     def compare_ocp(self) -> None:
         """Koku's OCP daily summary rows (those without infrastructure cost: the OCP-on-cloud runs add the others)
@@ -415,9 +416,10 @@ class Run:
         self.results.append(("fallback", "poc fails -> Koku's SQL", f"{len(fell)} fallback(s), Trino SQL "
                              f"{'sent' if koku_sql else 'not sent'}", "ok" if fell and koku_sql else "FAILED"))
         self.ok &= bool(fell and koku_sql)
-        # shadow: Koku's path (Trino) writes, then poc_tasks.shadow_compare compares and stores its verdict
+        # shadow: Koku's path runs (FakeTrino writes the rows Koku's SQL computes: the oracle's reference), then
+        # poc_tasks.shadow_compare computes its own rows, compares them with the live ones and stores its verdict
         res = self.summarize(SCHEMA, "OCP", sc["source_uuid"], None, USE_POC_AGGREGATOR="false",
-                             POC_SHADOW_COMPARE="true")
+                             POC_SHADOW_COMPARE="true", reference=str(self.ref / "ocp_ref.parquet"))
         deadline = time.time() + 300
         verdict = None
         while time.time() < deadline and verdict is None:
@@ -428,9 +430,10 @@ class Run:
             if verdict is None:
                 time.sleep(3)
         print(f"  shadow: verdict row {verdict!r}")
-        self.results.append(("shadow", "Koku's path + poc_tasks.shadow_compare", f"verdict {verdict}",
-                             "ok" if verdict else "FAILED"))
-        self.ok &= verdict is not None
+        equal = bool(verdict) and verdict.startswith("t|")
+        self.results.append(("shadow", "Koku's path + poc_tasks.shadow_compare",
+                             f"equal|live|poc|changed|missing|extra = {verdict}", "equal" if equal else "DIFFERENT"))
+        self.ok &= equal
 
     def stop(self) -> None:
         for key in ("worker_pid", "redis_pid"):
