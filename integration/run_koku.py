@@ -33,6 +33,7 @@ Prints a table per provider (rows, totals, equal or not) and exits 0 only when e
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import shutil
@@ -124,6 +125,7 @@ class Run:
             # poc_tasks routing, read by poc_tasks.koku inside Koku's process
             USE_POC_AGGREGATOR="true", POC_AGGREGATOR_PROVIDERS="OCP,OCP-on-AWS,OCP-on-Azure,OCP-on-GCP",
             POC_AGGREGATOR_TIMEOUT="900", ENHANCED_ORG_ADMIN="True",  # org admins skip RBAC (no RBAC service)
+            API_PATH_PREFIX="/api/cost-management",
         )
         (self.work / "prometheus").mkdir(exist_ok=True)
         env.update(extra)
@@ -208,8 +210,11 @@ class Run:
 
     def step_data(self) -> None:
         if not (self.data / "scenario.json").exists():
+            # last month: Koku's report API accepts only dates of the last few months
+            last_month = dt.date.today().replace(day=1) - dt.timedelta(days=1)
             sh([POC, "sample", "--data-root", str(self.data), "--schema", SCHEMA, "--nodes", "4", "--pods", "24",
-                "--days", "3", "--with-aws", "--with-azure", "--with-gcp"])
+                "--days", "3", "--year", str(last_month.year), "--month", str(last_month.month),
+                "--with-aws", "--with-azure", "--with-gcp"])
             # The oracle's OCP-on-cloud references (aws_reference.py, cloud_reference.py) do not seed a scenario's
             # extra cost categories while its OCP reference does: without them every reference is the same tenant.
             scenario = json.loads((self.data / "scenario.json").read_text())
@@ -398,6 +403,12 @@ class Run:
                                  f"&filter[resolution]=monthly&start_date={sc['start_date']}&end_date={sc['end_date']}",
         }})
         print("  report API:", api)
+        orm = self.readback("the report API")["OCP"]["pod_usage_cpu_core_hours"]
+        usage = (api["openshift compute"].get("total") or {}).get("usage", {}).get("value")
+        same = usage is not None and abs(float(usage) - orm) <= 1e-6 * max(1.0, abs(orm))
+        self.results.append(("OCP", "report API compute total usage vs ORM sum", f"{usage} vs {orm:.6f}",
+                             "equal" if same else "DIFFERENT"))
+        self.ok &= same
         for prov, ptype in CLOUDS.items():
             res = self.summarize(SCHEMA, ptype, sc[prov]["source_uuid"], [ocp, sc[prov]["source_uuid"], ptype])
             self.log_summary(f"OCP-on-{ptype}", res)
