@@ -315,6 +315,10 @@ def cmd_readback(args: dict[str, Any]) -> dict[str, Any]:
             pod_request_memory_gigabyte_hours=Sum("pod_request_memory_gigabyte_hours"),
             persistentvolumeclaim_capacity_gigabyte_months=Sum("persistentvolumeclaim_capacity_gigabyte_months"),
         ).items()}
+        projects = q.filter(infrastructure_raw_cost__isnull=True).exclude(namespace__endswith=" unallocated") \
+            .exclude(namespace__endswith=" unattributed")
+        out["OCP"]["projects_pod_usage_cpu_core_hours"] = _num(
+            projects.aggregate(v=Sum("pod_usage_cpu_core_hours"))["v"])
         out["OCP infrastructure rows"] = {k: _num(v) for k, v in q.filter(
             infrastructure_raw_cost__isnull=False).aggregate(rows=Count("uuid"),
                                                               infrastructure_raw_cost=Sum("infrastructure_raw_cost"),
