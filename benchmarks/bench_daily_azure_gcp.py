@@ -13,7 +13,7 @@ AdditionalInfo texts, Azure's units with multipliers, GCP hourly lines with cred
 the lines invoiced in the month before (crossover days). Costs have 10 decimals (half-way ties at the 9th decimal
 happen, as in nise data). Deterministic for --seed. One Parquet file per day (row groups of 100,000 lines), as
 Koku's ingestion writes them; GCP's daily table (read by the invoice-month lookup only) is Koku's group-by of the
-raw lines (poc_tasks.sample_gcp.koku_gcp_daily).
+raw lines (poc_tasks.sample.gcp.koku_gcp_daily).
 """
 
 from __future__ import annotations
@@ -118,10 +118,10 @@ def gcp_day(rng: np.random.Generator, day: dt.date, n: int, month: str, before: 
 
 
 def gcp_daily(raw: pa.Table, day: dt.date) -> pa.Table:
-    """Koku's gcp_line_items_daily of a day's raw lines (poc_tasks.sample_gcp.koku_gcp_daily)."""
+    """Koku's gcp_line_items_daily of a day's raw lines (poc_tasks.sample.gcp.koku_gcp_daily)."""
     import uuid
 
-    from poc_tasks.sample_gcp import koku_gcp_daily
+    from poc_tasks.sample.gcp import koku_gcp_daily
 
     seq = iter(range(1, 10**9))
     daily = koku_gcp_daily(raw.to_pandas(), lambda: str(uuid.UUID(int=next(seq) + day.toordinal() * 10**7)))

@@ -83,7 +83,7 @@ def main() -> int:
     child(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP SCHEMA IF EXISTS {schema} CASCADE"])
     child([POC, "init-db", "--database-url", DB, "--schema", schema])
     seed = ("from contextlib import closing\nfrom poc_tasks.db.connection import connect\n"
-            "from poc_tasks.scenario import read_scenario, seed_tenant\n"
+            "from poc_tasks.sample.scenario import read_scenario, seed_tenant\n"
             f"with closing(connect({DB!r})) as c:\n"
             f"    with c: seed_tenant(c, {schema!r}, read_scenario({str(data)!r}))")
     child([sys.executable, "-c", seed])

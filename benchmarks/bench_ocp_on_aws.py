@@ -49,7 +49,7 @@ def generate(data: Path, schema: str, nodes: int, pods: int, days: int) -> dict:
     from poc_tasks.db.connection import qualified
     from poc_tasks.db.init import init_tenant
     from poc_tasks.sample import SampleConfig, write_sample
-    from poc_tasks.scenario import seed_tenant
+    from poc_tasks.sample.scenario import seed_tenant
     from poc_tasks.settings import libpq_url
 
     config = SampleConfig(schema=schema, nodes=nodes, pods=pods, days=days, with_aws=True, label_changes=False)

@@ -44,7 +44,7 @@ def generate(provider: str, data: Path, schema: str, nodes: int, pods: int, days
     from poc_tasks.db.connection import qualified
     from poc_tasks.db.init import init_tenant
     from poc_tasks.sample import SampleConfig, write_sample
-    from poc_tasks.scenario import seed_tenant
+    from poc_tasks.sample.scenario import seed_tenant
     from poc_tasks.settings import libpq_url
 
     config = SampleConfig(schema=schema, nodes=nodes, pods=pods, days=days, label_changes=False,

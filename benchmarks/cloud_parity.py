@@ -62,7 +62,7 @@ import pyarrow.parquet as pq
 sys.path.append(str(Path(__file__).resolve().parent.parent))  # after PYTHONPATH: a worktree given there wins
 import poc_tasks  # noqa: E402
 from poc_tasks.db.init import init_tenant  # noqa: E402
-from poc_tasks.run import validate_schema  # noqa: E402
+from poc_tasks.validate import validate_schema  # noqa: E402
 
 DSN = os.environ.get("POC_PARITY_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=postgres")
 URL = os.environ.get("POC_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

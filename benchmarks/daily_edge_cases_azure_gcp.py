@@ -20,7 +20,7 @@ GCP (invoice months 202602, 202603, 202604): hourly lines of invoice 202603 from
 in partition 2026/04; lines at 23:00 (ending the next day: a group of their own); credits with several amounts
 (negative, on a half-way point, '{}', null); refunds; region '', NULL and set; machine spec present, absent, a number;
 odd label texts; two billing accounts and three projects. The daily table (gcp_line_items_daily) is Koku's group-by
-of the raw lines (poc_tasks.sample_gcp.koku_gcp_daily). scenario.json names both sources and the enabled keys.
+of the raw lines (poc_tasks.sample.gcp.koku_gcp_daily). scenario.json names both sources and the enabled keys.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from poc_tasks.sample_gcp import koku_gcp_daily  # noqa: E402
+from poc_tasks.sample.gcp import koku_gcp_daily  # noqa: E402
 
 SCHEMA = "org9bedge"
 AZURE = "a1e0c0de-0000-4000-8000-00000000a2e0"

@@ -51,8 +51,8 @@ from koku_csv import normalise  # noqa: E402
 from nise_to_koku_parquet import DEFAULT_BATCH_SIZE, _cached, safe_float, write_parquet  # noqa: E402
 
 from poc_tasks.io.layout import provider_prefix  # noqa: E402
-from poc_tasks.sample_aws import AWS_DAILY_AGGREGATIONS, AWS_DAILY_KEYS, koku_aws_daily  # noqa: E402
-from poc_tasks.sample_common import uuid_factory  # noqa: E402
+from poc_tasks.sample.aws import AWS_DAILY_AGGREGATIONS, AWS_DAILY_KEYS, koku_aws_daily  # noqa: E402
+from poc_tasks.sample.cloud_files import uuid_factory  # noqa: E402
 
 # masu/util/aws/common.py: RECOMMENDED_COLUMNS | OPTIONAL_COLS, the CUR columns Koku's downloader keeps.
 KEPT_COLUMNS = frozenset({

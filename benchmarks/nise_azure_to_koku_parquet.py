@@ -54,8 +54,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from koku_csv import normalise, parse_ciso8601, read_scenario, source_dirs, write_scenario  # noqa: E402
 from nise_to_koku_parquet import DEFAULT_BATCH_SIZE, safe_float, write_parquet  # noqa: E402
 
-from poc_tasks.sample_azure import AZURE_REQUIRED_DEFAULTS  # noqa: E402
-from poc_tasks.sample_common import daily_split_stem, uuid_factory  # noqa: E402
+from poc_tasks.sample.azure import AZURE_REQUIRED_DEFAULTS  # noqa: E402
+from poc_tasks.sample.cloud_files import daily_split_stem, uuid_factory  # noqa: E402
 
 # AzurePostProcessor.COL_TRANSLATION, applied to the normalised names.
 RENAMES = {"resourcegroupname": "resourcegroup", "instancename": "resourceid", "product": "productname"}

@@ -14,7 +14,7 @@ ocp-on-cloud.md §2.1, §2.4 and test-data-and-prior-poc.md §A.7. Nothing is co
    ``{invoice month}_{partition date}.csv`` (so numbers and empty cells are rewritten the way pandas writes them).
    Koku's production path (BigQuery) names its files ``{invoice month}_{partition date}_{partition date}_{i}.csv``
    instead, lists the columns in its own order (resource columns before partition_date) and gives tz-aware
-   timestamps; poc_tasks.sample_gcp writes that shape.
+   timestamps; poc_tasks.sample.gcp writes that shape.
 2. Parquet step, per daily CSV in chunks of PARQUET_PROCESSING_BATCH_SIZE rows: ``usage_start_time``,
    ``usage_end_time``, ``export_time`` parsed as ciso8601 does (nise writes no offset, so **timestamp[ms] without
    time zone**); ``cost``, ``currency_conversion_rate``, ``usage.amount``, ``usage.amount_in_pricing_units`` through
@@ -23,7 +23,7 @@ ocp-on-cloud.md §2.1, §2.4 and test-data-and-prior-poc.md §A.7. Nothing is co
    element only ('{}' when none; nise writes a Python-repr list that Koku reads through its quote-replacing
    fallback); every other column text, '' for "no value"; names normalised (``\\W+`` -> ``_``, lower case, e.g.
    ``usage.amount_in_pricing_units`` -> ``usage_amount_in_pricing_units``). Raw chunk ``<stem>_{i}.parquet`` and
-   Koku's daily group-by ``<stem>_daily_{i}.parquet`` (poc_tasks.sample_gcp.koku_gcp_daily: daily_credits = the
+   Koku's daily group-by ``<stem>_daily_{i}.parquet`` (poc_tasks.sample.gcp.koku_gcp_daily: daily_credits = the
    kept credit's amount, sums and maxima per (invoice month, account, project, day, service, sku, system labels,
    labels, cost type, region, resource name), a seeded stand-in for Koku's uuid4 row_uuid) go under
    ``data/parquet/[daily/]{account}/GCP/[raw/]source={uuid}/year={YYYY}/month={MM}/`` where YYYY/MM is the
@@ -53,8 +53,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from koku_csv import normalise, parse_ciso8601, read_scenario, source_dirs, write_scenario  # noqa: E402
 from nise_to_koku_parquet import DEFAULT_BATCH_SIZE, safe_float, write_parquet  # noqa: E402
 
-from poc_tasks.sample_common import uuid_factory  # noqa: E402
-from poc_tasks.sample_gcp import koku_gcp_daily  # noqa: E402
+from poc_tasks.sample.cloud_files import uuid_factory  # noqa: E402
+from poc_tasks.sample.gcp import koku_gcp_daily  # noqa: E402
 
 # GCPPostProcessor.get_column_converters, by lower-cased export name
 TIMESTAMP_COLUMNS = frozenset({"usage_start_time", "usage_end_time", "export_time"})

@@ -95,7 +95,8 @@ class _Progress:
         self.t0 = time.perf_counter()
         self.days = 0
         try:
-            from poc_tasks.run import days_in_range, parse_date
+            from poc_tasks.runspec import days_in_range
+            from poc_tasks.validate import parse_date
 
             self.days = len(days_in_range(parse_date(args.start, "start"), parse_date(args.end, "end")))
         except Exception:  # noqa: BLE001 - the run reports bad dates itself
@@ -156,7 +157,7 @@ def _cmd_tag_keys(args: argparse.Namespace) -> dict[str, Any]:
 
 def _cmd_run_ocp(args: argparse.Namespace) -> dict[str, Any]:
     from poc_tasks.ocp.pipeline import run_ocp
-    from poc_tasks.run import OcpRunSpec
+    from poc_tasks.runspec import OcpRunSpec
 
     spec = OcpRunSpec.build(args.schema, args.source_uuid, args.cluster_id, args.start, args.end,
                             args.cluster_alias, args.report_period_id)

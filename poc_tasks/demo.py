@@ -51,7 +51,7 @@ def run_demo(workdir: str, nodes: int, pods: int, days: int, broker: str = "memo
     from poc_tasks.demo_report import CLOUD_NAMES, read_demo_data, render_html, terminal_summary
     from poc_tasks.embedded import embedded_postgres
     from poc_tasks.sample import SampleConfig, write_sample
-    from poc_tasks.scenario import seed_cloud_tenant, seed_tenant
+    from poc_tasks.sample.scenario import seed_cloud_tenant, seed_tenant
 
     logging.getLogger("kombu.connection").setLevel(logging.ERROR)  # memory:// has no host: not worth a warning
     if not verbose:  # the in-process worker's step lines (worker_log) would bury the demo's own five steps

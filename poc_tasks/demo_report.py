@@ -21,7 +21,7 @@ from typing import Any
 from psycopg2 import sql
 
 from poc_tasks.db.connection import connect, qualified
-from poc_tasks.run import validate_schema
+from poc_tasks.validate import validate_schema
 
 __all__ = ["DemoData", "read_demo_data", "terminal_summary", "render_html", "namespace_label", "CLOUD_NAMES"]
 

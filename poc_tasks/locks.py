@@ -21,7 +21,7 @@ import threading
 from typing import Any
 
 from poc_tasks.errors import ConfigurationError, PocTasksError
-from poc_tasks.run import parse_date, validate_schema, validate_uuid
+from poc_tasks.validate import parse_date, validate_schema, validate_uuid
 
 __all__ = [
     "RunLock",

@@ -25,7 +25,7 @@ from psycopg2 import sql
 
 from poc_tasks.db.connection import qualified
 from poc_tasks.errors import OwnershipConflict
-from poc_tasks.run import validate_uuid
+from poc_tasks.validate import validate_uuid
 
 __all__ = ["ReportPeriod", "check_ocp_run", "check_cloud_run"]
 

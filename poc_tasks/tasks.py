@@ -28,7 +28,7 @@ from poc_tasks import metrics
 from poc_tasks.app import QUEUE, app
 from poc_tasks.errors import ConfigurationError, InvalidArgument
 from poc_tasks.locks import RunCancelled, RunLock, RunLocked, is_cancelled, redis_for, run_lock
-from poc_tasks.run import OcpRunSpec
+from poc_tasks.runspec import OcpRunSpec
 from poc_tasks.settings import Settings
 
 LOG = logging.getLogger(__name__)
@@ -431,7 +431,7 @@ def summarize_aws_ec2_compute(self, schema_name: str, source_uuid: str, start_da
     if end_date in (None, ""):  # Koku's method has no end: its SQL reads the whole month, so replace the whole month
         import calendar
 
-        from poc_tasks.run import parse_date
+        from poc_tasks.validate import parse_date
 
         first = parse_date(start_date, "start_date")
         end_date = first.replace(day=calendar.monthrange(first.year, first.month)[1]).isoformat()
@@ -461,7 +461,7 @@ def summarize_gcp(self, schema_name: str, source_uuid: str, start_date: str, end
     (fetch_invoice_month_dates), as GCPReportParquetSummaryUpdater does."""
     if invoice_month in (None, ""):
         from poc_tasks.daily.gcp import resolve_invoice_range
-        from poc_tasks.run import validate_schema, validate_uuid
+        from poc_tasks.validate import validate_schema, validate_uuid
 
         invoice_month, start_date, end_date = resolve_invoice_range(
             Settings.from_env(), validate_schema(schema_name), validate_uuid(source_uuid), start_date, end_date)

@@ -44,8 +44,9 @@ from poc_tasks.db.tables import SUMMARY_TABLE, get_table
 from poc_tasks.inprocess import run_in_process
 from poc_tasks.io.staging import Stage
 from poc_tasks.memory import release_memory, tune_allocators
-from poc_tasks.run import days_in_range, parse_date
+from poc_tasks.runspec import days_in_range
 from poc_tasks.settings import Settings
+from poc_tasks.validate import parse_date
 
 __all__ = ["PROVIDERS", "provider", "prepare", "compute_chunk", "write_table", "finalize", "run", "write_order",
            "compute_any_chunk", "write_any_table", "finalize_any"]

@@ -57,8 +57,9 @@ from poc_tasks.errors import InputFileError
 from poc_tasks.inprocess import new_stage, run_in_process
 from poc_tasks.io.staging import Stage
 from poc_tasks.memory import release_memory, tune_allocators
-from poc_tasks.run import days_in_range, parse_date
+from poc_tasks.runspec import days_in_range
 from poc_tasks.settings import Settings
+from poc_tasks.validate import parse_date
 
 __all__ = ["prepare_ocp_on_aws", "compute_chunk", "write_table", "finalize", "run_ocp_on_aws", "AWS_PROFILE",
            "PROVIDER", "WRITE_ORDER", "WRITE_BATCH_ROWS", "new_stage"]

@@ -27,8 +27,8 @@ from poc_tasks.db.writer import replace_rows
 from poc_tasks.errors import MissingInputData
 from poc_tasks.io.staging import Stage
 from poc_tasks.ownership import check_cloud_run
-from poc_tasks.run import parse_date
 from poc_tasks.settings import Settings
+from poc_tasks.validate import parse_date
 
 __all__ = ["DEFAULT_DATE_STEP", "WRITE_BATCH_ROWS", "Progress", "noop_progress", "RunTables", "checked_report_period",
            "write_run_manifest", "project_arrow", "ui_arrow", "chunk_result", "read_staged", "write_table", "finalize"]

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from poc_tasks.errors import InvalidArgument
-from poc_tasks.run import OcpRunSpec, days_in_range, validate_uuid
+from poc_tasks.runspec import OcpRunSpec, days_in_range
+from poc_tasks.validate import validate_uuid
 
 __all__ = ["CloudRunSpec", "date_range_pair", "markup_fraction"]
 

@@ -16,7 +16,7 @@ from poc_tasks.cloud.jsontext import candidate_string
 from poc_tasks.db.connection import qualified
 from poc_tasks.db.init import ensure_provider
 from poc_tasks.db.koku_rows import inside_koku, missing
-from poc_tasks.run import validate_uuid
+from poc_tasks.validate import validate_uuid
 
 __all__ = ["report_period", "has_cluster", "ensure_bill", "bill_ids", "ensure_account_aliases", "account_aliases",
            "enabled_keys", "keys_exist", "postgres_matched_tags", "stamp_report_period"]

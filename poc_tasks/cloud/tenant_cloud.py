@@ -20,7 +20,7 @@ from poc_tasks.db.connection import qualified
 from poc_tasks.db.init import ensure_provider
 from poc_tasks.db.koku_rows import inside_koku, missing
 from poc_tasks.errors import ConfigurationError, InputFileError
-from poc_tasks.run import validate_identifier, validate_uuid
+from poc_tasks.validate import validate_identifier, validate_uuid
 
 __all__ = ["ensure_month_bill", "month_bill_ids", "disk_tiers", "tag_keys", "keys_enabled_for_both",
            "postgres_matched_tags", "ocp_label_texts"]

@@ -31,8 +31,9 @@ from poc_tasks.io.layout import join
 from poc_tasks.io.staging import Stage
 from poc_tasks.ocp.pipeline import compute_chunk, new_stage, prepare_ocp
 from poc_tasks.ocp.summary import STAGED_SCHEMA, SUMMARY_TABLE, WRITTEN_COLUMNS
-from poc_tasks.run import OcpRunSpec, parse_date, validate_schema, validate_uuid
+from poc_tasks.runspec import OcpRunSpec
 from poc_tasks.settings import Settings
+from poc_tasks.validate import parse_date, validate_schema, validate_uuid
 
 __all__ = ["shadow_compare_ocp", "resolve_ocp_spec", "ocp_shape", "default_report_path"]
 

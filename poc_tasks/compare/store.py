@@ -18,7 +18,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from poc_tasks.db.connection import advisory_xact_lock, qualified
 from poc_tasks.db.tables import SHADOW_TABLE, get_table, shadow_comparison
-from poc_tasks.run import validate_identifier, validate_schema, validate_uuid
+from poc_tasks.validate import validate_identifier, validate_schema, validate_uuid
 
 __all__ = ["ensure_verdict_table", "insert_verdict", "read_live", "LIVE_FILTER"]
 

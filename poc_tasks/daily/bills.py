@@ -9,7 +9,7 @@ from psycopg2 import sql
 from poc_tasks.cloud.tenant_cloud import ensure_month_bill, month_bill_ids
 from poc_tasks.db.connection import qualified
 from poc_tasks.errors import MissingInputData
-from poc_tasks.run import validate_identifier
+from poc_tasks.validate import validate_identifier
 
 __all__ = ["month_bill"]
 

@@ -18,7 +18,7 @@ def resolve_gcp_args(args: argparse.Namespace, settings: Settings) -> None:
     if getattr(args, "invoice_month", None):
         return
     from poc_tasks.daily.gcp import resolve_invoice_range
-    from poc_tasks.run import validate_schema, validate_uuid
+    from poc_tasks.validate import validate_schema, validate_uuid
 
     args.invoice_month, start, end = resolve_invoice_range(settings, validate_schema(args.schema),
                                                            validate_uuid(args.source_uuid), args.start, args.end)

@@ -11,7 +11,7 @@ import pyarrow as pa
 
 from poc_tasks.daily.run import ChunkInput, DailyTable
 from poc_tasks.io.parquet import ParquetSource
-from poc_tasks.run import days_in_range
+from poc_tasks.runspec import days_in_range
 
 __all__ = ["reduce_days", "bill_range_table"]
 

@@ -286,7 +286,7 @@ def resolve_invoice_range(settings: Settings, schema_name: str, source_uuid: str
     """What GCPReportParquetSummaryUpdater does before its loop when no invoice month is given: the invoice month
     of start_date, and the days its lines ran (fetch_invoice_month_dates), or the given range when it has none."""
     from poc_tasks.daily.gcp_lookups import fetch_invoice_month_dates
-    from poc_tasks.run import parse_date
+    from poc_tasks.validate import parse_date
 
     start, end = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
     invoice_month = start.strftime("%Y%m")

@@ -31,8 +31,8 @@ from poc_tasks.errors import InvalidArgument
 from poc_tasks.io.fs import filesystem, list_parquet
 from poc_tasks.io.layout import provider_prefix
 from poc_tasks.io.parquet import STRING, TIMESTAMP, ColumnSpec, ParquetSource
-from poc_tasks.run import parse_date, validate_schema, validate_uuid
 from poc_tasks.settings import Settings
+from poc_tasks.validate import parse_date, validate_schema, validate_uuid
 
 __all__ = ["fetch_invoice_month_dates", "get_gcp_topology", "invoice_window", "invoice_date_partitions",
            "TOPOLOGY_COLUMNS"]

@@ -37,8 +37,8 @@ from poc_tasks.errors import InvalidArgument
 from poc_tasks.io.fs import filesystem, list_parquet, strip_scheme
 from poc_tasks.io.layout import join, ocp_prefix, provider_prefix
 from poc_tasks.io.parquet import STRING, TIMESTAMP, ColumnSpec, ParquetSource
-from poc_tasks.run import parse_date, validate_schema, validate_uuid
 from poc_tasks.settings import Settings
+from poc_tasks.validate import parse_date, validate_schema, validate_uuid
 
 __all__ = ["get_ocp_infrastructure_map", "CLOUDS"]
 

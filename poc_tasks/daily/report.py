@@ -32,7 +32,7 @@ def daily_kwargs(scenario: dict[str, Any], cloud: str, markup_value: float = 0.0
 def cloud_daily_report(database_url: str, schema: str, cloud: str, source_uuid: str, result: dict[str, Any],
                        seconds: float) -> str:
     from poc_tasks.db.connection import connect, qualified
-    from poc_tasks.run import validate_schema
+    from poc_tasks.validate import validate_schema
 
     _task, table, service, cost, markup = CLOUD_DAILY[cloud]
     query = sql.SQL("SELECT coalesce({}, '(none)'), sum({}), sum({}), count(DISTINCT usage_start) FROM {}"

@@ -46,8 +46,8 @@ from poc_tasks.errors import InvalidArgument
 from poc_tasks.inprocess import run_in_process
 from poc_tasks.io.staging import Stage
 from poc_tasks.memory import release_memory, tune_allocators
-from poc_tasks.run import parse_date, validate_schema, validate_uuid
 from poc_tasks.settings import Settings
+from poc_tasks.validate import parse_date, validate_schema, validate_uuid
 
 __all__ = [
     "FLOWS",

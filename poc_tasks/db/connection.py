@@ -6,8 +6,8 @@ import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
 
-from poc_tasks.run import validate_identifier, validate_schema
 from poc_tasks.settings import libpq_url
+from poc_tasks.validate import validate_identifier, validate_schema
 
 __all__ = ["connect", "qualified", "advisory_xact_lock"]
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import psycopg2.extensions
 
-from poc_tasks.run import validate_schema
+from poc_tasks.validate import validate_schema
 
 __all__ = ["describe", "diff", "poc_table_names"]
 

@@ -33,7 +33,7 @@ from poc_tasks.db.koku_rows import inside_koku, missing
 from poc_tasks.db.partitions import ensure_default_partition, next_month
 from poc_tasks.db.tables import is_partitioned, metadata
 from poc_tasks.db.tables_azure import AZURE_DISK_TIERS, DISK_CAPACITY_TABLE
-from poc_tasks.run import validate_schema, validate_uuid
+from poc_tasks.validate import validate_schema, validate_uuid
 
 __all__ = [
     "init_tenant",

@@ -26,7 +26,7 @@ from psycopg2 import sql
 from poc_tasks.db.connection import advisory_xact_lock, qualified
 from poc_tasks.db.tables import partition_column
 from poc_tasks.errors import PocTasksError
-from poc_tasks.run import validate_identifier, validate_schema
+from poc_tasks.validate import validate_identifier, validate_schema
 
 __all__ = ["ensure_month_partitions", "ensure_default_partition", "month_start", "next_month", "months_between"]
 

@@ -15,7 +15,7 @@ from psycopg2 import sql
 
 from poc_tasks.db.connection import qualified
 from poc_tasks.errors import InvalidArgument
-from poc_tasks.run import validate_schema
+from poc_tasks.validate import validate_schema
 
 __all__ = ["PROVIDER_TYPES", "set_keys", "list_keys"]
 

@@ -21,7 +21,7 @@ from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from poc_tasks.db.connection import advisory_xact_lock, qualified
-from poc_tasks.run import validate_schema, validate_uuid
+from poc_tasks.validate import validate_schema, validate_uuid
 
 __all__ = [
     "enabled_tag_keys",

@@ -33,7 +33,7 @@ from poc_tasks.db.encode import Batch, CsvStream, csv_bytes, to_arrow
 from poc_tasks.db.partitions import ensure_month_partitions, months_between
 from poc_tasks.db.tables import SUMMARY_TABLE, get_table, is_partitioned, partition_column
 from poc_tasks.errors import InvalidArgument
-from poc_tasks.run import parse_date, validate_schema
+from poc_tasks.validate import parse_date, validate_schema
 
 __all__ = ["WriteResult", "copy_rows", "replace_rows", "replace_daily_summary", "analyze_months",
            "DAILY_SUMMARY_DELETE_WHERE"]

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from poc_tasks.io.fs import filesystem, strip_scheme
 from poc_tasks.io.layout import join
-from poc_tasks.run import validate_identifier
+from poc_tasks.validate import validate_identifier
 
 
 class Stage:

@@ -32,7 +32,7 @@ from typing import Any
 
 from poc_tasks.errors import ConfigurationError, InvalidArgument
 from poc_tasks.koku.names import OCP, PROVIDER_TYPES, provider_type, setting_suffix
-from poc_tasks.run import validate_schema
+from poc_tasks.validate import validate_schema
 
 __all__ = ["RoutingConfig", "MODES", "setting", "parse_bool", "parse_percent", "parse_schemas", "parse_providers"]
 

@@ -26,7 +26,7 @@ from poc_tasks.koku.enqueue import queue_for, send_summary
 from poc_tasks.koku.fallback import Outcome, _current_app, _route, _send_and_wait, current_tracing_id, run_or_fallback
 from poc_tasks.koku.names import DAILY_TYPES, GCP_DAILY, provider_type
 from poc_tasks.koku.routing import TRINO
-from poc_tasks.run import parse_date, validate_schema, validate_uuid
+from poc_tasks.validate import parse_date, validate_schema, validate_uuid
 
 __all__ = ["daily_summary_kwargs", "send_daily_summary", "summarize_daily_or_trino",
            "fetch_invoice_month_dates_or_trino", "get_gcp_topology_or_trino"]

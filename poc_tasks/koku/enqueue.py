@@ -22,7 +22,8 @@ from poc_tasks.koku.names import (
     provider_type,
 )
 from poc_tasks.koku.routing import decide
-from poc_tasks.run import OcpRunSpec, parse_date, validate_schema, validate_uuid
+from poc_tasks.runspec import OcpRunSpec
+from poc_tasks.validate import parse_date, validate_schema, validate_uuid
 
 __all__ = [
     "ocp_summary_kwargs",

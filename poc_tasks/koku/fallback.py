@@ -136,7 +136,7 @@ def _run_inline_ocp(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The whole OCP run in this process (pandas & co. imported only now)."""
     from poc_tasks import metrics
     from poc_tasks.ocp.pipeline import run_ocp
-    from poc_tasks.run import OcpRunSpec
+    from poc_tasks.runspec import OcpRunSpec
     from poc_tasks.settings import Settings
 
     spec = OcpRunSpec.build(kwargs["schema_name"], kwargs["source_uuid"], kwargs["cluster_id"],

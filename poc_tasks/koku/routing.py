@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from poc_tasks.koku.config import RoutingConfig
 from poc_tasks.koku.names import provider_type
-from poc_tasks.run import validate_schema
+from poc_tasks.validate import validate_schema
 
 __all__ = ["Decision", "bucket", "decide", "TRINO", "POC"]
 

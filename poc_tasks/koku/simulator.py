@@ -32,7 +32,7 @@ from poc_tasks.koku.config import RoutingConfig
 from poc_tasks.koku.enqueue import send_ocp_summary, send_shadow_compare
 from poc_tasks.koku.names import OCP
 from poc_tasks.koku.routing import decide
-from poc_tasks.run import parse_date
+from poc_tasks.validate import parse_date
 
 __all__ = ["koku_app", "month_ranges", "enqueue_ocp", "main"]
 

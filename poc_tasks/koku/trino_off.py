@@ -16,7 +16,7 @@ from poc_tasks.koku.enqueue import queue_for
 from poc_tasks.koku.fallback import Outcome, _current_app, _route, _send_and_wait, current_tracing_id, run_or_fallback
 from poc_tasks.koku.names import OCP_INFRA_MAP
 from poc_tasks.koku.routing import TRINO
-from poc_tasks.run import parse_date, validate_schema, validate_uuid
+from poc_tasks.validate import parse_date, validate_schema, validate_uuid
 
 __all__ = ["infra_map_kwargs", "ocp_infrastructure_map_or_trino"]
 

@@ -9,7 +9,7 @@ from poc_tasks.errors import MissingInputData
 from poc_tasks.io.fs import filesystem, list_parquet
 from poc_tasks.io.layout import ocp_prefix
 from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource
-from poc_tasks.run import OcpRunSpec
+from poc_tasks.runspec import OcpRunSpec
 
 POD_METRICS = (
     "pod_usage_cpu_core_seconds",

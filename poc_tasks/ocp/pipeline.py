@@ -36,8 +36,9 @@ from poc_tasks.ocp.labels import ALWAYS_ENABLED_KEY, LabelParser
 from poc_tasks.ocp.summary import STAGED_SCHEMA, SUMMARY_TABLE, WRITTEN_COLUMNS, RunConstants, summarize_day, to_arrow
 from poc_tasks.ocp.unallocated import node_roles
 from poc_tasks.ownership import check_ocp_run
-from poc_tasks.run import OcpRunSpec, days_in_range, parse_date
+from poc_tasks.runspec import OcpRunSpec, days_in_range
 from poc_tasks.settings import Settings
+from poc_tasks.validate import parse_date
 
 LOG = logging.getLogger(__name__)
 Progress = Callable[[str, dict[str, Any]], None]

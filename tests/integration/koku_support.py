@@ -23,7 +23,7 @@ from poc_tasks import cli
 from poc_tasks.db.connection import connect, qualified
 from poc_tasks.db.tables import SHADOW_TABLE, SUMMARY_TABLE
 from poc_tasks.sample import SampleConfig, write_sample
-from poc_tasks.scenario import seed_tenant
+from poc_tasks.sample.scenario import seed_tenant
 from poc_tasks.settings import Settings
 
 POC_ENV = ("POC_DATABASE_URL", "POC_DATA_ROOT", "POC_S3_ENDPOINT_URL", "POC_STAGING_ROOT", "POC_DATE_STEP",

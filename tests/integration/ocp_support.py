@@ -30,7 +30,7 @@ from poc_tasks.db.tables import SUMMARY_TABLE, get_table
 from poc_tasks.io.fs import filesystem, list_parquet, strip_scheme
 from poc_tasks.io.layout import ocp_prefix
 from poc_tasks.sample import SampleConfig, write_sample
-from poc_tasks.scenario import seed_tenant
+from poc_tasks.sample.scenario import seed_tenant
 from poc_tasks.settings import Settings, libpq_url
 
 GIB = 2.0**30

@@ -51,7 +51,7 @@ def test_compose_stack_summarises_a_sample_through_the_worker(stack):
     _run(stack, "poc-tasks", "init-db", "--schema", schema)
     _run(stack, "poc-tasks", "sample", "--schema", schema, "--days", "2")
     send = (
-        "import json; from poc_tasks.app import app; from poc_tasks.scenario import read_scenario, seed_tenant; "
+        "import json; from poc_tasks.app import app; from poc_tasks.sample.scenario import read_scenario, seed_tenant; "
         "from poc_tasks.db.connection import connect; from poc_tasks.settings import Settings; "
         "s=Settings.from_env(); sc=read_scenario(s.data_root, s.storage_options()); c=connect(s.database_url); "
         f"seed_tenant(c, '{schema}', sc); c.commit(); "

@@ -27,7 +27,7 @@ from poc_tasks.db.tables import get_table
 from poc_tasks.db.tables_daily import AZURE_DAILY_TABLE, GCP_DAILY_TABLE
 from poc_tasks.io.fs import strip_scheme
 from poc_tasks.io.layout import provider_prefix
-from poc_tasks.scenario import seed_cloud_tenant
+from poc_tasks.sample.scenario import seed_cloud_tenant
 from tests.integration.ocp_support import Dataset, fetch, make_dataset, read_parquet, run_cli, write_parquet
 from tests.integration.test_ocp_run import clean_env, start_worker  # noqa: F401 - fixtures
 

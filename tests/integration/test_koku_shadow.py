@@ -14,7 +14,7 @@ from poc_tasks.db.connection import connect, qualified
 from poc_tasks.db.tables import SUMMARY_TABLE
 from poc_tasks.io.staging import Stage
 from poc_tasks.ocp.pipeline import new_stage, prepare_ocp, run_ocp, write_table
-from poc_tasks.run import OcpRunSpec
+from poc_tasks.runspec import OcpRunSpec
 from tests.integration.koku_support import (  # noqa: F401 - forget_kombu_pools is a fixture
     forget_kombu_pools,
     koku_app,

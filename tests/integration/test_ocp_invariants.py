@@ -27,7 +27,7 @@ import pandas as pd
 import pytest
 
 from poc_tasks.ocp.pipeline import run_ocp
-from poc_tasks.run import OcpRunSpec
+from poc_tasks.runspec import OcpRunSpec
 from tests.integration.ocp_support import (
     GIB,
     UNALLOCATED,

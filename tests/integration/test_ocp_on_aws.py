@@ -28,7 +28,7 @@ from poc_tasks.db.tables_aws import OCPAWS_PROJECT_TABLE, OCPAWS_TAGS_SUMMARY, O
 from poc_tasks.io.fs import strip_scheme
 from poc_tasks.io.layout import provider_prefix
 from poc_tasks.ocp.pipeline import run_ocp
-from poc_tasks.run import OcpRunSpec
+from poc_tasks.runspec import OcpRunSpec
 from tests.integration.ocp_support import SUMMARY_TABLE, Dataset, fetch, make_dataset, run_cli, summary_multiset
 from tests.integration.test_ocp_run import clean_env, start_worker  # noqa: F401 - fixtures
 

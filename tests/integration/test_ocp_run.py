@@ -25,7 +25,7 @@ from poc_tasks.db.connection import connect, qualified
 from poc_tasks.db.init import ensure_report_period
 from poc_tasks.io.fs import strip_scheme
 from poc_tasks.ocp.pipeline import run_ocp
-from poc_tasks.run import OcpRunSpec
+from poc_tasks.runspec import OcpRunSpec
 from poc_tasks.settings import Settings
 from tests.integration.ocp_support import (
     SUMMARY_TABLE,

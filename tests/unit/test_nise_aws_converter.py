@@ -15,7 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import nise_aws_to_koku_parquet as conv  # noqa: E402
 
-from poc_tasks.sample_aws import AWS_DAILY_COLUMNS  # noqa: E402
+from poc_tasks.sample.aws import AWS_DAILY_COLUMNS  # noqa: E402
 
 UUID = "11111111-2222-4333-8444-555555555555"
 HEADER = ["identity/TimeInterval", "bill/BillingEntity", "bill/PayerAccountId", "bill/BillingPeriodStartDate",

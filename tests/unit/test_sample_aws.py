@@ -1,4 +1,4 @@
-"""poc_tasks.sample_aws: Koku's AWS Parquet shape, and a bill that matches the sample cluster the way Koku matches."""
+"""poc_tasks.sample.aws: Koku's AWS Parquet shape, and a bill that matches the sample cluster the way Koku matches."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from poc_tasks.errors import InvalidArgument
 from poc_tasks.sample import SampleConfig, write_sample
-from poc_tasks.sample_aws import (
+from poc_tasks.sample.aws import (
     AWS_DAILY_COLUMNS,
     AWS_DATE_COLUMNS,
     AWS_FLOAT_COLUMNS,
@@ -300,8 +300,8 @@ def test_scenario_aws_block(sample):
 
 
 def test_an_in_tree_volume_is_billed_under_its_pv_name_when_the_cluster_has_one():
-    from poc_tasks.sample_aws import build_aws_spec
-    from poc_tasks.sample_cluster import build_cluster
+    from poc_tasks.sample.aws import build_aws_spec
+    from poc_tasks.sample.cluster import build_cluster
 
     config = SampleConfig(pods=150, with_aws=True)
     cluster = build_cluster(config.nodes, config.pods, config.seed)

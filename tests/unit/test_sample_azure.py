@@ -1,4 +1,4 @@
-"""poc_tasks.sample_azure: Koku's Azure Parquet shape, and an export that matches the sample cluster the way Koku
+"""poc_tasks.sample.azure: Koku's Azure Parquet shape, and an export that matches the sample cluster the way Koku
 matches (VM-name segment, OS disks, disks sized through the capacity lookup, tags); and the nise Azure converter."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 
 from poc_tasks.errors import InvalidArgument
 from poc_tasks.sample import SampleConfig, write_sample
-from poc_tasks.sample_azure import (
+from poc_tasks.sample.azure import (
     AZURE_DATE_COLUMNS,
     AZURE_FLOAT_COLUMNS,
     AZURE_RAW_COLUMNS,

@@ -1,4 +1,4 @@
-"""poc_tasks.sample_gcp: Koku's GCP Parquet shape (invoice-month partitions, daily group-by, labels and credits
+"""poc_tasks.sample.gcp: Koku's GCP Parquet shape (invoice-month partitions, daily group-by, labels and credits
 JSON), an export that matches the sample cluster the way Koku matches; and the nise GCP converter."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 
 from poc_tasks.errors import InvalidArgument
 from poc_tasks.sample import SampleConfig, write_sample
-from poc_tasks.sample_common import uuid_factory
-from poc_tasks.sample_gcp import (
+from poc_tasks.sample.cloud_files import uuid_factory
+from poc_tasks.sample.gcp import (
     GCP_DAILY_COLUMNS,
     GCP_FLOAT_COLUMNS,
     GCP_RAW_COLUMNS,

@@ -46,15 +46,15 @@ import pandas as pd
 
 from poc_tasks.io.fs import filesystem, strip_scheme
 from poc_tasks.io.layout import account_of, join, provider_prefix
-from poc_tasks.run import validate_uuid
-from poc_tasks.sample_cluster import GIB, WORKER, Cluster, build_cluster
-from poc_tasks.sample_common import (
+from poc_tasks.sample.cloud_files import (
     batch_slices,
     daily_split_stem,
-    released_pv_frame,
     uuid_factory,
     write_koku_parquet,
 )
+from poc_tasks.sample.cluster import GIB, WORKER, Cluster, build_cluster
+from poc_tasks.sample.ocp_frames import released_pv_frame
+from poc_tasks.validate import validate_uuid
 
 __all__ = [
     "AWS_DATE_COLUMNS", "AWS_FLOAT_COLUMNS", "AWS_RAW_COLUMNS", "AWS_DAILY_KEYS", "AWS_DAILY_AGGREGATIONS",

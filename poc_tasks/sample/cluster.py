@@ -1,7 +1,7 @@
 """The synthetic OpenShift cluster behind `poc-tasks sample`, built once from a seed.
 
 Only the static picture lives here (nodes, namespaces, pods, volumes, label variants and which entity carries which
-edge case); the hourly rows of each day are drawn from it in `poc_tasks.sample_frames`. Everything is drawn from
+edge case); the hourly rows of each day are drawn from it in `poc_tasks.sample.ocp_frames`. Everything is drawn from
 one numpy Generator in a fixed order, so a (nodes, pods, seed) triple always gives the same cluster.
 
 Edge cases it plants (their names end up in scenario.json "features"):

@@ -27,19 +27,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from poc_tasks.errors import InvalidArgument
 from poc_tasks.io.fs import filesystem, strip_scheme
 from poc_tasks.io.layout import account_of, join, ocp_prefix
-from poc_tasks.run import validate_schema, validate_uuid
-from poc_tasks.sample_aws import DEFAULT_AWS_SOURCE_UUID, build_aws_spec, claimless_pv_frame, write_aws_sample
-from poc_tasks.sample_azure import DEFAULT_AZURE_SOURCE_UUID, build_azure_spec, write_azure_sample
-from poc_tasks.sample_cluster import build_cluster, min_pods, node_counts
-from poc_tasks.sample_common import released_pv_frame
-from poc_tasks.sample_frames import day_frames, koku_daily
-from poc_tasks.sample_gcp import DEFAULT_GCP_SOURCE_UUID, build_gcp_spec, write_gcp_sample
+from poc_tasks.sample.aws import DEFAULT_AWS_SOURCE_UUID, build_aws_spec, claimless_pv_frame, write_aws_sample
+from poc_tasks.sample.azure import DEFAULT_AZURE_SOURCE_UUID, build_azure_spec, write_azure_sample
+from poc_tasks.sample.cloud_files import write_koku_parquet
+from poc_tasks.sample.cluster import build_cluster, min_pods, node_counts
+from poc_tasks.sample.gcp import DEFAULT_GCP_SOURCE_UUID, build_gcp_spec, write_gcp_sample
+from poc_tasks.sample.ocp_frames import day_frames, koku_daily, released_pv_frame
+from poc_tasks.validate import validate_schema, validate_uuid
 
 __all__ = ["SampleConfig", "REPORT_TYPES", "write_sample", "scenario_of"]
 
@@ -72,11 +70,11 @@ class SampleConfig:
     label_changes: bool = True
     # cost-category namespace patterns (SQL LIKE) added to Koku's defaults: ((pattern, category), ...)
     cost_category_namespaces: tuple[tuple[str, str], ...] = (("analytics%", "Engineering"),)
-    # True: also a matched AWS bill (poc_tasks.sample_aws) under this AWS source, and a released (claimless) PV
+    # True: also a matched AWS bill (poc_tasks.sample.aws) under this AWS source, and a released (claimless) PV
     # in the OCP storage report whose EBS volume the bill still pays for
     with_aws: bool = False
     aws_source_uuid: str = DEFAULT_AWS_SOURCE_UUID
-    # True: also a matched Azure cost export (poc_tasks.sample_azure) / GCP billing export (poc_tasks.sample_gcp)
+    # True: also a matched Azure cost export (poc_tasks.sample.azure) / GCP billing export (poc_tasks.sample.gcp)
     # under this source, and the released PV whose disk each of them still pays for in the OCP storage report
     with_azure: bool = False
     azure_source_uuid: str = DEFAULT_AZURE_SOURCE_UUID
@@ -124,14 +122,6 @@ def _split(frame: pd.DataFrame, parts: int) -> Iterator[pd.DataFrame]:
     for idx in np.array_split(np.arange(len(frame)), parts):
         if len(idx):
             yield frame.iloc[idx[0] : idx[-1] + 1]
-
-
-def _write_parquet(fs: Any, path: str, frame: pd.DataFrame) -> None:
-    # DataFrame.to_parquet(index=False, coerce_timestamps="ms", allow_truncated_timestamps=True) as Koku calls it,
-    # spelled out so the bytes go through the fsspec filesystem (local or S3).
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    with fs.open(strip_scheme(path), "wb") as fh:
-        pq.write_table(table, fh, coerce_timestamps="ms", allow_truncated_timestamps=True)
 
 
 def scenario_of(config: SampleConfig, files: list[dict[str, Any]], features: dict[str, Any]) -> dict[str, Any]:
@@ -199,8 +189,8 @@ def write_sample(root: str, config: SampleConfig, storage_options: dict | None =
                 base = f"{rt}.{day.isoformat()}.{manifest_id}.{counter}"
                 for chunk, start in enumerate(range(0, len(part), config.rows_per_file)):
                     raw = part.iloc[start : start + config.rows_per_file]
-                    _write_parquet(fs, join(prefixes[(rt, False)], f"{base}_{chunk}.parquet"), raw)
-                    _write_parquet(fs, join(prefixes[(rt, True)], f"{base}_daily_{chunk}.parquet"),
+                    write_koku_parquet(fs, join(prefixes[(rt, False)], f"{base}_{chunk}.parquet"), raw)
+                    write_koku_parquet(fs, join(prefixes[(rt, True)], f"{base}_daily_{chunk}.parquet"),
                                    koku_daily(raw, rt))
                 files.append({"base": base, "reportnumhours": num_hours})
             del frame

@@ -10,11 +10,14 @@ second.
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from poc_tasks.sample_cluster import MISSING_HOURS, Cluster
+from poc_tasks.sample.cluster import GIB, MISSING_HOURS, Cluster
 
 HOURS = 24
 # Groupings and aggregations of Koku's daily frames (spec ocp.md §1.4); the day is added as a pd.Grouper.
@@ -225,3 +228,31 @@ def day_frames(c: Cluster, day: dt.date, day_index: int, change_day: int, period
         "node_labels": node_labels_frame(c, plan, day, day_index, change_day, period),
         "namespace_labels": namespace_labels_frame(c, day, day_index, change_day, period),
     }
+
+
+def released_pv_frame(released_pv: Mapping[str, Any], storage: pd.DataFrame) -> pd.DataFrame:
+    """The day's OCP storage rows plus those of a released PV (its claim was deleted, the cloud disk is still
+    billed): every hour of the day, no namespace, pod, node or claim, as the operator reports such a PV.
+    `released_pv`: persistentvolume, csi_volume_handle, storageclass, csi_driver, capacity_gib."""
+    hours = storage["interval_start"].drop_duplicates().sort_values().to_numpy()
+    if len(hours) == 0:
+        return storage
+    pv = released_pv
+    cap = float(pv["capacity_gib"]) * GIB
+    n = len(hours)
+    extra = pd.DataFrame({
+        "report_period_start": np.full(n, storage["report_period_start"].iloc[0]),
+        "report_period_end": np.full(n, storage["report_period_end"].iloc[0]),
+        "interval_start": hours,
+        "interval_end": hours + np.timedelta64(3599, "s"),
+        "namespace": "", "pod": "", "node": "", "persistentvolumeclaim": "",
+        "persistentvolume": pv["persistentvolume"], "storageclass": pv["storageclass"], "csi_driver": pv["csi_driver"],
+        "csi_volume_handle": pv["csi_volume_handle"],
+        "persistentvolumeclaim_capacity_bytes": cap, "persistentvolumeclaim_capacity_byte_seconds": cap * 3600,
+        "volume_request_storage_byte_seconds": cap * 3600, "persistentvolumeclaim_usage_byte_seconds": 0.0,
+        "persistentvolume_labels": json.dumps({"app": "released"}), "persistentvolumeclaim_labels": "{}",
+    })
+    for col in ("namespace", "pod", "node", "persistentvolumeclaim", "persistentvolume", "storageclass",
+                "csi_driver", "csi_volume_handle", "persistentvolume_labels", "persistentvolumeclaim_labels"):
+        extra[col] = extra[col].astype(object)
+    return pd.concat([storage, extra[list(storage.columns)]], ignore_index=True)

@@ -58,9 +58,9 @@ import pandas as pd
 
 from poc_tasks.io.fs import filesystem, strip_scheme
 from poc_tasks.io.layout import account_of, join, provider_prefix
-from poc_tasks.run import validate_uuid
-from poc_tasks.sample_cluster import GIB, MIB, WORKER, Cluster, build_cluster
-from poc_tasks.sample_common import uuid_factory, write_koku_parquet
+from poc_tasks.sample.cloud_files import uuid_factory, write_koku_parquet
+from poc_tasks.sample.cluster import GIB, MIB, WORKER, Cluster, build_cluster
+from poc_tasks.validate import validate_uuid
 
 __all__ = [
     "GCP_RAW_COLUMNS", "GCP_TIMESTAMP_COLUMNS", "GCP_FLOAT_COLUMNS", "GCP_LABEL_COLUMNS", "GCP_DAILY_KEYS",

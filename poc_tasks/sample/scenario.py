@@ -17,7 +17,7 @@ from psycopg2.extensions import connection as Connection
 from poc_tasks.db.connection import qualified
 from poc_tasks.io.fs import filesystem, strip_scheme
 from poc_tasks.io.layout import join
-from poc_tasks.run import validate_schema
+from poc_tasks.validate import validate_schema
 
 
 def read_scenario(root: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -49,9 +49,9 @@ import pandas as pd
 
 from poc_tasks.io.fs import filesystem, strip_scheme
 from poc_tasks.io.layout import account_of, join, provider_prefix
-from poc_tasks.run import validate_uuid
-from poc_tasks.sample_cluster import GIB, MASTER, WORKER, Cluster, build_cluster
-from poc_tasks.sample_common import batch_slices, daily_split_stem, uuid_factory, write_koku_parquet
+from poc_tasks.sample.cloud_files import batch_slices, daily_split_stem, uuid_factory, write_koku_parquet
+from poc_tasks.sample.cluster import GIB, MASTER, WORKER, Cluster, build_cluster
+from poc_tasks.validate import validate_uuid
 
 __all__ = [
     "AZURE_RAW_COLUMNS", "AZURE_DATE_COLUMNS", "AZURE_FLOAT_COLUMNS", "AZURE_REQUIRED_DEFAULTS", "AzureSampleSpec",
