@@ -166,17 +166,8 @@ def _cmd_run_ocp(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def _cmd_run_ocp_on_aws(args: argparse.Namespace) -> dict[str, Any]:
-    from poc_tasks.cloud.pipeline import run_ocp_on_aws
-    from poc_tasks.cloud.spec import CloudRunSpec
-
-    spec = CloudRunSpec.build(args.schema, args.ocp_source_uuid, args.aws_source_uuid, args.cluster_id, args.start,
-                              args.end, args.cluster_alias, args.markup, args.distribution, args.report_period_id)
-    return run_ocp_on_aws(spec, _checked_settings(args), progress=_Progress(args))
-
-
 def _cmd_run_ocp_on_cloud(args: argparse.Namespace) -> dict[str, Any]:
-    """run ocp-on-azure / ocp-on-gcp: the shared OCP-on-cloud flow with the provider module of args.cloud."""
+    """run ocp-on-aws / ocp-on-azure / ocp-on-gcp: the one OCP-on-cloud run with the provider module of args.cloud."""
     from poc_tasks.cloud import flow
     from poc_tasks.cloud.spec import CloudRunSpec
 
@@ -470,9 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-period-id", type=int, metavar="N",
                    help="the source's report period (default: found or created; another source's is refused)")
     p.set_defaults(func=_cmd_run_ocp)
-    _add_cloud_run(run_sub, "AWS", "the eight UI tables", _cmd_run_ocp_on_aws)
-    _add_cloud_run(run_sub, "Azure", "the eight UI tables", _cmd_run_ocp_on_cloud)
-    _add_cloud_run(run_sub, "GCP", "the nine UI tables", _cmd_run_ocp_on_cloud)
+    for cloud, tables in (("AWS", "the eight UI tables"), ("Azure", "the eight UI tables"),
+                          ("GCP", "the nine UI tables")):
+        _add_cloud_run(run_sub, cloud, tables, _cmd_run_ocp_on_cloud)
     _add_daily_run(run_sub, "aws", "AWS", "the AWS daily summary (reporting_awscostentrylineitem_daily_summary)",
                    "Koku's populate_line_item_daily_summary_table_trino of one AWS source over days of one month, "
                    "without Trino: replaces the range's rows of the bill (Koku's delete) in one transaction.")

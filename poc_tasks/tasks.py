@@ -293,22 +293,17 @@ def summarize_ocp_on_aws(self, schema_name: str, openshift_provider_uuid: str, a
                          tracing_id: str | None = None) -> Any:
     """Koku's update_aws_summary_tables / populate_ocp_on_aws_cost_daily_summary_trino, without Trino: one
     (OCP source, AWS source) pair over days of one month; needs the OCP summary of the range."""
-    from poc_tasks.cloud.pipeline import prepare_ocp_on_aws
-    from poc_tasks.cloud.spec import CloudRunSpec
-
-    spec = CloudRunSpec.build(schema_name, openshift_provider_uuid, aws_provider_uuid, cluster_id, start_date,
-                              end_date, cluster_alias, markup, distribution, report_period_id, bill_id)
-    return _start_run(self, f"OCP-on-AWS-{spec.openshift_provider_uuid}", _cloud_lock_spec(spec),
-                      lambda settings, stage, progress: prepare_ocp_on_aws(spec, settings, stage, progress),
-                      cloud_compute_chunk, cloud_write_tables,
-                      f"summarize_ocp_on_aws schema={spec.schema_name} ocp={spec.openshift_provider_uuid} "
-                      f"aws={spec.cloud_provider_uuid} {spec.start_date}..{spec.end_date} tracing_id={tracing_id}")
+    return _summarize_cloud(self, "AWS", {
+        "schema_name": schema_name, "openshift_provider_uuid": openshift_provider_uuid,
+        "aws_provider_uuid": aws_provider_uuid, "start_date": start_date, "end_date": end_date,
+        "cluster_id": cluster_id, "cluster_alias": cluster_alias, "report_period_id": report_period_id,
+        "bill_id": bill_id, "markup": markup, "distribution": distribution, "tracing_id": tracing_id})
 
 
 def _summarize_cloud(task: Any, cloud_type: str, kwargs: dict[str, Any]) -> Any:
-    """summarize_ocp_on_azure / summarize_ocp_on_gcp: prepare with the provider module, then the same chords as
-    OCP on AWS (cloud_compute_chunk / cloud_write_tables / cloud_write_table / cloud_finalize_run dispatch on the
-    run's provider)."""
+    """summarize_ocp_on_aws / _azure / _gcp: prepare with the provider module, then the same chords for every cloud
+    (cloud_compute_chunk / cloud_write_tables / cloud_write_table / cloud_finalize_run read the run's provider from
+    its manifest)."""
     from poc_tasks.cloud import flow
     from poc_tasks.cloud.spec import CloudRunSpec
 
@@ -357,7 +352,7 @@ def summarize_ocp_on_gcp(self, schema_name: str, openshift_provider_uuid: str, g
 def cloud_compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str,
                         lock: dict[str, str] | None = None) -> dict[str, Any]:
     """Match and attribute one Koku date chunk into the run's staging folder (a retry rewrites its parts)."""
-    from poc_tasks.cloud.flow import compute_any_chunk as compute
+    from poc_tasks.cloud.flow import compute_chunk as compute
 
     return _compute_chunk(self, compute, run_id, chunk_start, chunk_end, lock)
 
@@ -372,7 +367,7 @@ def cloud_write_tables(self, chunk_results: list[dict[str, Any]], run_id: str, l
 @app.task(name="poc_tasks.cloud_write_table", bind=True, acks_late=True)
 def cloud_write_table(self, run_id: str, table: str, lock: dict[str, str] | None = None) -> dict[str, int]:
     """One table's replace with Koku's delete rule, in one transaction."""
-    from poc_tasks.cloud.flow import write_any_table as write
+    from poc_tasks.cloud.flow import write_table as write
 
     _guard(self, lock)
     settings, stage = _stage(run_id)
@@ -384,7 +379,7 @@ def cloud_finalize_run(self, write_results: list[dict[str, int]], run_id: str,
                        chunk_results: list[dict[str, Any]] | None = None, lock: dict[str, str] | None = None,
                        started_at: float | None = None) -> dict[str, Any]:
     """Chord callback: stamp ocp_on_cloud_updated_datetime, drop the staging folder, return the run summary."""
-    from poc_tasks.cloud.flow import finalize_any as finalize
+    from poc_tasks.cloud.flow import finalize
 
     return _finalize(self, finalize, write_results, run_id, chunk_results, lock, started_at)
 

@@ -17,15 +17,16 @@ What differs from AWS, as Koku's SQL does it:
   'datatrout') on 'Virtual Network' lines of a matched VM, and charged whole to the node ('Network unattributed').
 
 The frames here are one day's; the chunk-wide inputs (disk sizes of the chunk, each disk's total PV capacity) are
-computed by the pipeline's first pass with :func:`disk_capacities` and :func:`pv_capacity_contributions`.
+computed by the run's first pass with :func:`disk_capacities` and :func:`pv_capacity_contributions`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 
 from poc_tasks.cloud import attribution as attr
-from poc_tasks.cloud import tenant_cloud
+from poc_tasks.cloud import tenant
 from poc_tasks.cloud.attribution import CloudProfile, final_columns
 from poc_tasks.cloud.jsontext import TagJsonError, filter_text
 from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, matched_tag
@@ -43,9 +44,9 @@ from poc_tasks.cloud.outputs import CostTerm, UiTable, group_rows
 from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, tag_discovery
 from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.sqlfn import decimal_9_array, like, split_part
-from poc_tasks.cloud.tag_tables import TagTables
+from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.db.tables_azure import OCPAZURE_PROJECT_TABLE, OCPAZURE_TAGS_SUMMARY, OCPAZURE_TAGS_VALUES
-from poc_tasks.errors import InputFileError, MissingInputData
+from poc_tasks.errors import ConfigurationError, InputFileError, MissingInputData
 from poc_tasks.io.fs import filesystem, list_parquet
 from poc_tasks.io.layout import provider_prefix
 from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource
@@ -574,8 +575,22 @@ def _open(settings: Settings, spec: CloudRunSpec) -> AzureSources:
                               spec.month, settings.storage_options())
 
 
-def _extra_manifest(conn, spec: CloudRunSpec) -> dict[str, Any]:
-    return {"disk_tiers": [list(t) for t in tenant_cloud.disk_tiers(conn)]}
+def _prepare_tenant(conn, spec: CloudRunSpec, _sources) -> dict[str, Any]:
+    tenant.ensure_bill(conn, spec.schema_name, "reporting_azurecostentrybill", spec.cloud_provider_uuid, "Azure",
+                       spec.start_date)
+    return {"disk_tiers": [list(t) for t in disk_tiers(conn)]}
+
+
+def disk_tiers(conn) -> list[tuple[str, int]]:
+    """(product_substring, capacity GiB) of Koku's Azure disk lookup (public.reporting_common_diskcapacity)."""
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass('public.reporting_common_diskcapacity') IS NOT NULL")
+        if not cur.fetchone()[0]:
+            raise ConfigurationError("public.reporting_common_diskcapacity does not exist: Koku's migrations (or "
+                                     "poc-tasks init-db) create and seed it; OCP on Azure sizes disks from it")
+        cur.execute("SELECT product_substring, capacity FROM public.reporting_common_diskcapacity"
+                    " WHERE provider_type = 'Azure' ORDER BY product_substring")
+        return [(r[0], int(r[1])) for r in cur.fetchall()]
 
 
 def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
@@ -604,7 +619,7 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
         storage = ocp[(ocp["data_source"] == "Storage").to_numpy(dtype=bool)]
         contributions.append(pv_capacity_contributions(names, storage))
     if ctx.discover:
-        pods, volumes = tenant_cloud.ocp_label_texts(conn, spec.schema_name, spec.openshift_provider_uuid,
+        pods, volumes = tenant.ocp_label_texts(conn, spec.schema_name, spec.openshift_provider_uuid,
                                                      ctx.days[0], ctx.days[-1])
         state.discovery.pod_label_texts.update(pods)
         state.discovery.volume_label_texts.update(volumes)
@@ -620,21 +635,22 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
 
 
 def _day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Sequence[str],
-              conn) -> tuple[pd.DataFrame, pd.DataFrame]:
+              conn) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     spec, data = ctx.spec, state.data
     tbl = ctx.sources.read_day(day, [c.name for c in LINE_COLUMNS])
     if tbl is None:
-        return pd.DataFrame(columns=TEMP_COLUMNS), _empty(final_columns(PROFILE))
+        return
     temp = daily_temp(tbl, data["matcher"], candidates, ctx.manifest["cloud_keys"], ctx.sources.folder())
     del tbl
     if temp.empty:
-        return temp, _empty(final_columns(PROFILE))
+        yield temp, _empty(final_columns(PROFILE))
+        return
     ocp_all = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, ctx.ocp.csi_by_day_pv)
     ocp = ocp_all[(ocp_all["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)].reset_index(drop=True)
     conn.rollback()
     final = step2_rows(temp, ocp, data["capacity"].get(day, {}), data["sized"], data["totals"],
                        ctx.manifest["distribution"], ctx.manifest["markup"])
-    return temp, final
+    yield temp, final
 
 
 PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node", "persistentvolumeclaim",
@@ -705,18 +721,18 @@ PROVIDER = CloudProvider(
     tags=TagTables(OCPAZURE_TAGS_SUMMARY, OCPAZURE_TAGS_VALUES, "Azure", ("subscription_guid",),
                    (("subscription_guids", "subscription_guid"),)),
     bill_table="reporting_azurecostentrybill",
-    tags_values_table="reporting_azuretags_values",
-    pg_discovery_enabled_only=True,
     cost_terms=(CostTerm("pretax_cost", 9), CostTerm("markup_cost", 9)),
     strict_raw=True,
     currency="currency",
     usage_column="usage_quantity",
     requires_cluster=True,
     open_sources=_open,
+    prepare_tenant=_prepare_tenant,
+    postgres_matched_tags=functools.partial(tenant.postgres_matched_tags, provider_type="Azure",
+                                            tags_values_table="reporting_azuretags_values", cloud_enabled_only=True),
     pass_one=_pass_one,
     discovery_pairs=tag_discovery("tags", "tag"),
     day_rows=_day_rows,
-    project_rows=project_rows,
+    project_rows=lambda _ctx, final, tag_keys: project_rows(final, tag_keys),
     conservation_costs=("pretax_cost",),
-    extra_manifest=_extra_manifest,
 )

@@ -22,9 +22,10 @@ time zone, read as UTC). Koku's quirks kept here:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from poc_tasks.cloud import attribution as attr
-from poc_tasks.cloud import tenant_cloud
+from poc_tasks.cloud import tenant
 from poc_tasks.cloud.attribution import CloudProfile, final_columns
 from poc_tasks.cloud.jsontext import TagJsonError, filter_text
 from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, matched_tag
@@ -43,7 +44,7 @@ from poc_tasks.cloud.outputs import CostTerm, UiTable, group_rows
 from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, tag_discovery
 from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.sqlfn import decimal_9_array, like, round_half_away
-from poc_tasks.cloud.tag_tables import TagTables
+from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.db.partitions import month_start, next_month
 from poc_tasks.db.tables_gcp import OCPGCP_PROJECT_TABLE, OCPGCP_TAGS_SUMMARY, OCPGCP_TAGS_VALUES
 from poc_tasks.errors import InputFileError, MissingInputData
@@ -560,6 +561,12 @@ def _open(settings: Settings, spec: CloudRunSpec) -> GcpSources:
                             spec.month, settings.storage_options())
 
 
+def _prepare_tenant(conn, spec: CloudRunSpec, _sources) -> dict[str, Any]:
+    tenant.ensure_bill(conn, spec.schema_name, "reporting_gcpcostentrybill", spec.cloud_provider_uuid, "GCP",
+                       spec.start_date)
+    return {}
+
+
 def _day_csi(ctx: ChunkContext, day: dt.date) -> set[str]:
     """The non-empty CSI handles of this source's storage Parquet on the day."""
     return {csi for (d, _pv), csi in ctx.ocp.csi_by_day_pv.items() if d == day and csi}
@@ -600,7 +607,7 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
             storage = ocp[(ocp["data_source"] == "Storage").to_numpy(dtype=bool)]
             contributions.append(pv_capacity_contributions(matched["resource_global_name"].unique(), storage))
     if ctx.discover:
-        pods, volumes = tenant_cloud.ocp_label_texts(conn, spec.schema_name, spec.openshift_provider_uuid,
+        pods, volumes = tenant.ocp_label_texts(conn, spec.schema_name, spec.openshift_provider_uuid,
                                                      ctx.days[0], ctx.days[-1])
         state.discovery.pod_label_texts.update(pods)
         state.discovery.volume_label_texts.update(volumes)
@@ -620,21 +627,22 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
 
 
 def _day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Sequence[str],
-              conn) -> tuple[pd.DataFrame, pd.DataFrame]:
+              conn) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     spec, data = ctx.spec, state.data
     tbl = ctx.sources.read_day(day, [c.name for c in DAILY_COLUMNS])
     if tbl is None:
-        return pd.DataFrame(columns=TEMP_COLUMNS), _empty(final_columns(PROFILE))
+        return
     temp = daily_temp(tbl, data["names"], candidates, ctx.manifest["cloud_keys"], ctx.sources.folder())
     del tbl
     if temp.empty:
-        return temp, _empty(final_columns(PROFILE))
+        yield temp, _empty(final_columns(PROFILE))
+        return
     ocp_all = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, ctx.ocp.csi_by_day_pv)
     ocp = ocp_all[(ocp_all["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)].reset_index(drop=True)
     conn.rollback()
     final = step2_rows(temp, ocp, data["capacity"], data["totals"], ctx.manifest["report_period_id"],
                        ctx.manifest["distribution"], ctx.manifest["markup"])
-    return temp, final
+    yield temp, final
 
 
 PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node", "persistentvolumeclaim",
@@ -709,17 +717,18 @@ PROVIDER = CloudProvider(
     tags=TagTables(OCPGCP_TAGS_SUMMARY, OCPGCP_TAGS_VALUES, "GCP", ("account_id", "project_id", "project_name"),
                    (("account_ids", "account_id"), ("project_ids", "project_id"), ("project_names", "project_name"))),
     bill_table="reporting_gcpcostentrybill",
-    tags_values_table="reporting_gcptags_values",
-    pg_discovery_enabled_only=False,
     cost_terms=(CostTerm("unblended_cost", 15), CostTerm("markup_cost", 15), CostTerm("credit_amount", 9)),
     strict_raw=False,
     currency="currency",
     usage_column="usage_amount",
     requires_cluster=False,
     open_sources=_open,
+    prepare_tenant=_prepare_tenant,
+    postgres_matched_tags=functools.partial(tenant.postgres_matched_tags, provider_type="GCP",
+                                            tags_values_table="reporting_gcptags_values", cloud_enabled_only=False),
     pass_one=_pass_one,
     discovery_pairs=tag_discovery("labels", "label"),
     day_rows=_day_rows,
-    project_rows=project_rows,
+    project_rows=lambda _ctx, final, tag_keys: project_rows(final, tag_keys),
     conservation_costs=("unblended_cost", "credit_amount"),
 )

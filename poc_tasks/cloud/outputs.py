@@ -15,18 +15,33 @@ from __future__ import annotations
 
 import decimal
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from poc_tasks.cloud.project import BACK_POPULATE_COLUMNS, ZERO_USAGE_COST
 from poc_tasks.ocp.frames import sql_group
 
-__all__ = ["group_rows", "UiTable", "ui_rows", "CostTerm", "back_populate_rows", "round_to_column_scales"]
+__all__ = ["group_rows", "UiTable", "ui_rows", "combine_ui_rows", "CostTerm", "back_populate_rows",
+           "BACK_POPULATE_COLUMNS", "round_to_column_scales"]
 
 Filter = Callable[[pd.DataFrame], np.ndarray]
+ZERO_USAGE_COST = '{"cpu": 0.000000000, "memory": 0.000000000, "storage": 0.000000000}'
+BACK_POPULATE_COLUMNS = [
+    "report_period_id", "usage_start", "usage_end", "cluster_id", "cluster_alias", "namespace", "data_source", "node",
+    "persistentvolumeclaim", "persistentvolume", "storageclass", "resource_id", "pod_labels", "volume_labels",
+    "all_labels", "source_uuid", "infrastructure_raw_cost", "infrastructure_project_raw_cost",
+    "infrastructure_usage_cost", "supplementary_usage_cost", "infrastructure_data_in_gigabytes",
+    "infrastructure_data_out_gigabytes", "raw_currency", "cost_category_id",
+    "pod_usage_cpu_core_hours", "pod_request_cpu_core_hours", "pod_limit_cpu_core_hours",
+    "pod_usage_memory_gigabyte_hours", "pod_request_memory_gigabyte_hours", "pod_limit_memory_gigabyte_hours",
+    "node_capacity_cpu_cores", "node_capacity_cpu_core_hours", "node_capacity_memory_gigabytes",
+    "node_capacity_memory_gigabyte_hours", "cluster_capacity_cpu_core_hours",
+    "cluster_capacity_memory_gigabyte_hours", "persistentvolumeclaim_capacity_gigabyte",
+    "persistentvolumeclaim_capacity_gigabyte_months", "volume_request_storage_gigabyte_months",
+    "persistentvolumeclaim_usage_gigabyte_months",
+]
 _BACK_ZERO_COLUMNS = BACK_POPULATE_COLUMNS[BACK_POPULATE_COLUMNS.index("pod_usage_cpu_core_hours"):]
 
 
@@ -75,6 +90,15 @@ def ui_rows(final: pd.DataFrame, table: UiTable, numeric_keys: Sequence[str] = (
     return out[table.columns]
 
 
+def combine_ui_rows(parts: list[pd.DataFrame], table: UiTable, numeric_keys: Sequence[str] = ()) -> pd.DataFrame:
+    """ui_rows of the parts of a day's final rows, combined (sums of sums, maxima of maxima)."""
+    parts = [p for p in parts if not p.empty]
+    if len(parts) <= 1:
+        return parts[0] if parts else pd.DataFrame({c: pd.Series(dtype=object) for c in table.columns})
+    return ui_rows(pd.concat([p.astype(object) for p in parts], ignore_index=True), replace(table, where=None),
+                   numeric_keys)
+
+
 @dataclass(frozen=True)
 class CostTerm:
     """A project-table cost column summed into infrastructure_raw_cost, with the scale its column stores."""
@@ -102,12 +126,14 @@ def _units(values: np.ndarray, scale: int) -> list[int | None]:
 
 
 def back_populate_rows(project: pd.DataFrame, report_period_id: int, ocp_source_uuid: str,
-                       terms: Sequence[CostTerm], strict_raw: bool, currency: str) -> pd.DataFrame:
+                       terms: Sequence[CostTerm], strict_raw: bool, currency: str,
+                       strict_project: bool = False) -> pd.DataFrame:
     """The back-populated OCP rows of one day's project rows.
 
     One row per (day, cluster, alias, namespace, data_source, node, PVC, resource, labels, direction):
     infrastructure_project_raw_cost = sum of every term (NULL terms as 0); infrastructure_raw_cost the same, or,
-    with `strict_raw`, the sum over the rows whose terms are all non-NULL (SQL ``sum(a + b)``); data in / out =
+    with `strict_raw`, the sum over the rows whose terms are all non-NULL (SQL ``sum(a + b)``; `strict_project`:
+    the project raw cost too, as AWS's SQL); data in / out =
     the group's sum for 'IN' / 'OUT' rows (upper-cased), NULL otherwise; pod_labels on Pod rows, volume_labels on
     Storage rows, '{}' otherwise; every usage and capacity column 0.
     """
@@ -122,15 +148,17 @@ def back_populate_rows(project: pd.DataFrame, report_period_id: int, ocp_source_
     key_rows = list(zip(*(project[k].astype(object).where(project[k].notna(), None).to_numpy(dtype=object)
                           for k in keys), strict=True))
     raw: dict[tuple, int | None] = {}
-    proj: dict[tuple, int] = {}
+    proj: dict[tuple, int | None] = {}
     for i, key in enumerate(key_rows):
         vals = [u[i] for u in units]
-        proj[key] = proj.get(key, 0) + sum(v * f for v, f in zip(vals, factors, strict=True) if v is not None)
+        total = sum(v * f for v, f in zip(vals, factors, strict=True) if v is not None)
+        complete = all(v is not None for v in vals)
         if key not in raw:
-            raw[key] = None
-        if not strict_raw or all(v is not None for v in vals):
-            total = sum(v * f for v, f in zip(vals, factors, strict=True) if v is not None)
+            raw[key], proj[key] = None, (None if strict_project else 0)
+        if not strict_raw or complete:
             raw[key] = total if raw[key] is None else raw[key] + total
+        if not strict_project or complete:
+            proj[key] = total if proj[key] is None else proj[key] + total
     p = project[keys].copy()
     for c in ("persistentvolume", "storageclass", currency):
         p[c] = project[c]

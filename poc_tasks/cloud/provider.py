@@ -1,17 +1,19 @@
-"""What a cloud provider module tells the shared OCP-on-cloud flow (cloud/flow.py).
+"""What a cloud provider module tells the one OCP-on-cloud run (cloud/flow.py): the provider protocol.
 
-A provider module (cloud/azure_provider.py, cloud/gcp_provider.py) describes its tables, its cost columns and
-their PostgreSQL scales, its UI tables and tag tables, and supplies four functions: open its Parquet, prepare the
-tenant rows its ingestion would have made (the bill), a narrow first pass over a chunk (disk sizes, PV totals,
-the text matched tags are discovered from) and the attribution of one day (its final managed rows). Everything
-else -- chunks, matched-tag candidates, step 3 grouping, back-populate, tag summaries, UI tables, staging,
-writes with Koku's delete rules, Celery -- is the flow's, the same for every provider.
+A provider module (cloud/aws.py, cloud/azure.py, cloud/gcp.py) describes its tables, its cost columns and their
+PostgreSQL scales, its UI tables and tag tables, and supplies its functions: open its Parquet, prepare the tenant
+rows its ingestion would have made (the bill, AWS's account aliases), Koku's matched-tag discovery from
+PostgreSQL, a narrow first pass over a chunk (disk sizes, PV totals, the texts matched tags are discovered from),
+the attribution of one day in parts (its final managed rows), its project rows (step 3) and any step finalize
+runs besides (AWS's category summary). Everything else -- chunks, matched-tag candidates, back-populate, tag
+summaries, UI tables, day parts and memory release, staging, writes with Koku's delete rules, Celery -- is the
+run's, the same for every provider.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,11 +27,11 @@ from poc_tasks.cloud.matching import fallback_matched_tags
 from poc_tasks.cloud.ocp_input import OcpChunkSets
 from poc_tasks.cloud.outputs import CostTerm, UiTable
 from poc_tasks.cloud.spec import CloudRunSpec
-from poc_tasks.cloud.tag_tables import TagTables
+from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.errors import InputFileError
 from poc_tasks.settings import Settings
 
-__all__ = ["CloudProvider", "Sources", "ChunkContext", "ChunkState", "Discovery", "tag_discovery"]
+__all__ = ["CloudProvider", "Sources", "ChunkContext", "ChunkState", "Discovery", "tag_discovery", "line_parts"]
 
 Connection = psycopg2.extensions.connection
 
@@ -79,7 +81,7 @@ class ChunkState:
 
 @dataclass(frozen=True)
 class CloudProvider:
-    name: str  # provider type as Koku names it: 'Azure', 'GCP' (reporting_enabledtagkeys, api_provider.type)
+    name: str  # provider type as Koku names it: 'AWS', 'Azure', 'GCP' (reporting_enabledtagkeys, api_provider.type)
     run_name: str  # 'OCP-on-Azure': the run lock's and the run summary's provider
     kwarg: str  # the cloud source's keyword argument ('azure_provider_uuid')
     profile: CloudProfile
@@ -87,22 +89,28 @@ class CloudProvider:
     ui_tables: tuple[UiTable, ...]
     tags: TagTables
     bill_table: str
-    tags_values_table: str  # the cloud's own tag values (Koku's matched-tag discovery from PostgreSQL)
-    pg_discovery_enabled_only: bool  # that discovery requires the cloud key to be enabled (Azure) or listed (GCP)
     cost_terms: tuple[CostTerm, ...]  # project columns summed into infrastructure_raw_cost, with their scales
-    strict_raw: bool  # infrastructure_raw_cost = sum(a + b): a NULL term drops the row (Azure)
+    strict_raw: bool  # infrastructure_raw_cost = sum(a + b): a NULL term drops the row (AWS, Azure)
     currency: str  # the project table's currency column
     usage_column: str  # the project / UI tables' name of the attributed usage ('usage_quantity', 'usage_amount')
     requires_cluster: bool  # Koku returns early without a reporting_ocp_clusters row (AWS, Azure; not GCP)
     open_sources: Callable[[Settings, CloudRunSpec], Sources]
+    # the tenant rows ingestion would have made (the month's bill, ...); returns what the manifest carries besides
+    prepare_tenant: Callable[[Connection, CloudRunSpec, Sources], dict[str, Any]]
+    postgres_matched_tags: Callable[[Connection, str], list[str]]  # Koku's discovery from PostgreSQL (schema)
     pass_one: Callable[[ChunkContext, Connection], ChunkState]
     discovery_pairs: Callable[[ChunkContext, ChunkState], list[str]]  # Koku's Trino fallback, given enabled keys
+    # (matched lines, final rows) of each part of one day: a day's lines in parts bound the memory of big clusters
     day_rows: Callable[[ChunkContext, ChunkState, dt.date, Sequence[str], Connection],
-                       tuple[pd.DataFrame, pd.DataFrame]]  # (matched lines, final rows) of one day
-    project_rows: Callable[[pd.DataFrame, frozenset[str]], pd.DataFrame]  # step 3 of one day
+                       Iterator[tuple[pd.DataFrame, pd.DataFrame]]]
+    project_rows: Callable[[ChunkContext, pd.DataFrame, frozenset[str]], pd.DataFrame]  # step 3 of a day (part)
     conservation_costs: tuple[str, ...]
+    strict_project: bool = False  # infrastructure_project_raw_cost is strict too (AWS)
     ui_numeric: tuple[str, ...] = ("cost_category_id",)
-    extra_manifest: Callable[[Connection, CloudRunSpec], dict[str, Any]] | None = None
+    # a day's UI rows before they are staged (AWS: Koku's insert fails on a NULL currency)
+    check_ui: Callable[[ChunkContext, dict[str, pd.DataFrame], dt.date], None] | None = None
+    # finalize's steps besides the stamp, in its transaction (AWS: the category summary): rows written per table
+    finalize_steps: Callable[[Connection, dict[str, Any]], dict[str, int]] | None = None
 
 
 def tag_discovery(column: str, what: str) -> Callable[[ChunkContext, ChunkState], list[str]]:
@@ -120,3 +128,20 @@ def tag_discovery(column: str, what: str) -> Callable[[ChunkContext, ChunkState]
                                      m["cloud_keys"], m["any_keys"], m["ocp_listed_keys"])
 
     return discover
+
+
+def line_parts(temp: pd.DataFrame, weights: pd.Series, target: int) -> Iterator[pd.DataFrame]:
+    """A day's matched lines in parts of about `target` step-2 rows (`weights`: an estimate per line); the lines
+    of one resource stay together (every step-2 and step-3 grouping of a line's rows has its resource id in the
+    key, so parts never share a project or back-populate group; UI rows are combined per day)."""
+    key = temp["resource_id"].fillna("\x00")
+    per_resource = weights.groupby(key, sort=False).sum()
+    bucket, size, assign = 0, 0.0, {}
+    for resource, w in per_resource.items():
+        if size and size + w > target:
+            bucket, size = bucket + 1, 0.0
+        assign[resource] = bucket
+        size += w
+    labels = key.map(assign).to_numpy()
+    for b in range(bucket + 1):
+        yield temp[labels == b]

@@ -1,18 +1,23 @@
-"""OCP-on-AWS tag summaries: reporting_ocpawstags_summary and reporting_ocpawstags_values (spec §5.2).
+"""OCP-on-cloud tag summaries of every provider: reporting_ocp<cloud>tags_summary and reporting_ocp<cloud>tags_values
+(spec ocp-on-cloud.md §5.2; Koku's reporting_ocp{aws,azure,gcp}tags_summary.sql).
 
-Koku runs reporting_ocpawstags_summary.sql after each 5-day chunk, over the project rows of the chunk whose tags
-hold a key enabled for AWS:
-- summary: one row per (key, bill, report period, account, namespace, node) with the distinct values of the
-  enabled key, unioned with the values already stored; the account alias is set on insert only;
-- values: one row per (key, value) over *every* key of those rows, with the distinct accounts, clusters,
-  namespaces and nodes; an existing row's arrays are replaced (so the last chunk that has the pair wins), its
-  account aliases are kept (so the first insert's aliases stay);
-- then summary rows of keys disabled for AWS go, and values rows whose key has no summary row.
+Koku runs the SQL after each 5-day chunk over the chunk's project rows whose tags hold a key enabled for the cloud:
+- summary: one row per (key enabled for the cloud, bill, report period, the provider's dimensions -- AWS the usage
+  account, Azure the subscription, GCP account / project id / project name --, namespace, node) with the distinct
+  values, unioned with the values already stored; AWS's account alias id is set on insert only;
+- values: one row per (key, value) over *every* key of those rows, with the distinct dimension values, clusters,
+  namespaces and nodes; an existing row's arrays are replaced (the last chunk that has the pair wins), except
+  AWS's account aliases (the first insert's stay);
+- then summary rows of keys disabled for the cloud go, and values rows whose key has no summary row.
 
-Here each chunk reduces its rows' tags as it goes (:class:`ChunkTags`) and stages one small table of each kind;
-one write applies the whole run in one transaction (:func:`write_tag_summaries`).
-Deviation (documented in docs/ocp-on-aws.md): rows are matched NULL-safely (a NULL node or account equals NULL),
-where Koku's unique constraint treats NULLs as distinct and adds a duplicate row per chunk and per re-run.
+Here each day's project rows are reduced to their distinct (key, value, dimensions, namespace, node) and staged flat
+(:class:`ChunkTags`); the write COPYs them into a temporary table and PostgreSQL groups and merges them with the
+stored rows, in one transaction for the whole run (:func:`write_tag_summaries`): a 50,000-pod month has ~250,000
+summary groups, too many for Python sets. The values side (one row per pair) is reduced per chunk in Python.
+Deviations (docs/ocp-on-aws.md, docs/ocp-on-azure-gcp.md): summary rows are matched NULL-safely (Koku's unique key
+treats a NULL node as distinct and adds a duplicate row per chunk and re-run); a JSON null tag value is left out
+(GCP's SQL skips it, Azure's would fail on the NOT NULL value column); a row without namespace is left out of the
+summary (its NOT NULL namespace column would fail Koku's insert).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,27 +40,49 @@ from poc_tasks.cloud.jsontext import parse_map
 from poc_tasks.db.connection import advisory_xact_lock, qualified
 from poc_tasks.db.encode import CsvStream
 
-__all__ = ["ChunkTags", "SUMMARY_STAGED", "VALUES_STAGED", "write_tag_summaries"]
+__all__ = ["TagTables", "ChunkTags", "write_tag_summaries"]
 
 Connection = psycopg2.extensions.connection
 
 
-PAIR_COLUMNS = ["key", "value", "usage_account_id", "account_alias_id", "namespace", "node"]
+@dataclass(frozen=True)
+class TagTables:
+    summary: str
+    values: str
+    provider_type: str  # reporting_enabledtagkeys.provider_type of the cloud
+    dims: tuple[str, ...]  # project columns that key a summary row (besides key, namespace, node)
+    arrays: tuple[tuple[str, str], ...]  # (values-table array column, project column) besides clusters/ns/nodes
+    insert_only: tuple[str, ...] = ()  # integer project columns a new summary row takes (max), never updated (AWS)
+    first_arrays: tuple[str, ...] = ()  # arrays of the first chunk that has the pair, not the last (AWS aliases)
+
+    @property
+    def summary_schema(self) -> pa.Schema:
+        return pa.schema([("key", pa.string()), ("value", pa.string()), *((d, pa.string()) for d in self.dims),
+                          ("namespace", pa.string()), ("node", pa.string()),
+                          *((c, pa.int64()) for c in self.insert_only)])
+
+    @property
+    def values_schema(self) -> pa.Schema:
+        arrays = [*(a for a, _c in self.arrays), "namespaces", "nodes"]
+        return pa.schema([("chunk", pa.int64()), ("key", pa.string()), ("value", pa.string()),
+                          *((a, pa.list_(pa.string())) for a in arrays)])
 
 
-def _tag_pairs(project: pd.DataFrame, aws_keys: frozenset[str]) -> pd.DataFrame:
-    """The distinct (key, value, account, alias, namespace, node) of the rows whose tags hold a key enabled for
-    AWS (``tags ?| keys``), every key of those rows. Each distinct tag text is parsed once and rows are expanded
-    by index arithmetic (the strings are shared, never copied per row)."""
-    if project.empty or not aws_keys:
-        return pd.DataFrame(columns=PAIR_COLUMNS)
+def _tag_pairs(project: pd.DataFrame, cloud_keys: frozenset[str], columns: list[str],
+               numeric: tuple[str, ...]) -> pd.DataFrame:
+    """The distinct (key, value, *columns) of the rows whose tags hold a key enabled for the cloud (``tags ?|
+    keys``), every key of those rows. Each distinct tag text is parsed once and rows are expanded by index
+    arithmetic (the strings are shared, never copied per row)."""
+    names = ["key", "value", *columns]
+    if project.empty or not cloud_keys:
+        return pd.DataFrame(columns=names)
     codes, texts = pd.factorize(project["enabled_tags"], use_na_sentinel=True)
     keys_flat: list[str] = []
     values_flat: list[str | None] = []
     starts, counts = np.zeros(len(texts), dtype=np.int64), np.zeros(len(texts), dtype=np.int64)
     for i, text in enumerate(texts):
         mapping = parse_map(text) or {}
-        if not any(k in aws_keys for k in mapping):
+        if not any(k in cloud_keys for k in mapping):
             continue
         items = [(k, v) for k, v in mapping.items() if v is not None]
         starts[i], counts[i] = len(keys_flat), len(items)
@@ -62,101 +90,92 @@ def _tag_pairs(project: pd.DataFrame, aws_keys: frozenset[str]) -> pd.DataFrame:
         values_flat.extend(v for _, v in items)
     per_row = np.where(codes >= 0, counts[np.maximum(codes, 0)], 0)
     if not per_row.sum():
-        return pd.DataFrame(columns=PAIR_COLUMNS)
+        return pd.DataFrame(columns=names)
     rows = np.repeat(np.arange(len(project)), per_row)
-    first = np.repeat(starts[np.maximum(codes, 0)], per_row)
-    offset = np.arange(len(rows)) - np.repeat(np.cumsum(per_row) - per_row, per_row)
-    pick = first + offset
+    pick = np.repeat(starts[np.maximum(codes, 0)], per_row) + (
+        np.arange(len(rows)) - np.repeat(np.cumsum(per_row) - per_row, per_row))
     out = pd.DataFrame({
         "key": np.asarray(keys_flat, dtype=object)[pick],
         "value": np.asarray(values_flat, dtype=object)[pick],
-        **{c: project[c].to_numpy(dtype=object)[rows] for c in ("usage_account_id", "namespace", "node")},
-        "account_alias_id": pd.to_numeric(project["account_alias_id"], errors="coerce").to_numpy(dtype=float)[rows],
+        **{c: (pd.to_numeric(project[c], errors="coerce").to_numpy(dtype=float) if c in numeric
+               else project[c].astype(object).where(project[c].notna(), None).to_numpy(dtype=object))[rows]
+           for c in columns},
     })
-    return out.drop_duplicates()[PAIR_COLUMNS].reset_index(drop=True)
-
-
-# The summary side is staged flat (one row per distinct tag of a group) and aggregated by PostgreSQL at write
-# time: a 50,000-pod month has ~250,000 summary groups, too many for Python sets.
-SUMMARY_STAGED = pa.schema([("key", pa.string()), ("value", pa.string()), ("usage_account_id", pa.string()),
-                            ("namespace", pa.string()), ("node", pa.string()), ("account_alias_id", pa.int64())])
-VALUES_STAGED = pa.schema([("chunk", pa.int64()), ("key", pa.string()), ("value", pa.string()),
-                           *((c, pa.list_(pa.string())) for c in ("usage_account_ids", "account_aliases",
-                                                                  "namespaces", "nodes"))])
+    return out.drop_duplicates().reset_index(drop=True)
 
 
 class ChunkTags:
-    """A chunk's tag parts, reduced as the days come: the distinct summary rows (enabled AWS keys) as Arrow,
-    per (key, value) its accounts, alias names, namespaces and nodes."""
+    """A chunk's tag parts: each day's distinct summary rows as Arrow (PostgreSQL merges them), and per (key, value)
+    the distinct array values, reduced as the days come (memory grows with the distinct pairs only)."""
 
-    def __init__(self, chunk: int) -> None:
+    def __init__(self, spec: TagTables, chunk: int) -> None:
+        self.spec = spec
         self.chunk = chunk
         self.summary: list[pa.Table] = []
-        self.values: dict[tuple, tuple[set, set, set, set]] = {}
+        self.values: dict[tuple, list[set]] = {}
+        self._columns = list(dict.fromkeys([*spec.dims, *(c for _a, c in spec.arrays), "namespace", "node",
+                                            *spec.insert_only]))
 
-    def add(self, project: pd.DataFrame, aws_keys: frozenset[str], alias_names: dict[str, str | None]) -> None:
-        pairs = _tag_pairs(project, aws_keys)
+    def add(self, project: pd.DataFrame, cloud_keys: frozenset[str]) -> None:
+        """Add one day's (or day part's) project rows (``enabled_tags`` = the rows' tags as JSON text)."""
+        spec = self.spec
+        pairs = _tag_pairs(project, cloud_keys, self._columns, spec.insert_only)
         if pairs.empty:
             return
-        enabled = pairs[pairs["key"].isin(list(aws_keys)).to_numpy(dtype=bool)]
-        alias = enabled["account_alias_id"].to_numpy(dtype=float)
-        mask = np.isnan(alias)
-        self.summary.append(pa.table({
-            "key": pa.array(enabled["key"].tolist(), pa.string()),
-            "value": pa.array(enabled["value"].tolist(), pa.string()),
-            **{c: pa.array([_none(v) for v in enabled[c].tolist()], pa.string())
-               for c in ("usage_account_id", "namespace", "node")},
-            "account_alias_id": pa.array(np.where(mask, 0, alias).astype(np.int64), pa.int64(), mask=mask),
-        }, schema=SUMMARY_STAGED))
-        for (k, v, acct, ns, node) in pairs[["key", "value", "usage_account_id", "namespace", "node"]].itertuples(
-                index=False, name=None):
-            acct, ns, node = _none(acct), _none(ns), _none(node)
-            accts, names, nss, nodes = self.values.setdefault((k, v), (set(), set(), set(), set()))
-            accts.add(acct)
-            names.add(alias_names.get(acct) if acct is not None else None)
-            nss.add(ns)
-            nodes.add(node)
+        enabled = pairs[(pairs["key"].isin(list(cloud_keys)) & pairs["namespace"].notna()).to_numpy(dtype=bool)]
+        arrays = {}
+        for c in spec.summary_schema.names:
+            if c in spec.insert_only:
+                v = enabled[c].to_numpy(dtype=float)
+                arrays[c] = pa.array(np.where(np.isnan(v), 0, v).astype(np.int64), pa.int64(), mask=np.isnan(v))
+            else:
+                arrays[c] = pa.array(enabled[c].tolist(), pa.string())
+        self.summary.append(pa.table(arrays, schema=spec.summary_schema))
+        cols = [c for _a, c in spec.arrays] + ["namespace", "node"]
+        for k, v, *xs in pairs[["key", "value", *cols]].itertuples(index=False, name=None):
+            sets = self.values.setdefault((k, v), [set() for _ in cols])
+            for s, x in zip(sets, xs, strict=True):
+                s.add(x)
 
     def summary_table(self) -> pa.Table:
+        """The distinct summary rows added since the last call (staged per day)."""
+        names = self.spec.summary_schema.names
         if not self.summary:
-            return SUMMARY_STAGED.empty_table()
+            return self.spec.summary_schema.empty_table()
         table = pa.concat_tables(self.summary)
         self.summary = []
-        return table.group_by(SUMMARY_STAGED.names, use_threads=False).aggregate([]).select(SUMMARY_STAGED.names)
+        return table.group_by(names, use_threads=False).aggregate([]).select(names)
 
     def values_table(self) -> pa.Table:
-        rows = [(self.chunk, k, v, *(_sorted_distinct(x) for x in sets)) for (k, v), sets in self.values.items()]
-        return pa.Table.from_pylist([dict(zip(VALUES_STAGED.names, r, strict=True)) for r in rows],
-                                    schema=VALUES_STAGED)
+        names = self.spec.values_schema.names
+        rows = [dict(zip(names, [self.chunk, k, v, *(_sorted_distinct(s) for s in sets)], strict=True))
+                for (k, v), sets in self.values.items()]
+        return pa.Table.from_pylist(rows, schema=self.spec.values_schema)
 
 
 def _sorted_distinct(values: Iterable[Any]) -> list[Any]:
-    """array_agg(DISTINCT x): ascending, NULL last."""
+    """array_agg(DISTINCT x): ascending (code point order, as PostgreSQL's C collation), NULL last."""
     vals = set(values)
     present = sorted(v for v in vals if v is not None)
     return present + ([None] if None in vals else [])
 
 
-def _none(v: Any) -> Any:
-    return None if v is None or (isinstance(v, float) and pd.isna(v)) else v
-
-
-def write_tag_summaries(conn: Connection, schema: str, bill_id: int, report_period_id: int,
+def write_tag_summaries(conn: Connection, schema: str, spec: TagTables, bill_id: int, report_period_id: int,
                         cluster_id: str, cluster_alias: str | None, summary: Iterable[pa.RecordBatch],
                         values: pa.Table) -> dict[str, int]:
-    """Apply a run's partial rows to both tables in one transaction (commits; rolls back on error)."""
-    stable = qualified(schema, "reporting_ocpawstags_summary")
-    vtable = qualified(schema, "reporting_ocpawstags_values")
+    """Apply a run's staged parts to both tables in one transaction (commits; rolls back on error)."""
+    stable, vtable = qualified(schema, spec.summary), qualified(schema, spec.values)
     keys = qualified(schema, "reporting_enabledtagkeys")
     counts = dict.fromkeys(("summary_rows", "summary_inserted", "summary_updated", "values_upserted",
                             "summary_deleted", "values_deleted"), 0)
     try:
         with conn.cursor() as cur:
-            advisory_xact_lock(cur, f"ocpawstags:{schema}")
-            _write_summary(cur, stable, bill_id, report_period_id, summary, counts)
-            _write_values(cur, vtable, cluster_id, cluster_alias, values, counts)
+            advisory_xact_lock(cur, f"{spec.summary}:{schema}")
+            _write_summary(cur, stable, spec, bill_id, report_period_id, summary, counts)
+            _write_values(cur, vtable, spec, cluster_id, cluster_alias, values, counts)
             cur.execute(sql.SQL("DELETE FROM {} ts WHERE EXISTS (SELECT 1 FROM {} k WHERE NOT k.enabled"
-                                " AND k.provider_type = 'AWS' AND k.key = ts.key)").format(stable, keys))
+                                " AND k.provider_type = %s AND k.key = ts.key)").format(stable, keys),
+                        (spec.provider_type,))
             counts["summary_deleted"] = cur.rowcount
             cur.execute(sql.SQL("DELETE FROM {} tv WHERE NOT EXISTS (SELECT 1 FROM {} ts WHERE ts.key = tv.key)")
                         .format(vtable, stable))
@@ -168,31 +187,34 @@ def write_tag_summaries(conn: Connection, schema: str, bill_id: int, report_peri
     return counts
 
 
-def _csv_chunks(batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+def _csv_chunks(batches: Iterable[pa.RecordBatch], names: list[str]) -> Iterator[bytes]:
     for batch in batches:
         if batch.num_rows:
             buf = io.BytesIO()
-            pacsv.write_csv(pa.Table.from_batches([batch]).select(SUMMARY_STAGED.names), buf,
-                            pacsv.WriteOptions(include_header=False))
+            pacsv.write_csv(pa.Table.from_batches([batch]).select(names), buf, pacsv.WriteOptions(include_header=False))
             yield buf.getvalue()
 
 
-def _write_summary(cur, table, bill_id: int, rp_id: int, summary: Iterable[pa.RecordBatch],
+def _write_summary(cur, table, spec: TagTables, bill_id: int, rp_id: int, summary: Iterable[pa.RecordBatch],
                    counts: dict[str, int]) -> None:
-    """COPY the staged (key, value, account, namespace, node, alias) rows into a temporary table (streamed, batch by
-    batch), then per group (key, account, namespace, node; NULL-safe) union the values with the stored row's, or
-    insert a new row."""
-    cur.execute("CREATE TEMP TABLE poc_tags_flat (key text, value text, usage_account_id text, namespace text,"
-                " node text, account_alias_id integer) ON COMMIT DROP")
-    cur.copy_expert("COPY poc_tags_flat FROM STDIN WITH (FORMAT csv)", CsvStream(_csv_chunks(summary)),
+    """COPY the staged flat rows into a temporary table (streamed, batch by batch), then per group (key, dimensions,
+    namespace, node; NULL-safe) union the values with the stored row's, or insert a new row."""
+    names = spec.summary_schema.names
+    group = ["key", *spec.dims, "namespace", "node"]
+    ident = {c: sql.Identifier(c) for c in names}
+    cur.execute(sql.SQL("CREATE TEMP TABLE poc_tags_flat ({}) ON COMMIT DROP").format(sql.SQL(", ").join(
+        sql.SQL("{} {}").format(ident[c], sql.SQL("bigint" if c in spec.insert_only else "text")) for c in names)))
+    cur.copy_expert("COPY poc_tags_flat FROM STDIN WITH (FORMAT csv)", CsvStream(_csv_chunks(summary, names)),
                     size=1 << 20)
-    cur.execute("CREATE TEMP TABLE poc_tags_groups ON COMMIT DROP AS SELECT key, usage_account_id, namespace, node,"
-                " max(account_alias_id) AS account_alias_id, array_agg(DISTINCT value) AS vals"
-                " FROM poc_tags_flat GROUP BY key, usage_account_id, namespace, node")
+    cur.execute(sql.SQL("CREATE TEMP TABLE poc_tags_groups ON COMMIT DROP AS SELECT {group}{extra},"
+                        " array_agg(DISTINCT value) AS vals FROM poc_tags_flat GROUP BY {group}").format(
+        group=sql.SQL(", ").join(ident[c] for c in group),
+        extra=sql.SQL("").join(sql.SQL(", max({0}) AS {0}").format(ident[c]) for c in spec.insert_only)))
     counts["summary_rows"] = cur.rowcount
-    same = sql.SQL("s.cost_entry_bill_id = %(bill)s AND s.report_period_id = %(rp)s AND s.key = g.key"
-                   " AND s.usage_account_id IS NOT DISTINCT FROM g.usage_account_id AND s.namespace = g.namespace"
-                   " AND s.node IS NOT DISTINCT FROM g.node")
+    same = sql.SQL(" AND ").join([sql.SQL("s.cost_entry_bill_id = %(bill)s AND s.report_period_id = %(rp)s"
+                                          " AND s.key = g.key AND s.namespace = g.namespace"),
+                                  *(sql.SQL("s.{0} IS NOT DISTINCT FROM g.{0}").format(ident[c])
+                                    for c in [*spec.dims, "node"])])
     params = {"bill": bill_id, "rp": rp_id}
     cur.execute(sql.SQL(
         "UPDATE {t} s SET values = m.vals FROM ("
@@ -200,18 +222,20 @@ def _write_summary(cur, table, bill_id: int, rp_id: int, summary: Iterable[pa.Re
         "    FROM {t} s JOIN poc_tags_groups g ON {same}) m"
         " WHERE s.uuid = m.uuid AND s.values IS DISTINCT FROM m.vals").format(t=table, same=same), params)
     counts["summary_updated"] = cur.rowcount
+    inserted = [*group, *spec.insert_only]
     cur.execute(sql.SQL(
-        "INSERT INTO {t} (uuid, key, values, cost_entry_bill_id, report_period_id, usage_account_id,"
-        " account_alias_id, namespace, node)"
-        " SELECT gen_random_uuid(), g.key, g.vals, %(bill)s, %(rp)s, g.usage_account_id, g.account_alias_id,"
-        " g.namespace, g.node FROM poc_tags_groups g"
-        " WHERE NOT EXISTS (SELECT 1 FROM {t} s WHERE {same})").format(t=table, same=same), params)
+        "INSERT INTO {t} (uuid, values, cost_entry_bill_id, report_period_id, {cols})"
+        " SELECT gen_random_uuid(), g.vals, %(bill)s, %(rp)s, {gcols} FROM poc_tags_groups g"
+        " WHERE NOT EXISTS (SELECT 1 FROM {t} s WHERE {same})").format(
+        t=table, same=same, cols=sql.SQL(", ").join(ident[c] for c in inserted),
+        gcols=sql.SQL(", ").join(sql.SQL("g.{}").format(ident[c]) for c in inserted)), params)
     counts["summary_inserted"] = cur.rowcount
 
 
-def _write_values(cur, table, cluster_id: str, cluster_alias: str | None, values: pa.Table,
+def _write_values(cur, table, spec: TagTables, cluster_id: str, cluster_alias: str | None, values: pa.Table,
                   counts: dict[str, int]) -> None:
-    """Per (key, value): the last chunk's arrays, the first chunk's aliases (Koku's upsert per chunk)."""
+    """Per (key, value): the arrays of the last chunk that has the pair, `first_arrays` of the first (Koku's upsert
+    per chunk)."""
     first: dict[tuple, dict] = {}
     last: dict[tuple, dict] = {}
     for r in values.to_pylist():
@@ -220,15 +244,14 @@ def _write_values(cur, table, cluster_id: str, cluster_alias: str | None, values
             first[pair] = r
         if pair not in last or r["chunk"] > last[pair]["chunk"]:
             last[pair] = r
-    rows = [(str(uuid.uuid4()), k, v, last[(k, v)]["usage_account_ids"], first[(k, v)]["account_aliases"],
-             [cluster_id], [cluster_alias], last[(k, v)]["namespaces"], last[(k, v)]["nodes"])
-            for k, v in sorted(last)]
+    arrays = [a for a, _c in spec.arrays]
+    rows = [(str(uuid.uuid4()), k, v, *((first if a in spec.first_arrays else last)[(k, v)][a] for a in arrays),
+             [cluster_id], [cluster_alias], last[(k, v)]["namespaces"], last[(k, v)]["nodes"]) for k, v in sorted(last)]
     if not rows:
         return
-    execute_values(cur, sql.SQL(
-        "INSERT INTO {} (uuid, key, value, usage_account_ids, account_aliases, cluster_ids, cluster_aliases,"
-        " namespaces, nodes) VALUES %s ON CONFLICT (key, value) DO UPDATE SET"
-        " usage_account_ids = EXCLUDED.usage_account_ids, namespaces = EXCLUDED.namespaces,"
-        " nodes = EXCLUDED.nodes, cluster_ids = EXCLUDED.cluster_ids,"
-        " cluster_aliases = EXCLUDED.cluster_aliases").format(table), rows, page_size=1000)
+    names = ["uuid", "key", "value", *arrays, "cluster_ids", "cluster_aliases", "namespaces", "nodes"]
+    updates = sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in names[3:]
+                                 if c not in spec.first_arrays)
+    execute_values(cur, sql.SQL("INSERT INTO {} ({}) VALUES %s ON CONFLICT (key, value) DO UPDATE SET {}").format(
+        table, sql.SQL(", ").join(sql.Identifier(c) for c in names), updates), rows, page_size=1000)
     counts["values_upserted"] = len(rows)

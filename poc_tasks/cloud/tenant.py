@@ -1,30 +1,35 @@
-"""The tenant rows OCP on AWS reads, and the few it creates as Koku's ingestion would (bill, account aliases).
+"""The tenant rows an OCP-on-cloud run reads, and the bill row it creates as Koku's ingestion would.
 
-Reads run in the caller's transaction; ``ensure_bill`` and ``ensure_account_aliases`` too (the caller commits).
+Shared by every provider: the OCP report period and cluster, the enabled and listed tag keys, the cloud bill of the
+month (Koku's ``create_bill``), Koku's matched-tag discovery from PostgreSQL (Azure / GCP form; AWS's own query is in
+cloud/aws.py), the OCP label texts the Trino fallback reads, and the report period's stamp. Everything runs in the
+caller's transaction (the caller commits).
 """
 
 from __future__ import annotations
 
 import calendar
 import datetime as dt
+from typing import Any
 
 import psycopg2.extensions
 from psycopg2 import sql
-from psycopg2.extras import execute_values
 
-from poc_tasks.cloud.jsontext import candidate_string
+from poc_tasks.cloud.jsontext import TagJsonError, candidate_string, canonical_text
+from poc_tasks.cloud.ocp_input import OCP_ROW_FILTER
 from poc_tasks.db.connection import qualified
 from poc_tasks.db.init import ensure_provider
 from poc_tasks.db.koku_rows import inside_koku, missing
-from poc_tasks.validate import validate_uuid
+from poc_tasks.errors import InputFileError
+from poc_tasks.validate import validate_identifier, validate_uuid
 
-__all__ = ["report_period", "has_cluster", "ensure_bill", "bill_ids", "ensure_account_aliases", "account_aliases",
-           "enabled_keys", "keys_exist", "postgres_matched_tags", "stamp_report_period"]
+__all__ = ["report_period", "has_cluster", "ensure_bill", "bill_ids", "enabled_keys", "keys_exist", "tag_keys",
+           "table_exists", "postgres_matched_tags", "ocp_label_texts", "stamp_report_period"]
 
 Connection = psycopg2.extensions.connection
 
 
-def _utc(day: dt.date) -> dt.datetime:
+def utc(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
@@ -33,73 +38,63 @@ def report_period(conn: Connection, schema: str, ocp_uuid: str, month_start: dt.
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SELECT id, cluster_id, cluster_alias FROM {} WHERE provider_id = %s"
                             " AND report_period_start = %s ORDER BY id LIMIT 1").format(
-            qualified(schema, "reporting_ocpusagereportperiod")), (validate_uuid(ocp_uuid), _utc(month_start)))
+            qualified(schema, "reporting_ocpusagereportperiod")), (validate_uuid(ocp_uuid), utc(month_start)))
         row = cur.fetchone()
     return None if row is None else (int(row[0]), row[1], row[2])
 
 
 def has_cluster(conn: Connection, schema: str, ocp_uuid: str) -> bool:
-    """Koku returns early from update_aws_summary_tables when the OCP source has no OCPCluster row."""
+    """Koku returns early from update_{aws,azure}_summary_tables when the OCP source has no OCPCluster row."""
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SELECT 1 FROM {} WHERE provider_id = %s LIMIT 1").format(
             qualified(schema, "reporting_ocp_clusters")), (validate_uuid(ocp_uuid),))
         return cur.fetchone() is not None
 
 
-def ensure_bill(conn: Connection, schema: str, aws_uuid: str, month_start: dt.date, payer_account_id: str | None,
-                source_name: str = "AWS") -> None:
-    """AWSReportParquetProcessor.create_bill: get_or_create(billing_period_start = the month's first day,
-    billing_period_end = its last day (00:00 UTC), payer_account_id, provider); bill_type stays NULL.
-
+def ensure_bill(conn: Connection, schema: str, bill_table: str, provider_uuid: str, provider_type: str,
+                month_start: dt.date, match: dict[str, Any] | None = None,
+                defaults: dict[str, Any] | None = None) -> None:
+    """{AWS,Azure,GCP}ReportParquetProcessor.create_bill: get_or_create(billing_period_start = the month's first day,
+    billing_period_end = its last day, both 00:00 UTC, provider, and the provider's `match` columns: AWS's payer
+    account), with `defaults` on insert (AWS's billing resource); the provider row is created if missing.
     Inside Koku's database the bill is only looked up (KokuRowMissing if the source has none for the month)."""
-    aws = validate_uuid(aws_uuid, "aws_provider_uuid")
-    ensure_provider(conn, schema, aws, source_name, "AWS")
-    start = _utc(month_start.replace(day=1))
-    end = _utc(month_start.replace(day=calendar.monthrange(month_start.year, month_start.month)[1]))
-    table = qualified(schema, "reporting_awscostentrybill")
-    with conn.cursor() as cur:
-        if inside_koku(conn):  # Koku's AWS processing made the bill; never a second one of ours beside it
+    uuid = validate_uuid(provider_uuid, "provider_uuid")
+    ensure_provider(conn, schema, uuid, provider_type, provider_type)
+    start = utc(month_start.replace(day=1))
+    table = qualified(schema, validate_identifier(bill_table))
+    if inside_koku(conn):  # Koku's report processing made the bill; never a second one of ours beside it
+        with conn.cursor() as cur:
             cur.execute(sql.SQL("SELECT 1 FROM {} WHERE billing_period_start = %s AND provider_id = %s").format(table),
-                        (start, aws))
+                        (start, uuid))
             if cur.fetchone() is None:
-                raise missing(schema, "reporting_awscostentrybill", f"the {month_start:%Y-%m} bill of AWS source {aws}",
-                              "Koku's AWS report processing (AWSReportParquetProcessor.create_bill)")
-            return
-        cur.execute(sql.SQL("SELECT 1 FROM {} WHERE billing_period_start = %s AND billing_period_end = %s AND"
-                            " payer_account_id IS NOT DISTINCT FROM %s AND provider_id = %s").format(table),
-                    (start, end, payer_account_id, aws))
+                raise missing(schema, bill_table, f"the {month_start:%Y-%m} bill of {provider_type} source {uuid}",
+                              f"Koku's {provider_type} report processing ({provider_type}ReportParquetProcessor"
+                              ".create_bill)")
+        return
+    end = utc(month_start.replace(day=calendar.monthrange(month_start.year, month_start.month)[1]))
+    match = {validate_identifier(k): v for k, v in (match or {}).items()}
+    row = {**{validate_identifier(k): v for k, v in (defaults or {}).items()}, **match,
+           "billing_period_start": start, "billing_period_end": end, "provider_id": uuid}
+    same = sql.SQL("").join(sql.SQL(" AND {} IS NOT DISTINCT FROM %s").format(sql.Identifier(k)) for k in match)
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT 1 FROM {} WHERE billing_period_start = %s AND billing_period_end = %s"
+                            " AND provider_id = %s{}").format(table, same), (start, end, uuid, *match.values()))
         if cur.fetchone() is None:
-            cur.execute(sql.SQL("INSERT INTO {} (billing_resource, payer_account_id, billing_period_start,"
-                                " billing_period_end, provider_id) VALUES ('aws', %s, %s, %s, %s)").format(table),
-                        (payer_account_id, start, end, aws))
+            cur.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
+                table, sql.SQL(", ").join(sql.Identifier(k) for k in row),
+                sql.SQL(", ").join(sql.Placeholder() * len(row))), tuple(row.values()))
 
 
-def bill_ids(conn: Connection, schema: str, aws_uuid: str, month_start: dt.date, end: dt.date) -> list[int]:
-    """The AWS source's bills with billing_period_start between the month's first day and `end`, by id."""
+def bill_ids(conn: Connection, schema: str, bill_table: str, provider_uuid: str, month_start: dt.date,
+             end: dt.date) -> list[int]:
+    """get_bills_from_provider: the source's bills with billing_period_start between the month's first day and
+    `end`, by id."""
     with conn.cursor() as cur:
         cur.execute(sql.SQL("SELECT id FROM {} WHERE provider_id = %s AND billing_period_start >= %s"
                             " AND billing_period_start <= %s ORDER BY id").format(
-            qualified(schema, "reporting_awscostentrybill")),
-            (validate_uuid(aws_uuid), _utc(month_start.replace(day=1)), _utc(end)))
+            qualified(schema, validate_identifier(bill_table))),
+            (validate_uuid(provider_uuid), utc(month_start.replace(day=1)), utc(end)))
         return [int(r[0]) for r in cur.fetchall()]
-
-
-def ensure_account_aliases(conn: Connection, schema: str, accounts: set[str]) -> None:
-    """An alias row per account that has none (Koku's update_account_aliases: the alias defaults to the id)."""
-    accounts = {a for a in accounts if a}
-    if not accounts:
-        return
-    with conn.cursor() as cur:
-        execute_values(cur, sql.SQL("INSERT INTO {} (account_id, account_alias) VALUES %s"
-                                    " ON CONFLICT (account_id) DO NOTHING").format(
-            qualified(schema, "reporting_awsaccountalias")), [(a, a) for a in sorted(accounts)])
-
-
-def account_aliases(conn: Connection, schema: str) -> dict[str, tuple[int, str | None]]:
-    with conn.cursor() as cur:
-        cur.execute(sql.SQL("SELECT account_id, id, account_alias FROM {}").format(
-            qualified(schema, "reporting_awsaccountalias")))
-        return {r[0]: (int(r[1]), r[2]) for r in cur.fetchall()}
 
 
 def enabled_keys(conn: Connection, schema: str, provider_type: str) -> list[str]:
@@ -118,39 +113,64 @@ def keys_exist(conn: Connection, schema: str, provider_type: str) -> bool:
         return cur.fetchone() is not None
 
 
-def _exists(cur, schema: str, table: str) -> bool:
+def tag_keys(conn: Connection, schema: str, provider_type: str | None = None) -> list[str]:
+    """Every key listed in reporting_enabledtagkeys (enabled or not), of one provider type or of all."""
+    query = sql.SQL("SELECT DISTINCT key FROM {}").format(qualified(schema, "reporting_enabledtagkeys"))
+    params: tuple = ()
+    if provider_type is not None:
+        query += sql.SQL(" WHERE provider_type = %s")
+        params = (provider_type,)
+    with conn.cursor() as cur:
+        cur.execute(query, params)
+        return sorted(r[0] for r in cur.fetchall())
+
+
+def table_exists(cur, schema: str, table: str) -> bool:
     cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f'"{schema}"."{table}"',))
     return bool(cur.fetchone()[0])
 
 
-def postgres_matched_tags(conn: Connection, schema: str) -> list[str]:
-    """Koku's matched-tag discovery from PostgreSQL (sql/aws/openshift/reporting_ocpaws_matched_tags.sql), as
-    candidate strings: AWS (key, value) pairs of reporting_awstags_values equal, case-insensitively, to an
-    OpenShift pair of reporting_ocptags_values, for keys the tenant lists (any state) for both; [] when those
-    tables are empty or absent (then the caller falls back to the Parquet, as Koku falls back to Trino)."""
+def postgres_matched_tags(conn: Connection, schema: str, provider_type: str, tags_values_table: str,
+                          cloud_enabled_only: bool) -> list[str]:
+    """Koku's sql/{azure,gcp}/openshift/reporting_ocp{azure,gcp}_matched_tags.sql as candidate strings: the cloud's
+    (key, value) pairs of its tag-values table whose key is listed for the cloud (Azure: and enabled) equal,
+    case-insensitively, to a pair of reporting_ocptags_values whose key is listed for OCP. [] when the tables are
+    empty or absent (then the caller falls back to the Parquet, as Koku falls back to Trino)."""
     with conn.cursor() as cur:
-        if not all(_exists(cur, schema, t) for t in ("reporting_awstags_summary", "reporting_awstags_values",
-                                                      "reporting_ocptags_values")):
+        if not all(table_exists(cur, schema, t) for t in (tags_values_table, "reporting_ocptags_values")):
             return []
-        etk = qualified(schema, "reporting_enabledtagkeys")
+        enabled = sql.SQL(" AND e.enabled") if cloud_enabled_only else sql.SQL("")
         q = sql.SQL(
-            "WITH aws_keys AS (SELECT DISTINCT s.key FROM {aws_summary} s JOIN {etk} e ON lower(e.key) = lower(s.key)),"
-            " ocp_keys AS (SELECT DISTINCT v.key FROM {ocp_values} v JOIN {etk} e ON lower(e.key) = lower(v.key)"
-            "   WHERE e.provider_type = 'OCP'),"
-            " pairs AS (SELECT DISTINCT a.key AS aws_key, o.key AS ocp_key FROM aws_keys a JOIN ocp_keys o"
-            "   ON lower(a.key) = lower(o.key)),"
-            " aws_tags AS (SELECT DISTINCT v.key, v.value FROM {aws_values} v JOIN {etk} e"
-            "   ON lower(e.key) = lower(v.key) WHERE v.key IN (SELECT aws_key FROM pairs) AND e.provider_type = 'AWS'),"
-            " ocp_tags AS (SELECT DISTINCT v.key, v.value FROM {ocp_values} v JOIN {etk} e"
-            "   ON lower(e.key) = lower(v.key) WHERE v.key IN (SELECT ocp_key FROM pairs) AND e.provider_type = 'OCP')"
-            " SELECT a.key, a.value FROM aws_tags a JOIN ocp_tags o"
-            "   ON lower(a.key) = lower(o.key) AND lower(a.value) = lower(o.value)"
-        ).format(aws_summary=qualified(schema, "reporting_awstags_summary"),
-                 aws_values=qualified(schema, "reporting_awstags_values"),
-                 ocp_values=qualified(schema, "reporting_ocptags_values"), etk=etk)
-        cur.execute(q)
+            "WITH cloud AS (SELECT DISTINCT v.key, v.value FROM {cloud} v JOIN {etk} e ON lower(e.key) = lower(v.key)"
+            "   AND e.provider_type = %s{enabled}),"
+            " ocp AS (SELECT DISTINCT v.key, v.value FROM {ocp} v JOIN {etk} e ON lower(e.key) = lower(v.key)"
+            "   WHERE e.provider_type = 'OCP')"
+            " SELECT c.key, c.value FROM cloud c JOIN ocp o ON lower(c.key) = lower(o.key)"
+            "   AND lower(c.value) = lower(o.value)"
+        ).format(cloud=qualified(schema, tags_values_table), ocp=qualified(schema, "reporting_ocptags_values"),
+                 etk=qualified(schema, "reporting_enabledtagkeys"), enabled=enabled)
+        cur.execute(q, (provider_type,))
         rows = cur.fetchall()
     return sorted({candidate_string(k, v) for k, v in rows})
+
+
+def ocp_label_texts(conn: Connection, schema: str, source_uuid: str, first: dt.date,
+                    last: dt.date) -> tuple[set[str], set[str]]:
+    """The distinct pod-label and volume-label texts (as Trino writes them) of one OCP source's summary rows of the
+    days [first, last]: what Koku's Trino matched-tag query unnests on the OpenShift side."""
+    query = sql.SQL("SELECT DISTINCT pod_labels::text, volume_labels::text FROM {} WHERE source_uuid = %s"
+                    " AND usage_start >= %s AND usage_start <= %s AND {}").format(
+        qualified(schema, "reporting_ocpusagelineitem_daily_summary"), sql.SQL(OCP_ROW_FILTER))
+    with conn.cursor() as cur:
+        cur.execute(query, (validate_uuid(source_uuid), first, last))
+        rows = cur.fetchall()
+    try:
+        pods = {canonical_text(p) for p, _v in rows if p}
+        volumes = {canonical_text(v) for _p, v in rows if v}
+    except TagJsonError as exc:
+        raise InputFileError("reporting_ocpusagelineitem_daily_summary", f"unusable labels: {exc}",
+                             "pod_labels") from exc
+    return pods, volumes
 
 
 def stamp_report_period(conn: Connection, schema: str, report_period_id: int) -> None:
@@ -158,4 +178,3 @@ def stamp_report_period(conn: Connection, schema: str, report_period_id: int) ->
     with conn.cursor() as cur:
         cur.execute(sql.SQL("UPDATE {} SET ocp_on_cloud_updated_datetime = now() WHERE id = %s").format(
             qualified(schema, "reporting_ocpusagereportperiod")), (int(report_period_id),))
-

@@ -26,13 +26,19 @@ from poc_tasks.embedded import free_port
 from poc_tasks.sample import SampleConfig, write_sample
 from poc_tasks.settings import libpq_url
 from tests.integration.ocp_support import SUMMARY_TABLE, count_rows, fetch, make_dataset, run_cli, summary_multiset
-from tests.integration.test_ocp_on_aws import _argv as aws_argv
-from tests.integration.test_ocp_on_aws import aws_local  # noqa: F401 - fixture
+from tests.integration.test_ocp_on_cloud import (
+    _argv,
+    aws_local,  # noqa: F401 - fixture
+)
 from tests.integration.test_ocp_run import clean_env  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
 
 REPORT_PERIODS = "reporting_ocpusagereportperiod"
+
+
+def aws_argv(ds, pg_url: str) -> list[str]:
+    return _argv("AWS", ds, pg_url)
 
 
 def _periods(pg_url: str, schema: str) -> list[tuple]:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from poc_tasks.cloud import attribution as attr
-from poc_tasks.cloud.pipeline import AWS_PROFILE
+from poc_tasks.cloud.aws import PROFILE as AWS_PROFILE
 
 NAN = float("nan")
 ALIASES = {"111": 7}

@@ -13,7 +13,7 @@ import pytest
 from poc_tasks.cloud.matching import fallback_matched_tags
 from poc_tasks.cloud.outputs import CostTerm, back_populate_rows, round_to_column_scales
 from poc_tasks.cloud.sqlfn import decimal_9, like, split_part, strpos_found
-from poc_tasks.cloud.tag_tables import ChunkTagParts, TagTables
+from poc_tasks.cloud.tag_summary import ChunkTags, TagTables
 from poc_tasks.db.tables import get_table
 from poc_tasks.db.tables_azure import OCPAZURE_PROJECT_TABLE
 
@@ -90,11 +90,13 @@ def test_tag_parts_summarise_enabled_keys_and_list_values_of_every_key():
         "enabled_tags": ['{"app":"a","team":"x"}', '{"app":"b","env":null}', '{"team":"y"}', None],
         "subscription_guid": ["s1", "s1", "s2", "s1"], "namespace": ["ns", "ns", "ns", "ns"],
         "node": ["n1", "n1", None, "n1"]})
-    parts = ChunkTagParts(SPEC, 0)
+    parts = ChunkTags(SPEC, 0)
     parts.add(project, frozenset({"app"}))
-    summary = {(r["key"], r["subscription_guid"], r["node"]): r["values"] for r in parts.summary_table().to_pylist()}
-    # only rows holding an Azure-enabled key; their every key in the values table; null values left out
-    assert summary == {("app", "s1", "n1"): ["a", "b"]}
+    summary = sorted((r["key"], r["value"], r["subscription_guid"], r["node"])
+                     for r in parts.summary_table().to_pylist())
+    # only rows holding an Azure-enabled key, one row per distinct value (PostgreSQL groups them at write
+    # time); their every key in the values table; null values left out
+    assert summary == [("app", "a", "s1", "n1"), ("app", "b", "s1", "n1")]
     values = {(r["key"], r["value"]): r["subscription_guids"] for r in parts.values_table().to_pylist()}
     assert values == {("app", "a"): ["s1"], ("team", "x"): ["s1"], ("app", "b"): ["s1"]}
 
@@ -113,7 +115,7 @@ def test_fallback_matched_tags_follow_koku_key_rules():
 def test_aws_outputs_round_numeric_9_columns_as_trinos_insert():
     """0.35374218749999997 = (64.5 / 384) * 2.106: Trino's cast to numeric(33,9) reads the shortest text and rounds
     half up -> 0.353742187; the COPY writer's 15-significant-digit rounding alone would store 0.353742188."""
-    from poc_tasks.cloud import pipeline
+    from poc_tasks.cloud import flow
     from poc_tasks.cloud.spec import CloudRunSpec
     from poc_tasks.db.encode import float8_numeric
 
@@ -125,7 +127,8 @@ def test_aws_outputs_round_numeric_9_columns_as_trinos_insert():
     frame = pd.DataFrame({"usage_start": [dt.date(2026, 12, 6)], "cluster_id": ["c1"],
                           "calculated_amortized_cost": [share], "markup_cost_amortized": [share],
                           "unblended_cost": [share]})
-    out = pipeline._ui_arrow(frame, "reporting_ocpaws_cost_summary_p", spec)
+    name = "reporting_ocpaws_cost_summary_p"
+    out = flow._ui_arrow(frame, name, flow._table_schema(name), spec)
     assert out.column("calculated_amortized_cost").to_pylist() == [0.353742187]
     assert out.column("markup_cost_amortized").to_pylist() == [0.353742187]
     assert out.column("unblended_cost").to_pylist() == [share]  # numeric(33,15): left to the COPY writer

@@ -8,11 +8,12 @@ import pandas as pd
 import pytest
 
 from poc_tasks.cloud.attribution import final_columns
-from poc_tasks.cloud.pipeline import AWS_PROFILE
-from poc_tasks.cloud.project import back_populate_rows, project_rows, project_tag_keys
+from poc_tasks.cloud.aws import PROFILE as AWS_PROFILE
+from poc_tasks.cloud.aws import PROVIDER as AWS
+from poc_tasks.cloud.outputs import back_populate_rows, ui_rows
+from poc_tasks.cloud.project import project_rows, project_tag_keys
 from poc_tasks.cloud.spec import CloudRunSpec, date_range_pair, markup_fraction
 from poc_tasks.cloud.tag_summary import ChunkTags
-from poc_tasks.cloud.ui_tables import AWS_UI_TABLES, ui_rows
 from poc_tasks.errors import InvalidArgument
 
 DAY = dt.date(2026, 1, 5)
@@ -71,7 +72,7 @@ def test_back_populate_sums_the_stored_amortized_values_per_ocp_key():
         {"data_source": "Storage", "persistentvolumeclaim": "pvc", "persistentvolume": "pv",
          "tags": '{"v":"1"}', "resource_id": "vol-1"},
     ]), project_tag_keys(["app", "v"]), AWS_PROFILE)
-    back = back_populate_rows(project, 3, "ocp-uuid")
+    back = back_populate_rows(project, 3, "ocp-uuid", AWS.cost_terms, AWS.strict_raw, AWS.currency, AWS.strict_project)
     pods = back[back["resource_id"] == "i-1"].iloc[0]
     assert pods["infrastructure_raw_cost"] == pytest.approx(0.12345679, abs=1e-15)  # 0.123456789 + 0.000000001
     assert (pods["pod_labels"], pods["volume_labels"], pods["all_labels"]) == ('{"app":"a"}', "{}", '{"app":"a"}')
@@ -92,7 +93,7 @@ def test_ui_tables_filters_and_keys():
         {"product_family": "Storage Snapshot", "unit": "GB-Mo", "cost": 32.0, "resource_id": "snap"},
         {"product_family": "Storage", "unit": "IOPS-Mo", "cost": 64.0, "resource_id": "vol-1"},
     ])
-    by = {t.name: ui_rows(rows, t) for t in AWS_UI_TABLES}
+    by = {t.name: ui_rows(rows, t, AWS.ui_numeric) for t in AWS.ui_tables}
     assert by["reporting_ocpaws_compute_summary_p"]["unblended_cost"].tolist() == [1.0]
     assert by["reporting_ocpaws_database_summary_p"]["unblended_cost"].tolist() == [2.0]
     assert by["reporting_ocpaws_network_summary_p"]["unblended_cost"].tolist() == [8.0]
@@ -113,8 +114,9 @@ def test_chunk_tags_reduce_enabled_aws_keys_and_every_tag_of_tagged_rows():
         {"tags": '{"app":"a"}', "node": None, "namespace": "c"},
         {"tags": '{"team":"u"}', "namespace": "b", "node": "n1"},  # no enabled AWS key: not tagged
     ]), project_tag_keys(["app", "team"]), AWS_PROFILE)
-    tags = ChunkTags(4)
-    tags.add(project, frozenset({"app"}), {"111": "alias-111"})
+    project["account_alias"] = project["usage_account_id"].map({"111": "alias-111"})
+    tags = ChunkTags(AWS.tags, 4)
+    tags.add(project, frozenset({"app"}))
     summary = sorted(tags.summary_table().to_pylist(), key=repr)
     assert summary == [  # one row per distinct tag of a group; PostgreSQL aggregates the groups at write time
         {"key": "app", "value": "a", "usage_account_id": "111", "namespace": "a", "node": "n1", "account_alias_id": 7},

@@ -1,13 +1,17 @@
-"""OCP on Azure and OCP on GCP end to end: real PostgreSQL, Redis, S3 over HTTP (moto server), the worker, chords.
+"""The contract every OCP-on-cloud provider module passes, end to end: real PostgreSQL, Redis, S3 over HTTP (moto
+server), the worker and its chords.
 
-The data is poc_tasks.sample's small cluster with its matched Azure export or GCP billing export (no mid-day label
-changes), written for each test's own tenant; the OCP summary runs first, as in Koku. Every test runs for both
-providers: one flow, two provider modules.
+The data is poc_tasks.sample's small cluster with its matched AWS bill, Azure export or GCP billing export (no
+mid-day label changes), written for each test's own tenant; the OCP summary runs first, as in Koku. Every test runs
+for the three providers (one run, three provider modules): the chords, the inputs read, each day's cost conserved,
+an idempotent re-run, tag summaries, bad input refused with nothing written. A provider's own rules have their
+own tests at the end.
 """
 
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import time
 import uuid
 from contextlib import closing
@@ -35,7 +39,8 @@ from tests.integration.test_ocp_run import clean_env, start_worker  # noqa: F401
 pytestmark = pytest.mark.integration
 
 BACK_POPULATED = "supplementary_usage_cost IS NOT NULL"
-CLOUDS = {"Azure": "azure", "GCP": "gcp"}
+CLOUDS = {"AWS": "aws", "Azure": "azure", "GCP": "gcp"}
+CATEGORY_SUMMARY = "reporting_ocpawscategory_summary"
 
 
 def _dataset(cloud: str, pg_url: str, schema: str, root: str, storage_options: dict | None = None,
@@ -44,7 +49,7 @@ def _dataset(cloud: str, pg_url: str, schema: str, root: str, storage_options: d
     ds = make_dataset(pg_url, schema, root, storage_options, label_changes=False,
                       **{"days": 3, f"with_{key}": True, **config})
     section = ds.scenario[key]
-    if cloud == "Azure":  # Koku enables every Azure key it sees (under its limit)
+    if cloud in ("AWS", "Azure"):  # Koku enables every AWS and Azure key it sees (under its limit)
         keys = [(k, True) for k in section["enabled_tag_keys"]]
     else:  # Koku records GCP keys disabled; the scenario's keys are the ones a user enabled
         on = set(section["enabled_tag_keys"])
@@ -55,6 +60,9 @@ def _dataset(cloud: str, pg_url: str, schema: str, root: str, storage_options: d
                 cur.execute(sql.SQL("INSERT INTO {} (uuid, key, enabled, provider_type) VALUES (%s, %s, %s, %s)"
                                     ).format(qualified(schema, "reporting_enabledtagkeys")),
                             (str(uuid.uuid4()), k, enabled, cloud))
+            for k in section.get("category_keys", []):  # and every AWS cost-category key
+                cur.execute(sql.SQL("INSERT INTO {} (uuid, key, enabled) VALUES (%s, %s, true)").format(
+                    qualified(schema, "reporting_awsenabledcategorykeys")), (str(uuid.uuid4()), k))
         conn.commit()
     return ds
 
@@ -81,6 +89,8 @@ def _all_tables(cloud: str, pg_url: str, schema: str) -> dict[str, collections.C
     p = flow.provider(cloud)
     out = {t: _multiset(pg_url, schema, t) for t in flow.write_order(p)}
     out[p.tags.values] = _multiset(pg_url, schema, p.tags.values)
+    if cloud == "AWS":
+        out[CATEGORY_SUMMARY] = _multiset(pg_url, schema, CATEGORY_SUMMARY)
     return out
 
 
@@ -92,6 +102,14 @@ def cloud(request) -> str:
 @pytest.fixture
 def local(cloud: str, pg_url: str, tenant_schema: str, tmp_path: Path, clean_env) -> Dataset:  # noqa: F811
     ds = _dataset(cloud, pg_url, tenant_schema, str(tmp_path / "bucket"))
+    _run_ocp(ds, pg_url)
+    return ds
+
+
+@pytest.fixture
+def aws_local(pg_url: str, tenant_schema: str, tmp_path: Path, clean_env) -> Dataset:  # noqa: F811
+    """`local` for AWS alone (other modules' tests use it)."""
+    ds = _dataset("AWS", pg_url, tenant_schema, str(tmp_path / "bucket"))
     _run_ocp(ds, pg_url)
     return ds
 
@@ -138,7 +156,8 @@ def test_summarize_task_by_name_runs_chunks_and_table_writes_as_chords(
         f"poc_tasks.summarize_ocp_on_{CLOUDS[cloud]}": 1, "poc_tasks.cloud_compute_chunk": 2,
         "poc_tasks.cloud_write_tables": 1, "poc_tasks.cloud_write_table": len(tables),
         "poc_tasks.cloud_finalize_run": 1}
-    assert out["provider"] == p.run_name and out["chunks"] == 2 and set(out["rows"]) == set(tables)
+    finalized = {CATEGORY_SUMMARY} if cloud == "AWS" else set()  # what a provider's finalize steps write
+    assert out["provider"] == p.run_name and out["chunks"] == 2 and set(out["rows"]) == {*tables, *finalized}
     for table in [p.project_table, *(t.name for t in p.ui_tables)]:
         assert out["rows"][table] == sum(_multiset(pg_url, ds.schema, table).values()) > 0, table
     assert out["rows"][SUMMARY_TABLE] == sum(_multiset(pg_url, ds.schema, SUMMARY_TABLE, BACK_POPULATED).values())
@@ -173,6 +192,28 @@ def _podless_days(pg_url: str, ds: Dataset, pv: str) -> set:
     rows = fetch(pg_url, ds.schema, SUMMARY_TABLE, "usage_start, bool_or(coalesce(resource_id, '') <> '')",
                  "persistentvolume = %s AND NOT (" + BACK_POPULATED + ") GROUP BY 1", (pv,))
     return {day for day, has_node in rows if not has_node}
+
+
+def _expected_aws(ds: Dataset, _pg_url: str) -> tuple[str, pd.Series]:
+    """Per day, the amortized cost of the bill's lines the sample planted for the cluster (instances, their data
+    transfer, disks, tagged lines), minus the two Koku cannot attribute: an in-tree volume matched by its PV name
+    (no CSI handle, so no disk share, and it contains no node id) and a line whose tag matches an OpenShift label
+    only case-blind."""
+    aws = ds.scenario["aws"]
+    features = aws["features"]
+    mine = set(features["ec2_nodes"].values()) | set(features["ebs_volumes"].values())
+    mine.add(features["released_pv"]["csi_volume_handle"])
+    mine |= {t["resource_id"] for t in features["tag_matched"].values() if t["resource_id"]}
+    lost = {features["tag_matched"]["s3_enabled_key_case_mismatch"]["resource_id"]}
+    if features.get("ebs_matched_by_pv_name"):  # bigger samples only
+        lost.add(features["ebs_matched_by_pv_name"])
+    lines = _read_folder(ds, provider_prefix(ds.root, ds.scenario["account"], "AWS", aws["source_uuid"], aws["year"],
+                                             aws["month"], daily=True))
+    ours = lines["lineitem_resourceid"].isin(mine - lost) | (lines["bill_billingentity"] == "AWS Marketplace")
+    amortized = lines["lineitem_unblendedcost"].where(lines["lineitem_lineitemtype"].isin(["Usage", "Tax"]),
+                                                      lines["savingsplan_savingsplaneffectivecost"])
+    days = lines.loc[ours, "lineitem_usagestartdate"].dt.date
+    return "calculated_amortized_cost", amortized[ours].groupby(days).sum()
 
 
 def _expected_azure(ds: Dataset, pg_url: str) -> tuple[str, pd.Series]:
@@ -220,10 +261,15 @@ def _expected_gcp(ds: Dataset, pg_url: str) -> tuple[str, pd.Series]:
 
 def test_each_day_the_attributed_cost_equals_the_cost_of_the_clusters_lines(cloud, pg_url, local):
     ds, p = local, flow.provider(cloud)
-    column, expected = (_expected_azure if cloud == "Azure" else _expected_gcp)(ds, pg_url)
-    flow.run(p, _spec(cloud, ds), ds.settings(pg_url))
+    expected_of = {"AWS": _expected_aws, "Azure": _expected_azure, "GCP": _expected_gcp}[cloud]
+    column, expected = expected_of(ds, pg_url)
+    out = flow.run(p, _spec(cloud, ds), ds.settings(pg_url))
+    # inputs read: every cloud line of the month at least once, and each day's matched lines
+    assert out["rows_read"] >= sum(pq.read_metadata(f).num_rows for f in _line_files(cloud, ds))
+    assert sorted(out["days"]) == ["2026-01-01", "2026-01-02", "2026-01-03"]
+    assert all(d["matched_lines"] > 0 for d in out["days"].values())
     attributed = dict(fetch(pg_url, ds.schema, p.project_table, f"usage_start, sum({column})", "true GROUP BY 1"))
-    assert sorted(attributed) == sorted(expected.index) and len(attributed) == 3
+    assert sorted(attributed) == sorted(expected.index) == [dt.date(2026, 1, d) for d in (1, 2, 3)]
     for day, cost in expected.items():
         assert float(attributed[day]) == pytest.approx(cost, abs=1e-6), day
     # the OCP summary's own rows carry it too: the back-populated rows hold cost + markup (+ credits) per OCP key
@@ -231,8 +277,17 @@ def test_each_day_the_attributed_cost_equals_the_cost_of_the_clusters_lines(clou
                       BACK_POPULATED + " GROUP BY 1"))
     for day, cost in expected.items():
         assert float(back[day]) == pytest.approx(cost, abs=1e-6), day
+    # the UI cost summary's totals are the project table's
+    total = p.conservation_costs[0]
+    ui = next(t.name for t in p.ui_tables if t.name.endswith("_cost_summary_p"))
+    totals = dict(fetch(pg_url, ds.schema, ui, f"usage_start, sum({total})", "true GROUP BY 1"))
+    project = dict(fetch(pg_url, ds.schema, p.project_table, f"usage_start, sum({total})", "true GROUP BY 1"))
+    for day, cost in project.items():
+        assert float(totals[day]) == pytest.approx(float(cost), abs=1e-6), day
     namespaces = {r[0] for r in fetch(pg_url, ds.schema, p.project_table, "DISTINCT namespace")}
     assert {"Worker unallocated", "Platform unallocated", "Storage unattributed", "Network unattributed"} <= namespaces
+    if cloud == "AWS":
+        assert fetch(pg_url, ds.schema, CATEGORY_SUMMARY, "count(*)")[0][0] > 0
 
 
 # --- idempotence -----------------------------------------------------------------------------------------------
@@ -247,6 +302,13 @@ def test_rerun_gives_the_same_rows_and_leaves_the_ocp_summary_rows_alone(cloud, 
     assert second["rows"] == first["rows"]
     assert _all_tables(cloud, pg_url, ds.schema) == after_first
     assert summary_multiset(pg_url, ds.schema, where="NOT (" + BACK_POPULATED + ")") == ocp_rows
+    # a re-run of the OCP summary keeps the back-populated rows that carry cost (Koku's delete rule; those whose
+    # cost is NULL or 0 go with the OCP rows)
+    assert sum(_multiset(pg_url, ds.schema, SUMMARY_TABLE, BACK_POPULATED).values()) == first["rows"][SUMMARY_TABLE]
+    costed = BACK_POPULATED + " AND infrastructure_raw_cost <> 0"
+    back = _multiset(pg_url, ds.schema, SUMMARY_TABLE, costed)
+    _run_ocp(ds, pg_url)
+    assert _multiset(pg_url, ds.schema, SUMMARY_TABLE, BACK_POPULATED) == back
 
 
 def test_tag_summaries_union_values_and_drop_disabled_keys(cloud, pg_url, local):
@@ -257,12 +319,18 @@ def test_tag_summaries_union_values_and_drop_disabled_keys(cloud, pg_url, local)
     with closing(connect(pg_url)) as conn, conn.cursor() as cur:
         cur.execute(sql.SQL("UPDATE {} SET values = array_append(values, 'older') WHERE key = 'app'").format(
             qualified(ds.schema, p.tags.summary)))
-        cur.execute(sql.SQL("UPDATE {} SET enabled = false WHERE key = 'app' AND provider_type = %s")
-                    .format(qualified(ds.schema, "reporting_enabledtagkeys")), (cloud,))
         conn.commit()
     flow.run(p, _spec(cloud, ds), ds.settings(pg_url))
-    assert not fetch(pg_url, ds.schema, p.tags.summary, "1", "key = 'app'")
-    assert not fetch(pg_url, ds.schema, p.tags.values, "1", "key = 'app'")
+    apps = fetch(pg_url, ds.schema, p.tags.summary, "values", "key = 'app'")
+    assert apps and all("older" in v[0] and v[0] == sorted(v[0]) for v in apps)  # stored values kept (union)
+    disabled = max(keys)  # 'app' where it is the only one
+    with closing(connect(pg_url)) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("UPDATE {} SET enabled = false WHERE key = %s AND provider_type = %s")
+                    .format(qualified(ds.schema, "reporting_enabledtagkeys")), (disabled, cloud))
+        conn.commit()
+    flow.run(p, _spec(cloud, ds), ds.settings(pg_url))
+    assert not fetch(pg_url, ds.schema, p.tags.summary, "1", "key = %s", (disabled,))
+    assert not fetch(pg_url, ds.schema, p.tags.values, "1", "key = %s", (disabled,))
 
 
 # --- bad input -------------------------------------------------------------------------------------------------
@@ -279,7 +347,10 @@ def _argv(cloud: str, ds: Dataset, pg_url: str) -> list[str]:
 def _line_files(cloud: str, ds: Dataset) -> list[Path]:
     key = CLOUDS[cloud]
     sec = ds.scenario[key]
-    if cloud == "Azure":
+    if cloud == "AWS":
+        folder = provider_prefix(ds.root, ds.scenario["account"], "AWS", sec["source_uuid"], sec["year"],
+                                 sec["month"], daily=True)
+    elif cloud == "Azure":
         folder = provider_prefix(ds.root, ds.scenario["account"], "Azure", sec["source_uuid"], sec["year"],
                                  sec["month"], daily=False)
     else:
@@ -301,8 +372,8 @@ def test_bad_cloud_input_names_file_and_column_and_writes_nothing(cloud, pg_url,
     ocp_rows = summary_multiset(pg_url, ds.schema)
     path = _line_files(cloud, ds)[1]
     table = pq.read_table(path)
-    tags = "tags" if cloud == "Azure" else "labels"
-    dropped = "subscriptionguid" if cloud == "Azure" else "billing_account_id"
+    tags = {"AWS": "resourcetags", "Azure": "tags", "GCP": "labels"}[cloud]
+    dropped = {"AWS": "lineitem_usageaccountid", "Azure": "subscriptionguid", "GCP": "billing_account_id"}[cloud]
     if case == "missing_column":
         pq.write_table(table.drop_columns([dropped]), path)
         expected = [str(path), f"'{dropped}'"]
@@ -327,7 +398,7 @@ def test_without_the_ocp_summary_the_run_says_so(cloud, pg_url, tenant_schema, t
 
 def test_without_cloud_data_for_the_month_the_run_says_so(cloud, pg_url, local):
     ds = local
-    marker = "/Azure/" if cloud == "Azure" else "/GCP/raw/"  # Azure's lines; GCP's daily lines (every invoice month)
+    marker = {"AWS": "/AWS/", "Azure": "/Azure/", "GCP": "/GCP/raw/"}[cloud]  # GCP: its daily lines (every month)
     for path in Path(ds.root).rglob("*.parquet"):
         if marker in str(path):
             path.unlink()
@@ -339,7 +410,7 @@ def test_without_cloud_data_for_the_month_the_run_says_so(cloud, pg_url, local):
 
 def test_azure_without_the_disk_capacity_lookup_the_run_says_so(pg_url, tenant_schema, tmp_path, clean_env,  # noqa: F811
                                                                   monkeypatch):
-    from poc_tasks.cloud import tenant_cloud
+    from poc_tasks.cloud import azure
     from poc_tasks.errors import ConfigurationError
 
     ds = _dataset("Azure", pg_url, tenant_schema, str(tmp_path / "bucket"))
@@ -348,7 +419,7 @@ def test_azure_without_the_disk_capacity_lookup_the_run_says_so(pg_url, tenant_s
     def missing(_conn):
         raise ConfigurationError("public.reporting_common_diskcapacity does not exist")
 
-    monkeypatch.setattr(tenant_cloud, "disk_tiers", missing)
+    monkeypatch.setattr(azure, "disk_tiers", missing)
     with pytest.raises(ConfigurationError, match="reporting_common_diskcapacity"):
         flow.run(flow.provider("Azure"), _spec("Azure", ds), ds.settings(pg_url))
     assert fetch(pg_url, ds.schema, flow.provider("Azure").project_table, "count(*)")[0][0] == 0
@@ -360,3 +431,21 @@ def test_a_bill_the_cloud_source_does_not_have_is_refused(cloud, pg_url, local):
     with pytest.raises(MissingInputData, match="bill_id 999"):
         flow.run(flow.provider(cloud), _spec(cloud, local, bill_id=999), local.settings(pg_url))
     assert fetch(pg_url, local.schema, flow.provider(cloud).project_table, "count(*)")[0][0] == 0
+
+
+# --- a provider's own rules ------------------------------------------------------------------------------------
+
+
+def test_aws_lines_without_product_code_are_refused_and_nothing_is_written(pg_url, tenant_schema, tmp_path,
+                                                                          clean_env):  # noqa: F811
+    ds = _dataset("AWS", pg_url, tenant_schema, str(tmp_path / "bucket"))
+    _run_ocp(ds, pg_url)
+    ocp_rows = summary_multiset(pg_url, ds.schema)
+    path = _line_files("AWS", ds)[1]
+    table = pq.read_table(path)
+    col = table.column_names.index("lineitem_productcode")
+    pq.write_table(table.set_column(col, "lineitem_productcode", pa.array([""] * table.num_rows)), path)
+    res = run_cli(*_argv("AWS", ds, pg_url))
+    assert res.code == 2, res.stderr
+    assert "'lineitem_productcode'" in res.stderr and "product_code is NOT NULL" in res.stderr
+    _nothing_written("AWS", pg_url, ds, ocp_rows)
