@@ -14,7 +14,7 @@ derived columns, resource-id match, tag match; :func:`ebs_capacities` is step 2'
 
 A chunk's first pass (:func:`_pass_one`) reads resource ids (and tag texts when the matched tags must be discovered
 from the Parquet): which lines can match, the EBS capacity of each disk and day, each disk's total PV capacity over
-the chunk. Then per day the matched lines are attributed in parts of about BUCKET_ROWS step-2 rows
+the chunk. Then per day the matched lines are attributed in parts of about POC_BUCKET_ROWS step-2 rows
 (:func:`_day_rows`), so that memory stays bounded on big clusters.
 """
 
@@ -24,7 +24,6 @@ import calendar
 import datetime as dt
 import logging
 import math
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +44,7 @@ from poc_tasks.cloud.matching import SuffixMatcher, contained_pairs, label_pairs
 from poc_tasks.cloud.ocp_input import read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable
 from poc_tasks.cloud.project import project_rows
-from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, line_parts
+from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, bucket_rows, line_parts
 from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.db.connection import qualified
@@ -317,8 +316,6 @@ def ebs_capacities(raw: ParquetSource, day: dt.date, resource_ids: Iterable[str]
 # --- the provider module's hooks (cloud/provider.py) ----------------------------------------------------------
 
 PROFILE = CloudProfile(costs=COSTS, markups=MARKUPS, attributes=CLOUD_ATTRIBUTES, category="aws_cost_category")
-# step-2 rows per part of a day: a day of a 50,000-pod cluster is ~100 k rows of ~40 columns; parts keep it at ~20 k
-BUCKET_ROWS = int(os.environ.get("POC_BUCKET_ROWS", 20_000))
 CATEGORY_SUMMARY = "reporting_ocpawscategory_summary"
 LOG = logging.getLogger(__name__)
 
@@ -471,7 +468,7 @@ def _day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Se
     weights = _line_groups(temp, pre, int(ocp["namespace"].nunique()))
     cache_this: dict[str, np.ndarray] = {}
     cache_all: dict[str, np.ndarray] = {}
-    for part in line_parts(temp, weights, BUCKET_ROWS):
+    for part in line_parts(temp, weights, bucket_rows()):
         rows = [attr.storage_rows(part, ocp, capacity, data["totals"], PROFILE),
                 attr.direct_rows(part, ocp, set(capacity), PROFILE, pre=pre),
                 attr.tag_rows(part, ocp, PROFILE, cache=cache_this)]

@@ -41,7 +41,15 @@ from poc_tasks.cloud.jsontext import TagJsonError, filter_text
 from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, matched_tag
 from poc_tasks.cloud.ocp_input import read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable, group_rows
-from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, tag_discovery
+from poc_tasks.cloud.provider import (
+    ChunkContext,
+    ChunkState,
+    CloudProvider,
+    bucket_rows,
+    line_parts,
+    line_weights,
+    tag_discovery,
+)
 from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.sqlfn import decimal_9_array, like, split_part
 from poc_tasks.cloud.tag_summary import TagTables
@@ -562,10 +570,9 @@ def step2_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, capacity: Mapping[str
     if parts:
         temp_rows = pd.concat(parts, ignore_index=True)
         final.append(attr.final_rows(temp_rows, {}, distribution, markup, {}, PROFILE))
-    net = network_rows(temp, ocp_this, markup)
-    if not net.empty:
-        final.append(net)
-    return pd.concat(final, ignore_index=True) if final else _empty(final_columns(PROFILE))
+    final.append(network_rows(temp, ocp_this, markup))
+    out = attr.concat_rows(final)  # a part's frames can hold a column all NULL: dtype-safe concat
+    return out if not out.empty else _empty(final_columns(PROFILE))
 
 
 # --- the provider module's hooks (cloud/provider.py) ----------------------------------------------------------
@@ -648,9 +655,11 @@ def _day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Se
     ocp_all = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, ctx.ocp.csi_by_day_pv)
     ocp = ocp_all[(ocp_all["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)].reset_index(drop=True)
     conn.rollback()
-    final = step2_rows(temp, ocp, data["capacity"].get(day, {}), data["sized"], data["totals"],
-                       ctx.manifest["distribution"], ctx.manifest["markup"])
-    yield temp, final
+    # in parts of whole resources, so that memory stays bounded on big clusters (every project and back-populate
+    # group has the line's resource id in its key)
+    for part in line_parts(temp, line_weights(temp, ocp), bucket_rows()):
+        yield part, step2_rows(part, ocp, data["capacity"].get(day, {}), data["sized"], data["totals"],
+                               ctx.manifest["distribution"], ctx.manifest["markup"])
 
 
 PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node", "persistentvolumeclaim",

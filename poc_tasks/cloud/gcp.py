@@ -640,9 +640,10 @@ def _day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Se
     ocp_all = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, ctx.ocp.csi_by_day_pv)
     ocp = ocp_all[(ocp_all["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)].reset_index(drop=True)
     conn.rollback()
-    final = step2_rows(temp, ocp, data["capacity"], data["totals"], ctx.manifest["report_period_id"],
-                       ctx.manifest["distribution"], ctx.manifest["markup"])
-    yield temp, final
+    # one part: a row's resource id is its OCP node's, not its line's, so lines of different resources can make the
+    # same project group; parts of a day would have to be merged again
+    yield temp, step2_rows(temp, ocp, data["capacity"], data["totals"], ctx.manifest["report_period_id"],
+                           ctx.manifest["distribution"], ctx.manifest["markup"])
 
 
 PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node", "persistentvolumeclaim",

@@ -13,10 +13,12 @@ run's, the same for every provider.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 import psycopg2.extensions
 import pyarrow as pa
@@ -31,7 +33,8 @@ from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.errors import InputFileError
 from poc_tasks.settings import Settings
 
-__all__ = ["CloudProvider", "Sources", "ChunkContext", "ChunkState", "Discovery", "tag_discovery", "line_parts"]
+__all__ = ["CloudProvider", "Sources", "ChunkContext", "ChunkState", "Discovery", "tag_discovery", "line_parts",
+           "line_weights", "bucket_rows"]
 
 Connection = psycopg2.extensions.connection
 
@@ -128,6 +131,20 @@ def tag_discovery(column: str, what: str) -> Callable[[ChunkContext, ChunkState]
                                      m["cloud_keys"], m["any_keys"], m["ocp_listed_keys"])
 
     return discover
+
+
+def bucket_rows() -> int:
+    """Step-2 rows per part of a day (POC_BUCKET_ROWS): a day of a 50,000-pod cluster is ~100 k rows of ~40
+    columns; parts keep it at ~20 k."""
+    return int(os.environ.get("POC_BUCKET_ROWS", 20_000))
+
+
+def line_weights(temp: pd.DataFrame, ocp: pd.DataFrame) -> pd.Series:
+    """A rough estimate, per matched line, of the rows step 2 makes of it: a node's share of the day's OCP rows
+    (direct match) or twice the namespaces (tag match: one row per namespace and data source)."""
+    per_node = len(ocp) / max(int(ocp["node"].nunique()), 1)
+    tagged = ~temp["resource_id_matched"].to_numpy(dtype=bool)
+    return pd.Series(1 + np.where(tagged, 2 * int(ocp["namespace"].nunique()), per_node), index=temp.index)
 
 
 def line_parts(temp: pd.DataFrame, weights: pd.Series, target: int) -> Iterator[pd.DataFrame]:

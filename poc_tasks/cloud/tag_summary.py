@@ -77,6 +77,8 @@ def _tag_pairs(project: pd.DataFrame, cloud_keys: frozenset[str], columns: list[
     if project.empty or not cloud_keys:
         return pd.DataFrame(columns=names)
     codes, texts = pd.factorize(project["enabled_tags"], use_na_sentinel=True)
+    if not len(texts):  # no row has tags
+        return pd.DataFrame(columns=names)
     keys_flat: list[str] = []
     values_flat: list[str | None] = []
     starts, counts = np.zeros(len(texts), dtype=np.int64), np.zeros(len(texts), dtype=np.int64)
