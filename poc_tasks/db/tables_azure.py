@@ -2,7 +2,8 @@
 
 Declared on the same ``metadata`` as poc_tasks/db/tables.py (the conventions of tables.py and tables_aws.py apply:
 readable names where Django derives a hash, ORM-only defaults are not database defaults, columns in model order,
-partitioned tables ``PARTITION BY RANGE (usage_start)`` with primary key ``<table>_pk`` on (usage_start, <pk>)).
+partitioned tables ``PARTITION BY RANGE (usage_start)`` with primary key ``<table>_pk`` on (usage_start, <pk>));
+the column runs the three clouds share are db/cloud_tables.py's.
 Models: koku/reporting/provider/azure/models.py, koku/reporting/provider/azure/openshift/models.py and
 koku/reporting_common/models.py (``DiskCapacity``).
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
+from poc_tasks.db.cloud_tables import CloudTables, partitioned_table, ui_head
 from poc_tasks.db.tables import metadata
 
 __all__ = [
@@ -35,7 +37,6 @@ __all__ = [
     "AZURE_DISK_TIERS",
 ]
 
-_FK = {"deferrable": True, "initially": "DEFERRED"}
 OCPAZURE_PROJECT_TABLE = "reporting_ocpazurecostlineitem_project_daily_summary_p"
 OCPAZURE_TAGS_SUMMARY = "reporting_ocpazuretags_summary"
 OCPAZURE_TAGS_VALUES = "reporting_ocpazuretags_values"
@@ -55,23 +56,7 @@ AZURE_DISK_TIERS: tuple[tuple[str, int, str], ...] = tuple(
 )
 
 
-def _id() -> sa.Column:
-    return sa.Column("id", sa.Integer, sa.Identity(always=False), primary_key=True)
-
-
-def _short(table: str) -> str:
-    """A prefix for constraint and index names that keeps them within PostgreSQL's 63 characters."""
-    return table.replace(OCPAZURE_PROJECT_TABLE, "ocpazure_project_p").removeprefix("reporting_")
-
-
-def _fk(column: str, target: str, table: str, nullable: bool = True, type_: sa.types.TypeEngine | None = None):
-    return sa.Column(column, type_ if type_ is not None else sa.Integer,
-                     sa.ForeignKey(target, name=f"{_short(table)}_{column}_fk", **_FK), nullable=nullable)
-
-
-def _partitioned(table: sa.Table) -> sa.Table:
-    table.info["partition_by"] = "usage_start"
-    return table
+_AZURE = CloudTables(OCPAZURE_PROJECT_TABLE, "ocpazure_project_p", "reporting_azurecostentrybill")
 
 
 # --- reporting_common/models.py (public schema) ------------------------------------------------------------
@@ -89,155 +74,53 @@ disk_capacity = sa.Table(
 )
 
 # --- reporting/provider/azure/models.py ------------------------------------------------------------------
-azure_cost_entry_bill = sa.Table(
-    "reporting_azurecostentrybill",
-    metadata,
-    _id(),
-    sa.Column("billing_period_start", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("billing_period_end", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("summary_data_creation_datetime", sa.DateTime(timezone=True)),
-    sa.Column("summary_data_updated_datetime", sa.DateTime(timezone=True)),
-    sa.Column("finalized_datetime", sa.DateTime(timezone=True)),
-    sa.Column("derived_cost_datetime", sa.DateTime(timezone=True)),
-    _fk("provider_id", "reporting_tenant_api_provider.uuid", "reporting_azurecostentrybill", False,
-        pg.UUID(as_uuid=False)),
-    sa.UniqueConstraint("billing_period_start", "provider_id", name="reporting_azurecostentrybill_uniq"),
-    sa.Index("reporting_azurecostentrybill_provider_id_idx", "provider_id"),
-)
-
-azure_tags_values = sa.Table(
-    "reporting_azuretags_values",
-    metadata,
-    sa.Column("uuid", pg.UUID(as_uuid=False), primary_key=True),
-    sa.Column("key", sa.Text, nullable=False),
-    sa.Column("value", sa.Text, nullable=False),
-    sa.Column("subscription_guids", pg.ARRAY(sa.Text), nullable=False),
-    sa.UniqueConstraint("key", "value", name="reporting_azuretags_values_key_value_uniq"),
-    sa.Index("azure_tags_value_key_idx", "key"),
-)
-
-azure_tags_summary = sa.Table(
-    "reporting_azuretags_summary",
-    metadata,
-    sa.Column("uuid", pg.UUID(as_uuid=False), primary_key=True),
-    sa.Column("key", sa.Text, nullable=False),
-    sa.Column("values", pg.ARRAY(sa.Text), nullable=False),
-    _fk("cost_entry_bill_id", "reporting_azurecostentrybill.id", "reporting_azuretags_summary", False),
-    sa.Column("subscription_guid", sa.Text),
-    sa.UniqueConstraint("key", "cost_entry_bill_id", "subscription_guid", name="reporting_azuretags_summary_uniq"),
-    sa.Index("reporting_azuretags_summary_cost_entry_bill_id_idx", "cost_entry_bill_id"),
-)
+azure_cost_entry_bill = _AZURE.bill(unique=("billing_period_start", "provider_id"))
+azure_tags_values = _AZURE.tags_values("reporting_azuretags_values", ("subscription_guids",),
+                                       "azure_tags_value_key_idx")
+azure_tags_summary = _AZURE.tags_summary("reporting_azuretags_summary", [sa.Column("subscription_guid", sa.Text)],
+                                         ("key", "cost_entry_bill_id", "subscription_guid"))
 
 # --- reporting/provider/azure/openshift/models.py ---------------------------------------------------------
-ocpazure_tags_values = sa.Table(
-    OCPAZURE_TAGS_VALUES,
-    metadata,
-    sa.Column("uuid", pg.UUID(as_uuid=False), primary_key=True),
-    sa.Column("key", sa.Text, nullable=False),
-    sa.Column("value", sa.Text, nullable=False),
-    sa.Column("subscription_guids", pg.ARRAY(sa.Text), nullable=False),
-    sa.Column("cluster_ids", pg.ARRAY(sa.Text), nullable=False),
-    sa.Column("cluster_aliases", pg.ARRAY(sa.Text), nullable=False),
-    sa.Column("namespaces", pg.ARRAY(sa.Text), nullable=False),
-    sa.Column("nodes", pg.ARRAY(sa.Text)),
-    sa.UniqueConstraint("key", "value", name="reporting_ocpazuretags_values_key_value_uniq"),
-    sa.Index("ocp_azure_tags_value_key_idx", "key"),
-)
+ocpazure_tags_values = _AZURE.tags_values(OCPAZURE_TAGS_VALUES, ("subscription_guids",), "ocp_azure_tags_value_key_idx",
+                                          ocp=True)
+ocpazure_tags_summary = _AZURE.tags_summary(
+    OCPAZURE_TAGS_SUMMARY, [sa.Column("subscription_guid", sa.Text)],
+    ("key", "cost_entry_bill_id", "report_period_id", "subscription_guid", "namespace", "node"), ocp=True)
 
-ocpazure_tags_summary = sa.Table(
-    OCPAZURE_TAGS_SUMMARY,
-    metadata,
-    sa.Column("uuid", pg.UUID(as_uuid=False), primary_key=True),
-    sa.Column("key", sa.String(253), nullable=False),
-    sa.Column("values", pg.ARRAY(sa.Text), nullable=False),
-    _fk("cost_entry_bill_id", "reporting_azurecostentrybill.id", OCPAZURE_TAGS_SUMMARY, False),
-    _fk("report_period_id", "reporting_ocpusagereportperiod.id", OCPAZURE_TAGS_SUMMARY, False),
-    sa.Column("subscription_guid", sa.Text),
-    sa.Column("namespace", sa.Text, nullable=False),
-    sa.Column("node", sa.Text),
-    sa.UniqueConstraint("key", "cost_entry_bill_id", "report_period_id", "subscription_guid", "namespace", "node",
-                        name="reporting_ocpazuretags_summary_uniq"),
-    sa.Index("reporting_ocpazuretags_summary_cost_entry_bill_id_idx", "cost_entry_bill_id"),
-    sa.Index("reporting_ocpazuretags_summary_report_period_id_idx", "report_period_id"),
-)
-
-ocpazure_project_daily_summary = _partitioned(
-    sa.Table(
-        OCPAZURE_PROJECT_TABLE,
-        metadata,
-        sa.Column("uuid", pg.UUID(as_uuid=False), nullable=False),
-        _fk("report_period_id", "reporting_ocpusagereportperiod.id", OCPAZURE_PROJECT_TABLE),
-        sa.Column("cluster_id", sa.String(50)),
-        sa.Column("cluster_alias", sa.String(256)),
-        sa.Column("data_source", sa.String(64)),
-        sa.Column("namespace", sa.String(253)),
-        sa.Column("node", sa.String(253)),
-        sa.Column("persistentvolumeclaim", sa.String(253)),
-        sa.Column("persistentvolume", sa.String(253)),
-        sa.Column("storageclass", sa.String(50)),
-        sa.Column("pod_labels", pg.JSONB),
-        sa.Column("resource_id", sa.String(253)),
-        sa.Column("usage_start", sa.Date, nullable=False),
-        sa.Column("usage_end", sa.Date, nullable=False),
-        _fk("cost_entry_bill_id", "reporting_azurecostentrybill.id", OCPAZURE_PROJECT_TABLE, False),
-        sa.Column("subscription_guid", sa.Text, nullable=False),
-        sa.Column("subscription_name", sa.Text),
-        sa.Column("instance_type", sa.Text),
-        sa.Column("service_name", sa.Text),
-        sa.Column("infrastructure_data_in_gigabytes", sa.Numeric(33, 15)),
-        sa.Column("infrastructure_data_out_gigabytes", sa.Numeric(33, 15)),
-        sa.Column("data_transfer_direction", sa.Text),
-        sa.Column("resource_location", sa.Text),
-        sa.Column("usage_quantity", sa.Numeric(24, 9)),
-        sa.Column("unit_of_measure", sa.Text),
-        sa.Column("currency", sa.Text),
-        sa.Column("pretax_cost", sa.Numeric(17, 9)),
-        sa.Column("markup_cost", sa.Numeric(17, 9)),
-        sa.Column("tags", pg.JSONB),
-        sa.Column("source_uuid", pg.UUID(as_uuid=False)),
-        _fk("cost_category_id", "reporting_ocp_cost_category.id", OCPAZURE_PROJECT_TABLE),
-        sa.PrimaryKeyConstraint("usage_start", "uuid", name=f"{OCPAZURE_PROJECT_TABLE}_pk"),
-        sa.Index("p_ocpaz_prj_use_strt_idx", "usage_start"),
-        sa.Index("p_ocpaz_prj_nspc_idx", "namespace", postgresql_ops={"namespace": "varchar_pattern_ops"}),
-        sa.Index("p_ocpaz_prj_nde_idx", "node", postgresql_ops={"node": "varchar_pattern_ops"}),
-        sa.Index("p_ocpaz_prj_rsrc_idx", "resource_id"),
-        sa.Index("p_ocpaz_prj_pod_lbl_idx", "pod_labels", postgresql_using="gin"),
-        sa.Index("p_ocpaz_prj_srvc_name_idx", "service_name"),
-        sa.Index("p_ocpaz_prj_inst_typ_idx", "instance_type"),
-        sa.Index("ocpazure_project_p_report_period_id_idx", "report_period_id"),
-        sa.Index("ocpazure_project_p_cost_entry_bill_id_idx", "cost_entry_bill_id"),
-        sa.Index("ocpazure_project_p_cost_category_id_idx", "cost_category_id"),
-        postgresql_partition_by="RANGE (usage_start)",
-    )
+ocpazure_project_daily_summary = _AZURE.project(
+    sa.Column("subscription_guid", sa.Text, nullable=False),
+    sa.Column("subscription_name", sa.Text),
+    sa.Column("instance_type", sa.Text),
+    sa.Column("service_name", sa.Text),
+    sa.Column("infrastructure_data_in_gigabytes", sa.Numeric(33, 15)),
+    sa.Column("infrastructure_data_out_gigabytes", sa.Numeric(33, 15)),
+    sa.Column("data_transfer_direction", sa.Text),
+    sa.Column("resource_location", sa.Text),
+    sa.Column("usage_quantity", sa.Numeric(24, 9)),
+    sa.Column("unit_of_measure", sa.Text),
+    sa.Column("currency", sa.Text),
+    sa.Column("pretax_cost", sa.Numeric(17, 9)),
+    sa.Column("markup_cost", sa.Numeric(17, 9)),
+    sa.Column("tags", pg.JSONB),
+    sa.Column("source_uuid", pg.UUID(as_uuid=False)),
+    sa.Index("p_ocpaz_prj_use_strt_idx", "usage_start"),
+    sa.Index("p_ocpaz_prj_nspc_idx", "namespace", postgresql_ops={"namespace": "varchar_pattern_ops"}),
+    sa.Index("p_ocpaz_prj_nde_idx", "node", postgresql_ops={"node": "varchar_pattern_ops"}),
+    sa.Index("p_ocpaz_prj_rsrc_idx", "resource_id"),
+    sa.Index("p_ocpaz_prj_pod_lbl_idx", "pod_labels", postgresql_using="gin"),
+    sa.Index("p_ocpaz_prj_srvc_name_idx", "service_name"),
+    sa.Index("p_ocpaz_prj_inst_typ_idx", "instance_type"),
 )
 
 
 def _ui(name: str, extra: list[sa.Column], indexes: dict[str, str], subscription: bool = True) -> sa.Table:
     """One reporting_ocpazure_*_p UI table (model order: ids and dates, cluster, subscription, own columns,
     costs, currency, source, cost category)."""
-    cols: list[sa.Column | sa.Index | sa.Constraint] = [
-        # Koku's migration 0300 defaults id to public.uuid_generate_v4() (init.py makes sure it exists)
-        sa.Column("id", pg.UUID(as_uuid=False), nullable=False, server_default=sa.text("public.uuid_generate_v4()")),
-        sa.Column("usage_start", sa.Date, nullable=False),
-        sa.Column("usage_end", sa.Date, nullable=False),
-        sa.Column("cluster_id", sa.String(50)),
-        sa.Column("cluster_alias", sa.String(256)),
-    ]
-    if subscription:
-        cols += [sa.Column("subscription_guid", sa.Text, nullable=False), sa.Column("subscription_name", sa.Text)]
-    cols += extra
-    cols += [
-        sa.Column("pretax_cost", sa.Numeric(33, 15)),
-        sa.Column("markup_cost", sa.Numeric(33, 15)),
-        sa.Column("currency", sa.Text),
-        _fk("source_uuid", "reporting_tenant_api_provider.uuid", name, True, pg.UUID(as_uuid=False)),
-        _fk("cost_category_id", "reporting_ocp_cost_category.id", name),
-        sa.PrimaryKeyConstraint("usage_start", "id", name=f"{name}_pk"),
-        sa.Index(f"{_short(name)}_source_uuid_idx", "source_uuid"),
-        sa.Index(f"{_short(name)}_cost_category_id_idx", "cost_category_id"),
-    ]
-    cols += [sa.Index(idx, col) for idx, col in indexes.items()]
-    return _partitioned(sa.Table(name, metadata, *cols, postgresql_partition_by="RANGE (usage_start)"))
+    sub = [sa.Column("subscription_guid", sa.Text, nullable=False), sa.Column("subscription_name", sa.Text)]
+    return partitioned_table(name, *ui_head(), *(sub if subscription else []), *extra,
+                             *(sa.Column(c, sa.Numeric(33, 15)) for c in ("pretax_cost", "markup_cost")),
+                             sa.Column("currency", sa.Text), *_AZURE.ui_keys(name),
+                             *(sa.Index(idx, col) for idx, col in indexes.items()))
 
 
 def _usage() -> list[sa.Column]:
