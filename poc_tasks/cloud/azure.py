@@ -45,9 +45,7 @@ from poc_tasks.cloud.provider import (
     ChunkContext,
     ChunkState,
     CloudProvider,
-    bucket_rows,
-    line_parts,
-    line_weights,
+    day_parts,
     tag_discovery,
 )
 from poc_tasks.cloud.spec import CloudRunSpec
@@ -643,23 +641,15 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
 
 def _day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Sequence[str],
               conn) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    spec, data = ctx.spec, state.data
-    tbl = ctx.sources.read_day(day, [c.name for c in LINE_COLUMNS])
-    if tbl is None:
-        return
-    temp = daily_temp(tbl, data["matcher"], candidates, ctx.manifest["cloud_keys"], ctx.sources.folder())
-    del tbl
-    if temp.empty:
-        yield temp, _empty(final_columns(PROFILE))
-        return
-    ocp_all = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, ctx.ocp.csi_by_day_pv)
-    ocp = ocp_all[(ocp_all["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)].reset_index(drop=True)
-    conn.rollback()
+    data, m = state.data, ctx.manifest
     # in parts of whole resources, so that memory stays bounded on big clusters (every project and back-populate
     # group has the line's resource id in its key)
-    for part in line_parts(temp, line_weights(temp, ocp), bucket_rows()):
-        yield part, step2_rows(part, ocp, data["capacity"].get(day, {}), data["sized"], data["totals"],
-                               ctx.manifest["distribution"], ctx.manifest["markup"])
+    return day_parts(ctx, day, conn, [c.name for c in LINE_COLUMNS],
+                     lambda tbl: daily_temp(tbl, data["matcher"], candidates, ctx.manifest["cloud_keys"],
+                                            ctx.sources.folder()),
+                     lambda part, ocp: step2_rows(part, ocp, data["capacity"].get(day, {}), data["sized"],
+                                                  data["totals"], m["distribution"], m["markup"]),
+                     final_columns(PROFILE), split=True)
 
 
 PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node", "persistentvolumeclaim",

@@ -41,7 +41,7 @@ from poc_tasks.cloud.jsontext import TagJsonError, filter_text
 from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, matched_tag
 from poc_tasks.cloud.ocp_input import read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable, group_rows
-from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, tag_discovery
+from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, day_parts, tag_discovery
 from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.sqlfn import decimal_9_array, like, round_half_away
 from poc_tasks.cloud.tag_summary import TagTables
@@ -628,22 +628,15 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
 
 def _day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Sequence[str],
               conn) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    spec, data = ctx.spec, state.data
-    tbl = ctx.sources.read_day(day, [c.name for c in DAILY_COLUMNS])
-    if tbl is None:
-        return
-    temp = daily_temp(tbl, data["names"], candidates, ctx.manifest["cloud_keys"], ctx.sources.folder())
-    del tbl
-    if temp.empty:
-        yield temp, _empty(final_columns(PROFILE))
-        return
-    ocp_all = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, ctx.ocp.csi_by_day_pv)
-    ocp = ocp_all[(ocp_all["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)].reset_index(drop=True)
-    conn.rollback()
+    data, m = state.data, ctx.manifest
     # one part: a row's resource id is its OCP node's, not its line's, so lines of different resources can make the
     # same project group; parts of a day would have to be merged again
-    yield temp, step2_rows(temp, ocp, data["capacity"], data["totals"], ctx.manifest["report_period_id"],
-                           ctx.manifest["distribution"], ctx.manifest["markup"])
+    return day_parts(ctx, day, conn, [c.name for c in DAILY_COLUMNS],
+                     lambda tbl: daily_temp(tbl, data["names"], candidates, ctx.manifest["cloud_keys"],
+                                            ctx.sources.folder()),
+                     lambda part, ocp: step2_rows(part, ocp, data["capacity"], data["totals"], m["report_period_id"],
+                                                  m["distribution"], m["markup"]),
+                     final_columns(PROFILE), split=False)
 
 
 PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node", "persistentvolumeclaim",

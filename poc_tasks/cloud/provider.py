@@ -26,7 +26,7 @@ import pyarrow as pa
 from poc_tasks.cloud.attribution import CloudProfile
 from poc_tasks.cloud.jsontext import TagJsonError, distinct_pairs
 from poc_tasks.cloud.matching import fallback_matched_tags
-from poc_tasks.cloud.ocp_input import OcpChunkSets
+from poc_tasks.cloud.ocp_input import OcpChunkSets, read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable
 from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.tag_summary import TagTables
@@ -34,7 +34,7 @@ from poc_tasks.errors import InputFileError
 from poc_tasks.settings import Settings
 
 __all__ = ["CloudProvider", "Sources", "ChunkContext", "ChunkState", "Discovery", "tag_discovery", "line_parts",
-           "line_weights", "bucket_rows"]
+           "line_weights", "bucket_rows", "day_parts"]
 
 Connection = psycopg2.extensions.connection
 
@@ -162,3 +162,26 @@ def line_parts(temp: pd.DataFrame, weights: pd.Series, target: int) -> Iterator[
     labels = key.map(assign).to_numpy()
     for b in range(bucket + 1):
         yield temp[labels == b]
+
+
+def day_parts(ctx: ChunkContext, day: dt.date, conn: Connection, columns: list[str],
+              to_temp: Callable[[pa.Table], pd.DataFrame],
+              attribute: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame], final_columns: list[str],
+              split: bool = True) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """A provider's day_rows from its parts: the day's cloud lines (`columns`), its matched lines (`to_temp`), this
+    OCP source's rows of the day, then (matched lines, `attribute(lines, ocp)`) per part of whole resources
+    (`split`; else the whole day)."""
+    tbl = ctx.sources.read_day(day, columns)
+    if tbl is None:
+        return
+    temp = to_temp(tbl)
+    del tbl
+    if temp.empty:
+        yield temp, pd.DataFrame({c: pd.Series(dtype=object) for c in final_columns})
+        return
+    spec = ctx.spec
+    ocp = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, ctx.ocp.csi_by_day_pv)
+    conn.rollback()
+    ocp = ocp[(ocp["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)].reset_index(drop=True)
+    for part in line_parts(temp, line_weights(temp, ocp), bucket_rows()) if split else [temp]:
+        yield part, attribute(part, ocp)
