@@ -89,7 +89,7 @@ def concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def _empty(columns: list[str]) -> pd.DataFrame:
+def empty_frame(columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
 
 
@@ -122,7 +122,7 @@ def pv_capacity_contributions(matched_ids: set[str], ocp_all: pd.DataFrame) -> p
     o = ocp_all[_nonempty(ocp_all["csi_volume_handle"])]
     pairs = contained_pairs(matched_ids, o["csi_volume_handle"].unique())
     if pairs.empty:
-        return _empty(cols)
+        return empty_frame(cols)
     j = pairs.merge(o, left_on="needle", right_on="csi_volume_handle")
     j = j.rename(columns={"haystack": "resource_id_cloud"})[["resource_id_cloud", "persistentvolume", "cluster_id",
                                                              PVC_CAPACITY]]
@@ -161,14 +161,14 @@ def storage_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, capacity: Mapping[s
     o = ocp_this[ocp_this["persistentvolume"].notna().to_numpy() & ns.notna().to_numpy()
                  & (ns != STORAGE_UNATTRIBUTED).to_numpy() & _nonempty(ocp_this["csi_volume_handle"])]
     if cand.empty or o.empty:
-        return _empty(cols)
+        return empty_frame(cols)
     pairs = contained_pairs(cand["resource_id"].unique(), o["csi_volume_handle"].unique())
     if pairs.empty:
-        return _empty(cols)
+        return empty_frame(cols)
     j = pairs.merge(o, left_on="needle", right_on="csi_volume_handle").rename(columns={"haystack": "disk"})
     parts = [_pv_rows(cand, j, capacity, profile), _unattributed_rows(cand, j, capacity, totals, profile)]
     parts = [p for p in parts if not p.empty]
-    return concat_rows(parts)[cols] if parts else _empty(cols)
+    return concat_rows(parts)[cols] if parts else empty_frame(cols)
 
 
 def _pv_rows(cand, j, capacity, profile) -> pd.DataFrame:
@@ -189,7 +189,7 @@ def _pv_rows(cand, j, capacity, profile) -> pd.DataFrame:
         rows[c] = rows[c].astype(object).where(~claimless, None)
     rows["data_source"] = "Storage"
     rows["row_uuid"] = _fresh_uuids(len(rows))
-    return _temp_defaults(rows, matched=True)
+    return temp_defaults(rows, matched=True)
 
 
 def _unattributed_rows(cand, j, capacity, totals, profile) -> pd.DataFrame:
@@ -213,10 +213,10 @@ def _unattributed_rows(cand, j, capacity, totals, profile) -> pd.DataFrame:
               *([profile.category] if profile.category else [])):
         rows[c] = None
     rows["row_uuid"] = _fresh_uuids(len(rows))
-    return _temp_defaults(rows, matched=True)
+    return temp_defaults(rows, matched=True)
 
 
-def _temp_defaults(rows: pd.DataFrame, matched: bool) -> pd.DataFrame:
+def temp_defaults(rows: pd.DataFrame, matched: bool) -> pd.DataFrame:
     for c in TEMP_ROW_COLUMNS:
         if c not in rows.columns:
             rows[c] = np.nan if c in (EFF_CPU, EFF_MEM, CAP_CPU, CAP_MEM) else None
@@ -235,7 +235,7 @@ def direct_pre(ocp_this: pd.DataFrame) -> pd.DataFrame:
     effective usage sums, node capacities, node, cluster and cost category (maxima)."""
     o = ocp_this[_nonempty(ocp_this["resource_id"])]
     if o.empty:
-        return _empty(["resource_id", "namespace", "pod_labels", *_DIRECT_AGGS])
+        return empty_frame(["resource_id", "namespace", "pod_labels", *_DIRECT_AGGS])
     return sql_group(o, ["resource_id", "namespace", "pod_labels"], _DIRECT_AGGS)
 
 
@@ -254,17 +254,17 @@ def direct_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, disk_ids: set[str],
     if pre is None:
         pre = direct_pre(ocp_this)
     if cand.empty or pre.empty:
-        return _empty(cols)
+        return empty_frame(cols)
     pairs = contained_pairs(cand["resource_id"].unique(), pre["resource_id"].unique())
     if pairs.empty:
-        return _empty(cols)
+        return empty_frame(cols)
     j = pairs.merge(pre, left_on="needle", right_on="resource_id").drop(columns=["needle", "resource_id"])
     g = sql_group(j, ["haystack", "namespace", "pod_labels"], _DIRECT_AGGS)
     rows = _cloud(cand, profile).merge(g, left_on="resource_id", right_on="haystack").drop(columns="haystack")
     rows["data_source"] = "Pod"
     for c in ("persistentvolumeclaim", "persistentvolume", "storageclass", "volume_labels", "matched_tag"):
         rows[c] = None
-    return _temp_defaults(rows, matched=True)[cols]
+    return temp_defaults(rows, matched=True)[cols]
 
 
 # --- tag matching ---------------------------------------------------------------------------------------------
@@ -303,7 +303,7 @@ def tag_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, profile: CloudProfile,
     cols = [*profile.cloud_columns, *TEMP_ROW_COLUMNS]
     cand = _tag_candidates(temp)
     if cand.empty or ocp_this.empty:
-        return _empty(cols)
+        return empty_frame(cols)
     idx, keys = _tag_keys(cand)
     cache = {} if cache is None else cache
     parts = []
@@ -312,7 +312,7 @@ def tag_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, profile: CloudProfile,
         if not hit.empty:
             parts.append(hit.assign(tag_key=i))
     if not parts:
-        return _empty(cols)
+        return empty_frame(cols)
     j = concat_rows(parts)
     for c in ("persistentvolumeclaim", "persistentvolume", "storageclass"):
         j[c] = j[c].where(j[c] != "", None)
@@ -326,7 +326,7 @@ def tag_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, profile: CloudProfile,
     if profile.resource_id_from_ocp:
         lines = lines.drop(columns="resource_id")
     rows = lines.merge(g, on="tag_key").drop(columns="tag_key")
-    return _temp_defaults(rows, matched=False)[cols]
+    return temp_defaults(rows, matched=False)[cols]
 
 
 # --- the split into the final managed table --------------------------------------------------------------------
@@ -342,7 +342,7 @@ def final_rows(temp_rows: pd.DataFrame, cluster_counts: Mapping[str, int], distr
     """
     cols = final_columns(profile)
     if temp_rows.empty:
-        return _empty(cols)
+        return empty_frame(cols)
     rows = temp_rows.copy()
     n = rows.groupby("row_uuid", sort=False)["row_uuid"].transform("size").to_numpy(dtype=float)
     matched = rows["resource_id_matched"].to_numpy(dtype=bool)
@@ -375,10 +375,10 @@ def network_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, markup: float, alia
     cand = temp[temp["resource_id_matched"].to_numpy(dtype=bool) & _nonempty(temp["data_transfer_direction"])]
     o = ocp_this[(ocp_this["data_source"] == "Pod").to_numpy(dtype=bool) & _nonempty(ocp_this["resource_id"])]
     if cand.empty or o.empty:
-        return _empty(cols)
+        return empty_frame(cols)
     pairs = contained_pairs(cand["resource_id"].unique(), o["resource_id"].unique())
     if pairs.empty:
-        return _empty(cols)
+        return empty_frame(cols)
     j = pairs.merge(o, left_on="needle", right_on="resource_id")
     aggs = {c: "max" for c in ("cluster_id", "cluster_alias", "data_source", "persistentvolumeclaim",
                                "persistentvolume", "storageclass")}

@@ -24,7 +24,7 @@ import calendar
 import datetime as dt
 import logging
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,8 +39,15 @@ from psycopg2.extras import execute_values
 from poc_tasks.cloud import attribution as attr
 from poc_tasks.cloud import tenant
 from poc_tasks.cloud.attribution import CloudProfile
-from poc_tasks.cloud.jsontext import TagJsonError, candidate_string, filter_text
-from poc_tasks.cloud.matching import SuffixMatcher, contained_pairs, label_pairs, matched_tag, matched_tags_from_pairs
+from poc_tasks.cloud.frames import mapped_once, text_column
+from poc_tasks.cloud.jsontext import candidate_string
+from poc_tasks.cloud.matching import (
+    SuffixMatcher,
+    contained_pairs,
+    label_pairs,
+    matched_tags_from_pairs,
+    step1_lines,
+)
 from poc_tasks.cloud.ocp_input import read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable
 from poc_tasks.cloud.project import project_rows
@@ -60,7 +67,6 @@ __all__ = [
     "COSTS",
     "MARKUPS",
     "CLOUD_ATTRIBUTES",
-    "OPENSHIFT_TAG_KEYS",
     "AwsSources",
     "open_aws_sources",
     "daily_temp",
@@ -83,7 +89,6 @@ MARKUPS = {"unblended_cost": "markup_cost", "blended_cost": "markup_cost_blended
 # Cloud columns that travel unchanged from a matched line to every row attributed from it.
 CLOUD_ATTRIBUTES = ("resource_id", "product_code", "product_family", "instance_type", "usage_account_id",
                     "availability_zone", "region", "unit", "currency_code")
-OPENSHIFT_TAG_KEYS = ("openshift_cluster", "openshift_node", "openshift_project")
 
 DAILY_COLUMNS = [
     ColumnSpec(TIME, TIMESTAMP),
@@ -159,13 +164,8 @@ def open_aws_sources(root: str, account: str, source_uuid: str, year: str, month
     return AwsSources(daily, raw)
 
 
-def _text(col: pd.Series) -> pd.Series:
-    """varchar column with NULL and '' both meaning 'empty' for the tests below ('' = NULL after nullif)."""
-    return col.astype(object).where(col.notna(), None)
-
-
 def _nullif_empty(col: pd.Series) -> pd.Series:
-    col = _text(col)
+    col = text_column(col)
     return col.where(col != "", None)
 
 
@@ -211,13 +211,6 @@ def costs(line_type: pd.Series, unblended: pd.Series, blended: pd.Series,
     }
 
 
-def _mapped(values: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
-    """fn applied once per distinct value (tag texts repeat across lines)."""
-    uniques = pd.unique(values.to_numpy(dtype=object))
-    lookup = {v: fn(v) for v in uniques}
-    return pd.Series([lookup[v] for v in values.to_numpy(dtype=object)], index=values.index, dtype=object)
-
-
 def daily_temp(day_table: pa.Table, matcher: SuffixMatcher, candidates: list[str],
                enabled_aws_keys: Iterable[str], path_hint: str = "aws_line_items_daily") -> pd.DataFrame:
     """Koku's step 1 for one day of daily CUR lines: the lines that belong to the cluster, in the temp shape.
@@ -229,32 +222,24 @@ def daily_temp(day_table: pa.Table, matcher: SuffixMatcher, candidates: list[str
     df = day_table.to_pandas()
     if df.empty:
         return pd.DataFrame(columns=TEMP_COLUMNS)
-    rid = _text(df["lineitem_resourceid"])
-    resource_matched = _mapped(rid, matcher.matches).astype(bool).to_numpy()
-    raw_tags = _text(df["resourcetags"])
-    hits = _mapped(raw_tags, lambda t: matched_tag(t, candidates))
-    hits = hits.where(~resource_matched, None)  # resource matching wins: such lines are never tag-matched
-    keep = resource_matched | hits.notna().to_numpy()
-    df, rid, raw_tags, hits = df[keep], rid[keep], raw_tags[keep], hits[keep]
-    resource_matched = resource_matched[keep]
-    keys = frozenset(enabled_aws_keys) | frozenset(OPENSHIFT_TAG_KEYS)
-    try:
-        tags = _mapped(raw_tags, lambda t: filter_text(t, keys))
-    except TagJsonError as exc:
-        raise InputFileError(path_hint, f"unusable tag JSON: {exc}", "resourcetags") from exc
+    rid = text_column(df["lineitem_resourceid"])
+    resource_matched = mapped_once(rid, matcher.matches).astype(bool).to_numpy()
+    keep, hits, tags = step1_lines(resource_matched, text_column(df["resourcetags"]), candidates, enabled_aws_keys,
+                                   path_hint, "resourcetags")
+    df, rid, resource_matched = df[keep], rid[keep], resource_matched[keep]
     out = pd.DataFrame({
-        "row_uuid": _text(df["row_uuid"]),
+        "row_uuid": text_column(df["row_uuid"]),
         "resource_id": rid.where(rid != "", None),
         "product_code": product_code(df["bill_billingentity"], df["product_productname"], df["lineitem_productcode"]),
         "usage_start": df[TIME].dt.date,
-        "usage_account_id": _text(df["lineitem_usageaccountid"]),
+        "usage_account_id": text_column(df["lineitem_usageaccountid"]),
         "availability_zone": _nullif_empty(df["lineitem_availabilityzone"]),
         "product_family": _nullif_empty(df["product_productfamily"]),
         "instance_type": _nullif_empty(df["product_instancetype"]),
         "region": _nullif_empty(df["product_region"]),
         "unit": _nullif_empty(df["pricing_unit"]),
         "tags": tags,
-        "aws_cost_category": _text(df["costcategory"]),
+        "aws_cost_category": text_column(df["costcategory"]),
         "usage_amount": df["lineitem_usageamount"].to_numpy(dtype=float),
         "data_transfer_direction": transfer_direction(df["lineitem_productcode"], df["product_productfamily"],
                                                       df["lineitem_usagetype"], df["lineitem_operation"]),

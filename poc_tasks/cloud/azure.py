@@ -26,7 +26,7 @@ import datetime as dt
 import functools
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +37,9 @@ import pyarrow as pa
 from poc_tasks.cloud import attribution as attr
 from poc_tasks.cloud import tenant
 from poc_tasks.cloud.attribution import CloudProfile, final_columns
-from poc_tasks.cloud.jsontext import TagJsonError, filter_text
-from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, matched_tag
+from poc_tasks.cloud.frames import mapped_once, text_column
+from poc_tasks.cloud.jsontext import filter_text
+from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, step1_lines
 from poc_tasks.cloud.ocp_input import read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable, group_rows
 from poc_tasks.cloud.provider import (
@@ -81,7 +82,6 @@ __all__ = [
 ]
 
 TIME = "date"
-OPENSHIFT_TAG_KEYS = ("openshift_cluster", "openshift_node", "openshift_project")
 PROFILE = CloudProfile(
     costs=("pretax_cost",),
     markups={"pretax_cost": "markup_cost"},
@@ -186,20 +186,10 @@ def usage_multiplier(unit: str | None, meter_category: str | None) -> int:
     return int(first)
 
 
-def _text(col: pd.Series) -> pd.Series:
-    return col.astype(object).where(col.notna(), None)
-
-
 def _coalesce_nullif(first: pd.Series, second: pd.Series) -> pd.Series:
     """coalesce(nullif(first, ''), second)."""
-    a = _text(first)
-    return a.where(a.notna() & (a != ""), _text(second))
-
-
-def _mapped(values: pd.Series, fn) -> pd.Series:
-    uniques = pd.unique(values.to_numpy(dtype=object))
-    lookup = {v: fn(v) for v in uniques}
-    return pd.Series([lookup[v] for v in values.to_numpy(dtype=object)], index=values.index, dtype=object)
+    a = text_column(first)
+    return a.where(a.notna() & (a != ""), text_column(second))
 
 
 def _json_or_empty(text: str | None) -> Any:
@@ -240,35 +230,29 @@ def daily_temp(day_table: pa.Table, matcher: ContainsMatcher, candidates: Sequen
     df = day_table.to_pandas()
     if df.empty:
         return pd.DataFrame(columns=TEMP_COLUMNS)
-    rid = _text(df["resourceid"])
-    matched = _mapped(rid, matcher.matches).astype(bool).to_numpy()
-    raw_tags = _text(df["tags"])
-    hits = _mapped(raw_tags, lambda t: matched_tag(t, candidates)).where(~matched, None)
-    keep = matched | hits.notna().to_numpy()
-    df, rid, raw_tags, hits, matched = df[keep], rid[keep], raw_tags[keep], hits[keep], matched[keep]
+    rid = text_column(df["resourceid"])
+    matched = mapped_once(rid, matcher.matches).astype(bool).to_numpy()
+    keep, hits, tags = step1_lines(matched, text_column(df["tags"]), candidates, enabled_azure_keys, path_hint, "tags")
+    df, rid, matched = df[keep], rid[keep], matched[keep]
     if df.empty:
         return pd.DataFrame(columns=TEMP_COLUMNS)
-    keys = frozenset(enabled_azure_keys) | frozenset(OPENSHIFT_TAG_KEYS)
     try:
-        tags = _mapped(raw_tags, lambda t: filter_text(t, keys))
-    except TagJsonError as exc:
-        raise InputFileError(path_hint, f"unusable tag JSON: {exc}", "tags") from exc
-    try:
-        info = _mapped(_text(df["additionalinfo"]), additional_info)
+        info = mapped_once(text_column(df["additionalinfo"]), additional_info)
     except (ValueError, AttributeError) as exc:
         raise InputFileError(path_hint, f"unusable AdditionalInfo JSON: {exc}", "additionalinfo") from exc
     service = _coalesce_nullif(df["servicename"], df["metercategory"])
+    consumed = text_column(df["consumedservice"]).str.lower()
     network = ((service == "Virtual Network").to_numpy(dtype=bool)
-               & (_text(df["consumedservice"]).str.lower() == "microsoft.compute").fillna(False).to_numpy(dtype=bool)
+               & (consumed == "microsoft.compute").fillna(False).to_numpy(dtype=bool)
                & np.array([i[1] for i in info], dtype=bool) & matched)
     direction = [i[2] if n else None for i, n in zip(info, network, strict=True)]
-    unit = _text(df["unitofmeasure"])
+    unit = text_column(df["unitofmeasure"])
     try:
-        factor = [usage_multiplier(u, m) for u, m in zip(unit, _text(df["metercategory"]), strict=True)]
+        factor = [usage_multiplier(u, m) for u, m in zip(unit, text_column(df["metercategory"]), strict=True)]
     except ValueError as exc:
         raise InputFileError(path_hint, str(exc), "unitofmeasure") from exc
     out = pd.DataFrame({
-        "row_uuid": _text(df["row_uuid"]),
+        "row_uuid": text_column(df["row_uuid"]),
         "usage_start": df[TIME].dt.date,
         "resource_id": [split_part(r, "/", 9) for r in rid],
         "complete_resource_id": rid,
@@ -276,13 +260,13 @@ def daily_temp(day_table: pa.Table, matcher: ContainsMatcher, candidates: Sequen
         "data_transfer_direction": pd.Series(direction, index=df.index, dtype=object),
         "instance_type": pd.Series([i[0] for i in info], index=df.index, dtype=object),
         "subscription_guid": _coalesce_nullif(df["subscriptionid"], df["subscriptionguid"]),
-        "subscription_name": _text(df["subscriptionname"]),
-        "resource_location": _text(df["resourcelocation"]),
-        "unit_of_measure": _mapped(unit, unit_of_measure),
+        "subscription_name": text_column(df["subscriptionname"]),
+        "resource_location": text_column(df["resourcelocation"]),
+        "unit_of_measure": mapped_once(unit, unit_of_measure),
         "usage_amount": df["quantity"].to_numpy(dtype=float) * np.array(factor, dtype=float),
         "currency": _coalesce_nullif(df["billingcurrencycode"], df["billingcurrency"]),
         "pretax_cost": df["costinbillingcurrency"].to_numpy(dtype=float),
-        "metername": _text(df["metername"]),
+        "metername": text_column(df["metername"]),
         "tags": tags,
         "resource_id_matched": matched,
         "matched_tag": hits,
@@ -307,12 +291,12 @@ def disk_capacities(narrow: pd.DataFrame, matched: np.ndarray,
     if narrow.empty:
         return {}
     service = _coalesce_nullif(narrow["servicename"], narrow["metercategory"])
-    rid = _text(narrow["resourceid"])
+    rid = text_column(narrow["resourceid"])
     cand = (matched & service.str.contains("Storage", regex=False, na=False).to_numpy(dtype=bool)
             & rid.str.contains("Microsoft.Compute/disks/", regex=False, na=False).to_numpy(dtype=bool))
     out: dict[str, int] = {}
     sizes: dict[str | None, int | None] = {}
-    for full, meter in zip(rid[cand], _text(narrow["metername"])[cand], strict=True):
+    for full, meter in zip(rid[cand], text_column(narrow["metername"])[cand], strict=True):
         name = split_part(full, "/", 9)
         if _os_disk(name):
             continue
@@ -391,22 +375,10 @@ def _decimal_view(temp: pd.DataFrame) -> pd.DataFrame:
     return t
 
 
-def _empty(columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-
-
 def _fresh_uuids(n: int) -> list[str]:
     import uuid
 
     return [str(uuid.uuid4()) for _ in range(n)]
-
-
-def _defaults(rows: pd.DataFrame, matched: bool | None) -> pd.DataFrame:
-    for c in attr.TEMP_ROW_COLUMNS:
-        if c not in rows.columns:
-            rows[c] = np.nan if c in (*EFF, *CAPS) else None
-    rows["resource_id_matched"] = matched
-    return rows
 
 
 def storage_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, capacity: Mapping[str, int],
@@ -426,16 +398,16 @@ def storage_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, capacity: Mapping[s
     ns = ocp_this["namespace"]
     o = ocp_this[ns.notna().to_numpy() & (ns != STORAGE_UNATTRIBUTED).to_numpy(dtype=bool)].reset_index(drop=True)
     if not sized.any() or o.empty:
-        return _empty(cols)
+        return attr.empty_frame(cols)
     cand = temp[sized]
     pairs = _pv_or_csi_pairs(cand["resource_id"].unique(), o)
     if pairs.empty:
-        return _empty(cols)
+        return attr.empty_frame(cols)
     j = pd.concat([pairs[["resource_id"]].rename(columns={"resource_id": "disk"}),
                    o.iloc[pairs["pos"].to_numpy()].reset_index(drop=True)], axis=1)
     parts = [_pv_rows(cand, j, capacity), _unattributed_rows(cand, j, capacity, totals)]
     parts = [p for p in parts if not p.empty]
-    return pd.concat(parts, ignore_index=True)[cols] if parts else _empty(cols)
+    return pd.concat(parts, ignore_index=True)[cols] if parts else attr.empty_frame(cols)
 
 
 def _pv_rows(cand: pd.DataFrame, j: pd.DataFrame, capacity: Mapping[str, int]) -> pd.DataFrame:
@@ -460,7 +432,7 @@ def _pv_rows(cand: pd.DataFrame, j: pd.DataFrame, capacity: Mapping[str, int]) -
         rows[c] = rows[c].astype(object).where(~claimless, None)
     rows["data_source"] = "Storage"
     rows["row_uuid"] = _fresh_uuids(len(rows))
-    return _defaults(rows.drop(columns=PVC_CAPACITY), True)
+    return attr.temp_defaults(rows.drop(columns=PVC_CAPACITY), True)
 
 
 def _unattributed_rows(cand: pd.DataFrame, j: pd.DataFrame, capacity: Mapping[str, int],
@@ -483,7 +455,7 @@ def _unattributed_rows(cand: pd.DataFrame, j: pd.DataFrame, capacity: Mapping[st
     for c in ("node", "pod_labels", "volume_labels", "tags", "cost_category_id"):
         rows[c] = None
     rows["row_uuid"] = _fresh_uuids(len(rows))
-    return _defaults(rows, True)
+    return attr.temp_defaults(rows, True)
 
 
 def direct_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, sized: set[str]) -> pd.DataFrame:
@@ -498,7 +470,7 @@ def direct_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, sized: set[str]) -> 
     rid = ocp_this["resource_id"]
     o = ocp_this[(rid.notna() & (rid != "")).to_numpy(dtype=bool)].reset_index(drop=True)
     if cand.empty or o.empty:
-        return _empty(cols)
+        return attr.empty_frame(cols)
     names = sorted({r for r in cand["resource_id"].unique() if r is not None})
     parts = []
     pod = (o["data_source"] == "Pod").to_numpy(dtype=bool)
@@ -514,7 +486,7 @@ def direct_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, sized: set[str]) -> 
         parts.append(sp.merge(pvs, on="needle")[["haystack", "pos"]].rename(columns={"haystack": "resource_id"}))
     pairs = pd.concat(parts, ignore_index=True).drop_duplicates()
     if pairs.empty:
-        return _empty(cols)
+        return attr.empty_frame(cols)
     j = pd.concat([pairs[["resource_id"]].rename(columns={"resource_id": "line_rid"}).reset_index(drop=True),
                    o.iloc[pairs["pos"].to_numpy()].reset_index(drop=True)], axis=1)
     aggs = {**{c: "max" for c in ("cluster_id", "cluster_alias", "node", "persistentvolumeclaim", "persistentvolume",
@@ -523,7 +495,7 @@ def direct_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, sized: set[str]) -> 
     g = sql_group(j, ["line_rid", "namespace", "data_source", "pod_labels", "volume_labels"], aggs)
     rows = _cloud(_decimal_view(cand)).merge(g, left_on="resource_id", right_on="line_rid").drop(columns="line_rid")
     rows["matched_tag"] = None
-    return _defaults(rows, True)[cols]
+    return attr.temp_defaults(rows, True)[cols]
 
 
 def network_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, markup: float) -> pd.DataFrame:
@@ -537,7 +509,7 @@ def network_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, markup: float) -> p
     o = ocp_this[(ocp_this["data_source"] == "Pod").to_numpy(dtype=bool) & (rid.notna() & (rid != "")).to_numpy(
         dtype=bool)]
     if cand.empty or o.empty:
-        return _empty(cols)
+        return attr.empty_frame(cols)
     o = o.assign(pvc=o["persistentvolumeclaim"].where(o["persistentvolumeclaim"] != "", None),
                  pv=o["persistentvolume"].where(o["persistentvolume"] != "", None),
                  sc=o["storageclass"].where(o["storageclass"] != "", None))
@@ -547,7 +519,7 @@ def network_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, markup: float) -> p
     lines = _cloud(_decimal_view(cand)).assign(data_transfer_direction=cand["data_transfer_direction"].to_numpy())
     rows = lines.merge(g, left_on="resource_id", right_on="node")
     if rows.empty:
-        return _empty(cols)
+        return attr.empty_frame(cols)
     rows["markup_cost"] = rows["pretax_cost"].to_numpy(dtype=float) * markup
     rows["namespace"] = NETWORK_UNATTRIBUTED
     for c in ("pod_labels", "volume_labels", "cost_category_id", "resource_id_matched", "account_alias_id"):
@@ -570,7 +542,7 @@ def step2_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, capacity: Mapping[str
         final.append(attr.final_rows(temp_rows, {}, distribution, markup, {}, PROFILE))
     final.append(network_rows(temp, ocp_this, markup))
     out = attr.concat_rows(final)  # a part's frames can hold a column all NULL: dtype-safe concat
-    return out if not out.empty else _empty(final_columns(PROFILE))
+    return out if not out.empty else attr.empty_frame(final_columns(PROFILE))
 
 
 # --- the provider module's hooks (cloud/provider.py) ----------------------------------------------------------
@@ -613,12 +585,12 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
         names: set[str] = set()
         if tbl is not None:
             narrow = tbl.to_pandas()
-            rid = _text(narrow["resourceid"])
-            matched = _mapped(rid, matcher.matches).astype(bool).to_numpy()
+            rid = text_column(narrow["resourceid"])
+            matched = mapped_once(rid, matcher.matches).astype(bool).to_numpy()
             capacity[day] = disk_capacities(narrow, matched, tiers)
             names = {split_part(r, "/", 9) for r in rid[matched]} - {None}
             if ctx.discover:
-                state.discovery.cloud_tag_texts.update(t for t in _text(narrow["tags"]).unique() if t)
+                state.discovery.cloud_tag_texts.update(t for t in text_column(narrow["tags"]).unique() if t)
         ocp = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, sets.csi_by_day_pv,
                             storage_only=True)
         storage = ocp[(ocp["data_source"] == "Storage").to_numpy(dtype=bool)]
@@ -639,17 +611,17 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
 
 
 
-def _day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Sequence[str],
-              conn) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    data, m = state.data, ctx.manifest
-    # in parts of whole resources, so that memory stays bounded on big clusters (every project and back-populate
-    # group has the line's resource id in its key)
-    return day_parts(ctx, day, conn, [c.name for c in LINE_COLUMNS],
-                     lambda tbl: daily_temp(tbl, data["matcher"], candidates, ctx.manifest["cloud_keys"],
-                                            ctx.sources.folder()),
-                     lambda part, ocp: step2_rows(part, ocp, data["capacity"].get(day, {}), data["sized"],
-                                                  data["totals"], m["distribution"], m["markup"]),
-                     final_columns(PROFILE), split=True)
+def _step1(ctx: ChunkContext, state: ChunkState, tbl: pa.Table, candidates: Sequence[str]) -> pd.DataFrame:
+    return daily_temp(tbl, state.data["matcher"], candidates, ctx.manifest["cloud_keys"], ctx.sources.folder())
+
+
+def _step2(ctx: ChunkContext, state: ChunkState, day: dt.date, part: pd.DataFrame, ocp: pd.DataFrame) -> pd.DataFrame:
+    d, m = state.data, ctx.manifest
+    return step2_rows(part, ocp, d["capacity"].get(day, {}), d["sized"], d["totals"], m["distribution"], m["markup"])
+
+
+# Day parts of whole resources (every project and back-populate group has the line's resource id in its key).
+_DAY_ROWS = day_parts([c.name for c in LINE_COLUMNS], _step1, _step2, final_columns(PROFILE), split=True)
 
 
 PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node", "persistentvolumeclaim",
@@ -666,7 +638,7 @@ def project_rows(final: pd.DataFrame, tag_keys: frozenset[str]) -> pd.DataFrame:
     if final.empty:
         return pd.DataFrame(columns=[*PROJECT_KEYS, "cluster_alias", "subscription_name", *sums])
     f = final.rename(columns={"usage_amount": "usage_quantity"})
-    f["enabled_tags"] = _mapped(f["tags"], lambda t: filter_text(t, tag_keys))
+    f["enabled_tags"] = mapped_once(f["tags"], lambda t: filter_text(t, tag_keys))
     low = f["data_transfer_direction"].astype(object).str.lower()
     usage = f["usage_quantity"].to_numpy(dtype=float)
     is_in, is_out = (low == "datatrin").to_numpy(dtype=bool), (low == "datatrout").to_numpy(dtype=bool)
@@ -731,7 +703,7 @@ PROVIDER = CloudProvider(
                                             tags_values_table="reporting_azuretags_values", cloud_enabled_only=True),
     pass_one=_pass_one,
     discovery_pairs=tag_discovery("tags", "tag"),
-    day_rows=_day_rows,
+    day_rows=_DAY_ROWS,
     project_rows=lambda _ctx, final, tag_keys: project_rows(final, tag_keys),
     conservation_costs=("pretax_cost",),
 )

@@ -1,15 +1,17 @@
-"""Staged frames: Arrow schemas derived from the table declarations, and pandas -> Arrow in those schemas."""
+"""Staged frames: Arrow schemas derived from the table declarations, and pandas -> Arrow in those schemas; and the
+two pandas helpers every provider's step 1 uses (nullable text, a function applied once per distinct value)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-__all__ = ["arrow_schema", "to_arrow"]
+__all__ = ["arrow_schema", "to_arrow", "text_column", "mapped_once"]
 
 
 def _arrow_type(t: sa.types.TypeEngine) -> pa.DataType:
@@ -61,3 +63,15 @@ def to_arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
                 values = col.astype(object).where(col.notna(), None)
                 arrays.append(pa.array([None if v is None else str(v) for v in values.tolist()], type=t))
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def text_column(col: pd.Series) -> pd.Series:
+    """A varchar column as objects, NULL as None."""
+    return col.astype(object).where(col.notna(), None)
+
+
+def mapped_once(values: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
+    """fn applied once per distinct value (tag texts repeat across lines)."""
+    uniques = pd.unique(values.to_numpy(dtype=object))
+    lookup = {v: fn(v) for v in uniques}
+    return pd.Series([lookup[v] for v in values.to_numpy(dtype=object)], index=values.index, dtype=object)

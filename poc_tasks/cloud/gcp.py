@@ -25,7 +25,7 @@ import datetime as dt
 import functools
 import json
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +37,9 @@ import pyarrow.compute as pc
 from poc_tasks.cloud import attribution as attr
 from poc_tasks.cloud import tenant
 from poc_tasks.cloud.attribution import CloudProfile, final_columns
-from poc_tasks.cloud.jsontext import TagJsonError, filter_text
-from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, matched_tag
+from poc_tasks.cloud.frames import mapped_once, text_column
+from poc_tasks.cloud.jsontext import filter_text
+from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, step1_lines
 from poc_tasks.cloud.ocp_input import read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable, group_rows
 from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, day_parts, tag_discovery
@@ -60,7 +61,6 @@ __all__ = ["PROFILE", "DAILY_COLUMNS", "GcpSources", "open_gcp_sources", "invoic
            "UI_TABLES", "PROVIDER"]
 
 TIME = "usage_start_time"
-OPENSHIFT_TAG_KEYS = ("openshift_cluster", "openshift_node", "openshift_project")
 PROFILE = CloudProfile(
     costs=("unblended_cost", "credit_amount"),
     markups={"unblended_cost": "markup_cost"},
@@ -167,19 +167,9 @@ def open_gcp_sources(root: str, account: str, source_uuid: str, year: str, month
 
 # --- step 1 ----------------------------------------------------------------------------------------------------
 
-def _text(col: pd.Series) -> pd.Series:
-    return col.astype(object).where(col.notna(), None)
-
-
 def _nullif(col: pd.Series) -> pd.Series:
-    c = _text(col)
+    c = text_column(col)
     return c.where(c != "", None)
-
-
-def _mapped(values: pd.Series, fn) -> pd.Series:
-    uniques = pd.unique(values.to_numpy(dtype=object))
-    lookup = {v: fn(v) for v in uniques}
-    return pd.Series([lookup[v] for v in values.to_numpy(dtype=object)], index=values.index, dtype=object)
 
 
 def machine_spec(system_labels: str | None) -> str | None:
@@ -210,7 +200,7 @@ def matched_names(pairs: Iterable[tuple[str | None, str | None]], node_matcher: 
 
 def transfer_direction(service: pd.Series, sku: pd.Series, matched: np.ndarray) -> list[str | None]:
     """'IN' / 'OUT' for matched Compute Engine lines whose SKU reads 'data transfer in' / 'data transfer'."""
-    low = _text(sku).str.lower()
+    low = text_column(sku).str.lower()
     compute = (service == "Compute Engine").fillna(False).to_numpy(dtype=bool) & matched
     is_in = low.str.contains("data transfer in", regex=False, na=False).to_numpy(dtype=bool)
     is_any = low.str.contains("data transfer", regex=False, na=False).to_numpy(dtype=bool)
@@ -224,44 +214,38 @@ def daily_temp(day_table: pa.Table, names: set[str], candidates: Sequence[str], 
     df = day_table.to_pandas()
     if df.empty:
         return pd.DataFrame(columns=TEMP_COLUMNS)
-    name = _text(df["resource_name"])
+    name = text_column(df["resource_name"])
     matched = name.isin(list(names)).to_numpy(dtype=bool) & name.notna().to_numpy(dtype=bool)
-    raw_labels = _text(df["labels"])
-    hits = _mapped(raw_labels, lambda t: matched_tag(t, candidates)).where(~matched, None)
-    keep = matched | hits.notna().to_numpy()
-    df, name, raw_labels, hits, matched = df[keep], name[keep], raw_labels[keep], hits[keep], matched[keep]
+    keep, hits, tags = step1_lines(matched, text_column(df["labels"]), candidates, enabled_gcp_keys, path_hint,
+                                   "labels", "label")
+    df, name, matched = df[keep], name[keep], matched[keep]
     if df.empty:
         return pd.DataFrame(columns=TEMP_COLUMNS)
-    keys = frozenset(enabled_gcp_keys) | frozenset(OPENSHIFT_TAG_KEYS)
     try:
-        tags = _mapped(raw_labels, lambda t: filter_text(t, keys))
-    except TagJsonError as exc:
-        raise InputFileError(path_hint, f"unusable label JSON: {exc}", "labels") from exc
-    try:
-        instance = _mapped(_text(df["system_labels"]), machine_spec)
+        instance = mapped_once(text_column(df["system_labels"]), machine_spec)
     except ValueError as exc:
         raise InputFileError(path_hint, f"unusable system label JSON: {exc}", "system_labels") from exc
-    service = _text(df["service_description"])
+    service = text_column(df["service_description"])
     out = pd.DataFrame({
-        "row_uuid": _text(df["row_uuid"]),
+        "row_uuid": text_column(df["row_uuid"]),
         "usage_start": df[TIME].dt.date,
         "resource_id": None,
         "resource_name": name,
-        "resource_global_name": _text(df["resource_global_name"]),
-        "account_id": _text(df["billing_account_id"]),
-        "project_id": _text(df["project_id"]),
-        "project_name": _text(df["project_name"]),
+        "resource_global_name": text_column(df["resource_global_name"]),
+        "account_id": text_column(df["billing_account_id"]),
+        "project_id": text_column(df["project_id"]),
+        "project_name": text_column(df["project_name"]),
         "instance_type": instance,
-        "service_id": _text(df["service_id"]),
+        "service_id": text_column(df["service_id"]),
         "service_description": service,
         "service_alias": _nullif(df["service_description"]),
         "sku_id": _nullif(df["sku_id"]),
-        "sku_description": _text(df["sku_description"]),
+        "sku_description": text_column(df["sku_description"]),
         "sku_alias": _nullif(df["sku_description"]),
-        "region": _text(df["location_region"]),
-        "unit": _text(df["usage_pricing_unit"]),
-        "currency": _text(df["currency"]),
-        "invoice_month": _text(df["invoice_month"]),
+        "region": text_column(df["location_region"]),
+        "unit": text_column(df["usage_pricing_unit"]),
+        "currency": text_column(df["currency"]),
+        "invoice_month": text_column(df["invoice_month"]),
         "usage_amount": decimal_9_array(df["usage_amount_in_pricing_units"].to_numpy(dtype=float)),
         "unblended_cost": decimal_9_array(df["cost"].to_numpy(dtype=float)),
         "credit_amount": df["daily_credits"].to_numpy(dtype=float),
@@ -339,10 +323,6 @@ def pv_capacity_totals(contributions: pd.DataFrame) -> dict[str, tuple[float, in
 
 # --- step 2 ----------------------------------------------------------------------------------------------------
 
-def _empty(columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-
-
 def _step2_view(temp: pd.DataFrame) -> pd.DataFrame:
     """Every step-2 insert reads max(nullif(service_id, '')) and max(nullif(region, ''))."""
     t = temp.copy()
@@ -354,14 +334,6 @@ def _step2_view(temp: pd.DataFrame) -> pd.DataFrame:
 def _cloud(temp: pd.DataFrame, extra: Sequence[str] = ()) -> pd.DataFrame:
     cols = [c for c in PROFILE.cloud_columns if c != "resource_id"]
     return temp[[*cols, *extra]].copy()
-
-
-def _defaults(rows: pd.DataFrame, matched: bool | None) -> pd.DataFrame:
-    for c in attr.TEMP_ROW_COLUMNS:
-        if c not in rows.columns:
-            rows[c] = np.nan if c in (*EFF, *CAPS) else None
-    rows["resource_id_matched"] = matched
-    return rows
 
 
 def _pairs(hay: Iterable[str | None], needles: pd.DataFrame) -> pd.DataFrame:
@@ -423,10 +395,10 @@ def storage_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, capacity: Mapping[s
     mask = ((ocp_this["data_source"] == "Storage") & csi.notna() & (csi != "")
             & ocp_this["persistentvolume"].notna()).to_numpy(dtype=bool)
     if lines.empty or not mask.any():
-        return _empty(cols)
+        return attr.empty_frame(cols)
     pairs = _line_pairs(lines, ocp_this, ["resource_global_name", "resource_name"], "csi_volume_handle", mask)
     if pairs.empty:
-        return _empty(cols)
+        return attr.empty_frame(cols)
     j = _joined(lines[["row_uuid"]], ocp_this, pairs)
     aggs = {**{c: "max" for c in ("data_source", "persistentvolumeclaim", "persistentvolume", "storageclass", "node",
                                   "cluster_id", "cluster_alias", "resource_id", "cost_category_id", PVC_CAPACITY,
@@ -455,7 +427,7 @@ def _pv_rows(rows: pd.DataFrame, cap: np.ndarray, pvc: np.ndarray) -> pd.DataFra
     for c in (*EFF, *CAPS):
         rows[c] = np.nan
     rows["row_uuid"] = [u if f else str(uuid.uuid4()) for u, f in zip(rows["row_uuid"], full, strict=True)]
-    return _defaults(rows, True)
+    return attr.temp_defaults(rows, True)
 
 
 def _unattributed_rows(rows: pd.DataFrame, cap: np.ndarray,
@@ -471,7 +443,7 @@ def _unattributed_rows(rows: pd.DataFrame, cap: np.ndarray,
     rows["usage_amount"] = 0.0
     rows["cost_category_id"] = None
     rows["row_uuid"] = [str(uuid.uuid4()) for _ in range(len(rows))]
-    return _defaults(rows, True)
+    return attr.temp_defaults(rows, True)
 
 
 def direct_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame) -> pd.DataFrame:
@@ -484,14 +456,14 @@ def direct_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame) -> pd.DataFrame:
     rid = ocp_this["resource_id"]
     has_rid = (rid.notna() & (rid != "")).to_numpy(dtype=bool)
     if lines.empty or not has_rid.any():
-        return _empty(cols)
+        return attr.empty_frame(cols)
     pod = has_rid & (ocp_this["data_source"] == "Pod").to_numpy(dtype=bool)
     storage = has_rid & (ocp_this["data_source"] == "Storage").to_numpy(dtype=bool)
     pairs = pd.concat([_line_pairs(lines, ocp_this, ["resource_name"], "node", pod),
                        _line_pairs(lines, ocp_this, ["resource_name"], "persistentvolume", storage)],
                       ignore_index=True).drop_duplicates()
     if pairs.empty:
-        return _empty(cols)
+        return attr.empty_frame(cols)
     o = ocp_this.copy()
     for c in ("persistentvolumeclaim", "persistentvolume", "storageclass"):
         o[c] = o[c].where(o[c] != "", None)
@@ -503,7 +475,7 @@ def direct_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame) -> pd.DataFrame:
         columns={"row_uuid_line": "row_uuid"})
     rows = _cloud(lines).merge(g, on="row_uuid")
     rows["matched_tag"] = None
-    return _defaults(rows, True)[cols]
+    return attr.temp_defaults(rows, True)[cols]
 
 
 def network_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, markup: float) -> pd.DataFrame:
@@ -516,10 +488,10 @@ def network_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, markup: float) -> p
     rid = ocp_this["resource_id"]
     pod = ((ocp_this["data_source"] == "Pod") & rid.notna() & (rid != "")).to_numpy(dtype=bool)
     if lines.empty or not pod.any():
-        return _empty(cols)
+        return attr.empty_frame(cols)
     pairs = _line_pairs(lines, ocp_this, ["resource_name"], "node", pod)
     if pairs.empty:
-        return _empty(cols)
+        return attr.empty_frame(cols)
     o = ocp_this.copy()
     for c in ("persistentvolumeclaim", "persistentvolume", "storageclass"):
         o[c] = o[c].where(o[c] != "", None)
@@ -551,7 +523,7 @@ def step2_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, capacity: Mapping[str
     net = network_rows(temp, ocp_this, markup)
     if not net.empty:
         final.append(net)
-    return pd.concat(final, ignore_index=True) if final else _empty(final_columns(PROFILE))
+    return pd.concat(final, ignore_index=True) if final else attr.empty_frame(final_columns(PROFILE))
 
 
 # --- the provider module's hooks (cloud/provider.py) ----------------------------------------------------------
@@ -586,10 +558,10 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
         if tbl is None:
             continue
         df = tbl.to_pandas()
-        df = pd.DataFrame({"resource_name": _text(df["resource_name"]),
-                           "resource_global_name": _text(df["resource_global_name"]),
-                           "service_description": _text(df["service_description"]),
-                           "sku_description": _text(df["sku_description"]),
+        df = pd.DataFrame({"resource_name": text_column(df["resource_name"]),
+                           "resource_global_name": text_column(df["resource_global_name"]),
+                           "service_description": text_column(df["service_description"]),
+                           "sku_description": text_column(df["sku_description"]),
                            "usage": decimal_9_array(df["usage_amount_in_pricing_units"].to_numpy(dtype=float))})
         per_day[day] = df.drop_duplicates()
         name_pairs.update(zip(df["resource_name"], df["resource_global_name"], strict=True))
@@ -626,17 +598,18 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
 
 
 
-def _day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Sequence[str],
-              conn) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    data, m = state.data, ctx.manifest
-    # one part: a row's resource id is its OCP node's, not its line's, so lines of different resources can make the
-    # same project group; parts of a day would have to be merged again
-    return day_parts(ctx, day, conn, [c.name for c in DAILY_COLUMNS],
-                     lambda tbl: daily_temp(tbl, data["names"], candidates, ctx.manifest["cloud_keys"],
-                                            ctx.sources.folder()),
-                     lambda part, ocp: step2_rows(part, ocp, data["capacity"], data["totals"], m["report_period_id"],
-                                                  m["distribution"], m["markup"]),
-                     final_columns(PROFILE), split=False)
+def _step1(ctx: ChunkContext, state: ChunkState, tbl: pa.Table, candidates: Sequence[str]) -> pd.DataFrame:
+    return daily_temp(tbl, state.data["names"], candidates, ctx.manifest["cloud_keys"], ctx.sources.folder())
+
+
+def _step2(ctx: ChunkContext, state: ChunkState, day: dt.date, part: pd.DataFrame, ocp: pd.DataFrame) -> pd.DataFrame:
+    d, m = state.data, ctx.manifest
+    return step2_rows(part, ocp, d["capacity"], d["totals"], m["report_period_id"], m["distribution"], m["markup"])
+
+
+# One part a day: a row's resource id is its OCP node's, not its line's, so lines of different resources can make
+# the same project group; parts of a day would have to be merged again.
+_DAY_ROWS = day_parts([c.name for c in DAILY_COLUMNS], _step1, _step2, final_columns(PROFILE), split=False)
 
 
 PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node", "persistentvolumeclaim",
@@ -653,7 +626,7 @@ def project_rows(final: pd.DataFrame, tag_keys: frozenset[str]) -> pd.DataFrame:
     if final.empty:
         return pd.DataFrame(columns=[*PROJECT_KEYS, "cluster_alias", *sums])
     f = final.copy()
-    f["enabled_tags"] = _mapped(f["tags"], lambda t: filter_text(t, tag_keys))
+    f["enabled_tags"] = mapped_once(f["tags"], lambda t: filter_text(t, tag_keys))
     up = f["data_transfer_direction"].astype(object).str.upper()
     usage = f["usage_amount"].to_numpy(dtype=float)
     gb = np.where((f["unit"] == "gibibyte").to_numpy(dtype=bool), usage * 1.07374, usage)
@@ -722,7 +695,7 @@ PROVIDER = CloudProvider(
                                             tags_values_table="reporting_gcptags_values", cloud_enabled_only=False),
     pass_one=_pass_one,
     discovery_pairs=tag_discovery("labels", "label"),
-    day_rows=_day_rows,
+    day_rows=_DAY_ROWS,
     project_rows=lambda _ctx, final, tag_keys: project_rows(final, tag_keys),
     conservation_costs=("unblended_cost", "credit_amount"),
 )

@@ -24,7 +24,16 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from poc_tasks.cloud.jsontext import candidate_string, distinct_pairs, json_query_scalar, parse_map
+from poc_tasks.cloud.frames import mapped_once
+from poc_tasks.cloud.jsontext import (
+    TagJsonError,
+    candidate_string,
+    distinct_pairs,
+    filter_text,
+    json_query_scalar,
+    parse_map,
+)
+from poc_tasks.errors import InputFileError
 
 __all__ = [
     "SuffixMatcher",
@@ -230,3 +239,22 @@ def fallback_matched_tags(cloud_pairs: Iterable[tuple[str, str | None]],
     ocp |= {(k.lower(), v.lower()) for k, v in volume_pairs if v is not None and k in ocpk}
     return sorted({candidate_string(k, v) for k, v in cloud_pairs
                    if v is not None and k in enabled and (k.lower(), v.lower()) in ocp})
+
+
+OPENSHIFT_TAG_KEYS = ("openshift_cluster", "openshift_node", "openshift_project")
+
+
+def step1_lines(matched: np.ndarray, raw_tags: pd.Series, candidates: Sequence[str], enabled_keys: Iterable[str],
+                path_hint: str, column: str, what: str = "tag") -> tuple[np.ndarray, pd.Series, pd.Series]:
+    """Koku's step 1 filter, the same for every cloud: a line is kept when its resource matched (`matched`) or, if
+    not, when a candidate occurs in its raw tag text (resource matching wins: such lines are never tag-matched).
+    Returns the keep mask, the kept lines' matched tags and their tags filtered to the keys enabled for the cloud
+    and the openshift_* keys; a tag text that is not a JSON object raises InputFileError naming `column`."""
+    hits = mapped_once(raw_tags, lambda t: matched_tag(t, candidates)).where(~matched, None)
+    keep = matched | hits.notna().to_numpy()
+    keys = frozenset(enabled_keys) | frozenset(OPENSHIFT_TAG_KEYS)
+    try:
+        tags = mapped_once(raw_tags[keep], lambda t: filter_text(t, keys))
+    except TagJsonError as exc:
+        raise InputFileError(path_hint, f"unusable {what} JSON: {exc}", column) from exc
+    return keep, hits[keep], tags

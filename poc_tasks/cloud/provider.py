@@ -164,24 +164,32 @@ def line_parts(temp: pd.DataFrame, weights: pd.Series, target: int) -> Iterator[
         yield temp[labels == b]
 
 
-def day_parts(ctx: ChunkContext, day: dt.date, conn: Connection, columns: list[str],
-              to_temp: Callable[[pa.Table], pd.DataFrame],
-              attribute: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame], final_columns: list[str],
-              split: bool = True) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """A provider's day_rows from its parts: the day's cloud lines (`columns`), its matched lines (`to_temp`), this
-    OCP source's rows of the day, then (matched lines, `attribute(lines, ocp)`) per part of whole resources
-    (`split`; else the whole day)."""
-    tbl = ctx.sources.read_day(day, columns)
-    if tbl is None:
-        return
-    temp = to_temp(tbl)
-    del tbl
-    if temp.empty:
-        yield temp, pd.DataFrame({c: pd.Series(dtype=object) for c in final_columns})
-        return
-    spec = ctx.spec
-    ocp = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, ctx.ocp.csi_by_day_pv)
-    conn.rollback()
-    ocp = ocp[(ocp["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)].reset_index(drop=True)
-    for part in line_parts(temp, line_weights(temp, ocp), bucket_rows()) if split else [temp]:
-        yield part, attribute(part, ocp)
+DayRows = Callable[[ChunkContext, ChunkState, dt.date, Sequence[str], Connection],
+                   Iterator[tuple[pd.DataFrame, pd.DataFrame]]]
+
+
+def day_parts(columns: list[str], to_temp: Callable[[ChunkContext, ChunkState, pa.Table, Sequence[str]], pd.DataFrame],
+              attribute: Callable[[ChunkContext, ChunkState, dt.date, pd.DataFrame, pd.DataFrame], pd.DataFrame],
+              final_columns: list[str], split: bool = True) -> DayRows:
+    """A provider's day_rows from its steps: read the day's cloud `columns`, step 1 (`to_temp(ctx, state, table,
+    candidates)`: the matched lines), this OCP source's rows of the day, then per part of whole resources (`split`;
+    else the whole day) (matched lines, step 2: `attribute(ctx, state, day, lines, ocp)`)."""
+
+    def day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Sequence[str],
+                 conn: Connection) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+        tbl = ctx.sources.read_day(day, columns)
+        if tbl is None:
+            return
+        temp = to_temp(ctx, state, tbl, candidates)
+        del tbl
+        if temp.empty:
+            yield temp, pd.DataFrame({c: pd.Series(dtype=object) for c in final_columns})
+            return
+        spec = ctx.spec
+        ocp = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, ctx.ocp.csi_by_day_pv)
+        conn.rollback()
+        ocp = ocp[(ocp["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)].reset_index(drop=True)
+        for part in line_parts(temp, line_weights(temp, ocp), bucket_rows()) if split else [temp]:
+            yield part, attribute(ctx, state, day, part, ocp)
+
+    return day_rows
