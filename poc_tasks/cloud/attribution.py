@@ -393,3 +393,13 @@ def network_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, markup: float, alia
         rows[c] = None
     rows["account_alias_id"] = rows["usage_account_id"].map(aliases)
     return rows[cols]
+
+
+def with_network(rows: list[pd.DataFrame], network: pd.DataFrame, distribution: str, markup: float,
+                 profile: CloudProfile) -> pd.DataFrame:
+    """A day (part)'s final rows of a provider without tag-cluster counts or aliases (Azure, GCP): the split of its
+    storage, direct and tag rows, then its network rows (columns all NULL in one frame: a dtype-safe concat)."""
+    rows = [r for r in rows if not r.empty]
+    final = [final_rows(pd.concat(rows, ignore_index=True), {}, distribution, markup, {}, profile)] if rows else []
+    out = concat_rows([*final, network])
+    return out if not out.empty else empty_frame(final_columns(profile))

@@ -60,7 +60,6 @@ from poc_tasks.errors import InputFileError, MissingInputData
 from poc_tasks.io.fs import filesystem, list_parquet
 from poc_tasks.io.layout import provider_prefix
 from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource
-from poc_tasks.settings import Settings
 from poc_tasks.validate import parse_date
 
 __all__ = [
@@ -303,11 +302,6 @@ def ebs_capacities(raw: ParquetSource, day: dt.date, resource_ids: Iterable[str]
 PROFILE = CloudProfile(costs=COSTS, markups=MARKUPS, attributes=CLOUD_ATTRIBUTES, category="aws_cost_category")
 CATEGORY_SUMMARY = "reporting_ocpawscategory_summary"
 LOG = logging.getLogger(__name__)
-
-
-def _open(settings: Settings, spec: CloudRunSpec) -> AwsSources:
-    return open_aws_sources(settings.require_data_root(), spec.account, spec.cloud_provider_uuid, spec.year,
-                            spec.month, settings.storage_options())
 
 
 def _accounts(sources: AwsSources, start: dt.date, end: dt.date) -> tuple[set[str], str | None]:
@@ -608,7 +602,7 @@ PROVIDER = CloudProvider(
     currency="currency_code",
     usage_column="usage_amount",
     requires_cluster=True,
-    open_sources=_open,
+    open_sources=open_aws_sources,
     prepare_tenant=_prepare_tenant,
     postgres_matched_tags=postgres_matched_tags,
     pass_one=_pass_one,

@@ -58,7 +58,6 @@ from poc_tasks.io.fs import filesystem, list_parquet
 from poc_tasks.io.layout import provider_prefix
 from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource
 from poc_tasks.ocp.frames import sql_group
-from poc_tasks.settings import Settings
 
 __all__ = [
     "PROFILE",
@@ -535,26 +534,14 @@ def step2_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, capacity: Mapping[str
     parts = [storage_rows(temp, ocp_this, capacity, totals),
              direct_rows(temp, ocp_this, sized),
              attr.tag_rows(_decimal_view(temp), ocp_this, PROFILE)]
-    parts = [p for p in parts if not p.empty]
-    final = []
-    if parts:
-        temp_rows = pd.concat(parts, ignore_index=True)
-        final.append(attr.final_rows(temp_rows, {}, distribution, markup, {}, PROFILE))
-    final.append(network_rows(temp, ocp_this, markup))
-    out = attr.concat_rows(final)  # a part's frames can hold a column all NULL: dtype-safe concat
-    return out if not out.empty else attr.empty_frame(final_columns(PROFILE))
+    return attr.with_network(parts, network_rows(temp, ocp_this, markup), distribution, markup, PROFILE)
 
 
 # --- the provider module's hooks (cloud/provider.py) ----------------------------------------------------------
 
-def _open(settings: Settings, spec: CloudRunSpec) -> AzureSources:
-    return open_azure_sources(settings.require_data_root(), spec.account, spec.cloud_provider_uuid, spec.year,
-                              spec.month, settings.storage_options())
-
-
-def _prepare_tenant(conn, spec: CloudRunSpec, _sources) -> dict[str, Any]:
-    tenant.ensure_bill(conn, spec.schema_name, "reporting_azurecostentrybill", spec.cloud_provider_uuid, "Azure",
-                       spec.start_date)
+def _prepare_tenant(conn, spec: CloudRunSpec, sources) -> dict[str, Any]:
+    """The month's bill, and Koku's disk tiers (the manifest carries them to the chunk tasks)."""
+    tenant.month_bill(conn, spec, sources, "reporting_azurecostentrybill", "Azure")
     return {"disk_tiers": [list(t) for t in disk_tiers(conn)]}
 
 
@@ -697,7 +684,7 @@ PROVIDER = CloudProvider(
     currency="currency",
     usage_column="usage_quantity",
     requires_cluster=True,
-    open_sources=_open,
+    open_sources=open_azure_sources,
     prepare_tenant=_prepare_tenant,
     postgres_matched_tags=functools.partial(tenant.postgres_matched_tags, provider_type="Azure",
                                             tags_values_table="reporting_azuretags_values", cloud_enabled_only=True),

@@ -93,6 +93,11 @@ def _table_schema(name: str, drop: tuple[str, ...] = ()) -> pa.Schema:
     return arrow_schema(table, [c.name for c in table.columns if c.name not in drop])
 
 
+def _open_sources(p: CloudProvider, spec: CloudRunSpec, settings: Settings):
+    return p.open_sources(settings.require_data_root(), spec.account, spec.cloud_provider_uuid, spec.year, spec.month,
+                          settings.storage_options())
+
+
 # --- prepare ---------------------------------------------------------------------------------------------------
 
 def _report_period(conn, spec: CloudRunSpec, month_start: dt.date, requires_cluster: bool) -> tuple[int, str, str]:
@@ -120,7 +125,7 @@ def prepare(p: CloudProvider, spec: CloudRunSpec, settings: Settings, stage: Sta
     t0 = time.perf_counter()
     root = settings.require_data_root()
     month_start = spec.start_date.replace(day=1)
-    sources = p.open_sources(settings, spec)  # fails early without cloud Parquet
+    sources = _open_sources(p, spec, settings)  # fails early without cloud Parquet
     open_ocp_parquet(root, spec.account, spec.openshift_provider_uuid, spec.year, spec.month,
                      settings.storage_options())  # ... or without OCP Parquet
     progress("prepare", {p.kwarg: spec.cloud_provider_uuid})
@@ -215,7 +220,7 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
     first, last = parse_date(chunk_start, "chunk_start"), parse_date(chunk_end, "chunk_end")
     chunk_index = [c[0] for c in manifest["chunks"]].index(first.isoformat())
     root = settings.require_data_root()
-    sources = p.open_sources(settings, spec)
+    sources = _open_sources(p, spec, settings)
     ocp_parquet = open_ocp_parquet(root, spec.account, spec.openshift_provider_uuid, spec.year, spec.month,
                                    settings.storage_options())
     progress("scan", {"chunk": [first.isoformat(), last.isoformat()]})

@@ -43,7 +43,6 @@ from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, step1_lin
 from poc_tasks.cloud.ocp_input import read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable, group_rows
 from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, day_parts, tag_discovery
-from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.sqlfn import decimal_9_array, like, round_half_away
 from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.db.partitions import month_start, next_month
@@ -53,7 +52,6 @@ from poc_tasks.io.fs import filesystem, list_parquet
 from poc_tasks.io.layout import provider_prefix
 from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource
 from poc_tasks.ocp.frames import sql_group
-from poc_tasks.settings import Settings
 
 __all__ = ["PROFILE", "DAILY_COLUMNS", "GcpSources", "open_gcp_sources", "invoice_partitions", "daily_temp",
            "matched_names", "capacity_candidates", "disk_capacities", "pv_capacity_contributions",
@@ -516,28 +514,10 @@ def step2_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, capacity: Mapping[str
     parts = [storage_rows(temp, ocp_this, capacity, totals),
              direct_rows(temp, ocp_this),
              attr.tag_rows(temp, ocp_this[(rp == report_period_id).to_numpy(dtype=bool)], PROFILE)]
-    parts = [p for p in parts if not p.empty]
-    final = []
-    if parts:
-        final.append(attr.final_rows(pd.concat(parts, ignore_index=True), {}, distribution, markup, {}, PROFILE))
-    net = network_rows(temp, ocp_this, markup)
-    if not net.empty:
-        final.append(net)
-    return pd.concat(final, ignore_index=True) if final else attr.empty_frame(final_columns(PROFILE))
+    return attr.with_network(parts, network_rows(temp, ocp_this, markup), distribution, markup, PROFILE)
 
 
 # --- the provider module's hooks (cloud/provider.py) ----------------------------------------------------------
-
-def _open(settings: Settings, spec: CloudRunSpec) -> GcpSources:
-    return open_gcp_sources(settings.require_data_root(), spec.account, spec.cloud_provider_uuid, spec.year,
-                            spec.month, settings.storage_options())
-
-
-def _prepare_tenant(conn, spec: CloudRunSpec, _sources) -> dict[str, Any]:
-    tenant.ensure_bill(conn, spec.schema_name, "reporting_gcpcostentrybill", spec.cloud_provider_uuid, "GCP",
-                       spec.start_date)
-    return {}
-
 
 def _day_csi(ctx: ChunkContext, day: dt.date) -> set[str]:
     """The non-empty CSI handles of this source's storage Parquet on the day."""
@@ -689,8 +669,8 @@ PROVIDER = CloudProvider(
     currency="currency",
     usage_column="usage_amount",
     requires_cluster=False,
-    open_sources=_open,
-    prepare_tenant=_prepare_tenant,
+    open_sources=open_gcp_sources,
+    prepare_tenant=functools.partial(tenant.month_bill, bill_table="reporting_gcpcostentrybill", provider_type="GCP"),
     postgres_matched_tags=functools.partial(tenant.postgres_matched_tags, provider_type="GCP",
                                             tags_values_table="reporting_gcptags_values", cloud_enabled_only=False),
     pass_one=_pass_one,

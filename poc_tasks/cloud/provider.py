@@ -97,7 +97,7 @@ class CloudProvider:
     currency: str  # the project table's currency column
     usage_column: str  # the project / UI tables' name of the attributed usage ('usage_quantity', 'usage_amount')
     requires_cluster: bool  # Koku returns early without a reporting_ocp_clusters row (AWS, Azure; not GCP)
-    open_sources: Callable[[Settings, CloudRunSpec], Sources]
+    open_sources: Callable[..., Sources]  # (root, account, source uuid, year, month, storage options)
     # the tenant rows ingestion would have made (the month's bill, ...); returns what the manifest carries besides
     prepare_tenant: Callable[[Connection, CloudRunSpec, Sources], dict[str, Any]]
     postgres_matched_tags: Callable[[Connection, str], list[str]]  # Koku's discovery from PostgreSQL (schema)

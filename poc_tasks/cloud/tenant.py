@@ -23,8 +23,8 @@ from poc_tasks.db.koku_rows import inside_koku, missing
 from poc_tasks.errors import InputFileError
 from poc_tasks.validate import validate_identifier, validate_uuid
 
-__all__ = ["report_period", "has_cluster", "ensure_bill", "bill_ids", "enabled_keys", "keys_exist", "tag_keys",
-           "table_exists", "postgres_matched_tags", "ocp_label_texts", "stamp_report_period"]
+__all__ = ["report_period", "has_cluster", "ensure_bill", "month_bill", "bill_ids", "enabled_keys", "keys_exist",
+           "tag_keys", "table_exists", "postgres_matched_tags", "ocp_label_texts", "stamp_report_period"]
 
 Connection = psycopg2.extensions.connection
 
@@ -83,6 +83,12 @@ def ensure_bill(conn: Connection, schema: str, bill_table: str, provider_uuid: s
             cur.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
                 table, sql.SQL(", ").join(sql.Identifier(k) for k in row),
                 sql.SQL(", ").join(sql.Placeholder() * len(row))), tuple(row.values()))
+
+
+def month_bill(conn: Connection, spec: Any, _sources: Any, bill_table: str, provider_type: str) -> dict[str, Any]:
+    """A provider's prepare_tenant when its ingestion makes nothing but the month's bill (Azure, GCP)."""
+    ensure_bill(conn, spec.schema_name, bill_table, spec.cloud_provider_uuid, provider_type, spec.start_date)
+    return {}
 
 
 def bill_ids(conn: Connection, schema: str, bill_table: str, provider_uuid: str, month_start: dt.date,
