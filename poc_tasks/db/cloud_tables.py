@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql as pg
 
 from poc_tasks.db.tables import metadata
 
-__all__ = ["CloudTables", "identity_id", "partitioned", "ui_head", "partitioned_table"]
+__all__ = ["CloudTables", "identity_id", "partitioned", "ui_head", "partitioned_table", "project_ocp_indexes"]
 
 # Django's ForeignKey: a deferrable constraint checked at commit.
 _FK = {"deferrable": True, "initially": "DEFERRED"}
@@ -165,3 +165,13 @@ def ui_head(cluster_first: bool = False) -> list[sa.Column]:
 
 def partitioned_table(name: str, *columns: sa.Column | sa.Index | sa.Constraint) -> sa.Table:
     return partitioned(sa.Table(name, metadata, *columns, postgresql_partition_by="RANGE (usage_start)"))
+
+
+def project_ocp_indexes(usage_start: str, namespace: str, node: str, resource_id: str,
+                        pod_labels: str) -> list[sa.Index]:
+    """The indexes AWS's and Azure's project tables put on their OCP columns, by Koku's names."""
+    return [sa.Index(usage_start, "usage_start"),
+            sa.Index(namespace, "namespace", postgresql_ops={"namespace": "varchar_pattern_ops"}),
+            sa.Index(node, "node", postgresql_ops={"node": "varchar_pattern_ops"}),
+            sa.Index(resource_id, "resource_id"),
+            sa.Index(pod_labels, "pod_labels", postgresql_using="gin")]

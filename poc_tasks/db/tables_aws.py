@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from poc_tasks.db.cloud_tables import CloudTables, identity_id, partitioned_table, ui_head
+from poc_tasks.db.cloud_tables import CloudTables, identity_id, partitioned_table, project_ocp_indexes, ui_head
 from poc_tasks.db.tables import metadata
 
 __all__ = [
@@ -118,11 +118,8 @@ ocpaws_project_daily_summary = _AWS.project(
     sa.Column("tags", pg.JSONB),
     sa.Column("aws_cost_category", pg.JSONB),
     sa.Column("source_uuid", pg.UUID(as_uuid=False)),
-    sa.Index("p_cost_prj_sum_ocp_use_idx", "usage_start"),
-    sa.Index("p_cost_prj_sum_nspc_idx", "namespace", postgresql_ops={"namespace": "varchar_pattern_ops"}),
-    sa.Index("p_cost_prj_sum_nd_idx", "node", postgresql_ops={"node": "varchar_pattern_ops"}),
-    sa.Index("p_cost_prj_sum_rsrc_idx", "resource_id"),
-    sa.Index("p_cost_prj_pod_lbls_idx", "pod_labels", postgresql_using="gin"),
+    *project_ocp_indexes("p_cost_prj_sum_ocp_use_idx", "p_cost_prj_sum_nspc_idx", "p_cost_prj_sum_nd_idx",
+                         "p_cost_prj_sum_rsrc_idx", "p_cost_prj_pod_lbls_idx"),
     sa.Index("aws_cost_category_idx", "aws_cost_category", postgresql_using="gin"),
     sa.Index("p_ocpaws_prj_prd_fam_idx", "product_family"),
     sa.Index("p_ocpaws_prj_inst_typ_idx", "instance_type"),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from poc_tasks.db.cloud_tables import CloudTables, partitioned_table, ui_head
+from poc_tasks.db.cloud_tables import CloudTables, partitioned_table, project_ocp_indexes, ui_head
 from poc_tasks.db.tables import metadata
 
 __all__ = [
@@ -103,11 +103,8 @@ ocpazure_project_daily_summary = _AZURE.project(
     sa.Column("markup_cost", sa.Numeric(17, 9)),
     sa.Column("tags", pg.JSONB),
     sa.Column("source_uuid", pg.UUID(as_uuid=False)),
-    sa.Index("p_ocpaz_prj_use_strt_idx", "usage_start"),
-    sa.Index("p_ocpaz_prj_nspc_idx", "namespace", postgresql_ops={"namespace": "varchar_pattern_ops"}),
-    sa.Index("p_ocpaz_prj_nde_idx", "node", postgresql_ops={"node": "varchar_pattern_ops"}),
-    sa.Index("p_ocpaz_prj_rsrc_idx", "resource_id"),
-    sa.Index("p_ocpaz_prj_pod_lbl_idx", "pod_labels", postgresql_using="gin"),
+    *project_ocp_indexes("p_ocpaz_prj_use_strt_idx", "p_ocpaz_prj_nspc_idx", "p_ocpaz_prj_nde_idx",
+                         "p_ocpaz_prj_rsrc_idx", "p_ocpaz_prj_pod_lbl_idx"),
     sa.Index("p_ocpaz_prj_srvc_name_idx", "service_name"),
     sa.Index("p_ocpaz_prj_inst_typ_idx", "instance_type"),
 )
