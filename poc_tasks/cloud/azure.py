@@ -527,13 +527,14 @@ def network_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, markup: float) -> p
 
 
 def step2_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, capacity: Mapping[str, int], sized: set[str],
-               totals: Mapping[str, tuple[float, int]], distribution: str, markup: float) -> pd.DataFrame:
+               totals: Mapping[str, tuple[float, int]], distribution: str, markup: float,
+               cache: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """One day's final managed rows (Koku's managed_reporting_ocpazurecostlineitem_project_daily_summary): storage,
     direct and tag rows split by (f) -- n counted per line over this cluster's rows --, plus the network rows."""
     temp = _nullif_view(temp)
     parts = [storage_rows(temp, ocp_this, capacity, totals),
              direct_rows(temp, ocp_this, sized),
-             attr.tag_rows(_decimal_view(temp), ocp_this, PROFILE)]
+             attr.tag_rows(_decimal_view(temp), ocp_this, PROFILE, cache=cache)]
     return attr.with_network(parts, network_rows(temp, ocp_this, markup), distribution, markup, PROFILE)
 
 
@@ -602,9 +603,11 @@ def _step1(ctx: ChunkContext, state: ChunkState, tbl: pa.Table, candidates: Sequ
     return daily_temp(tbl, state.data["matcher"], candidates, ctx.manifest["cloud_keys"], ctx.sources.folder())
 
 
-def _step2(ctx: ChunkContext, state: ChunkState, day: dt.date, part: pd.DataFrame, ocp: pd.DataFrame) -> pd.DataFrame:
+def _step2(ctx: ChunkContext, state: ChunkState, day: dt.date, part: pd.DataFrame, ocp: pd.DataFrame,
+           cache: dict[str, np.ndarray]) -> pd.DataFrame:
     d, m = state.data, ctx.manifest
-    return step2_rows(part, ocp, d["capacity"].get(day, {}), d["sized"], d["totals"], m["distribution"], m["markup"])
+    return step2_rows(part, ocp, d["capacity"].get(day, {}), d["sized"], d["totals"], m["distribution"], m["markup"],
+                      cache)
 
 
 # Day parts of whole resources (every project and back-populate group has the line's resource id in its key).

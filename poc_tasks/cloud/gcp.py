@@ -582,7 +582,8 @@ def _step1(ctx: ChunkContext, state: ChunkState, tbl: pa.Table, candidates: Sequ
     return daily_temp(tbl, state.data["names"], candidates, ctx.manifest["cloud_keys"], ctx.sources.folder())
 
 
-def _step2(ctx: ChunkContext, state: ChunkState, day: dt.date, part: pd.DataFrame, ocp: pd.DataFrame) -> pd.DataFrame:
+def _step2(ctx: ChunkContext, state: ChunkState, day: dt.date, part: pd.DataFrame, ocp: pd.DataFrame,
+           _cache: dict[str, np.ndarray]) -> pd.DataFrame:
     d, m = state.data, ctx.manifest
     return step2_rows(part, ocp, d["capacity"], d["totals"], m["report_period_id"], m["distribution"], m["markup"])
 

@@ -169,11 +169,12 @@ DayRows = Callable[[ChunkContext, ChunkState, dt.date, Sequence[str], Connection
 
 
 def day_parts(columns: list[str], to_temp: Callable[[ChunkContext, ChunkState, pa.Table, Sequence[str]], pd.DataFrame],
-              attribute: Callable[[ChunkContext, ChunkState, dt.date, pd.DataFrame, pd.DataFrame], pd.DataFrame],
+              attribute: Callable[..., pd.DataFrame],
               final_columns: list[str], split: bool = True) -> DayRows:
     """A provider's day_rows from its steps: read the day's cloud `columns`, step 1 (`to_temp(ctx, state, table,
     candidates)`: the matched lines), this OCP source's rows of the day, then per part of whole resources (`split`;
-    else the whole day) (matched lines, step 2: `attribute(ctx, state, day, lines, ocp)`)."""
+    else the whole day) (matched lines, step 2: `attribute(ctx, state, day, lines, ocp, cache)`; `cache`: the day's
+    tag-join masks over its OCP rows, shared by its parts)."""
 
     def day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Sequence[str],
                  conn: Connection) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
@@ -189,7 +190,8 @@ def day_parts(columns: list[str], to_temp: Callable[[ChunkContext, ChunkState, p
         ocp = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, ctx.ocp.csi_by_day_pv)
         conn.rollback()
         ocp = ocp[(ocp["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)].reset_index(drop=True)
+        cache: dict[str, np.ndarray] = {}
         for part in line_parts(temp, line_weights(temp, ocp), bucket_rows()) if split else [temp]:
-            yield part, attribute(ctx, state, day, part, ocp)
+            yield part, attribute(ctx, state, day, part, ocp, cache)
 
     return day_rows
