@@ -59,7 +59,7 @@ from poc_tasks.db.tables_aws import OCPAWS_PROJECT_TABLE, OCPAWS_TAGS_SUMMARY
 from poc_tasks.errors import InputFileError, MissingInputData
 from poc_tasks.io.fs import filesystem, list_parquet
 from poc_tasks.io.layout import provider_prefix
-from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource
+from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource, line_columns
 from poc_tasks.validate import parse_date
 
 __all__ = [
@@ -89,31 +89,17 @@ MARKUPS = {"unblended_cost": "markup_cost", "blended_cost": "markup_cost_blended
 CLOUD_ATTRIBUTES = ("resource_id", "product_code", "product_family", "instance_type", "usage_account_id",
                     "availability_zone", "region", "unit", "currency_code")
 
-DAILY_COLUMNS = [
-    ColumnSpec(TIME, TIMESTAMP),
-    ColumnSpec("row_uuid", STRING),
-    ColumnSpec("lineitem_resourceid", STRING),
-    ColumnSpec("bill_billingentity", STRING),
-    ColumnSpec("bill_payeraccountid", STRING, required=False),
-    ColumnSpec("product_productname", STRING),
-    ColumnSpec("lineitem_productcode", STRING),
-    ColumnSpec("lineitem_usageaccountid", STRING),
-    ColumnSpec("lineitem_availabilityzone", STRING),
-    ColumnSpec("product_productfamily", STRING),
-    ColumnSpec("product_instancetype", STRING),
-    ColumnSpec("product_region", STRING),
-    ColumnSpec("pricing_unit", STRING),
-    ColumnSpec("resourcetags", STRING),
-    ColumnSpec("costcategory", STRING),
-    ColumnSpec("lineitem_usageamount", NUMBER),
-    ColumnSpec("lineitem_usagetype", STRING),
-    ColumnSpec("lineitem_operation", STRING),
-    ColumnSpec("lineitem_currencycode", STRING),
-    ColumnSpec("lineitem_lineitemtype", STRING),
-    ColumnSpec("lineitem_unblendedcost", NUMBER),
-    ColumnSpec("lineitem_blendedcost", NUMBER),
-    ColumnSpec("savingsplan_savingsplaneffectivecost", NUMBER),
-]
+DAILY_COLUMNS = line_columns(
+    TIME,
+    "row_uuid lineitem_resourceid bill_billingentity bill_payeraccountid product_productname "
+    "lineitem_productcode lineitem_usageaccountid lineitem_availabilityzone product_productfamily "
+    "product_instancetype product_region pricing_unit resourcetags costcategory lineitem_usageamount "
+    "lineitem_usagetype lineitem_operation lineitem_currencycode lineitem_lineitemtype "
+    "lineitem_unblendedcost lineitem_blendedcost savingsplan_savingsplaneffectivecost",
+    numbers=frozenset({"lineitem_usageamount", "lineitem_unblendedcost", "lineitem_blendedcost",
+                       "savingsplan_savingsplaneffectivecost"}),
+    optional=frozenset({"bill_payeraccountid"}),
+)
 RAW_COLUMNS = [
     ColumnSpec(TIME, TIMESTAMP),
     ColumnSpec("lineitem_resourceid", STRING),

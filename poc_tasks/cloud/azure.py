@@ -56,7 +56,7 @@ from poc_tasks.db.tables_azure import OCPAZURE_PROJECT_TABLE, OCPAZURE_TAGS_SUMM
 from poc_tasks.errors import ConfigurationError, InputFileError, MissingInputData
 from poc_tasks.io.fs import filesystem, list_parquet
 from poc_tasks.io.layout import provider_prefix
-from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource
+from poc_tasks.io.parquet import ParquetSource, line_columns
 from poc_tasks.ocp.frames import sql_group
 
 __all__ = [
@@ -88,26 +88,13 @@ PROFILE = CloudProfile(
                 "resource_location", "unit_of_measure", "currency"),
     category=None,
 )
-LINE_COLUMNS = [
-    ColumnSpec(TIME, TIMESTAMP),
-    ColumnSpec("row_uuid", STRING),
-    ColumnSpec("resourceid", STRING),
-    ColumnSpec("servicename", STRING),
-    ColumnSpec("metercategory", STRING),
-    ColumnSpec("metername", STRING),
-    ColumnSpec("consumedservice", STRING),
-    ColumnSpec("additionalinfo", STRING),
-    ColumnSpec("subscriptionid", STRING),
-    ColumnSpec("subscriptionguid", STRING),
-    ColumnSpec("subscriptionname", STRING),
-    ColumnSpec("resourcelocation", STRING),
-    ColumnSpec("unitofmeasure", STRING),
-    ColumnSpec("quantity", NUMBER),
-    ColumnSpec("billingcurrencycode", STRING),
-    ColumnSpec("billingcurrency", STRING),
-    ColumnSpec("costinbillingcurrency", NUMBER),
-    ColumnSpec("tags", STRING),
-]
+LINE_COLUMNS = line_columns(
+    TIME,
+    "row_uuid resourceid servicename metercategory metername consumedservice additionalinfo "
+    "subscriptionid subscriptionguid subscriptionname resourcelocation unitofmeasure quantity "
+    "billingcurrencycode billingcurrency costinbillingcurrency tags",
+    numbers=frozenset({"quantity", "costinbillingcurrency"}),
+)
 NARROW_COLUMNS = ["resourceid", "servicename", "metercategory", "metername"]
 TEMP_COLUMNS = ["row_uuid", "usage_start", "resource_id", "complete_resource_id", "service_name",
                 "data_transfer_direction", "instance_type", "subscription_guid", "subscription_name",
@@ -599,10 +586,6 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
 
 
 
-def _step1(ctx: ChunkContext, state: ChunkState, tbl: pa.Table, candidates: Sequence[str]) -> pd.DataFrame:
-    return daily_temp(tbl, state.data["matcher"], candidates, ctx.manifest["cloud_keys"], ctx.sources.folder())
-
-
 def _step2(ctx: ChunkContext, state: ChunkState, day: dt.date, part: pd.DataFrame, ocp: pd.DataFrame,
            cache: dict[str, np.ndarray]) -> pd.DataFrame:
     d, m = state.data, ctx.manifest
@@ -611,7 +594,7 @@ def _step2(ctx: ChunkContext, state: ChunkState, day: dt.date, part: pd.DataFram
 
 
 # Day parts of whole resources (every project and back-populate group has the line's resource id in its key).
-_DAY_ROWS = day_parts([c.name for c in LINE_COLUMNS], _step1, _step2, final_columns(PROFILE), split=True)
+_DAY_ROWS = day_parts([c.name for c in LINE_COLUMNS], daily_temp, "matcher", _step2, final_columns(PROFILE), split=True)
 
 
 PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node", "persistentvolumeclaim",

@@ -50,7 +50,7 @@ from poc_tasks.db.tables_gcp import OCPGCP_PROJECT_TABLE, OCPGCP_TAGS_SUMMARY, O
 from poc_tasks.errors import InputFileError, MissingInputData
 from poc_tasks.io.fs import filesystem, list_parquet
 from poc_tasks.io.layout import provider_prefix
-from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource
+from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource, line_columns
 from poc_tasks.ocp.frames import sql_group
 
 __all__ = ["PROFILE", "DAILY_COLUMNS", "GcpSources", "open_gcp_sources", "invoice_partitions", "daily_temp",
@@ -67,28 +67,15 @@ PROFILE = CloudProfile(
     category=None,
     resource_id_from_ocp=True,
 )
-DAILY_COLUMNS = [
-    ColumnSpec(TIME, TIMESTAMP),
-    ColumnSpec("row_uuid", STRING),
-    ColumnSpec("invoice_month", STRING),
-    ColumnSpec("billing_account_id", STRING),
-    ColumnSpec("project_id", STRING),
-    ColumnSpec("project_name", STRING),
-    ColumnSpec("service_id", STRING),
-    ColumnSpec("service_description", STRING),
-    ColumnSpec("sku_id", STRING),
-    ColumnSpec("sku_description", STRING),
-    ColumnSpec("system_labels", STRING),
-    ColumnSpec("labels", STRING),
-    ColumnSpec("location_region", STRING),
-    ColumnSpec("resource_name", STRING, required=False),  # Koku writes '' when the export has no resource columns
-    ColumnSpec("resource_global_name", STRING, required=False),
-    ColumnSpec("usage_pricing_unit", STRING),
-    ColumnSpec("usage_amount_in_pricing_units", NUMBER),
-    ColumnSpec("currency", STRING),
-    ColumnSpec("cost", NUMBER),
-    ColumnSpec("daily_credits", NUMBER),
-]
+# resource_name / resource_global_name are optional: Koku writes '' when the export has no resource columns
+DAILY_COLUMNS = line_columns(
+    TIME,
+    "row_uuid invoice_month billing_account_id project_id project_name service_id service_description "
+    "sku_id sku_description system_labels labels location_region resource_name resource_global_name "
+    "usage_pricing_unit usage_amount_in_pricing_units currency cost daily_credits",
+    numbers=frozenset({"usage_amount_in_pricing_units", "cost", "daily_credits"}),
+    optional=frozenset({"resource_name", "resource_global_name"}),
+)
 RAW_COLUMNS = [ColumnSpec(TIME, TIMESTAMP), ColumnSpec("resource_global_name", STRING, required=False),
                ColumnSpec("resource_name", STRING, required=False), ColumnSpec("usage_amount", NUMBER)]
 NARROW_COLUMNS = ["resource_name", "resource_global_name", "service_description", "sku_description",
@@ -578,10 +565,6 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
 
 
 
-def _step1(ctx: ChunkContext, state: ChunkState, tbl: pa.Table, candidates: Sequence[str]) -> pd.DataFrame:
-    return daily_temp(tbl, state.data["names"], candidates, ctx.manifest["cloud_keys"], ctx.sources.folder())
-
-
 def _step2(ctx: ChunkContext, state: ChunkState, day: dt.date, part: pd.DataFrame, ocp: pd.DataFrame,
            _cache: dict[str, np.ndarray]) -> pd.DataFrame:
     d, m = state.data, ctx.manifest
@@ -590,7 +573,7 @@ def _step2(ctx: ChunkContext, state: ChunkState, day: dt.date, part: pd.DataFram
 
 # One part a day: a row's resource id is its OCP node's, not its line's, so lines of different resources can make
 # the same project group; parts of a day would have to be merged again.
-_DAY_ROWS = day_parts([c.name for c in DAILY_COLUMNS], _step1, _step2, final_columns(PROFILE), split=False)
+_DAY_ROWS = day_parts([c.name for c in DAILY_COLUMNS], daily_temp, "names", _step2, final_columns(PROFILE), split=False)
 
 
 PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node", "persistentvolumeclaim",

@@ -168,20 +168,19 @@ DayRows = Callable[[ChunkContext, ChunkState, dt.date, Sequence[str], Connection
                    Iterator[tuple[pd.DataFrame, pd.DataFrame]]]
 
 
-def day_parts(columns: list[str], to_temp: Callable[[ChunkContext, ChunkState, pa.Table, Sequence[str]], pd.DataFrame],
-              attribute: Callable[..., pd.DataFrame],
-              final_columns: list[str], split: bool = True) -> DayRows:
-    """A provider's day_rows from its steps: read the day's cloud `columns`, step 1 (`to_temp(ctx, state, table,
-    candidates)`: the matched lines), this OCP source's rows of the day, then per part of whole resources (`split`;
-    else the whole day) (matched lines, step 2: `attribute(ctx, state, day, lines, ocp, cache)`; `cache`: the day's
-    tag-join masks over its OCP rows, shared by its parts)."""
+def day_parts(columns: list[str], daily_temp: Callable[..., pd.DataFrame], matchable: str,
+              attribute: Callable[..., pd.DataFrame], final_columns: list[str], split: bool = True) -> DayRows:
+    """A provider's day_rows from its steps: read the day's cloud `columns`, step 1 (`daily_temp(table, the chunk
+    state's `matchable`, candidates, the cloud's enabled keys, the folder)`: the matched lines), this OCP source's
+    rows of the day, then per part of whole resources (`split`; else the whole day) (matched lines, step 2:
+    `attribute(ctx, state, day, lines, ocp, cache)`; `cache`: the day's tag-join masks, shared by its parts)."""
 
     def day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Sequence[str],
                  conn: Connection) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
         tbl = ctx.sources.read_day(day, columns)
         if tbl is None:
             return
-        temp = to_temp(ctx, state, tbl, candidates)
+        temp = daily_temp(tbl, state.data[matchable], candidates, ctx.manifest["cloud_keys"], ctx.sources.folder())
         del tbl
         if temp.empty:
             yield temp, pd.DataFrame({c: pd.Series(dtype=object) for c in final_columns})

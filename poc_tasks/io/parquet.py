@@ -48,6 +48,14 @@ class ColumnSpec:
     required: bool = True
 
 
+def line_columns(time: str, names: str, numbers: frozenset[str] = frozenset(),
+                 optional: frozenset[str] = frozenset()) -> list[ColumnSpec]:
+    """A cloud export's columns a step reads, in order: the timestamp `time`, then the space-separated `names`
+    (strings, but `numbers`; `optional` ones may be missing from a file)."""
+    return [ColumnSpec(time, TIMESTAMP), *(ColumnSpec(n, NUMBER if n in numbers else STRING, n not in optional)
+                                          for n in names.split())]
+
+
 @dataclass
 class _FileIndex:
     path: str
