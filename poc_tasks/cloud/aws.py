@@ -573,8 +573,6 @@ UI_TABLES = (
 
 PROVIDER = CloudProvider(
     name="AWS",
-    run_name="OCP-on-AWS",
-    kwarg="aws_provider_uuid",
     profile=PROFILE,
     project_table=OCPAWS_PROJECT_TABLE,
     ui_tables=UI_TABLES,

@@ -36,7 +36,13 @@ import pyarrow as pa
 
 from poc_tasks.cloud import attribution as attr
 from poc_tasks.cloud import tenant
-from poc_tasks.cloud.attribution import CloudProfile, final_columns
+from poc_tasks.cloud.attribution import (
+    NETWORK_UNATTRIBUTED,
+    PVC_CAPACITY,
+    STORAGE_UNATTRIBUTED,
+    CloudProfile,
+    final_columns,
+)
 from poc_tasks.cloud.frames import mapped_once, text_column
 from poc_tasks.cloud.jsontext import filter_text
 from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, step1_lines
@@ -100,11 +106,7 @@ TEMP_COLUMNS = ["row_uuid", "usage_start", "resource_id", "complete_resource_id"
                 "data_transfer_direction", "instance_type", "subscription_guid", "subscription_name",
                 "resource_location", "unit_of_measure", "usage_amount", "currency", "pretax_cost", "metername", "tags",
                 "resource_id_matched", "matched_tag"]
-STORAGE_UNATTRIBUTED = "Storage unattributed"
-NETWORK_UNATTRIBUTED = "Network unattributed"
-PVC_CAPACITY = "persistentvolumeclaim_capacity_gigabyte"
-EFF = ("pod_effective_usage_cpu_core_hours", "pod_effective_usage_memory_gigabyte_hours")
-CAPS = ("node_capacity_cpu_core_hours", "node_capacity_memory_gigabyte_hours")
+EFF, CAPS = (attr.EFF_CPU, attr.EFF_MEM), (attr.CAP_CPU, attr.CAP_MEM)
 
 
 # --- input ---------------------------------------------------------------------------------------------------
@@ -657,8 +659,6 @@ UI_TABLES = (
 
 PROVIDER = CloudProvider(
     name="Azure",
-    run_name="OCP-on-Azure",
-    kwarg="azure_provider_uuid",
     profile=PROFILE,
     project_table=OCPAZURE_PROJECT_TABLE,
     ui_tables=UI_TABLES,

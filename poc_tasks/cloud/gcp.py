@@ -36,7 +36,13 @@ import pyarrow.compute as pc
 
 from poc_tasks.cloud import attribution as attr
 from poc_tasks.cloud import tenant
-from poc_tasks.cloud.attribution import CloudProfile, final_columns
+from poc_tasks.cloud.attribution import (
+    NETWORK_UNATTRIBUTED,
+    PVC_CAPACITY,
+    STORAGE_UNATTRIBUTED,
+    CloudProfile,
+    final_columns,
+)
 from poc_tasks.cloud.frames import mapped_once, text_column
 from poc_tasks.cloud.jsontext import filter_text
 from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, step1_lines
@@ -85,11 +91,7 @@ TEMP_COLUMNS = ["row_uuid", "usage_start", "resource_id", "resource_name", "reso
                 "sku_id", "sku_description", "sku_alias", "region", "unit", "currency", "invoice_month",
                 "usage_amount", "unblended_cost", "credit_amount", "data_transfer_direction", "tags",
                 "resource_id_matched", "matched_tag"]
-STORAGE_UNATTRIBUTED = "Storage unattributed"
-NETWORK_UNATTRIBUTED = "Network unattributed"
-PVC_CAPACITY = "persistentvolumeclaim_capacity_gigabyte"
-EFF = ("pod_effective_usage_cpu_core_hours", "pod_effective_usage_memory_gigabyte_hours")
-CAPS = ("node_capacity_cpu_core_hours", "node_capacity_memory_gigabyte_hours")
+EFF, CAPS = (attr.EFF_CPU, attr.EFF_MEM), (attr.CAP_CPU, attr.CAP_MEM)
 MACHINE_SPEC = "compute.googleapis.com/machine_spec"
 GIB = 1073741824.0
 
@@ -640,8 +642,6 @@ UI_TABLES = (
 
 PROVIDER = CloudProvider(
     name="GCP",
-    run_name="OCP-on-GCP",
-    kwarg="gcp_provider_uuid",
     profile=PROFILE,
     project_table=OCPGCP_PROJECT_TABLE,
     ui_tables=UI_TABLES,

@@ -85,8 +85,6 @@ class ChunkState:
 @dataclass(frozen=True)
 class CloudProvider:
     name: str  # provider type as Koku names it: 'AWS', 'Azure', 'GCP' (reporting_enabledtagkeys, api_provider.type)
-    run_name: str  # 'OCP-on-Azure': the run lock's and the run summary's provider
-    kwarg: str  # the cloud source's keyword argument ('azure_provider_uuid')
     profile: CloudProfile
     project_table: str
     ui_tables: tuple[UiTable, ...]
@@ -114,6 +112,16 @@ class CloudProvider:
     check_ui: Callable[[ChunkContext, dict[str, pd.DataFrame], dt.date], None] | None = None
     # finalize's steps besides the stamp, in its transaction (AWS: the category summary): rows written per table
     finalize_steps: Callable[[Connection, dict[str, Any]], dict[str, int]] | None = None
+
+    @property
+    def run_name(self) -> str:
+        """'OCP-on-Azure': the run lock's and the run summary's provider."""
+        return f"OCP-on-{self.name}"
+
+    @property
+    def kwarg(self) -> str:
+        """The cloud source's keyword argument ('azure_provider_uuid')."""
+        return f"{self.name.lower()}_provider_uuid"
 
 
 def tag_discovery(column: str, what: str) -> Callable[[ChunkContext, ChunkState], list[str]]:
