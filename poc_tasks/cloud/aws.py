@@ -397,7 +397,7 @@ def _pass_one(ctx: ChunkContext, conn: Connection) -> ChunkState:
     return state
 
 
-def _discovery(_ctx: ChunkContext, state: ChunkState) -> list[str]:
+def _discovery(_ctx: ChunkContext, state: ChunkState, _conn: Connection) -> list[str]:
     """Koku's Trino matched-tag query over the chunk's pairs (pass one)."""
     return matched_tags_from_pairs(state.data["cloud_pairs"], state.data["ocp_pairs"])
 

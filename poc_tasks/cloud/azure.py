@@ -572,11 +572,6 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
                             storage_only=True)
         storage = ocp[(ocp["data_source"] == "Storage").to_numpy(dtype=bool)]
         contributions.append(pv_capacity_contributions(names, storage))
-    if ctx.discover:
-        pods, volumes = tenant.ocp_label_texts(conn, spec.schema_name, spec.openshift_provider_uuid,
-                                                     ctx.days[0], ctx.days[-1])
-        state.discovery.pod_label_texts.update(pods)
-        state.discovery.volume_label_texts.update(volumes)
     conn.rollback()
     sized = set().union(*capacity.values()) if capacity else set()
     contrib = pd.concat([c for c in contributions if not c.empty] or [pd.DataFrame(columns=[

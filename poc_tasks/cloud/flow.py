@@ -239,7 +239,7 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
         state = p.pass_one(ctx, conn)
         release_memory()
         # _get_matched_tags_strings: PostgreSQL's answer if any, else Koku's Trino query over the chunk's data
-        matched = p.discovery_pairs(ctx, state) if discover else list(manifest["pg_matched_tags"])
+        matched = p.discovery_pairs(ctx, state, conn) if discover else list(manifest["pg_matched_tags"])
         candidates = tag_candidates(matched, special_candidates(spec.cluster_id, spec.cluster_alias, ctx.ocp.nodes,
                                                                 ctx.ocp.namespaces))
         schemas = {p.project_table: project_schema, SUMMARY_TABLE: BACK_POPULATE_SCHEMA,

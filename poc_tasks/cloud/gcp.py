@@ -547,11 +547,6 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
         if matched is not None and not matched.empty:
             storage = ocp[(ocp["data_source"] == "Storage").to_numpy(dtype=bool)]
             contributions.append(pv_capacity_contributions(matched["resource_global_name"].unique(), storage))
-    if ctx.discover:
-        pods, volumes = tenant.ocp_label_texts(conn, spec.schema_name, spec.openshift_provider_uuid,
-                                                     ctx.days[0], ctx.days[-1])
-        state.discovery.pod_label_texts.update(pods)
-        state.discovery.volume_label_texts.update(volumes)
     conn.rollback()
     if ctx.discover:  # Koku: invoice partition = the chunk start's month, usage_start_time on the chunk's first day
         first = ctx.days[0]

@@ -23,6 +23,7 @@ import pandas as pd
 import psycopg2.extensions
 import pyarrow as pa
 
+from poc_tasks.cloud import tenant
 from poc_tasks.cloud.attribution import CloudProfile
 from poc_tasks.cloud.jsontext import TagJsonError, distinct_pairs
 from poc_tasks.cloud.matching import fallback_matched_tags
@@ -100,7 +101,7 @@ class CloudProvider:
     prepare_tenant: Callable[[Connection, CloudRunSpec, Sources], dict[str, Any]]
     postgres_matched_tags: Callable[[Connection, str], list[str]]  # Koku's discovery from PostgreSQL (schema)
     pass_one: Callable[[ChunkContext, Connection], ChunkState]
-    discovery_pairs: Callable[[ChunkContext, ChunkState], list[str]]  # Koku's Trino fallback, given enabled keys
+    discovery_pairs: Callable[[ChunkContext, ChunkState, Connection], list[str]]  # Koku's Trino fallback
     # (matched lines, final rows) of each part of one day: a day's lines in parts bound the memory of big clusters
     day_rows: Callable[[ChunkContext, ChunkState, dt.date, Sequence[str], Connection],
                        Iterator[tuple[pd.DataFrame, pd.DataFrame]]]
@@ -124,12 +125,18 @@ class CloudProvider:
         return f"{self.name.lower()}_provider_uuid"
 
 
-def tag_discovery(column: str, what: str) -> Callable[[ChunkContext, ChunkState], list[str]]:
-    """Koku's Trino matched-tag query, the same for every provider: the chunk's cloud tag (or label) pairs
-    against this source's pod and volume labels. `column` / `what` name the provider's tag column in errors."""
+def tag_discovery(column: str, what: str) -> Callable[[ChunkContext, ChunkState, Connection], list[str]]:
+    """Koku's Trino matched-tag query, the same for Azure and GCP: the chunk's cloud tag (or label) pairs (pass one's
+    texts) against this source's pod and volume labels of the chunk's days. `column` / `what` name the provider's
+    tag column in errors."""
 
-    def discover(ctx: ChunkContext, state: ChunkState) -> list[str]:
-        d = state.discovery
+    def discover(ctx: ChunkContext, state: ChunkState, conn: Connection) -> list[str]:
+        spec, d = ctx.spec, state.discovery
+        pods, volumes = tenant.ocp_label_texts(conn, spec.schema_name, spec.openshift_provider_uuid, ctx.days[0],
+                                               ctx.days[-1])
+        conn.rollback()
+        d.pod_label_texts.update(pods)
+        d.volume_label_texts.update(volumes)
         try:
             cloud = distinct_pairs(d.cloud_tag_texts)
         except TagJsonError as exc:
