@@ -53,13 +53,14 @@ def has_cluster(conn: Connection, schema: str, ocp_uuid: str) -> bool:
 
 def ensure_bill(conn: Connection, schema: str, bill_table: str, provider_uuid: str, provider_type: str,
                 month_start: dt.date, match: dict[str, Any] | None = None,
-                defaults: dict[str, Any] | None = None) -> None:
+                defaults: dict[str, Any] | None = None, source_name: str | None = None) -> None:
     """{AWS,Azure,GCP}ReportParquetProcessor.create_bill: get_or_create(billing_period_start = the month's first day,
     billing_period_end = its last day, both 00:00 UTC, provider, and the provider's `match` columns: AWS's payer
-    account), with `defaults` on insert (AWS's billing resource); the provider row is created if missing.
+    account), with `defaults` on insert (AWS's billing resource); the provider row (`source_name`) is created if
+    missing.
     Inside Koku's database the bill is only looked up (KokuRowMissing if the source has none for the month)."""
     uuid = validate_uuid(provider_uuid, "provider_uuid")
-    ensure_provider(conn, schema, uuid, provider_type, provider_type)
+    ensure_provider(conn, schema, uuid, source_name or provider_type, provider_type)
     start = utc(month_start.replace(day=1))
     table = qualified(schema, validate_identifier(bill_table))
     if inside_koku(conn):  # Koku's report processing made the bill; never a second one of ours beside it

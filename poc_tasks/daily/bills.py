@@ -6,7 +6,7 @@ import datetime as dt
 
 from psycopg2 import sql
 
-from poc_tasks.cloud.tenant_cloud import ensure_month_bill, month_bill_ids
+from poc_tasks.cloud.tenant import bill_ids, ensure_bill
 from poc_tasks.db.connection import qualified
 from poc_tasks.errors import MissingInputData
 from poc_tasks.validate import validate_identifier
@@ -28,10 +28,10 @@ def month_bill(conn, schema: str, bill_table: str, provider_type: str, source_uu
                                        f"{source_uuid} in {schema}")
             return bill_id
     first = month_start.replace(day=1)
-    ids = month_bill_ids(conn, schema, bill_table, source_uuid, first, first)
+    ids = bill_ids(conn, schema, bill_table, source_uuid, first, first)
     if not ids:
-        ensure_month_bill(conn, schema, bill_table, source_uuid, provider_type,
-                          f"{provider_type} {source_uuid[:8]}", first)
+        ensure_bill(conn, schema, bill_table, source_uuid, provider_type, first,
+                    source_name=f"{provider_type} {source_uuid[:8]}")
         conn.commit()
-        ids = month_bill_ids(conn, schema, bill_table, source_uuid, first, first)
+        ids = bill_ids(conn, schema, bill_table, source_uuid, first, first)
     return ids[0]

@@ -21,7 +21,6 @@ import pytest
 from psycopg2 import sql
 
 from poc_tasks.cloud import tenant as cloud_tenant
-from poc_tasks.cloud import tenant_cloud
 from poc_tasks.db.connection import connect
 from poc_tasks.db.ddl_snapshot import describe, diff, poc_table_names
 from poc_tasks.db.init import ensure_provider, ensure_report_period, init_tenant
@@ -33,6 +32,12 @@ SNAPSHOT = Path(__file__).resolve().parents[2] / "integration" / "koku_ddl_snaps
 JAN = dt.date(2026, 1, 1)
 OCP_SOURCE = "6a9c5c64-0c3e-4b56-9d43-2fb0bd0b3a01"
 AWS_SOURCE = "0f5b0c1e-7d35-4a0c-9b8e-5d36a2b1c302"
+
+
+def _aws_bill(conn, schema: str) -> None:
+    """OCP on AWS's bill of January (payer 111111111111), as cloud/aws.py's prepare makes it."""
+    cloud_tenant.ensure_bill(conn, schema, "reporting_awscostentrybill", AWS_SOURCE, "AWS", JAN,
+                             match={"payer_account_id": "111111111111"}, defaults={"billing_resource": "aws"})
 
 
 def _with_database(pg_url: str, name: str) -> str:
@@ -185,12 +190,13 @@ def test_missing_bills_are_named_and_never_created(koku_tenant) -> None:
                     .format(sql.Identifier(schema, "reporting_tenant_api_provider")), (AWS_SOURCE, AWS_SOURCE))
     conn.commit()
     with pytest.raises(KokuRowMissing) as err:
-        cloud_tenant.ensure_bill(conn, schema, AWS_SOURCE, JAN, "111111111111")
+        _aws_bill(conn, schema)
     conn.rollback()
     assert err.value.table == f"{schema}.reporting_awscostentrybill"
     assert f"2026-01 bill of AWS source {AWS_SOURCE}" in str(err.value)
     with pytest.raises(KokuRowMissing) as err:
-        tenant_cloud.ensure_month_bill(conn, schema, "reporting_azurecostentrybill", AWS_SOURCE, "Azure", "az", JAN)
+        cloud_tenant.ensure_bill(conn, schema, "reporting_azurecostentrybill", AWS_SOURCE, "Azure", JAN,
+                                 source_name="az")
     conn.rollback()
     assert err.value.table == f"{schema}.reporting_azurecostentrybill"
     assert _count(conn, schema, "reporting_awscostentrybill") == 0
@@ -202,14 +208,14 @@ def test_missing_bills_are_named_and_never_created(koku_tenant) -> None:
                             " '2026-01-31', %s)").format(sql.Identifier(schema, "reporting_awscostentrybill")),
                     (AWS_SOURCE,))
     conn.commit()
-    cloud_tenant.ensure_bill(conn, schema, AWS_SOURCE, JAN, "111111111111")
+    _aws_bill(conn, schema)
     conn.commit()
     assert _count(conn, schema, "reporting_awscostentrybill") == 1
 
 
 def test_standalone_schema_keeps_creating_rows(pg_conn, tenant_schema: str) -> None:
     rp = ensure_report_period(pg_conn, tenant_schema, OCP_SOURCE, "my-cluster", "My Cluster", JAN)
-    cloud_tenant.ensure_bill(pg_conn, tenant_schema, AWS_SOURCE, JAN, "111111111111")
+    _aws_bill(pg_conn, tenant_schema)
     pg_conn.commit()
     assert rp > 0
     assert _count(pg_conn, tenant_schema, "reporting_tenant_api_provider") == 2
