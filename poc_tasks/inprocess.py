@@ -1,8 +1,12 @@
 """A run's Celery chord in-process (the CLI's `run ocp` / `run ocp-on-*`): prepare, every chunk, the table writes
-in threads (db.parallel_writes), finalize; the stage is dropped on any failure."""
+in threads (db.parallel_writes), finalize; the stage is dropped on any failure.
+
+With a run key the whole run holds the run lock (locks.in_process_run_lock): the PostgreSQL run lock, and the
+Celery tasks' Redis lease when the shell names a Redis; a second run of the same month waits, then refuses."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -23,12 +27,26 @@ def new_stage(settings: Settings) -> Stage:
 
 def run_in_process(settings: Settings, prepare: Callable[[Stage], dict[str, Any]],
                    compute_chunk: Callable[..., dict[str, Any]], write_table: Callable[[Settings, Stage, str], int],
-                   finalize: Callable[..., dict[str, Any]], progress: Progress) -> dict[str, Any]:
+                   finalize: Callable[..., dict[str, Any]], progress: Progress,
+                   run_key: tuple[str, str, str, Any] | None = None) -> dict[str, Any]:
     """prepare(stage) -> manifest; compute_chunk(settings, stage, start, end, progress) per manifest chunk;
     write_table(settings, stage, table) per manifest table; finalize(settings, stage, written, chunk results).
+    `run_key`: (provider, schema, source, month) of the run lock, the key the Celery tasks use.
     The result's timings gain write_s and total_s."""
     t0 = time.perf_counter()
     stage = new_stage(settings)
+    held: Any = contextlib.nullcontext()
+    if run_key is not None:
+        from poc_tasks.locks import in_process_run_lock
+
+        held = in_process_run_lock(settings.require_database_url(), *run_key, token=stage.run_id)
+    with held:
+        return _run(settings, stage, prepare, compute_chunk, write_table, finalize, progress, t0)
+
+
+def _run(settings: Settings, stage: Stage, prepare: Callable[[Stage], dict[str, Any]],
+         compute_chunk: Callable[..., dict[str, Any]], write_table: Callable[[Settings, Stage, str], int],
+         finalize: Callable[..., dict[str, Any]], progress: Progress, t0: float) -> dict[str, Any]:
     try:
         manifest = prepare(stage)
         chunks = [compute_chunk(settings, stage, a, b, progress) for a, b in manifest["chunks"]]

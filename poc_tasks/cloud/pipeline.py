@@ -398,4 +398,6 @@ def run_ocp_on_aws(spec: CloudRunSpec, settings: Settings, progress: Progress = 
                    date_step: int | None = None) -> dict[str, Any]:
     """The whole run in-process (the CLI's `run ocp-on-aws`): the Celery chord's steps (table writes in threads)."""
     return run_in_process(settings, lambda stage: prepare_ocp_on_aws(spec, settings, stage, progress, date_step),
-                          compute_chunk, write_table, finalize, progress)
+                          compute_chunk, write_table, finalize, progress,
+                          run_key=(f"OCP-on-AWS-{spec.openshift_provider_uuid}", spec.schema_name,
+                                   spec.cloud_provider_uuid, spec.start_date))

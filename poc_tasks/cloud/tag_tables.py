@@ -31,7 +31,7 @@ from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from poc_tasks.cloud.jsontext import parse_map
-from poc_tasks.db.connection import advisory_xact_lock, qualified
+from poc_tasks.db.connection import advisory_xact_lock, qualified, rollback_quietly
 
 __all__ = ["TagTables", "ChunkTagParts", "write_tag_tables"]
 
@@ -150,7 +150,7 @@ def write_tag_tables(conn: Connection, schema: str, spec: TagTables, bill_id: in
             counts["values_deleted"] = cur.rowcount
         conn.commit()
     except BaseException:
-        conn.rollback()
+        rollback_quietly(conn)
         raise
     return counts
 
