@@ -34,6 +34,7 @@ from poc_tasks import metrics
 from poc_tasks.app import QUEUE, app
 from poc_tasks.errors import ConfigurationError, InvalidArgument
 from poc_tasks.locks import RunCancelled, RunLock, RunLocked, is_cancelled, redis_for, run_lock
+from poc_tasks.retry import with_retries
 from poc_tasks.run import OcpRunSpec
 from poc_tasks.settings import Settings
 
@@ -245,8 +246,11 @@ def _start_run(task: Any, lock_name: str, lock_spec: Any, prepare: Any, compute_
         raise
     LOG.info("%s run=%s", describe, stage.run_id)
     root = task.request.id
+    from poc_tasks.inprocess import sweep_staging
+
+    sweep_staging(settings, stage.run_id)
     try:
-        manifest = prepare(settings, stage, _progress(task, stage.run_id))
+        manifest = with_retries("prepare", lambda: prepare(settings, stage, _progress(task, stage.run_id)), settings)
         if _direct(task):  # called directly: the same steps in-process
             chunks = [compute_task(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock)
                       for a, b in manifest["chunks"]]
@@ -264,7 +268,7 @@ def _start_run(task: Any, lock_name: str, lock_spec: Any, prepare: Any, compute_
     except BaseException as exc:
         if isinstance(exc, Ignore):
             raise
-        stage.cleanup()
+        stage.discard()
         _release(task, lock)
         raise
     _mark(task, stage.run_id, "launched")
@@ -275,10 +279,12 @@ def _compute_chunk(task: Any, compute: Any, run_id: str, chunk_start: str, chunk
                    lock: dict[str, str] | None, root: str | None, chunks_total: int | None) -> dict[str, Any]:
     if _finished(task, run_id, f"compute_chunk {chunk_start}..{chunk_end}"):
         return {"skipped": True, "chunk": [chunk_start, chunk_end]}
-    _guard(task, lock)
     settings, stage = _stage(run_id)
+    with_retries("run lock", lambda: _guard(task, lock), settings)
     extra = {"chunks_total": chunks_total} if chunks_total else {}
-    result = compute(settings, stage, chunk_start, chunk_end, _progress(task, stage.run_id, root, extra))
+    report = _progress(task, stage.run_id, root, extra)
+    result = with_retries(f"compute_chunk {chunk_start}..{chunk_end}",
+                          lambda: compute(settings, stage, chunk_start, chunk_end, report), settings)
     # which worker ran the chunk (scale-out is visible in the run's result) and its peak memory
     result["hostname"] = task.request.hostname or socket.gethostname()
     result["peak_rss_bytes"] = metrics.peak_rss_bytes()
@@ -325,9 +331,9 @@ def _write_one(task: Any, write: Any, run_id: str, table: str, lock: dict[str, s
                tables_total: int | None) -> dict[str, int]:
     if _finished(task, run_id, f"write_table {table}"):
         return {}
-    _guard(task, lock)  # a cancelled run writes nothing
     settings, stage = _stage(run_id)
-    rows = write(settings, stage, table)
+    with_retries("run lock", lambda: _guard(task, lock), settings)  # a cancelled run writes nothing
+    rows = with_retries(f"write_table {table}", lambda: write(settings, stage, table), settings)
     if root and not _direct(task):
         from poc_tasks.locks import count_run_step
 
@@ -346,7 +352,7 @@ def _finalize(task: Any, finalize: Any, write_results: list[dict[str, int]], run
     written: dict[str, int] = {}
     for part in write_results:
         written.update(part)
-    result = finalize(settings, stage, written, chunk_results)
+    result = with_retries("finalize", lambda: finalize(settings, stage, written, chunk_results), settings)
     _mark(task, run_id, "done")  # before the lock goes: a late task of this run must find the run finished
     _release(task, lock)
     chunks = chunk_results or []
@@ -374,10 +380,7 @@ def run_failed(self, request: Any, exc: BaseException, traceback: Any, run_id: s
     if run_id:
         first = _run_state(self, run_id) != "failed"
         _mark(self, run_id, "failed")
-        try:
-            _stage(run_id)[1].cleanup()
-        except Exception:  # noqa: BLE001 - the error below is the one to report
-            LOG.warning("could not remove the staging of failed run %s", run_id, exc_info=True)
+        _stage(run_id)[1].discard()
         if not first:
             return
     _release(self, lock)

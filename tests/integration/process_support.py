@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -23,8 +24,21 @@ import pytest
 from poc_tasks.embedded import free_port
 
 WORKER = """
-import sys
+import os, sys, time
+from celery.signals import task_prerun
 from poc_tasks.app import app
+
+# test hook: the first time a task named POC_TEST_PAUSE_AT starts, its pool process writes its pid to
+# POC_TEST_PAUSE_FILE and sleeps, so the test can kill it there (the redelivered task then runs normally)
+pause_at, pause_file = os.environ.get("POC_TEST_PAUSE_AT"), os.environ.get("POC_TEST_PAUSE_FILE")
+
+def pause(sender=None, **_kw):
+    if pause_at and getattr(sender, "name", "") == pause_at and not os.path.exists(pause_file):
+        with open(pause_file, "w") as fh:
+            fh.write(str(os.getpid()))
+        time.sleep(300)
+
+task_prerun.connect(pause, weak=False)
 prefix = sys.argv[1]
 app.conf.broker_transport_options = {**(app.conf.broker_transport_options or {}), "global_keyprefix": prefix,
                                      **({"visibility_timeout": float(sys.argv[3])} if sys.argv[3] != "-" else {})}
@@ -220,18 +234,18 @@ def own_postgres(tmp: Path) -> Iterator[tuple[str, Any]]:
     initdb = shutil.which("initdb") or (str(Path(pg_ctl).parent / "initdb") if pg_ctl else None)
     if not pg_ctl or not initdb or not Path(initdb).exists():
         pytest.skip("pg_ctl/initdb are not installed")
-    data, port = tmp / "pgdata", free_port()
     run_as: list[str] = []
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root: as the postgres user when there is one
-        try:
-            import pwd
+        import pwd
 
-            pw = pwd.getpwnam("postgres")
+        try:
+            pwd.getpwnam("postgres")
         except KeyError:
             pytest.skip("running as root without a postgres user: cannot start a PostgreSQL of the test's own")
-        tmp.chmod(0o777)
         run_as = ["runuser", "-u", "postgres", "--"]
-        del pw
+        tmp = Path(tempfile.mkdtemp(prefix="poc_pg_"))  # pytest's tmp dirs are private to root
+        tmp.chmod(0o777)
+    data, port = tmp / "pgdata", free_port()
     subprocess.run([*run_as, initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     log = tmp / "pg.log"
@@ -247,3 +261,4 @@ def own_postgres(tmp: Path) -> Iterator[tuple[str, Any]]:
     finally:
         subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
+        shutil.rmtree(tmp, ignore_errors=True)
