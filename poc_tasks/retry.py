@@ -41,7 +41,8 @@ _PG_PERMANENT_TEXT = ("password authentication failed", "does not exist", "no pg
 class ServiceUnavailable(Exception):  # noqa: N818 - the name says what the caller meets
     """A service (PostgreSQL, S3, Redis) kept failing after the retries: an infrastructure failure, not bad input."""
 
-    def __init__(self, service: str, where: str, message: str) -> None:
+    def __init__(self, message: str, service: str | None = None, where: str | None = None) -> None:
+        # the message first and alone in args: Celery rebuilds the exception from args in the caller's process
         self.service = service
         self.where = where
         super().__init__(message)
@@ -135,9 +136,9 @@ def with_retries(step: str, fn: Callable[[], T], settings: Any = None,
                 raise
             where = endpoint(service, settings)
             if attempt >= retries:
-                raise ServiceUnavailable(service, where, (
-                    f"{step}: {where} still failing after {attempt + 1} attempts over "
-                    f"{time.monotonic() - t0:.1f}s: {type(exc).__name__}: {str(exc).strip()}")) from exc
+                raise ServiceUnavailable(
+                    f"{step}: {where} still failing after {attempt + 1} attempt{'s' if attempt else ''} over "
+                    f"{time.monotonic() - t0:.1f}s: {type(exc).__name__}: {str(exc).strip()}", service, where) from exc
             ceiling = min(cap, base * 2**attempt)
             delay = ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not a secret
             LOG.warning("%s: %s failed (%s: %s); retry %d of %d in %.1fs", step, where, type(exc).__name__,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import time
 import uuid
@@ -370,24 +371,56 @@ def _finalize(task: Any, finalize: Any, write_results: list[dict[str, int]], run
     return result
 
 
-@app.task(name="poc_tasks.run_failed", bind=True)
-def run_failed(self, request: Any, exc: BaseException, traceback: Any, run_id: str | None = None,
+@app.task(name="poc_tasks.run_failed")
+def run_failed(request: Any, exc: BaseException, traceback: Any, run_id: str | None = None,
                lock: dict[str, str] | None = None, root: str | None = None) -> None:
     """Error callback of a run's chords (called in the process that saw the failure): the run is marked failed
     (its late tasks are no-ops), its staging is removed, its lock given back at once, and the error is stored as
     the summarize_* task's result and sent as its task-failed event: the caller gets a failed task, not silence.
-    Every table is as the failed step left it: each table's write is one transaction (see docs/reliability.md)."""
+    Every table is as the failed step left it: each table's write is one transaction (see docs/reliability.md).
+
+    Not bound (bind=True would make Celery send it as an old-style errback with the task id only)."""
+    from poc_tasks.locks import run_state, set_run_state
+
     if run_id:
-        first = _run_state(self, run_id) != "failed"
-        _mark(self, run_id, "failed")
+        first = run_state(app, run_id) != "failed"
+        set_run_state(app, run_id, "failed")
         _stage(run_id)[1].discard()
         if not first:
             return
-    _release(self, lock)
+    lease = RunLock(*_found_lease(lock)) if lock and _found_lease(lock) else None
+    if lease is not None and not lease.release():
+        LOG.warning("run lock %s was no longer held by %s at release", lease.key, lease.token)
+    exc = _real_error(exc)
     LOG.error("run %s (task %s) failed: %s: %s", run_id, root, type(exc).__name__, exc)
     if root:
-        self.app.backend.mark_as_failure(root, exc, traceback=None)
-        _event(self, "task-failed", root, exception=repr(exc))
+        app.backend.mark_as_failure(root, exc, traceback=None)
+        try:
+            with app.events.default_dispatcher() as dispatcher:
+                dispatcher.send("task-failed", uuid=root, exception=repr(exc))
+        except Exception:  # noqa: BLE001 - monitoring only
+            LOG.warning("could not send task-failed for run %s", root, exc_info=True)
+
+
+def _real_error(exc: BaseException) -> BaseException:
+    """The failed step's own exception instead of the chord's wrapper ("Dependency <id> raised ..."): the error the
+    caller sees names the service, the file or the argument, as the step did."""
+    from celery.exceptions import ChordError
+
+    match = re.match(r"Dependency ([0-9a-f-]{36}) raised", str(exc)) if isinstance(exc, ChordError) else None
+    if match:
+        try:
+            inner = app.AsyncResult(match.group(1)).result
+        except Exception:  # noqa: BLE001 - keep the wrapper then
+            return exc
+        if isinstance(inner, BaseException):
+            return inner
+    return exc
+
+
+def _found_lease(lock: dict[str, str]) -> tuple[Any, str, str] | None:
+    found = redis_for(app)
+    return (found[0], lock["key"], lock["token"]) if found else None
 
 
 # --- OCP --------------------------------------------------------------------------------------------------

@@ -321,8 +321,7 @@ def test_s3_stopped_during_the_write_fails_the_run_naming_the_endpoint_and_keeps
         settings = ds.settings(pg_url)
         reference = _reference(pg_url, ds)
         uuids = summary_uuids(pg_url, ds.schema)
-        monkeypatch.setenv("POC_RETRIES", "2")
-        monkeypatch.setenv("POC_RETRY_BASE_S", "0.2")
+        monkeypatch.setenv("POC_RETRIES", "0")  # s3fs and botocore retry a refused connection ~15 s themselves
         failure: list[BaseException] = []
 
         def run() -> None:
@@ -345,7 +344,7 @@ def test_s3_stopped_during_the_write_fails_the_run_naming_the_endpoint_and_keeps
         if moto.poll() is None:
             moto.kill()
     assert failure and isinstance(failure[0], ServiceUnavailable), failure
-    assert f"S3 {endpoint} (bucket {S3_BUCKET}) still failing after 3 attempts" in str(failure[0])
+    assert f"S3 {endpoint} (bucket {S3_BUCKET}) still failing after 1 attempt over" in str(failure[0])
     assert "testing" not in str(failure[0])  # never the credentials
     assert summary_uuids(pg_url, ds.schema) == uuids and summary_multiset(pg_url, ds.schema) == reference
 
