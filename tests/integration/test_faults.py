@@ -369,3 +369,34 @@ def test_staging_space_exhausted_is_named_by_its_path_and_keeps_the_rows(pg_url,
     assert f"cannot write staging file {staging}/" in proc.stderr and "(is POC_STAGING_ROOT full?)" in proc.stderr
     assert summary_uuids(pg_url, ds.schema) == uuids and summary_multiset(pg_url, ds.schema) == reference
     assert not staging.exists() or list(staging.iterdir()) == []  # the failed run's staging is gone
+
+
+# --- the broker restarted mid-run --------------------------------------------------------------------------------
+
+
+def test_the_broker_restarted_without_persistence_mid_run_leaves_no_partial_table(
+    pg_url, ds, tmp_path, monkeypatch
+) -> None:
+    """Redis restarted (nothing kept) while a table's write waits in its transaction: the write finishes in
+    PostgreSQL, its retries ride over the Redis restart, and the table is wholly one run's rows."""
+    from poc_tasks.app import app as poc_app
+    from tests.conftest import run_worker
+    from tests.integration.process_support import own_redis
+
+    reference = _reference(pg_url, ds)
+    monkeypatch.setenv("POC_RETRY_BASE_S", "0.5")
+    with own_redis(tmp_path) as (url, restart), run_worker(poc_app, url, ["poc_aggregation"]):
+        gate = connect(pg_url)
+        lock_table_months(gate, ds.schema, SUMMARY_TABLE, ds.config.start_date, ds.config.end_date)
+        result = poc_app.send_task("poc_tasks.summarize_ocp", kwargs=_kwargs(ds), queue="poc_aggregation")
+        wait_until(lambda: _waiting_writers(pg_url) == 1, 60, "the write transaction to start")
+        restart(down_s=1.0)
+        gate.rollback()
+        gate.close()
+        outcome: object
+        try:
+            outcome = result.get(timeout=60)
+        except Exception as exc:  # noqa: BLE001 - the run's state went with Redis: a clear error is acceptable
+            outcome = exc
+    assert summary_multiset(pg_url, ds.schema) == reference  # never doubled, never half-written
+    print(f"\nbroker restarted mid-run: caller got {type(outcome).__name__}: {str(outcome)[:200]}")
