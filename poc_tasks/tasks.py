@@ -167,15 +167,9 @@ def _finished(task: Any, run_id: str, what: str) -> bool:
     if state in ("done", "failed"):
         LOG.warning("%s of run %s arrived after the run %s: ignored (no lock taken, nothing written)",
                     what, run_id, "finished" if state == "done" else "failed")
-        metrics_skip(what)
+        metrics.LATE_TASKS.labels(what.split(" ")[0]).inc()
         return True
     return False
-
-
-def metrics_skip(what: str) -> None:
-    counter = getattr(metrics, "LATE_TASKS", None)
-    if counter is not None:
-        counter.labels(what.split(" ")[0]).inc()
 
 
 def _run_state(task: Any, run_id: str) -> str | None:

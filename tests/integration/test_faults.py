@@ -204,6 +204,7 @@ def test_a_late_task_of_a_finished_run_takes_no_lock_writes_nothing_and_the_next
     assert late_write.get(timeout=30) == {}
     assert late_chunk.get(timeout=30)["skipped"] is True
     assert late_final.get(timeout=30)["skipped"] is True
+    assert REGISTRY.get_sample_value("poc_tasks_late_tasks_total", {"task": "write_table"}) >= 1
     assert client.get(key) is None  # no lock taken back
     assert summary_uuids(pg_url, ds.schema) == rows  # nothing written
     assert first.get(timeout=5)["rows"] == out["rows"]  # the run's result was not overwritten
