@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 from poc_tasks.errors import ConfigurationError, PocTasksError
 
-__all__ = ["ServiceUnavailable", "transient_service", "with_retries", "endpoint"]
+__all__ = ["ServiceOutage", "transient_service", "with_retries", "endpoint"]
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -38,8 +38,9 @@ _PG_PERMANENT_TEXT = ("password authentication failed", "does not exist", "no pg
                       "role \"", "invalid dsn", "sslmode")
 
 
-class ServiceUnavailable(Exception):  # noqa: N818 - the name says what the caller meets
-    """A service (PostgreSQL, S3, Redis) kept failing after the retries: an infrastructure failure, not bad input."""
+class ServiceOutage(Exception):  # noqa: N818 - the name says what the caller meets
+    """A service (PostgreSQL, S3, Redis) kept failing after the retries: an outage, not bad input (unlike
+    errors.ServiceUnavailable, a misconfiguration found before the run starts: exit 2)."""
 
     def __init__(self, message: str, service: str | None = None, where: str | None = None) -> None:
         # the message first and alone in args: Celery rebuilds the exception from args in the caller's process
@@ -50,7 +51,7 @@ class ServiceUnavailable(Exception):  # noqa: N818 - the name says what the call
 
 def transient_service(exc: BaseException) -> str | None:
     """'postgresql', 's3' or 'redis' when `exc` is a failure of that service that may pass; else None."""
-    if isinstance(exc, PocTasksError | ServiceUnavailable):
+    if isinstance(exc, PocTasksError | ServiceOutage):
         return None
     import psycopg2
 
@@ -136,7 +137,7 @@ def with_retries(step: str, fn: Callable[[], T], settings: Any = None,
                 raise
             where = endpoint(service, settings)
             if attempt >= retries:
-                raise ServiceUnavailable(
+                raise ServiceOutage(
                     f"{step}: {where} still failing after {attempt + 1} attempt{'s' if attempt else ''} over "
                     f"{time.monotonic() - t0:.1f}s: {type(exc).__name__}: {str(exc).strip()}", service, where) from exc
             ceiling = min(cap, base * 2**attempt)

@@ -30,7 +30,7 @@ from poc_tasks.db.writer import lock_table_months, replace_rows
 from poc_tasks.koku import send_ocp_summary
 from poc_tasks.locks import lock_key, redis_for
 from poc_tasks.ocp.pipeline import run_ocp
-from poc_tasks.retry import ServiceUnavailable
+from poc_tasks.retry import ServiceOutage
 from poc_tasks.run import OcpRunSpec
 from tests.integration.koku_support import (
     forget_kombu_pools,  # noqa: F401 - a fixture
@@ -276,7 +276,7 @@ def test_postgresql_down_for_good_during_the_write_fails_the_run_naming_it_and_k
         result.get(timeout=120)
     gate.close()
     message = str(info.value)
-    assert type(info.value).__name__ == "ServiceUnavailable"
+    assert type(info.value).__name__ == "ServiceOutage"
     port = url.rsplit(":", 1)[1].split("/")[0]
     where = f"PostgreSQL 127.0.0.1:{port}/postgres"
     assert f"write_table {SUMMARY_TABLE}: {where} still failing after 3 attempts" in message
@@ -344,7 +344,7 @@ def test_s3_stopped_during_the_write_fails_the_run_naming_the_endpoint_and_keeps
     finally:
         if moto.poll() is None:
             moto.kill()
-    assert failure and isinstance(failure[0], ServiceUnavailable), failure
+    assert failure and isinstance(failure[0], ServiceOutage), failure
     assert f"S3 {endpoint} (bucket {S3_BUCKET}) still failing after 1 attempt over" in str(failure[0])
     assert "testing" not in str(failure[0])  # never the credentials
     assert summary_uuids(pg_url, ds.schema) == uuids and summary_multiset(pg_url, ds.schema) == reference

@@ -12,7 +12,7 @@ import redis
 
 from poc_tasks.errors import InvalidArgument
 from poc_tasks.io.staging import Stage, sweep_stale_stages
-from poc_tasks.retry import ServiceUnavailable, transient_service, with_retries
+from poc_tasks.retry import ServiceOutage, transient_service, with_retries
 from poc_tasks.settings import Settings
 
 SETTINGS = Settings(database_url="postgresql://koku:s3cret@db.example:5433/koku", data_root="s3://koku-bucket",
@@ -54,7 +54,7 @@ def test_giving_up_names_the_endpoint_never_the_credentials(monkeypatch) -> None
     def down() -> None:
         raise psycopg2.OperationalError("connection refused")
 
-    with pytest.raises(ServiceUnavailable) as info:
+    with pytest.raises(ServiceOutage) as info:
         with_retries("finalize", down, SETTINGS, sleep=lambda _s: None)
     message = str(info.value)
     assert message.startswith("finalize: PostgreSQL db.example:5433/koku still failing after 3 attempts over ")
@@ -64,7 +64,7 @@ def test_giving_up_names_the_endpoint_never_the_credentials(monkeypatch) -> None
     def s3_down() -> None:
         raise ConnectionRefusedError(111, "Connection refused")
 
-    with pytest.raises(ServiceUnavailable, match=r"S3 http://s3\.example:9000 \(bucket koku-bucket\) still failing"):
+    with pytest.raises(ServiceOutage, match=r"S3 http://s3\.example:9000 \(bucket koku-bucket\) still failing"):
         with_retries("compute_chunk", s3_down, SETTINGS, sleep=lambda _s: None)
 
 
