@@ -592,8 +592,8 @@ def cloud_finalize_run(self, write_results: list[dict[str, int]], run_id: str,
 
 # --- cloud daily summaries (poc_tasks/daily/): AWS, the EC2 compute summary, Azure, GCP --------------------------
 #
-#   summarize_aws (prepare) --replace--> chord( daily_compute_chunk(run, days) for each Koku date chunk )
-#       --> daily_write_tables (run) --replace--> chord( daily_write_table(run, table) ) --> daily_finalize_run
+#   summarize_aws (prepare) --launches--> chord( daily_compute_chunk(run, days) for each Koku date chunk )
+#       --> daily_write_tables (run) --launches--> chord( daily_write_table(run, table) ) --> daily_finalize_run
 
 
 def _summarize_daily(task: Any, provider: str, kwargs: dict[str, Any]) -> Any:
@@ -673,39 +673,39 @@ def summarize_gcp(self, schema_name: str, source_uuid: str, start_date: str, end
 
 
 @app.task(name="poc_tasks.daily_compute_chunk", bind=True, acks_late=True)
-def daily_compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str,
-                        lock: dict[str, str] | None = None) -> dict[str, Any]:
+def daily_compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str, lock: dict[str, str] | None = None,
+                        root: str | None = None, chunks_total: int | None = None) -> dict[str, Any]:
     """One chunk of a daily summary into the run's staging folder (a retry rewrites its parts)."""
     from poc_tasks.daily.run import compute_chunk as compute
 
-    return _compute_chunk(self, compute, run_id, chunk_start, chunk_end, lock)
+    return _compute_chunk(self, compute, run_id, chunk_start, chunk_end, lock, root, chunks_total)
 
 
 @app.task(name="poc_tasks.daily_write_tables", bind=True, acks_late=True)
 def daily_write_tables(self, chunk_results: list[dict[str, Any]], run_id: str, lock: dict[str, str] | None = None,
-                       started_at: float | None = None) -> Any:
+                       started_at: float | None = None, root: str | None = None) -> Any:
     """After every chunk: one write task per table of the flow, then the finalize callback."""
-    return _fan_out_writes(self, daily_write_table, daily_finalize_run, chunk_results, run_id, lock, started_at)
+    return _fan_out_writes(self, daily_write_table, daily_finalize_run, chunk_results, run_id, lock, started_at,
+                           root)
 
 
 @app.task(name="poc_tasks.daily_write_table", bind=True, acks_late=True)
-def daily_write_table(self, run_id: str, table: str, lock: dict[str, str] | None = None) -> dict[str, int]:
+def daily_write_table(self, run_id: str, table: str, lock: dict[str, str] | None = None, root: str | None = None,
+                      tables_total: int | None = None) -> dict[str, int]:
     """One table's replace with Koku's delete rule, in one transaction."""
     from poc_tasks.daily.run import write_table as write
 
-    _guard(self, lock)
-    settings, stage = _stage(run_id)
-    return {table: write(settings, stage, table)}
+    return _write_one(self, write, run_id, table, lock, root, tables_total)
 
 
 @app.task(name="poc_tasks.daily_finalize_run", bind=True, acks_late=True)
 def daily_finalize_run(self, write_results: list[dict[str, int]], run_id: str,
                        chunk_results: list[dict[str, Any]] | None = None, lock: dict[str, str] | None = None,
-                       started_at: float | None = None) -> dict[str, Any]:
+                       started_at: float | None = None, root: str | None = None) -> dict[str, Any]:
     """Chord callback: the flow's finalize (bill timestamps), drop the staging folder, the run summary."""
     from poc_tasks.daily.run import finalize
 
-    return _finalize(self, finalize, write_results, run_id, chunk_results, lock, started_at)
+    return _finalize(self, finalize, write_results, run_id, chunk_results, lock, started_at, root)
 
 
 # --- the OCP infrastructure map (poc_tasks/daily/infra_map.py) -----------------------------------------------
