@@ -25,6 +25,7 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from poc_tasks.db import (
     tables_aws,  # noqa: F401  (declares the OCP-on-AWS tables on the same metadata)
+    tables_cost_model,  # noqa: F401  (declares Koku's cost-model tables on the same metadata)
     tables_daily,  # noqa: F401  (declares the cloud daily summary tables on the same metadata)
     tables_gcp,  # noqa: F401  (declares the OCP-on-GCP tables on the same metadata)
 )

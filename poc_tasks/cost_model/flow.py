@@ -1,0 +1,125 @@
+"""The cost-model steps Koku runs on Trino, for one OCP source and one month: read, compute, replace.
+
+Koku's OCPCostModelCostUpdater.update_summary_cost_model_costs calls, per month, among PostgreSQL-only steps:
+``populate_monthly_cost_sql("OCP_VM_CORE", ...)`` (Trino: monthly_vm_core.sql) and, inside
+``populate_tag_based_costs``, the GPU statement (monthly_cost_gpu.sql). This module runs those on Parquet:
+
+- ``vm_core_monthly``: deletes Koku's way (delete_monthly_cost.sql: report period, usage_start range,
+  ``cost_model_rate_type IS NOT NULL AND monthly_cost_type = 'OCP_VM_CORE'``) and inserts when the cost model has a
+  ``vm_core_cost_per_month`` rate (infrastructure first, as _update_monthly_cost picks it). Without a VM report
+  for the month Koku does neither (``trino_table_exists`` check); neither do we.
+- ``gpu_monthly``: Koku deletes every ``monthly_cost_type = 'Tag'`` row of the source and range before its tag
+  steps (``_delete_tag_usage_costs``), then inserts GPU rows per ``gpu_cost_per_month`` tag rate. The other Tag
+  rows come from Koku's PostgreSQL statements, which it keeps running, so our delete is narrowed to the rows the
+  GPU statement writes (``data_source = 'GPU'``): a re-run replaces exactly its own rows. Without GPU data or a
+  cluster id Koku skips the statement; we then only delete.
+
+Each step is one transaction (db.writer.replace_rows): a failure leaves the previous rows.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pandas as pd
+
+from poc_tasks.cost_model import gpu as gpu_rules
+from poc_tasks.cost_model import vm as vm_rules
+from poc_tasks.cost_model.inputs import (
+    VM_COLUMNS,
+    CostModelSources,
+    open_cost_model_sources,
+    read_gpu_daily,
+    read_gpu_node_hours,
+    read_vm,
+)
+from poc_tasks.cost_model.rates import GPU_MONTH, VM_CORE_MONTH, CostModelInputs, days_in_month, load_cost_model
+from poc_tasks.db import tenant
+from poc_tasks.db.tables import SUMMARY_TABLE
+from poc_tasks.db.writer import replace_rows
+from poc_tasks.run import OcpRunSpec
+
+__all__ = ["run_cost_model", "STEPS", "GPU_DELETE_WHERE", "VM_CORE_DELETE_WHERE"]
+
+STEPS = ("gpu_monthly", "vm_core_monthly")
+
+_RANGE = "usage_start >= %(start)s AND usage_start <= %(end)s AND report_period_id = %(rp)s"
+# delete_monthly_cost.sql with cost_type OCP_VM_CORE (Koku passes no rate_type to the delete)
+VM_CORE_DELETE_WHERE = _RANGE + " AND cost_model_rate_type IS NOT NULL AND monthly_cost_type = 'OCP_VM_CORE'"
+# _delete_tag_usage_costs (source, range, report period, monthly_cost_type = 'Tag'), narrowed to the GPU rows
+GPU_DELETE_WHERE = _RANGE + " AND source_uuid = %(source)s AND monthly_cost_type = 'Tag' AND data_source = 'GPU'"
+
+
+def _params(spec: OcpRunSpec, rp: int) -> dict[str, Any]:
+    return {"start": spec.start_date, "end": spec.end_date, "rp": rp, "source": spec.source_uuid}
+
+
+def gpu_monthly(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs,
+                sources: CostModelSources) -> dict[str, Any]:
+    frames: list[pd.DataFrame] = []
+    params = model.tag_params.get(GPU_MONTH, [])
+    if params and sources.has_gpu and spec.cluster_id:
+        days = days_in_month(spec.start_date)
+        gpu = read_gpu_daily(sources.gpu_daily, spec.start_date, spec.end_date)
+        hours = read_gpu_node_hours(sources.node_labels_raw, spec.start_date, spec.end_date)
+        categories = tenant.cost_category_namespaces(conn, spec.schema_name)
+        for p in params:
+            args = (p, days, spec.cluster_id, spec.cluster_alias, spec.source_uuid)
+            frames.append(gpu_rules.gpu_pod_rows(gpu, *args, categories))
+            frames.append(gpu_rules.gpu_unallocated_rows(gpu, hours, *args))
+    frames = [f for f in frames if len(f)]
+    result = replace_rows(conn, spec.schema_name, SUMMARY_TABLE, GPU_DELETE_WHERE, _params(spec, rp), frames,
+                          constants={"report_period_id": rp}, partition_range=(spec.start_date, spec.end_date))
+    return {"deleted": result.deleted, "inserted": result.inserted, "tag_rates": len(params)}
+
+
+def vm_core_monthly(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs,
+                    sources: CostModelSources) -> dict[str, Any]:
+    if not sources.has_vm:
+        return {"skipped": "no VM report for the month"}
+    rate_type, rate = model.monthly_rate(VM_CORE_MONTH)
+    frames: list[pd.DataFrame] = []
+    if rate:
+        summary = vm_rules.vm_summary_rows(conn, spec.schema_name, rp)
+        vm_raw = read_vm(sources.vm_raw, VM_COLUMNS)
+        frames.append(vm_rules.vm_core_monthly_rows(summary, vm_raw, rate_type, rate, spec.start_date, spec.end_date,
+                                                    days_in_month(spec.start_date)))
+    result = replace_rows(conn, spec.schema_name, SUMMARY_TABLE, VM_CORE_DELETE_WHERE, _params(spec, rp),
+                          [f for f in frames if len(f)], constants={"report_period_id": rp},
+                          partition_range=(spec.start_date, spec.end_date))
+    return {"deleted": result.deleted, "inserted": result.inserted, "rate_type": rate_type}
+
+
+_STEP_FUNCS = {"gpu_monthly": gpu_monthly, "vm_core_monthly": vm_core_monthly}
+
+
+def run_cost_model(conn: Any, data_root: str, spec: OcpRunSpec, *, steps: tuple[str, ...] = STEPS,
+                   storage_options: dict[str, Any] | None = None, price_lists: bool = True) -> dict[str, Any]:
+    """Run the chosen steps for the source-month of `spec`; return per-step rows and timings.
+
+    Koku's report_periods_for_provider_uuid: without a report period for the month there is nothing to cost.
+    """
+    unknown = [s for s in steps if s not in _STEP_FUNCS]
+    if unknown:
+        from poc_tasks.errors import InvalidArgument
+
+        raise InvalidArgument(f"unknown cost-model step(s) {unknown}; known: {', '.join(STEPS)}")
+    rp = spec.report_period_id or tenant.get_report_period(conn, spec.schema_name, spec.source_uuid,
+                                                           spec.start_date.replace(day=1))
+    conn.commit()
+    if rp is None:
+        return {"report_period_id": None, "steps": {}, "skipped": "no report period for the month"}
+    model = load_cost_model(conn, spec.schema_name, spec.source_uuid, spec.start_date.replace(day=1),
+                            price_lists=price_lists)
+    conn.commit()
+    sources = open_cost_model_sources(data_root, spec, storage_options)
+    out: dict[str, Any] = {"report_period_id": rp, "cost_model": model.uuid, "steps": {}}
+    for name in steps:
+        t0 = time.monotonic()
+        res = _STEP_FUNCS[name](conn, spec, rp, model, sources)
+        res["seconds"] = round(time.monotonic() - t0, 3)
+        out["steps"][name] = res
+    out["bytes_read"] = sources.bytes_read()
+    return out
+

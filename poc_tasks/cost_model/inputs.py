@@ -1,0 +1,156 @@
+"""What the cost-model steps read from Koku's Parquet: GPU usage (daily), node labels (raw) and VM usage (raw).
+
+Koku's self-hosted SQL reads these from its PostgreSQL copies of the Parquet (openshift_gpu_usage_line_items_daily,
+openshift_node_labels_line_items, openshift_vm_usage_line_items, with usage_start = date(interval_start)); Trino
+reads the Parquet itself. Here the Parquet is read row group by row group, a day at a time, with only the columns
+a step needs, and reduced at once: node-label hours are counted per (node, day, label text) as they stream by.
+GPU and VM rows are few (one per GPU pod-day, one per VM-hour) and are kept as read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from poc_tasks.io.fs import filesystem, list_parquet
+from poc_tasks.io.layout import ocp_prefix
+from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource
+from poc_tasks.run import OcpRunSpec
+
+__all__ = ["CostModelSources", "open_cost_model_sources", "read_gpu_daily", "read_gpu_node_hours", "read_vm", "WHOLE_PARTITION",
+           "GPU_COLUMNS", "VM_COLUMNS"]
+
+# koku/masu/util/ocp/common.py GPU_USAGE_COLUMNS + the optional MIG columns (GPU_USAGE_NEWV_COLUMNS_AND_TYPES)
+GPU_DAILY = [
+    ColumnSpec("interval_start", TIMESTAMP),
+    ColumnSpec("node", STRING),
+    ColumnSpec("namespace", STRING),
+    ColumnSpec("pod", STRING),
+    ColumnSpec("gpu_uuid", STRING),
+    ColumnSpec("gpu_model_name", STRING),
+    ColumnSpec("gpu_vendor_name", STRING),
+    ColumnSpec("gpu_memory_capacity_mib", NUMBER),
+    ColumnSpec("gpu_pod_uptime", NUMBER),
+    ColumnSpec("mig_instance_id", STRING, required=False),
+    ColumnSpec("mig_profile", STRING, required=False),
+    ColumnSpec("mig_strategy", STRING, required=False),
+    ColumnSpec("mig_slice_count", NUMBER, required=False),
+    ColumnSpec("mig_memory_capacity_mib", NUMBER, required=False),
+    ColumnSpec("gpu_max_slices", NUMBER, required=False),
+]
+GPU_COLUMNS = [c.name for c in GPU_DAILY]
+NODE_LABELS_RAW = [ColumnSpec("interval_start", TIMESTAMP), ColumnSpec("node", STRING),
+                   ColumnSpec("node_labels", STRING)]
+VM_RAW = [
+    ColumnSpec("interval_start", TIMESTAMP),
+    ColumnSpec("node", STRING),
+    ColumnSpec("resource_id", STRING),
+    ColumnSpec("vm_name", STRING),
+    ColumnSpec("vm_cpu_request_cores", NUMBER),
+    ColumnSpec("vm_memory_request_bytes", NUMBER, required=False),
+    ColumnSpec("vm_persistentvolumeclaim_name", STRING, required=False),
+]
+VM_COLUMNS = [c.name for c in VM_RAW]
+VM_DAILY = [ColumnSpec("interval_start", TIMESTAMP), ColumnSpec("vm_name", STRING),
+            ColumnSpec("vm_cpu_request_cores", NUMBER)]
+GPU_PRESENT = '"nvidia_com_gpu_present": "True"'  # the LIKE of monthly_cost_gpu.sql, on the label text
+
+
+@dataclass
+class CostModelSources:
+    gpu_daily: ParquetSource
+    node_labels_raw: ParquetSource
+    vm_raw: ParquetSource
+    vm_daily: ParquetSource
+
+    @property
+    def has_gpu(self) -> bool:
+        """Koku's trino_table_exists("openshift_gpu_usage_line_items_daily"), per source-month."""
+        return bool(self.gpu_daily.files)
+
+    @property
+    def has_vm(self) -> bool:
+        """Koku's trino_table_exists("openshift_vm_usage_line_items"), per source-month."""
+        return bool(self.vm_raw.files)
+
+    def bytes_read(self) -> int:
+        return sum(s.bytes_read for s in (self.gpu_daily, self.node_labels_raw, self.vm_raw, self.vm_daily))
+
+
+def open_cost_model_sources(root: str, spec: OcpRunSpec,
+                            storage_options: dict[str, Any] | None = None) -> CostModelSources:
+    fs = filesystem(root, storage_options)
+
+    def source(report_type: str, daily: bool, columns: list[ColumnSpec]) -> ParquetSource:
+        folder = ocp_prefix(root, spec.account, report_type, spec.source_uuid, spec.year, spec.month, daily)
+        return ParquetSource(fs, list_parquet(fs, folder), columns,
+                             f"openshift_{report_type}_line_items" + ("_daily" if daily else ""))
+
+    return CostModelSources(gpu_daily=source("gpu_usage", True, GPU_DAILY),
+                            node_labels_raw=source("node_labels", False, NODE_LABELS_RAW),
+                            vm_raw=source("vm_usage", False, VM_RAW),
+                            vm_daily=source("vm_usage", True, VM_DAILY))
+
+
+def _range(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    return dt.datetime(start.year, start.month, start.day), dt.datetime(end.year, end.month, end.day) + dt.timedelta(1)
+
+
+def _with_usage_start(tbl: pa.Table) -> pd.DataFrame:
+    df = tbl.to_pandas()
+    df["usage_start"] = pd.to_datetime(df["interval_start"]).dt.date
+    return df
+
+
+def read_gpu_daily(src: ParquetSource, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """GPU daily rows with usage_start in [start, end] (gpu.usage_start >= start AND <= end)."""
+    lo, hi = _range(start, end)
+    parts = [_with_usage_start(t) for _path, t in src.read_range(lo, hi, GPU_COLUMNS)]
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in [*GPU_COLUMNS, "usage_start"]})
+    return pd.concat(parts, ignore_index=True)
+
+
+def read_gpu_node_hours(src: ParquetSource, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Hours per (node, usage_start, node_labels) of nodes whose labels say a GPU is present.
+
+    count(interval_start) of Koku's cte_unutilized_uptime_hours, before its join: every raw node-label row
+    counts (rows repeated across files count twice, as they do in Koku's table).
+    """
+    counts: dict[tuple[str, dt.date, str], int] = {}
+    for day in pd.date_range(start, end, freq="D").date:
+        for _path, tbl in src.read_day(day, ["interval_start", "node", "node_labels"]):
+            mask = pc.match_substring(tbl.column("node_labels"), GPU_PRESENT)
+            mask = pc.and_(pc.fill_null(mask, False), pc.is_valid(tbl.column("interval_start")))
+            tbl = tbl.filter(mask)
+            if tbl.num_rows == 0:
+                continue
+            grouped = pa.table({"node": tbl.column("node"), "node_labels": tbl.column("node_labels"),
+                                "n": pa.array([1] * tbl.num_rows, pa.int64())}).group_by(
+                ["node", "node_labels"], use_threads=False).aggregate([("n", "sum")])
+            for node, labels, n in zip(grouped.column("node").to_pylist(), grouped.column("node_labels").to_pylist(),
+                                       grouped.column("n_sum").to_pylist(), strict=True):
+                key = (node, day, labels)
+                counts[key] = counts.get(key, 0) + n
+    return pd.DataFrame([(k[0], k[1], k[2], n) for k, n in counts.items()],
+                        columns=["node", "usage_start", "node_labels", "hours"])
+
+
+# Koku's VM statements filter the VM tables on the year/month partition only, not on a date range
+WHOLE_PARTITION = (dt.date(1970, 1, 1), dt.date(2999, 12, 31))
+
+
+def read_vm(src: ParquetSource, columns: list[str], start: dt.date = WHOLE_PARTITION[0],
+            end: dt.date = WHOLE_PARTITION[1]) -> pd.DataFrame:
+    """VM report rows (raw: one per VM, PVC and hour; daily: one per VM and day) of [start, end]."""
+    lo, hi = _range(start, end)
+    cols = list(dict.fromkeys(["interval_start", *columns]))
+    parts = [_with_usage_start(t) for _path, t in src.read_range(lo, hi, cols)]
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in [*cols, "usage_start"]})
+    return pd.concat(parts, ignore_index=True)
