@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Parity of the cost-model steps with Koku's own SQL (its PostgreSQL port, self_hosted_sql), and their timings.
+
+1. A dataset with GPUs and VMs: ``poc-tasks sample`` plus poc_tasks.cost_model.sample_data (or --root DATASET).
+2. The oracle (/work/shared/oracle/koku_reference.py) loads it into a throwaway schema as Koku's on-prem writer does
+   and runs Koku's daily summary there (schema kept).
+3. Koku's statements, rendered at run time from the Koku git directory as Koku renders them (JinjaSql), run in that
+   schema for the sample cost model: monthly_cost_gpu.sql per GPU tag rate (after Koku's Tag delete),
+   delete_monthly_cost.sql + monthly_vm_core.sql for vm_core_cost_per_month. Their rows are exported.
+4. poc_tasks runs the same steps in the same schema, reading the Parquet: its deletes must remove exactly Koku's
+   rows, its inserts must equal them. Its rows are exported and compared with compare.py (every row, multiset).
+
+Usage (development machine; CI has no Koku checkout):
+    .venv/bin/python benchmarks/cost_model_parity.py --dsn "host=127.0.0.1 user=postgres dbname=poc_i10" \
+        --koku-git-dir /work/.mirror/project-koku+koku/repo [--nodes 6 --pods 60 --days 3] [--distribution memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg2
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.schema import CreateTable
+
+ORACLE_DIR = Path(os.environ.get("POC_ORACLE_DIR", "/work/shared/oracle"))
+sys.path.insert(0, str(ORACLE_DIR))
+import koku_reference as oracle  # noqa: E402
+
+from poc_tasks.cost_model import sample_data  # noqa: E402
+from poc_tasks.cost_model.flow import run_cost_model  # noqa: E402
+from poc_tasks.db import tables_cost_model  # noqa: E402
+from poc_tasks.run import OcpRunSpec  # noqa: E402
+
+SQL_DIR = "koku/masu/database/self_hosted_sql/openshift/cost_model"
+TAG_DELETE = "koku/masu/database/sql/openshift/cost_model/delete_monthly_cost.sql"
+
+
+def koku_tag_params(rates: list[dict], metric: str) -> list[dict]:
+    """Koku's CostModelDBAccessor.metric_to_tag_params_map[metric], written again from Koku's description."""
+    out = []
+    for rate in rates:
+        tag = rate.get("tag_rates")
+        if not tag or rate["metric"]["name"] != metric:
+            continue
+        p: dict = {"rate_type": rate["cost_type"], "tag_key": tag["tag_key"]}
+        values = {}
+        for tv in tag["tag_values"]:
+            if tv.get("default"):
+                p["default_rate"] = float(tv["value"])
+            else:
+                values[tv["tag_value"]] = float(tv["value"])
+        if values:
+            p["value_rates"] = values
+        out.append(p)
+    return out
+
+
+def run_koku(conn, koku, render, schema, scenario, rp, rates, timings) -> None:
+    start, end = scenario["start_date"], scenario["end_date"]
+    first = dt.date.fromisoformat(start)
+    days = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    base = {"schema": schema, "start_date": start, "end_date": end, "year": scenario["year"],
+            "month": scenario["month"], "source_uuid": scenario["source_uuid"], "report_period_id": rp}
+    with conn.cursor() as cur:  # _delete_tag_usage_costs
+        cur.execute(f'DELETE FROM "{schema}".reporting_ocpusagelineitem_daily_summary WHERE source_uuid = %s '
+                    "AND usage_start >= %s AND usage_start <= %s AND monthly_cost_type = 'Tag' "
+                    "AND report_period_id = %s", (scenario["source_uuid"], start, end, rp))
+    gpu_sql = koku.show(f"{SQL_DIR}/monthly_cost_gpu.sql")
+    for p in koku_tag_params(rates, "gpu_cost_per_month"):
+        params = {**base, **p, "amortized_denominator": days.day, "cost_type": "Tag",
+                  "cluster_id": scenario["cluster_id"], "cluster_alias": scenario["cluster_alias"],
+                  "cost_model_id": sample_data.SAMPLE_COST_MODEL_UUID, "rate_uuid": None, "custom_name": "gpu",
+                  "metric_type": "gpu"}
+        oracle.execute_koku_script(conn, gpu_sql, params, render, None, timings, f"gpu {p['tag_key']}")
+    vm_rate = next((r for r in rates if r["metric"]["name"] == "vm_core_cost_per_month"), None)
+    delete = {**base, "cost_type": "OCP_VM_CORE"}
+    oracle.execute_koku_script(conn, koku.show(TAG_DELETE), delete, render, None, timings, "vm core delete")
+    if vm_rate:
+        amortized = Decimal(vm_rate["tiered_rates"][0]["value"]) / days.day
+        params = {**base, "rate": amortized, "cost_type": "OCP_VM_CORE", "rate_type": vm_rate["cost_type"],
+                  "distribution": "cpu", "cost_model_id": sample_data.SAMPLE_COST_MODEL_UUID, "rate_uuid": None,
+                  "custom_name": "OCP_VM_CORE", "metric_type": "cpu"}
+        oracle.execute_koku_script(conn, koku.show(f"{SQL_DIR}/monthly_vm_core.sql"), params, render, None, timings,
+                                   "vm core")
+
+
+def export(conn, schema, source_uuid, out: Path) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = oracle.export_summary(conn, schema, out, source_uuid)
+    df = df[df["monthly_cost_type"].notna()].reset_index(drop=True)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), out)
+    return len(df)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dsn", default=os.environ.get("ORACLE_DSN", "host=127.0.0.1 user=postgres dbname=postgres"))
+    ap.add_argument("--koku-git-dir", default=os.environ.get("KOKU_GIT_DIR", "/work/.mirror/project-koku+koku/repo"))
+    ap.add_argument("--root", help="a dataset already holding GPUs and VMs (default: make one)")
+    ap.add_argument("--nodes", type=int, default=6)
+    ap.add_argument("--pods", type=int, default=60)
+    ap.add_argument("--days", type=int, default=3)
+    ap.add_argument("--schema", help="tenant schema to drop and recreate (default: the dataset's; poc_tasks reads the "
+                    "Parquet of its account folder)")
+    ap.add_argument("--rate-type", default="Infrastructure", choices=["Infrastructure", "Supplementary"])
+    ap.add_argument("--keep", action="store_true", help="keep the schema and the work directory")
+    args = ap.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="cmparity-"))
+    root = args.root
+    if root is None:
+        root = str(work / "data")
+        subprocess.run([sys.executable, "-m", "poc_tasks.cli", "sample", "--data-root", root, "--nodes",
+                        str(args.nodes), "--pods", str(args.pods), "--days", str(args.days)], check=True,
+                       capture_output=True)
+        scenario = json.loads((Path(root) / "scenario.json").read_text())
+        sample_data.add_gpus_and_vms(root, scenario)
+    scenario = json.loads((Path(root) / "scenario.json").read_text())
+    t0 = time.monotonic()
+    oracle.main(["--root", root, "--dsn", args.dsn, "--koku-git-dir", args.koku_git_dir, "--schema", args.schema or scenario["schema"],
+                 "--out", str(work / "summary.parquet"), "--keep-schema", "--renderer", "builtin"])
+    t_load = time.monotonic() - t0
+    meta = json.loads((work / "summary.parquet.meta.json").read_text())
+    rp, schema = meta["report_period_id"], args.schema or scenario["schema"]
+    start = dt.date.fromisoformat(scenario["start_date"])
+    end = dt.date.fromisoformat(scenario["end_date"])
+    rows = sample_data.cost_model_rows(scenario["source_uuid"], start, end, rate_type=args.rate_type)
+    conn = psycopg2.connect(args.dsn)
+    with conn.cursor() as cur:
+        cur.execute(f'SET search_path TO "{schema}", public')
+        for t in (tables_cost_model.cost_model, tables_cost_model.cost_model_map, tables_cost_model.price_list,
+                  tables_cost_model.price_list_cost_model_map, tables_cost_model.cost_model_rate):
+            cur.execute(str(CreateTable(t, if_not_exists=True).compile(
+                dialect=pg_dialect.dialect(), schema_translate_map={None: schema}, render_schema_translate=True)))
+    sample_data.store_cost_model(conn, schema, rows)
+    conn.commit()
+    conn.autocommit = True
+
+    koku = oracle.KokuSource(args.koku_git_dir)
+    render, _ = oracle.make_renderers("builtin")
+    timings: list = []
+    t0 = time.monotonic()
+    run_koku(conn, koku, render, schema, scenario, rp, rows["cost_model"][0]["rates"], timings)
+    t_koku = time.monotonic() - t0
+    n_koku = export(conn, schema, scenario["source_uuid"], work / "koku.parquet")
+
+    conn.autocommit = False
+    spec = OcpRunSpec.build(schema, scenario["source_uuid"], scenario["cluster_id"], start, end,
+                            scenario["cluster_alias"], rp)
+    t0 = time.monotonic()
+    result = run_cost_model(conn, root, spec)
+    t_poc = time.monotonic() - t0
+    conn.autocommit = True
+    n_poc = export(conn, schema, scenario["source_uuid"], work / "poc.parquet")
+    cmp = subprocess.run([sys.executable, str(ORACLE_DIR / "compare.py"), str(work / "koku.parquet"),
+                          str(work / "poc.parquet")], capture_output=True, text=True)
+    print(cmp.stdout[-3000:])
+    print(json.dumps({"dataset": {"nodes": args.nodes, "pods": args.pods, "days": args.days,
+                                  "features": scenario.get("features", {}).get("cost_model")},
+                      "koku_rows": n_koku, "poc_rows": n_poc, "poc_steps": result["steps"],
+                      "seconds": {"oracle_load_and_summary": round(t_load, 2), "koku_sql": round(t_koku, 3),
+                                  "poc_tasks": round(t_poc, 3)}}, indent=1, default=str))
+    if not args.keep:
+        with conn.cursor() as cur:
+            cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    conn.close()
+    return cmp.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
