@@ -259,6 +259,10 @@ def _cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
                           label_changes=not args.clean, with_aws=args.with_aws, with_azure=args.with_azure,
                           with_gcp=args.with_gcp)
     scenario = write_sample(settings.require_data_root(), config, settings.storage_options())
+    # cost model: GPUs, VMs and cost_model.json (poc_tasks.cost_model.cli)
+    from poc_tasks.cost_model.cli import after_sample
+
+    scenario = after_sample(args, settings.require_data_root(), scenario, settings.storage_options())
     if args.without_ocp:
         _without_ocp(args, settings)
     out = {k: scenario[k] for k in ("schema", "source_uuid", "cluster_id", "start_date", "end_date")}
@@ -538,6 +542,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--without-ocp", action="store_true",
                    help="drop the cluster's OCP Parquet: a tenant with only the cloud account(s) of --with-*")
     p.set_defaults(func=_cmd_sample)
+    # cost model (poc_tasks.cost_model.cli): `sample --with-cost-model`, `run ocp-cost-model`
+    from poc_tasks.cost_model import cli as cost_model_cli
+
+    cost_model_cli.add_sample_arguments(p)
+    cost_model_cli.add_run_parser(run_sub, lambda q: (_add_database(q), _add_data(q)), _settings)
     return ap
 
 

@@ -123,3 +123,31 @@ def run_cost_model(conn: Any, data_root: str, spec: OcpRunSpec, *, steps: tuple[
     out["bytes_read"] = sources.bytes_read()
     return out
 
+
+
+def apply_cost_model(spec: OcpRunSpec, settings: Any, *, steps: tuple[str, ...] | None = None,
+                     cost_model_rows: dict[str, list[dict[str, Any]]] | None = None,
+                     price_lists: bool = True) -> dict[str, Any]:
+    """run_cost_model with the worker's settings (database, data root, S3 options); what the task and CLI call.
+
+    `cost_model_rows` (standalone use: the sample's cost model) is stored in Koku's cost-model tables first.
+    """
+    from contextlib import closing
+
+    from poc_tasks.db.connection import connect
+
+    with closing(connect(settings.require_database_url())) as conn:
+        if cost_model_rows:
+            from poc_tasks.cost_model.sample_data import store_cost_model
+
+            try:
+                store_cost_model(conn, spec.schema_name, cost_model_rows)
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        result = run_cost_model(conn, settings.require_data_root(), spec, steps=steps or STEPS,
+                                storage_options=settings.storage_options(), price_lists=price_lists)
+    result.update(schema=spec.schema_name, source_uuid=spec.source_uuid, start_date=spec.start_date.isoformat(),
+                  end_date=spec.end_date.isoformat())
+    return result

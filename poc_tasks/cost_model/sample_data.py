@@ -112,7 +112,7 @@ def add_gpus_and_vms(root: str, scenario: dict[str, Any], storage_options: dict 
     # a pod present all day on each GPU node hosts the GPU work; VM pods run on the remaining workers
     hours_per_pod = pods.groupby(["node", "namespace", "pod"]).size().reset_index(name="n")
     full = hours_per_pod[hours_per_pod["n"] == hours_per_pod["n"].max()]
-    full = full[~full["namespace"].str.startswith(("openshift", "kube"))]
+    full = full[~full["namespace"].str.startswith(("openshift", "kube")) & (full["node"].fillna("") != "")]
     gpu_rows = []
     for node_idx, gpu_uuid, model, vendor, mem, profile, slices, max_slices, mig_mem, share in GPU_PODS:
         node = gpu_nodes[node_idx]
