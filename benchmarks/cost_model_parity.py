@@ -29,6 +29,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import psycopg2
+from psycopg2 import sql
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.schema import CreateTable
 
@@ -72,9 +73,10 @@ def run_koku(conn, koku, render, schema, scenario, rp, rates, timings) -> None:
     base = {"schema": schema, "start_date": start, "end_date": end, "year": scenario["year"],
             "month": scenario["month"], "source_uuid": scenario["source_uuid"], "report_period_id": rp}
     with conn.cursor() as cur:  # _delete_tag_usage_costs
-        cur.execute(f'DELETE FROM "{schema}".reporting_ocpusagelineitem_daily_summary WHERE source_uuid = %s '
-                    "AND usage_start >= %s AND usage_start <= %s AND monthly_cost_type = 'Tag' "
-                    "AND report_period_id = %s", (scenario["source_uuid"], start, end, rp))
+        cur.execute(sql.SQL("DELETE FROM {}.reporting_ocpusagelineitem_daily_summary WHERE source_uuid = %s "
+                            "AND usage_start >= %s AND usage_start <= %s AND monthly_cost_type = 'Tag' "
+                            "AND report_period_id = %s").format(sql.Identifier(schema)),
+                    (scenario["source_uuid"], start, end, rp))
     gpu_sql = koku.show(f"{SQL_DIR}/monthly_cost_gpu.sql")
     for p in koku_tag_params(rates, "gpu_cost_per_month"):
         params = {**base, **p, "amortized_denominator": days.day, "cost_type": "Tag",
@@ -129,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         sample_data.add_gpus_and_vms(root, scenario)
     scenario = json.loads((Path(root) / "scenario.json").read_text())
     t0 = time.monotonic()
-    oracle.main(["--root", root, "--dsn", args.dsn, "--koku-git-dir", args.koku_git_dir, "--schema", args.schema or scenario["schema"],
-                 "--out", str(work / "summary.parquet"), "--keep-schema", "--renderer", "builtin"])
+    oracle.main(["--root", root, "--dsn", args.dsn, "--koku-git-dir", args.koku_git_dir,
+                 "--schema", args.schema or scenario["schema"], "--out", str(work / "summary.parquet"), "--keep-schema", "--renderer", "builtin"])
     t_load = time.monotonic() - t0
     meta = json.loads((work / "summary.parquet.meta.json").read_text())
     rp, schema = meta["report_period_id"], args.schema or scenario["schema"]

@@ -22,7 +22,8 @@ from poc_tasks.io.layout import ocp_prefix
 from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource
 from poc_tasks.run import OcpRunSpec
 
-__all__ = ["CostModelSources", "open_cost_model_sources", "read_gpu_daily", "read_gpu_node_hours", "read_vm", "WHOLE_PARTITION",
+__all__ = ["CostModelSources", "open_cost_model_sources", "read_gpu_daily", "read_gpu_node_hours", "read_vm",
+           "WHOLE_PARTITION",
            "GPU_COLUMNS", "VM_COLUMNS"]
 
 # koku/masu/util/ocp/common.py GPU_USAGE_COLUMNS + the optional MIG columns (GPU_USAGE_NEWV_COLUMNS_AND_TYPES)

@@ -25,7 +25,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from psycopg2 import sql
 from psycopg2.extras import Json
 
@@ -248,11 +247,13 @@ def store_cost_model(conn: Any, schema: str, rows: dict[str, list[dict[str, Any]
                 qualified(schema, "price_list_cost_model_map")), (cm["uuid"],))
             cur.execute(sql.SQL("DELETE FROM {} WHERE cost_model_id = %s").format(
                 qualified(schema, "cost_model_map")), (cm["uuid"],))
-            cur.execute(sql.SQL("DELETE FROM {} WHERE uuid = %s").format(qualified(schema, "cost_model")), (cm["uuid"],))
+            cur.execute(sql.SQL("DELETE FROM {} WHERE uuid = %s").format(qualified(schema, "cost_model")),
+                        (cm["uuid"],))
         for pl in rows.get("price_list", []):
             cur.execute(sql.SQL("DELETE FROM {} WHERE price_list_id = %s").format(
                 qualified(schema, "cost_model_rate")), (pl["uuid"],))
-            cur.execute(sql.SQL("DELETE FROM {} WHERE uuid = %s").format(qualified(schema, "price_list")), (pl["uuid"],))
+            cur.execute(sql.SQL("DELETE FROM {} WHERE uuid = %s").format(qualified(schema, "price_list")),
+                        (pl["uuid"],))
         for table in _TABLES:
             for row in rows.get(table, []):
                 cols = list(row)
