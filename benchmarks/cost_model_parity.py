@@ -132,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     scenario = json.loads((Path(root) / "scenario.json").read_text())
     t0 = time.monotonic()
     oracle.main(["--root", root, "--dsn", args.dsn, "--koku-git-dir", args.koku_git_dir,
-                 "--schema", args.schema or scenario["schema"], "--out", str(work / "summary.parquet"), "--keep-schema", "--renderer", "builtin"])
+                 "--schema", args.schema or scenario["schema"], "--out", str(work / "summary.parquet"),
+                 "--keep-schema", "--renderer", "builtin"])
     t_load = time.monotonic() - t0
     meta = json.loads((work / "summary.parquet.meta.json").read_text())
     rp, schema = meta["report_period_id"], args.schema or scenario["schema"]
