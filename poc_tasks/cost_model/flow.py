@@ -113,6 +113,7 @@ def run_cost_model(conn: Any, data_root: str, spec: OcpRunSpec, *, steps: tuple[
     model = load_cost_model(conn, spec.schema_name, spec.source_uuid, spec.start_date.replace(day=1),
                             price_lists=price_lists)
     conn.commit()
+    _ = model.distribution  # a malformed distribution_type is bad input before anything is written
     sources = open_cost_model_sources(data_root, spec, storage_options)
     out: dict[str, Any] = {"report_period_id": rp, "cost_model": model.uuid, "steps": {}}
     for name in steps:

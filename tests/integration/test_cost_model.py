@@ -166,3 +166,37 @@ def test_cost_model_without_rates_removes_rows_and_unknown_vendor_gives_none(pg_
     left = _cost_rows(pg_url, spec.schema_name)
     assert len(left) == out["steps"]["gpu_monthly"]["inserted"] > 0
     assert {(r[3], r[8]) for r in left} == {("GPU unallocated", None)}
+
+
+def test_koku_hook_routes_runs_on_a_worker_and_falls_back(pg_url, dataset, celery_worker_app, redis_url,
+                                                          redis_key_prefix, monkeypatch, tmp_path):
+    from poc_tasks.app import app as poc_app
+    from poc_tasks.koku import RoutingConfig
+    from poc_tasks.koku.cost_model import cost_model_step_or_trino
+    from tests.integration.koku_support import koku_app
+
+    spec, _scenario, _options = dataset
+    _store(pg_url, spec.schema_name, cost_model_rows(spec.source_uuid, spec.start_date, spec.end_date))
+    calls: list[str] = []
+    args = {"schema_name": spec.schema_name, "provider_uuid": spec.source_uuid, "start_date": "2026-01-01",
+            "end_date": "2026-01-02", "cluster_id": spec.cluster_id, "cluster_alias": spec.cluster_alias,
+            "trino": lambda: calls.append("trino") or "koku rows"}
+    # routed to Trino (switch off): only Koku's call runs
+    off = cost_model_step_or_trino("vm_core_monthly", **args, config=RoutingConfig(enabled=False))
+    assert (off.path, off.result, calls) == ("trino", "koku rows", ["trino"])
+    # routed to poc_tasks: the step runs on a worker, Koku's call does not
+    celery_worker_app(poc_app, queues=["poc_aggregation"])
+    koku = koku_app(redis_url, redis_key_prefix)
+    on = RoutingConfig(enabled=True, percent=100)
+    ran = cost_model_step_or_trino("vm_core_monthly", **args, config=on, app=koku, timeout=90)
+    assert ran.path == "poc" and calls == ["trino"]
+    assert list(ran.result["steps"]) == ["vm_core_monthly"] and ran.result["steps"]["vm_core_monthly"]["inserted"] > 0
+    assert {r[0] for r in _cost_rows(pg_url, spec.schema_name)} == {"OCP_VM_CORE"}
+    # a step that fails (here: a malformed distribution_type in the cost model) writes nothing; Koku's call runs
+    with closing(connect(pg_url)) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("UPDATE {} SET distribution_info = %s").format(qualified(spec.schema_name, "cost_model")),
+                    ('{"distribution_type": "gpu"}',))
+        conn.commit()
+    fell = cost_model_step_or_trino("gpu_monthly", **args, config=on, app=koku, timeout=90)
+    assert fell.path == "fallback" and calls == ["trino", "trino"]
+    assert "distribution_type" in fell.error

@@ -1,0 +1,94 @@
+"""Koku's cost-model call sites that query Trino, run by poc_tasks or fall back to Trino, one step at a time.
+
+    outcome = cost_model_step_or_trino("gpu_monthly", schema_name=..., provider_uuid=..., start_date=...,
+                                       end_date=..., cluster_id=..., trino=lambda: <Koku's original call>)
+
+Routing is the OCP provider type's (POC_AGGREGATOR_PROVIDERS must hold OCP, same rollout buckets): a tenant whose
+OCP summary poc_tasks makes also gets its cost-model steps from poc_tasks. The step is sent as
+``poc_tasks.apply_ocp_cost_model`` with ``steps=[step]`` and waited for (POC_AGGREGATOR_TIMEOUT). A step writes in
+one transaction, so a failed or timed-out step has written nothing (or everything, if it committed just before
+the timeout; Koku's fallback then deletes and rewrites the same rows): the Trino call simply runs.
+
+Which Koku call each step replaces (docs/trino-call-sites*.md):
+
+| step             | Koku call                                                                  |
+|------------------|----------------------------------------------------------------------------|
+| vm_core_monthly  | OCPReportDBAccessor.populate_monthly_cost_sql(cost_type="OCP_VM_CORE", ...) |
+| gpu_monthly      | the gpu_cost_per_month loop of OCPReportDBAccessor.populate_tag_based_costs |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from poc_tasks.errors import InvalidArgument
+from poc_tasks.koku.config import RoutingConfig
+from poc_tasks.koku.enqueue import queue_for
+from poc_tasks.koku.fallback import (
+    Outcome,
+    _current_app,
+    _route,
+    current_tracing_id,
+    run_or_fallback,
+)
+from poc_tasks.koku.names import OCP
+from poc_tasks.koku.routing import TRINO
+from poc_tasks.run import OcpRunSpec
+
+__all__ = ["COST_MODEL_TASK", "COST_MODEL_STEPS", "KOKU_CALL_SITES", "cost_model_kwargs", "cost_model_step_or_trino"]
+
+COST_MODEL_TASK = "poc_tasks.apply_ocp_cost_model"
+COST_MODEL_STEPS = ("gpu_monthly", "vm_core_monthly")  # poc_tasks.cost_model.flow.STEPS (no pandas import here)
+KOKU_CALL_SITES = {
+    "vm_core_monthly": "OCPReportDBAccessor.populate_monthly_cost_sql(cost_type='OCP_VM_CORE')",
+    "gpu_monthly": "OCPReportDBAccessor.populate_tag_based_costs (gpu_cost_per_month)",
+}
+
+
+def cost_model_kwargs(*, schema_name: Any, provider_uuid: Any, start_date: Any, end_date: Any, cluster_id: Any,
+                      cluster_alias: Any = None, report_period_id: Any = None, steps: Any = None,
+                      tracing_id: Any = None) -> dict[str, Any]:
+    """Validated, JSON-safe kwargs of poc_tasks.apply_ocp_cost_model (Koku's argument names)."""
+    spec = OcpRunSpec.build(schema_name, provider_uuid, cluster_id, start_date, end_date, cluster_alias,
+                            report_period_id)
+    chosen = list(steps) if steps is not None else list(COST_MODEL_STEPS)
+    unknown = [s for s in chosen if s not in COST_MODEL_STEPS]
+    if unknown or isinstance(steps, str):
+        raise InvalidArgument(f"unknown cost-model step(s) {unknown or steps!r}; known: {', '.join(COST_MODEL_STEPS)}")
+    return {"schema_name": spec.schema_name, "provider_uuid": spec.source_uuid,
+            "start_date": spec.start_date.isoformat(), "end_date": spec.end_date.isoformat(),
+            "cluster_id": spec.cluster_id, "cluster_alias": spec.cluster_alias,
+            "report_period_id": spec.report_period_id, "steps": chosen,
+            "tracing_id": None if tracing_id is None else str(tracing_id)}
+
+
+def cost_model_step_or_trino(step: str, *, trino: Callable[[], Any], schema_name: Any, provider_uuid: Any,
+                             start_date: Any, end_date: Any, cluster_id: Any, cluster_alias: Any = None,
+                             report_period_id: Any = None, tracing_id: str | None = None, app: Any = None,
+                             config: RoutingConfig | None = None, timeout: float | None = None,
+                             xl: bool | None = None) -> Outcome:
+    """Run one cost-model step on poc_tasks when routing says so, else (or when it fails) Koku's `trino()`."""
+    kwargs = cost_model_kwargs(schema_name=schema_name, provider_uuid=provider_uuid, start_date=start_date,
+                               end_date=end_date, cluster_id=cluster_id, cluster_alias=cluster_alias,
+                               report_period_id=report_period_id, steps=[step],
+                               tracing_id=tracing_id or current_tracing_id())
+    cfg, decision = _route(kwargs["schema_name"], OCP, config)
+    if decision.path == TRINO:
+        return Outcome(TRINO, trino(), None, decision)
+    queue = queue_for(kwargs["schema_name"], xl, cfg)
+
+    def poc() -> Any:
+        from celery.exceptions import TimeoutError as CeleryTimeout
+
+        from poc_tasks.koku.fallback import PocRunTimeout
+
+        result = _current_app(app).send_task(COST_MODEL_TASK, kwargs=kwargs, queue=queue)
+        try:
+            return result.get(timeout=timeout or cfg.timeout, disable_sync_subtasks=False)
+        except CeleryTimeout:
+            raise PocRunTimeout(f"cost-model step {step} ({result.id}) did not finish within "
+                                f"{timeout or cfg.timeout:g}s", result.id) from None
+
+    return run_or_fallback(OCP, poc, trino, schema_name=kwargs["schema_name"], tracing_id=kwargs["tracing_id"],
+                           decision=decision)
