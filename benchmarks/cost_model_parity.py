@@ -66,7 +66,7 @@ def koku_tag_params(rates: list[dict], metric: str) -> list[dict]:
     return out
 
 
-def run_koku(conn, koku, render, schema, scenario, rp, rates, timings) -> None:
+def run_koku(conn, koku, render, schema, scenario, rp, rates, timings, vm_report: bool) -> None:
     start, end = scenario["start_date"], scenario["end_date"]
     first = dt.date.fromisoformat(start)
     days = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
@@ -86,14 +86,34 @@ def run_koku(conn, koku, render, schema, scenario, rp, rates, timings) -> None:
         oracle.execute_koku_script(conn, gpu_sql, params, render, None, timings, f"gpu {p['tag_key']}")
     vm_rate = next((r for r in rates if r["metric"]["name"] == "vm_core_cost_per_month"), None)
     delete = {**base, "cost_type": "OCP_VM_CORE"}
-    oracle.execute_koku_script(conn, koku.show(TAG_DELETE), delete, render, None, timings, "vm core delete")
-    if vm_rate:
+    if vm_report:  # populate_monthly_cost_sql returns before its delete without the VM table
+        oracle.execute_koku_script(conn, koku.show(TAG_DELETE), delete, render, None, timings, "vm core delete")
+    if vm_rate and vm_report:
         amortized = Decimal(vm_rate["tiered_rates"][0]["value"]) / days.day
         params = {**base, "rate": amortized, "cost_type": "OCP_VM_CORE", "rate_type": vm_rate["cost_type"],
                   "distribution": "cpu", "cost_model_id": sample_data.SAMPLE_COST_MODEL_UUID, "rate_uuid": None,
                   "custom_name": "OCP_VM_CORE", "metric_type": "cpu"}
         oracle.execute_koku_script(conn, koku.show(f"{SQL_DIR}/monthly_vm_core.sql"), params, render, None, timings,
                                    "vm core")
+    # _update_usage_costs (usage_costs.sql) first deletes every row with a rate type and no monthly cost type;
+    # then populate_vm_usage_costs per rate type (filter_dictionary: the metrics the type has)
+    for rate_type in ("Infrastructure", "Supplementary"):
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DELETE FROM {}.reporting_ocpusagelineitem_daily_summary WHERE usage_start >= %s "
+                                "AND usage_start <= %s AND source_uuid = %s AND report_period_id = %s "
+                                "AND cost_model_rate_type = %s AND monthly_cost_type IS NULL").format(
+                sql.Identifier(schema)), (start, end, scenario["source_uuid"], rp, rate_type))
+        for metric, name in (("vm_cost_per_hour", "hourly_cost_virtual_machine"), ("vm_core_cost_per_hour",
+                                                                                   "hourly_vm_core")):
+            rate = next((r for r in rates if r["metric"]["name"] == metric and r["cost_type"] == rate_type
+                         and not r.get("tag_rates")), None)
+            if rate is None or (metric == "vm_core_cost_per_hour" and not vm_report):
+                continue
+            params = {**base, "rate_type": rate_type, "hourly_rate": float(rate["tiered_rates"][0]["value"]),
+                      "cost_model_id": sample_data.SAMPLE_COST_MODEL_UUID, "rate_uuid": None,
+                      "custom_name": metric, "metric_type": "cpu", "use_fractional_hours": vm_report}
+            oracle.execute_koku_script(conn, koku.show(f"{SQL_DIR}/{name}.sql"), params, render, None, timings,
+                                       f"{name} {rate_type}")
 
 
 def export(conn, schema, source_uuid, out: Path) -> int:
@@ -101,7 +121,7 @@ def export(conn, schema, source_uuid, out: Path) -> int:
     import pyarrow.parquet as pq
 
     df = oracle.export_summary(conn, schema, out, source_uuid)
-    df = df[df["monthly_cost_type"].notna()].reset_index(drop=True)
+    df = df[df["cost_model_rate_type"].notna()].reset_index(drop=True)  # every cost-model row
     pq.write_table(pa.Table.from_pandas(df, preserve_index=False), out)
     return len(df)
 
@@ -118,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
                     "Parquet of its account folder)")
     ap.add_argument("--rate-type", default="Infrastructure", choices=["Infrastructure", "Supplementary"])
     ap.add_argument("--keep", action="store_true", help="keep the schema and the work directory")
+    ap.add_argument("--without-vm-report", action="store_true",
+                    help="drop the VM report after adding VMs (Koku then counts VM hours from the pods' raw rows)")
     args = ap.parse_args(argv)
 
     work = Path(tempfile.mkdtemp(prefix="cmparity-"))
@@ -129,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
                        capture_output=True)
         scenario = json.loads((Path(root) / "scenario.json").read_text())
         sample_data.add_gpus_and_vms(root, scenario)
+    if args.without_vm_report:
+        import shutil
+
+        for folder in Path(root).glob("data/parquet/**/vm_usage"):
+            shutil.rmtree(folder)
     scenario = json.loads((Path(root) / "scenario.json").read_text())
     t0 = time.monotonic()
     oracle.main(["--root", root, "--dsn", args.dsn, "--koku-git-dir", args.koku_git_dir,
@@ -155,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     render, _ = oracle.make_renderers("builtin")
     timings: list = []
     t0 = time.monotonic()
-    run_koku(conn, koku, render, schema, scenario, rp, rows["cost_model"][0]["rates"], timings)
+    vm_report = not args.without_vm_report
+    run_koku(conn, koku, render, schema, scenario, rp, rows["cost_model"][0]["rates"], timings, vm_report)
     t_koku = time.monotonic() - t0
     n_koku = export(conn, schema, scenario["source_uuid"], work / "koku.parquet")
 

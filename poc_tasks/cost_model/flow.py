@@ -33,8 +33,19 @@ from poc_tasks.cost_model.inputs import (
     read_gpu_daily,
     read_gpu_node_hours,
     read_vm,
+    read_vm_pod_hours,
 )
-from poc_tasks.cost_model.rates import GPU_MONTH, VM_CORE_MONTH, CostModelInputs, days_in_month, load_cost_model
+from poc_tasks.cost_model.rates import (
+    GPU_MONTH,
+    INFRASTRUCTURE,
+    SUPPLEMENTARY,
+    VM_CORE_HOUR,
+    VM_CORE_MONTH,
+    VM_HOUR,
+    CostModelInputs,
+    days_in_month,
+    load_cost_model,
+)
 from poc_tasks.db import tenant
 from poc_tasks.db.tables import SUMMARY_TABLE
 from poc_tasks.db.writer import replace_rows
@@ -42,13 +53,21 @@ from poc_tasks.run import OcpRunSpec
 
 __all__ = ["run_cost_model", "STEPS", "GPU_DELETE_WHERE", "VM_CORE_DELETE_WHERE"]
 
-STEPS = ("gpu_monthly", "vm_core_monthly")
+STEPS = ("gpu_monthly", "vm_core_monthly", "vm_hourly")
 
 _RANGE = "usage_start >= %(start)s AND usage_start <= %(end)s AND report_period_id = %(rp)s"
 # delete_monthly_cost.sql with cost_type OCP_VM_CORE (Koku passes no rate_type to the delete)
 VM_CORE_DELETE_WHERE = _RANGE + " AND cost_model_rate_type IS NOT NULL AND monthly_cost_type = 'OCP_VM_CORE'"
 # _delete_tag_usage_costs (source, range, report period, monthly_cost_type = 'Tag'), narrowed to the GPU rows
 GPU_DELETE_WHERE = _RANGE + " AND source_uuid = %(source)s AND monthly_cost_type = 'Tag' AND data_source = 'GPU'"
+# Koku's usage-cost step deletes every row with a rate type and no monthly cost type before populate_vm_usage_costs
+# inserts; narrowed to what the two VM hourly statements write: a VM pod's Pod row with only a CPU cost (Koku's
+# usage-cost rows always carry a memory and a volume cost, its tag rows a monthly cost type)
+VM_HOURLY_DELETE_WHERE = (
+    _RANGE + " AND source_uuid = %(source)s AND data_source = 'Pod' AND monthly_cost_type IS NULL"
+    " AND cost_model_rate_type IN ('Infrastructure', 'Supplementary') AND cost_model_memory_cost IS NULL"
+    " AND cost_model_volume_cost IS NULL AND pod_labels ? 'vm_kubevirt_io_name'"
+)
 
 
 def _params(spec: OcpRunSpec, rp: int) -> dict[str, Any]:
@@ -91,7 +110,34 @@ def vm_core_monthly(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs
     return {"deleted": result.deleted, "inserted": result.inserted, "rate_type": rate_type}
 
 
-_STEP_FUNCS = {"gpu_monthly": gpu_monthly, "vm_core_monthly": vm_core_monthly}
+def vm_hourly(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs,
+              sources: CostModelSources) -> dict[str, Any]:
+    """populate_vm_usage_costs for both rate types: vm_cost_per_hour (hours from the VM report, or from the VM
+    pods' raw rows without one) and vm_core_cost_per_hour (only with a VM report)."""
+    frames: list[pd.DataFrame] = []
+    rates = {INFRASTRUCTURE: model.infrastructure_rates, SUPPLEMENTARY: model.supplementary_rates}
+    wanted = {rt: {m: r[m] for m in (VM_HOUR, VM_CORE_HOUR) if m in r} for rt, r in rates.items()}
+    if any(wanted.values()):
+        summary = vm_rules.vm_summary_rows(conn, spec.schema_name, rp)
+        vm_raw = read_vm(sources.vm_raw, VM_COLUMNS) if sources.has_vm else None
+        hours = None
+        for rate_type, metric_rates in wanted.items():
+            if VM_HOUR in metric_rates:
+                if hours is None:
+                    hours = (vm_rules.vm_hours_from_vm_report(vm_raw) if vm_raw is not None
+                             else read_vm_pod_hours(sources.pod_raw, spec.start_date, spec.end_date))
+                frames.append(vm_rules.vm_hourly_rows(summary, hours, rate_type, metric_rates[VM_HOUR],
+                                                      spec.start_date, spec.end_date))
+            if VM_CORE_HOUR in metric_rates and vm_raw is not None:
+                frames.append(vm_rules.vm_core_hourly_rows(summary, vm_raw, rate_type, metric_rates[VM_CORE_HOUR],
+                                                           spec.start_date, spec.end_date))
+    result = replace_rows(conn, spec.schema_name, SUMMARY_TABLE, VM_HOURLY_DELETE_WHERE, _params(spec, rp),
+                          [f for f in frames if len(f)], constants={"report_period_id": rp},
+                          partition_range=(spec.start_date, spec.end_date))
+    return {"deleted": result.deleted, "inserted": result.inserted, "vm_report": sources.has_vm}
+
+
+_STEP_FUNCS = {"gpu_monthly": gpu_monthly, "vm_core_monthly": vm_core_monthly, "vm_hourly": vm_hourly}
 
 
 def run_cost_model(conn: Any, data_root: str, spec: OcpRunSpec, *, steps: tuple[str, ...] = STEPS,

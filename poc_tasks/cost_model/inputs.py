@@ -10,6 +10,7 @@ GPU and VM rows are few (one per GPU pod-day, one per VM-hour) and are kept as r
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +24,7 @@ from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetS
 from poc_tasks.run import OcpRunSpec
 
 __all__ = ["CostModelSources", "open_cost_model_sources", "read_gpu_daily", "read_gpu_node_hours", "read_vm",
-           "WHOLE_PARTITION",
+           "WHOLE_PARTITION", "read_vm_pod_hours",
            "GPU_COLUMNS", "VM_COLUMNS"]
 
 # koku/masu/util/ocp/common.py GPU_USAGE_COLUMNS + the optional MIG columns (GPU_USAGE_NEWV_COLUMNS_AND_TYPES)
@@ -55,10 +56,13 @@ VM_RAW = [
     ColumnSpec("vm_cpu_request_cores", NUMBER),
     ColumnSpec("vm_memory_request_bytes", NUMBER, required=False),
     ColumnSpec("vm_persistentvolumeclaim_name", STRING, required=False),
+    ColumnSpec("vm_uptime_total_seconds", NUMBER, required=False),
 ]
 VM_COLUMNS = [c.name for c in VM_RAW]
 VM_DAILY = [ColumnSpec("interval_start", TIMESTAMP), ColumnSpec("vm_name", STRING),
             ColumnSpec("vm_cpu_request_cores", NUMBER)]
+POD_RAW_LABELS = [ColumnSpec("interval_start", TIMESTAMP), ColumnSpec("pod_labels", STRING)]
+VM_LABEL = "vm_kubevirt_io_name"
 GPU_PRESENT = '"nvidia_com_gpu_present": "True"'  # the LIKE of monthly_cost_gpu.sql, on the label text
 
 
@@ -68,6 +72,7 @@ class CostModelSources:
     node_labels_raw: ParquetSource
     vm_raw: ParquetSource
     vm_daily: ParquetSource
+    pod_raw: ParquetSource
 
     @property
     def has_gpu(self) -> bool:
@@ -80,7 +85,8 @@ class CostModelSources:
         return bool(self.vm_raw.files)
 
     def bytes_read(self) -> int:
-        return sum(s.bytes_read for s in (self.gpu_daily, self.node_labels_raw, self.vm_raw, self.vm_daily))
+        return sum(s.bytes_read for s in (self.gpu_daily, self.node_labels_raw, self.vm_raw, self.vm_daily,
+                                          self.pod_raw))
 
 
 def open_cost_model_sources(root: str, spec: OcpRunSpec,
@@ -95,7 +101,8 @@ def open_cost_model_sources(root: str, spec: OcpRunSpec,
     return CostModelSources(gpu_daily=source("gpu_usage", True, GPU_DAILY),
                             node_labels_raw=source("node_labels", False, NODE_LABELS_RAW),
                             vm_raw=source("vm_usage", False, VM_RAW),
-                            vm_daily=source("vm_usage", True, VM_DAILY))
+                            vm_daily=source("vm_usage", True, VM_DAILY),
+                            pod_raw=source("pod_usage", False, POD_RAW_LABELS))
 
 
 def _range(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -155,3 +162,21 @@ def read_vm(src: ParquetSource, columns: list[str], start: dt.date = WHOLE_PARTI
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in [*cols, "usage_start"]})
     return pd.concat(parts, ignore_index=True)
+
+
+def read_vm_pod_hours(src: ParquetSource, start: dt.date, end: dt.date) -> pd.Series:
+    """Per (vm_name, usage_start): count(interval_start) of raw pod rows whose label text holds
+    ``vm_kubevirt_io_name`` (hourly_cost_virtual_machine.sql without the VM report); vm_name is the label's value
+    (NULL when the text holds the key elsewhere, as ``pod_labels::jsonb->>key`` gives)."""
+    counts: dict[tuple[str | None, dt.date], int] = {}
+    for day in pd.date_range(start, end, freq="D").date:
+        for _path, tbl in src.read_day(day, ["interval_start", "pod_labels"]):
+            mask = pc.fill_null(pc.match_substring(tbl.column("pod_labels"), VM_LABEL), False)
+            texts = tbl.filter(mask).column("pod_labels").to_pylist()
+            for text in texts:
+                value = json.loads(text).get(VM_LABEL) if text else None
+                vm = value if isinstance(value, str) or value is None else json.dumps(value)
+                counts[(vm, day)] = counts.get((vm, day), 0) + 1
+    index = pd.MultiIndex.from_tuples(list(counts), names=["vm_name", "usage_start"]) if counts else \
+        pd.MultiIndex.from_tuples([], names=["vm_name", "usage_start"])
+    return pd.Series(list(counts.values()), index=index, dtype=float)

@@ -196,6 +196,8 @@ def cost_model_rows(provider_uuid: str, start: dt.date, end: dt.date, *, distrib
          "tiered_rates": [{"value": 12.5, "unit": "USD"}], "description": "", "custom_name": "vm core month"},
         {"metric": {"name": "vm_cost_per_hour"}, "cost_type": other,
          "tiered_rates": [{"value": 0.25, "unit": "USD"}], "description": "", "custom_name": "vm hour"},
+        {"metric": {"name": "vm_core_cost_per_hour"}, "cost_type": rate_type,
+         "tiered_rates": [{"value": 0.0125, "unit": "USD"}], "description": "", "custom_name": "vm core hour"},
         {"metric": {"name": "gpu_cost_per_month"}, "cost_type": rate_type, "description": "", "custom_name": "gpu",
          "tag_rates": {"tag_key": "NVIDIA", "tag_values": [
              {"tag_value": "A100", "value": 1500.0, "unit": "USD", "default": False, "description": ""},

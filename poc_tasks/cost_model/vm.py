@@ -27,7 +27,8 @@ from psycopg2 import sql
 from poc_tasks.db.connection import qualified
 from poc_tasks.db.tables import SUMMARY_TABLE
 
-__all__ = ["vm_summary_rows", "vm_core_monthly_rows", "amortized_rate_numeric", "VM_OUTPUT_COLUMNS", "VM_LABEL"]
+__all__ = ["vm_summary_rows", "vm_core_monthly_rows", "vm_core_hourly_rows", "vm_hourly_rows",
+           "vm_hours_from_vm_report", "amortized_rate_numeric", "numeric15", "VM_OUTPUT_COLUMNS", "VM_LABEL"]
 
 Connection = psycopg2.extensions.connection
 VM_LABEL = "vm_kubevirt_io_name"
@@ -50,7 +51,8 @@ def vm_summary_rows(conn: Connection, schema: str, report_period_id: int) -> pd.
     """
     query = sql.SQL(
         "SELECT usage_start, usage_end, source_uuid::text AS source_uuid, cluster_id, cluster_alias, namespace,"
-        " data_source, cost_category_id, pod_labels::text AS pod_labels, all_labels::text AS all_labels,"
+        " node, resource_id, data_source, cost_category_id, pod_labels::text AS pod_labels,"
+        " all_labels::text AS all_labels,"
         " pod_labels->>%(label)s AS vm_name, cost_model_rate_type FROM {}"
         " WHERE report_period_id = %(rp)s AND data_source = 'Pod' AND pod_usage_cpu_core_hours IS NOT NULL"
         " AND pod_request_cpu_core_hours IS NOT NULL AND monthly_cost_type IS NULL"
@@ -84,37 +86,118 @@ def _combined_labels(rows: pd.DataFrame) -> str:
     return json.dumps(dict(sorted(best.items())))
 
 
-def vm_core_monthly_rows(summary: pd.DataFrame, vm_raw: pd.DataFrame, rate_type: str, rate: float,
-                         start: dt.date, end: dt.date, days: int) -> pd.DataFrame:
-    """The rows of monthly_vm_core.sql; `summary` from vm_summary_rows, `vm_raw` the month's raw VM report."""
+def _vm_groups(summary: pd.DataFrame, vm_raw: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The VM-core statements' groups (monthly_vm_core.sql, hourly_vm_core.sql) with their VM values.
+
+    One row per (day, namespace, cost category, source, cluster, combined labels) of the VM pod rows in range, with
+    node / resource_id (max at the VM's last interval), ``cores`` = max vm_cpu_request_cores of the VM that day,
+    ``uptime`` = the largest sum(vm_uptime_total_seconds) over the VM's (day, cores) groups (vm_usage_summary).
+    """
+    empty = pd.DataFrame(columns=["usage_start", "usage_end", "source_uuid", "cluster_id", "cluster_alias",
+                                  "namespace", "data_source", "cost_category_id", "labels", "node", "resource_id",
+                                  "cores", "uptime"])
     if not len(summary) or not len(vm_raw):
-        return pd.DataFrame(columns=VM_OUTPUT_COLUMNS)
+        return empty
     latest = _latest(vm_raw)
-    cores = vm_raw.dropna(subset=["vm_name"]).groupby(["vm_name", "usage_start"])["vm_cpu_request_cores"].max()
+    rows = vm_raw.dropna(subset=["vm_name"])
+    if "vm_uptime_total_seconds" not in rows.columns:
+        rows = rows.assign(vm_uptime_total_seconds=float("nan"))
+    per_cores = rows.groupby(["vm_name", "usage_start", "vm_cpu_request_cores"], dropna=False).agg(
+        uptime=("vm_uptime_total_seconds", lambda x: pd.to_numeric(x, errors="coerce").sum(min_count=1))
+    ).reset_index()
+    usage = per_cores.groupby(["vm_name", "usage_start"]).agg(
+        cores=("vm_cpu_request_cores", "max"), uptime=("uptime", "max"))
     labels: dict[str, str] = {}
     for vm, info in latest.iterrows():
         on_last = summary[(summary["vm_name"] == vm) & (summary["usage_start"] == info["last_day"])]
         if len(on_last):
             labels[vm] = _combined_labels(on_last)
-    main = summary[(summary["usage_start"] >= start) & (summary["usage_start"] <= end)
-                   & ~summary["cost_model_rate_type"].isin(["Infrastructure", "Supplementary"])]
+    main = _in_range(summary, start, end)
     main = main[main["vm_name"].isin(labels.keys())]
     keys = list(zip(main["vm_name"], main["usage_start"], strict=True))
-    main = main.assign(cores=[cores.get(k) for k in keys], has_usage=[k in cores.index for k in keys])
-    main = main[main["has_usage"]]
+    main = main[[k in usage.index for k in keys]]
     if not len(main):
-        return pd.DataFrame(columns=VM_OUTPUT_COLUMNS)
+        return empty
+    keys = list(zip(main["vm_name"], main["usage_start"], strict=True))
     main = main.assign(labels=main["vm_name"].map(labels), node=main["vm_name"].map(latest["node"]),
-                       resource_id=main["vm_name"].map(latest["resource_id"]))
+                       resource_id=main["vm_name"].map(latest["resource_id"]),
+                       cores=[usage.at[k, "cores"] for k in keys], uptime=[usage.at[k, "uptime"] for k in keys])
     group = ["usage_start", "usage_end", "source_uuid", "cluster_id", "cluster_alias", "namespace", "data_source",
              "cost_category_id", "labels"]
-    out = main.groupby(group, dropna=False, sort=False).agg(
+    return main.groupby(group, dropna=False, sort=False).agg(
         node=("node", "max"), resource_id=("resource_id", "max"),
-        cores=("cores", lambda s: pd.to_numeric(s, errors="coerce").max())).reset_index()
-    out["cost_model_cpu_cost"] = out["cores"].astype(float) * amortized_rate_numeric(rate, days)
+        cores=("cores", lambda x: pd.to_numeric(x, errors="coerce").max()),
+        uptime=("uptime", lambda x: pd.to_numeric(x, errors="coerce").max())).reset_index()
+
+
+def _in_range(summary: pd.DataFrame, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The rows the statements cost: in range, without a cost-model rate type of their own."""
+    return summary[(summary["usage_start"] >= start) & (summary["usage_start"] <= end)
+                   & ~summary["cost_model_rate_type"].isin(["Infrastructure", "Supplementary"])]
+
+
+def _finish(out: pd.DataFrame, rate_type: str, monthly_cost_type: str | None) -> pd.DataFrame:
+    out = out.copy()
     out["pod_labels"] = out["labels"]
     out["all_labels"] = out["labels"]
     out["cost_model_rate_type"] = rate_type
-    out["monthly_cost_type"] = "OCP_VM_CORE"
+    out["monthly_cost_type"] = monthly_cost_type
+    out["cost_category_id"] = pd.array(out["cost_category_id"], dtype="Int64")
+    return out[VM_OUTPUT_COLUMNS]
+
+
+def vm_core_monthly_rows(summary: pd.DataFrame, vm_raw: pd.DataFrame, rate_type: str, rate: float,
+                         start: dt.date, end: dt.date, days: int) -> pd.DataFrame:
+    """The rows of monthly_vm_core.sql; `summary` from vm_summary_rows, `vm_raw` the month's raw VM report."""
+    out = _vm_groups(summary, vm_raw, start, end)
+    if not len(out):
+        return pd.DataFrame(columns=VM_OUTPUT_COLUMNS)
+    out["cost_model_cpu_cost"] = out["cores"].astype(float) * amortized_rate_numeric(rate, days)
+    return _finish(out, rate_type, "OCP_VM_CORE")
+
+
+def numeric15(rate: float) -> float:
+    """CAST(rate AS DECIMAL(33,15)) of a float parameter, as the double it is multiplied with."""
+    return float(Decimal(repr(float(rate))).quantize(Decimal("1e-15"), rounding=ROUND_HALF_UP))
+
+
+def vm_core_hourly_rows(summary: pd.DataFrame, vm_raw: pd.DataFrame, rate_type: str, rate: float,
+                        start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The rows of hourly_vm_core.sql (vm_core_cost_per_hour): uptime hours x cores x the hourly rate."""
+    out = _vm_groups(summary, vm_raw, start, end)
+    if not len(out):
+        return pd.DataFrame(columns=VM_OUTPUT_COLUMNS)
+    out["cost_model_cpu_cost"] = (out["uptime"].astype(float) / 3600 * out["cores"].astype(float)
+                                  * numeric15(rate))
+    return _finish(out, rate_type, None)
+
+
+def vm_hours_from_vm_report(vm_raw: pd.DataFrame) -> pd.Series:
+    """Per (vm_name, usage_start): sum(vm_uptime_total_seconds) / 3600 (hourly_cost_virtual_machine.sql with the
+    VM report: ``use_fractional_hours``)."""
+    rows = vm_raw.dropna(subset=["vm_name"])
+    up = pd.to_numeric(rows["vm_uptime_total_seconds"], errors="coerce")
+    return up.groupby([rows["vm_name"], rows["usage_start"]]).sum(min_count=1) / 3600
+
+
+def vm_hourly_rows(summary: pd.DataFrame, vm_hours: pd.Series, rate_type: str, rate: float,
+                   start: dt.date, end: dt.date) -> pd.DataFrame:
+    """The rows of hourly_cost_virtual_machine.sql (vm_cost_per_hour), one per summary row group of a VM pod:
+    max(hours of the VM that day) x the hourly rate; node, labels and cost category of the summary rows."""
+    main = _in_range(summary, start, end)
+    keys = list(zip(main["vm_name"], main["usage_start"], strict=True))
+    main = main[[k in vm_hours.index for k in keys]]
+    if not len(main):
+        return pd.DataFrame(columns=VM_OUTPUT_COLUMNS)
+    keys = list(zip(main["vm_name"], main["usage_start"], strict=True))
+    main = main.assign(hours=[vm_hours.get(k) for k in keys])
+    group = ["usage_start", "usage_end", "source_uuid", "cluster_id", "cluster_alias", "node", "namespace",
+             "data_source", "cost_category_id", "pod_labels", "all_labels"]
+    out = main.groupby(group, dropna=False, sort=False).agg(
+        resource_id=("resource_id", "max"),
+        hours=("hours", lambda x: pd.to_numeric(x, errors="coerce").max())).reset_index()
+    out["cost_model_cpu_cost"] = out["hours"].astype(float) * numeric15(rate)
+    out["cost_model_rate_type"] = rate_type
+    out["monthly_cost_type"] = None
     out["cost_category_id"] = pd.array(out["cost_category_id"], dtype="Int64")
     return out[VM_OUTPUT_COLUMNS]

@@ -39,10 +39,12 @@ from poc_tasks.run import OcpRunSpec
 __all__ = ["COST_MODEL_TASK", "COST_MODEL_STEPS", "KOKU_CALL_SITES", "cost_model_kwargs", "cost_model_step_or_trino"]
 
 COST_MODEL_TASK = "poc_tasks.apply_ocp_cost_model"
-COST_MODEL_STEPS = ("gpu_monthly", "vm_core_monthly")  # poc_tasks.cost_model.flow.STEPS (no pandas import here)
+# poc_tasks.cost_model.flow.STEPS, repeated: importing the flow would pull pandas into Koku's process
+COST_MODEL_STEPS = ("gpu_monthly", "vm_core_monthly", "vm_hourly")
 KOKU_CALL_SITES = {
     "vm_core_monthly": "OCPReportDBAccessor.populate_monthly_cost_sql(cost_type='OCP_VM_CORE')",
     "gpu_monthly": "OCPReportDBAccessor.populate_tag_based_costs (gpu_cost_per_month)",
+    "vm_hourly": "OCPReportDBAccessor.populate_vm_usage_costs (both rate types)",
 }
 
 
