@@ -78,7 +78,7 @@ def test_rates_are_read_as_koku_resolves_them(pg_url, tenant_schema):
         model = load_cost_model(conn, tenant_schema, "6e2a1c8f-4b1d-4c3e-9f0a-7d5b8e2c1a90", dt.date(2026, 1, 1))
         outside = load_cost_model(conn, tenant_schema, "6e2a1c8f-4b1d-4c3e-9f0a-7d5b8e2c1a90", dt.date(2026, 3, 1))
         unmapped = load_cost_model(conn, tenant_schema, "11111111-1111-4111-8111-111111111111", dt.date(2026, 1, 1))
-    assert model.infrastructure_rates == {"vm_core_cost_per_month": 15.0}
+    assert model.infrastructure_rates == {"vm_core_cost_per_month": 15.0, "vm_core_cost_per_hour": 0.0125}
     assert model.supplementary_rates == {"vm_cost_per_hour": 0.25}
     assert model.monthly_rate("vm_core_cost_per_month") == ("Infrastructure", 15.0)
     gpu = model.tag_params["gpu_cost_per_month"]
@@ -139,9 +139,23 @@ def test_task_through_a_worker_writes_hand_computed_costs_and_reruns_replace(pg_
     assert json.loads(a100[9]) == {"gpu-model": "A100", "max-slices-per-gpu": "7"}
     assert float(a100[8]) == pytest.approx(222 * 1500 / (DAYS * 24 * 7), rel=1e-14)
 
+    # VM hourly rows (no monthly cost type): vm-1 on the 2nd ran 24 h with 4 cores, one disk
+    with closing(connect(pg_url)) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL(
+            "SELECT cost_model_rate_type, cost_model_cpu_cost, cost_model_memory_cost FROM {} WHERE usage_start = %s"
+            " AND monthly_cost_type IS NULL AND cost_model_rate_type IS NOT NULL"
+            " AND pod_labels->>'vm_kubevirt_io_name' = 'vm-1'").format(qualified(spec.schema_name, SUMMARY_TABLE)),
+            (dt.date(2026, 1, 2),))
+        hourly = sorted((r[0], float(r[1]), r[2]) for r in cur.fetchall())
+    assert hourly[0][0] == "Infrastructure" and hourly[0][1] == pytest.approx(24 * 4 * 0.0125, rel=1e-14)
+    assert {(r[0], r[2]) for r in hourly[1:]} == {("Supplementary", None)}
+    assert [r[1] for r in hourly[1:]] == [pytest.approx(24 * 0.25, rel=1e-14)] * (len(hourly) - 1)
+    assert out["steps"]["vm_hourly"]["inserted"] > 0
+
     # a re-run replaces its own rows with the same rows
     again = _run(pg_url, spec, options)
-    assert again["steps"]["gpu_monthly"]["deleted"] == out["steps"]["gpu_monthly"]["inserted"]
+    for step in ("gpu_monthly", "vm_core_monthly", "vm_hourly"):
+        assert again["steps"][step]["deleted"] == out["steps"][step]["inserted"] == again["steps"][step]["inserted"]
     assert _cost_rows(pg_url, spec.schema_name) == first
 
 
