@@ -116,6 +116,47 @@ def run_koku(conn, koku, render, schema, scenario, rp, rates, timings, vm_report
                                        f"{name} {rate_type}")
 
 
+TMP_CREATE = "koku/masu/database/sql/openshift/create_virtualization_tmp_table.sql"
+
+
+def tmp_table_parity(conn, koku, render, schema, scenario, root, vm_report, work: Path) -> tuple[int, int, str]:
+    """Koku's tmp_virt_<uuid> filled by its populate_vm_tmp_table[_with_vm_report].sql and by poc_tasks."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    koku_uuid, poc_uuid = "a" * 32, "b" * 32
+    base = {"schema": schema, "start_date": scenario["start_date"], "end_date": scenario["end_date"],
+            "source_uuid": scenario["source_uuid"], "year": scenario["year"], "month": scenario["month"]}
+    for u in (koku_uuid, poc_uuid):
+        oracle.execute_koku_script(conn, koku.show(TMP_CREATE), {**base, "uuid": u}, render, None, [], "tmp create")
+    name = "populate_vm_tmp_table_with_vm_report.sql" if vm_report else "populate_vm_tmp_table.sql"
+    oracle.execute_koku_script(conn, koku.show(f"koku/masu/database/self_hosted_sql/openshift/{name}"),
+                               {**base, "uuid": koku_uuid}, render, None, [], "tmp populate")
+    conn.autocommit = False
+    spec = OcpRunSpec.build(schema, scenario["source_uuid"], scenario["cluster_id"], scenario["start_date"],
+                            scenario["end_date"], scenario["cluster_alias"])
+    run_cost_model(conn, root, spec, steps=("vm_tmp_table",), vm_tmp_uuid=poc_uuid)
+    conn.autocommit = True
+    counts = []
+    for u, label in ((koku_uuid, "koku"), (poc_uuid, "poc")):
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT vm_name, node, pvc_name, cpu_request, mem_request FROM {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(f"tmp_virt_{u}")))
+            rows = cur.fetchall()
+            cur.execute(sql.SQL("DROP TABLE {}.{}").format(sql.Identifier(schema), sql.Identifier(f"tmp_virt_{u}")))
+        cols = list(zip(*rows, strict=True)) if rows else [[]] * 5
+        pq.write_table(pa.table({"vm_name": pa.array(cols[0], pa.string()), "node": pa.array(cols[1], pa.string()),
+                                 "pvc_name": pa.array(cols[2], pa.string()),
+                                 "cpu_request": pa.array(cols[3], pa.float64()),
+                                 "mem_request": pa.array(cols[4], pa.float64())}), work / f"tmp_{label}.parquet")
+        counts.append(len(rows))
+    cmp = subprocess.run([sys.executable, str(ORACLE_DIR / "compare.py"), "--key", "vm_name,node,pvc_name",
+                          str(work / "tmp_koku.parquet"), str(work / "tmp_poc.parquet")],
+                         capture_output=True, text=True)
+    last = (cmp.stdout.strip().splitlines() or ["(no output)"])[-1]
+    return counts[0], counts[1], f"{last} (exit {cmp.returncode})"
+
+
 def export(conn, schema, source_uuid, out: Path) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -138,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
                     "Parquet of its account folder)")
     ap.add_argument("--rate-type", default="Infrastructure", choices=["Infrastructure", "Supplementary"])
     ap.add_argument("--keep", action="store_true", help="keep the schema and the work directory")
+    ap.add_argument("--clean", action="store_true", help="sample without mid-day label changes")
     ap.add_argument("--without-vm-report", action="store_true",
                     help="drop the VM report after adding VMs (Koku then counts VM hours from the pods' raw rows)")
     args = ap.parse_args(argv)
@@ -147,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     if root is None:
         root = str(work / "data")
         subprocess.run([sys.executable, "-m", "poc_tasks.cli", "sample", "--data-root", root, "--nodes",
-                        str(args.nodes), "--pods", str(args.pods), "--days", str(args.days)], check=True,
+                        str(args.nodes), "--pods", str(args.pods), "--days", str(args.days)]
+                       + (["--clean"] if args.clean else []), check=True,
                        capture_output=True)
         scenario = json.loads((Path(root) / "scenario.json").read_text())
         sample_data.add_gpus_and_vms(root, scenario)
@@ -198,6 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     cmp = subprocess.run([sys.executable, str(ORACLE_DIR / "compare.py"), str(work / "koku.parquet"),
                           str(work / "poc.parquet")], capture_output=True, text=True)
     print(cmp.stdout[-3000:])
+    tmp_koku, tmp_poc, tmp_verdict = tmp_table_parity(conn, koku, render, schema, scenario, root, vm_report, work)
+    print(f"tmp_virt table ({'with' if vm_report else 'without'} the VM report): Koku {tmp_koku} rows, "
+          f"poc_tasks {tmp_poc} rows; {tmp_verdict}")
     print(json.dumps({"dataset": {"nodes": args.nodes, "pods": args.pods, "days": args.days,
                                   "features": scenario.get("features", {}).get("cost_model")},
                       "koku_rows": n_koku, "poc_rows": n_poc, "poc_steps": result["steps"],
@@ -207,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         with conn.cursor() as cur:
             cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
     conn.close()
-    return cmp.returncode
+    return cmp.returncode or int("exit 0" not in tmp_verdict)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def _cmd_run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
             raise InvalidArgument(f"--load-cost-model {args.load_cost_model}: {exc}") from exc
     steps = tuple(args.steps.split(",")) if args.steps else STEPS
     return apply_cost_model(spec, settings, steps=steps, cost_model_rows=rows,
-                            price_lists=not args.without_price_lists)
+                            price_lists=not args.without_price_lists, vm_tmp_uuid=args.vm_tmp_uuid)
 
 
 def add_run_parser(run_sub: Any, add_common: Callable[[argparse.ArgumentParser], None],
@@ -44,7 +44,8 @@ def add_run_parser(run_sub: Any, add_common: Callable[[argparse.ArgumentParser],
     p.add_argument("--start", required=True, help="YYYY-MM-DD (inclusive)")
     p.add_argument("--end", required=True, help="YYYY-MM-DD (inclusive, same month)")
     p.add_argument("--report-period-id", type=int)
-    p.add_argument("--steps", help="comma list (default: all): gpu_monthly,vm_core_monthly")
+    p.add_argument("--steps", help="comma list (default: gpu_monthly,vm_core_monthly,vm_hourly; also vm_tmp_table)")
+    p.add_argument("--vm-tmp-uuid", help="vm_tmp_table: the uuid of Koku's tmp_virt_<uuid> table to fill")
     p.add_argument("--load-cost-model", metavar="JSON",
                    help="store this cost model (the sample's cost_model.json) in Koku's tables first")
     p.add_argument("--without-price-lists", action="store_true",

@@ -34,6 +34,7 @@ from poc_tasks.cost_model.inputs import (
     read_gpu_node_hours,
     read_vm,
     read_vm_pod_hours,
+    read_vm_pvc_pairs,
 )
 from poc_tasks.cost_model.rates import (
     GPU_MONTH,
@@ -49,11 +50,14 @@ from poc_tasks.cost_model.rates import (
 from poc_tasks.db import tenant
 from poc_tasks.db.tables import SUMMARY_TABLE
 from poc_tasks.db.writer import replace_rows
+from poc_tasks.errors import InvalidArgument
 from poc_tasks.run import OcpRunSpec
 
 __all__ = ["run_cost_model", "STEPS", "GPU_DELETE_WHERE", "VM_CORE_DELETE_WHERE"]
 
 STEPS = ("gpu_monthly", "vm_core_monthly", "vm_hourly")
+# steps run only when asked for (they need an argument of Koku's run)
+OPTIONAL_STEPS = ("vm_tmp_table",)
 
 _RANGE = "usage_start >= %(start)s AND usage_start <= %(end)s AND report_period_id = %(rp)s"
 # delete_monthly_cost.sql with cost_type OCP_VM_CORE (Koku passes no rate_type to the delete)
@@ -75,7 +79,7 @@ def _params(spec: OcpRunSpec, rp: int) -> dict[str, Any]:
 
 
 def gpu_monthly(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs,
-                sources: CostModelSources) -> dict[str, Any]:
+                sources: CostModelSources, **_options: Any) -> dict[str, Any]:
     frames: list[pd.DataFrame] = []
     params = model.tag_params.get(GPU_MONTH, [])
     if params and sources.has_gpu and spec.cluster_id:
@@ -94,7 +98,7 @@ def gpu_monthly(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs,
 
 
 def vm_core_monthly(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs,
-                    sources: CostModelSources) -> dict[str, Any]:
+                    sources: CostModelSources, **_options: Any) -> dict[str, Any]:
     if not sources.has_vm:
         return {"skipped": "no VM report for the month"}
     rate_type, rate = model.monthly_rate(VM_CORE_MONTH)
@@ -111,7 +115,7 @@ def vm_core_monthly(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs
 
 
 def vm_hourly(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs,
-              sources: CostModelSources) -> dict[str, Any]:
+              sources: CostModelSources, **_options: Any) -> dict[str, Any]:
     """populate_vm_usage_costs for both rate types: vm_cost_per_hour (hours from the VM report, or from the VM
     pods' raw rows without one) and vm_core_cost_per_hour (only with a VM report)."""
     frames: list[pd.DataFrame] = []
@@ -137,20 +141,52 @@ def vm_hourly(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs,
     return {"deleted": result.deleted, "inserted": result.inserted, "vm_report": sources.has_vm}
 
 
-_STEP_FUNCS = {"gpu_monthly": gpu_monthly, "vm_core_monthly": vm_core_monthly, "vm_hourly": vm_hourly}
+def vm_tmp_table(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs, sources: CostModelSources,
+                 vm_tmp_uuid: str | None = None, **_options: Any) -> dict[str, Any]:
+    """The Trino statement of _populate_virtualization_ui_summary_table: fill Koku's scratch table
+    ``tmp_virt_<uuid>`` (created by Koku, read by its VM UI SQL) from the VM report, or without one from the
+    summary and the pods' PVCs. Replaces the table's rows in one transaction."""
+    import re
+
+    import sqlalchemy as sa
+
+    if not vm_tmp_uuid or not re.fullmatch(r"[0-9a-f]{32}", str(vm_tmp_uuid)):
+        raise InvalidArgument(f"vm_tmp_uuid {vm_tmp_uuid!r}: the step vm_tmp_table needs Koku's 32-hex uuid of "
+                              "tmp_virt_<uuid>")
+    name = f"tmp_virt_{vm_tmp_uuid}"
+    with conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s)", (f'"{spec.schema_name}"."{name}"',))
+        if cur.fetchone()[0] is None:
+            raise InvalidArgument(f"{spec.schema_name}.{name} does not exist (Koku creates it before this step)")
+    conn.commit()
+    table = sa.Table(name, sa.MetaData(), sa.Column("vm_name", sa.Text), sa.Column("node", sa.Text),
+                     sa.Column("pvc_name", sa.Text), sa.Column("cpu_request", sa.Float),
+                     sa.Column("mem_request", sa.Float))
+    if sources.has_vm:
+        rows = vm_rules.vm_tmp_rows_with_vm_report(read_vm(sources.vm_raw, VM_COLUMNS))
+    else:
+        latest = vm_rules.vm_tmp_latest_from_summary(conn, spec.schema_name, spec.source_uuid, spec.start_date,
+                                                     spec.end_date)
+        rows = vm_rules.vm_tmp_rows_from_pods(latest, read_vm_pvc_pairs(sources.pod_daily, sources.storage_daily))
+    result = replace_rows(conn, spec.schema_name, table, "true", {}, [rows] if len(rows) else [],
+                          columns=vm_rules.TMP_COLUMNS, generate_uuid=False)
+    return {"deleted": result.deleted, "inserted": result.inserted, "vm_report": sources.has_vm, "table": name}
+
+
+_STEP_FUNCS = {"gpu_monthly": gpu_monthly, "vm_core_monthly": vm_core_monthly, "vm_hourly": vm_hourly,
+               "vm_tmp_table": vm_tmp_table}
 
 
 def run_cost_model(conn: Any, data_root: str, spec: OcpRunSpec, *, steps: tuple[str, ...] = STEPS,
-                   storage_options: dict[str, Any] | None = None, price_lists: bool = True) -> dict[str, Any]:
+                   storage_options: dict[str, Any] | None = None, price_lists: bool = True,
+                   vm_tmp_uuid: str | None = None) -> dict[str, Any]:
     """Run the chosen steps for the source-month of `spec`; return per-step rows and timings.
 
     Koku's report_periods_for_provider_uuid: without a report period for the month there is nothing to cost.
     """
     unknown = [s for s in steps if s not in _STEP_FUNCS]
     if unknown:
-        from poc_tasks.errors import InvalidArgument
-
-        raise InvalidArgument(f"unknown cost-model step(s) {unknown}; known: {', '.join(STEPS)}")
+        raise InvalidArgument(f"unknown cost-model step(s) {unknown}; known: {', '.join(STEPS + OPTIONAL_STEPS)}")
     rp = spec.report_period_id or tenant.get_report_period(conn, spec.schema_name, spec.source_uuid,
                                                            spec.start_date.replace(day=1))
     conn.commit()
@@ -164,7 +200,7 @@ def run_cost_model(conn: Any, data_root: str, spec: OcpRunSpec, *, steps: tuple[
     out: dict[str, Any] = {"report_period_id": rp, "cost_model": model.uuid, "steps": {}}
     for name in steps:
         t0 = time.monotonic()
-        res = _STEP_FUNCS[name](conn, spec, rp, model, sources)
+        res = _STEP_FUNCS[name](conn, spec, rp, model, sources, vm_tmp_uuid=vm_tmp_uuid)
         res["seconds"] = round(time.monotonic() - t0, 3)
         out["steps"][name] = res
     out["bytes_read"] = sources.bytes_read()
@@ -174,7 +210,7 @@ def run_cost_model(conn: Any, data_root: str, spec: OcpRunSpec, *, steps: tuple[
 
 def apply_cost_model(spec: OcpRunSpec, settings: Any, *, steps: tuple[str, ...] | None = None,
                      cost_model_rows: dict[str, list[dict[str, Any]]] | None = None,
-                     price_lists: bool = True) -> dict[str, Any]:
+                     price_lists: bool = True, vm_tmp_uuid: str | None = None) -> dict[str, Any]:
     """run_cost_model with the worker's settings (database, data root, S3 options); what the task and CLI call.
 
     `cost_model_rows` (standalone use: the sample's cost model) is stored in Koku's cost-model tables first.
@@ -194,7 +230,8 @@ def apply_cost_model(spec: OcpRunSpec, settings: Any, *, steps: tuple[str, ...] 
                 conn.rollback()
                 raise
         result = run_cost_model(conn, settings.require_data_root(), spec, steps=steps or STEPS,
-                                storage_options=settings.storage_options(), price_lists=price_lists)
+                                storage_options=settings.storage_options(), price_lists=price_lists,
+                                vm_tmp_uuid=vm_tmp_uuid)
     result.update(schema=spec.schema_name, source_uuid=spec.source_uuid, start_date=spec.start_date.isoformat(),
                   end_date=spec.end_date.isoformat())
     return result

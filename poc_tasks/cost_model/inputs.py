@@ -24,7 +24,7 @@ from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetS
 from poc_tasks.run import OcpRunSpec
 
 __all__ = ["CostModelSources", "open_cost_model_sources", "read_gpu_daily", "read_gpu_node_hours", "read_vm",
-           "WHOLE_PARTITION", "read_vm_pod_hours",
+           "WHOLE_PARTITION", "read_vm_pod_hours", "read_vm_pvc_pairs",
            "GPU_COLUMNS", "VM_COLUMNS"]
 
 # koku/masu/util/ocp/common.py GPU_USAGE_COLUMNS + the optional MIG columns (GPU_USAGE_NEWV_COLUMNS_AND_TYPES)
@@ -61,6 +61,10 @@ VM_RAW = [
 VM_COLUMNS = [c.name for c in VM_RAW]
 VM_DAILY = [ColumnSpec("interval_start", TIMESTAMP), ColumnSpec("vm_name", STRING),
             ColumnSpec("vm_cpu_request_cores", NUMBER)]
+POD_DAILY_LABELS = [ColumnSpec("interval_start", TIMESTAMP), ColumnSpec("pod", STRING),
+                    ColumnSpec("pod_labels", STRING)]
+STORAGE_DAILY_PVC = [ColumnSpec("interval_start", TIMESTAMP), ColumnSpec("pod", STRING),
+                     ColumnSpec("persistentvolumeclaim", STRING)]
 POD_RAW_LABELS = [ColumnSpec("interval_start", TIMESTAMP), ColumnSpec("pod_labels", STRING)]
 VM_LABEL = "vm_kubevirt_io_name"
 GPU_PRESENT = '"nvidia_com_gpu_present": "True"'  # the LIKE of monthly_cost_gpu.sql, on the label text
@@ -73,6 +77,8 @@ class CostModelSources:
     vm_raw: ParquetSource
     vm_daily: ParquetSource
     pod_raw: ParquetSource
+    pod_daily: ParquetSource
+    storage_daily: ParquetSource
 
     @property
     def has_gpu(self) -> bool:
@@ -86,7 +92,7 @@ class CostModelSources:
 
     def bytes_read(self) -> int:
         return sum(s.bytes_read for s in (self.gpu_daily, self.node_labels_raw, self.vm_raw, self.vm_daily,
-                                          self.pod_raw))
+                                          self.pod_raw, self.pod_daily, self.storage_daily))
 
 
 def open_cost_model_sources(root: str, spec: OcpRunSpec,
@@ -102,7 +108,9 @@ def open_cost_model_sources(root: str, spec: OcpRunSpec,
                             node_labels_raw=source("node_labels", False, NODE_LABELS_RAW),
                             vm_raw=source("vm_usage", False, VM_RAW),
                             vm_daily=source("vm_usage", True, VM_DAILY),
-                            pod_raw=source("pod_usage", False, POD_RAW_LABELS))
+                            pod_raw=source("pod_usage", False, POD_RAW_LABELS),
+                            pod_daily=source("pod_usage", True, POD_DAILY_LABELS),
+                            storage_daily=source("storage_usage", True, STORAGE_DAILY_PVC))
 
 
 def _range(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -180,3 +188,28 @@ def read_vm_pod_hours(src: ParquetSource, start: dt.date, end: dt.date) -> pd.Se
     index = pd.MultiIndex.from_tuples(list(counts), names=["vm_name", "usage_start"]) if counts else \
         pd.MultiIndex.from_tuples([], names=["vm_name", "usage_start"])
     return pd.Series(list(counts.values()), index=index, dtype=float)
+
+
+def read_vm_pvc_pairs(pod_daily: ParquetSource, storage_daily: ParquetSource) -> pd.DataFrame:
+    """Distinct (persistentvolumeclaim, vm_name) of the month: daily pod rows labelled vm_kubevirt_io_name joined
+    on pod name with daily storage rows that have a PVC (populate_vm_tmp_table.sql's ``pvc`` subquery)."""
+    lo, hi = _range(*WHOLE_PARTITION)
+    vm_pods: set[tuple[str, str]] = set()
+    for _path, tbl in pod_daily.read_range(lo, hi, ["pod", "pod_labels"]):
+        mask = pc.fill_null(pc.match_substring(tbl.column("pod_labels"), VM_LABEL), False)
+        for pod, text in zip(*(tbl.filter(mask).column(c).to_pylist() for c in ("pod", "pod_labels")), strict=True):
+            value = json.loads(text).get(VM_LABEL) if text else None
+            if value is not None:
+                vm_pods.add((pod, value if isinstance(value, str) else json.dumps(value)))
+    if not vm_pods:
+        return pd.DataFrame(columns=["persistentvolumeclaim", "vm_name"])
+    by_pod: dict[str, set[str]] = {}
+    for pod, vm in vm_pods:
+        by_pod.setdefault(pod, set()).add(vm)
+    pairs: set[tuple[str, str]] = set()
+    for _path, tbl in storage_daily.read_range(lo, hi, ["pod", "persistentvolumeclaim"]):
+        for pod, pvc in zip(tbl.column("pod").to_pylist(), tbl.column("persistentvolumeclaim").to_pylist(),
+                            strict=True):
+            if pvc and pod in by_pod:
+                pairs.update((pvc, vm) for vm in by_pod[pod])
+    return pd.DataFrame(sorted(pairs), columns=["persistentvolumeclaim", "vm_name"])

@@ -24,19 +24,21 @@ LOCK_PROVIDER = "OCP-cost-model"
 
 
 def _steps(value: Any) -> tuple[str, ...] | None:
-    from poc_tasks.cost_model.flow import STEPS
+    from poc_tasks.cost_model.flow import OPTIONAL_STEPS, STEPS
 
     if value is None:
         return None
     if isinstance(value, str) or not all(isinstance(s, str) for s in value):
-        raise InvalidArgument(f"steps must be a list of step names ({', '.join(STEPS)}), got {value!r}")
+        raise InvalidArgument(f"steps must be a list of step names ({', '.join(STEPS + OPTIONAL_STEPS)}), "
+                              f"got {value!r}")
     return tuple(value)
 
 
 @app.task(name="poc_tasks.apply_ocp_cost_model", bind=True, acks_late=True)
 def apply_ocp_cost_model(self, schema_name: str, provider_uuid: str, start_date: str, end_date: str,
                          cluster_id: str, cluster_alias: str | None = None, report_period_id: int | None = None,
-                         steps: list[str] | None = None, tracing_id: str | None = None) -> dict[str, Any]:
+                         steps: list[str] | None = None, vm_tmp_uuid: str | None = None,
+                         tracing_id: str | None = None) -> dict[str, Any]:
     """The Trino steps of Koku's update_summary_cost_model_costs for one source-month (see cost_model.flow)."""
     from poc_tasks.cost_model.flow import apply_cost_model
 
@@ -53,7 +55,7 @@ def apply_ocp_cost_model(self, schema_name: str, provider_uuid: str, start_date:
             raise RunLocked(message)
         raise self.retry(countdown=30, max_retries=240, exc=RunLocked(message))
     try:
-        return apply_cost_model(spec, Settings.from_env(), steps=chosen)
+        return apply_cost_model(spec, Settings.from_env(), steps=chosen, vm_tmp_uuid=vm_tmp_uuid)
     finally:
         if lock is not None:
             lock.release()

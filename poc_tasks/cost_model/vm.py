@@ -201,3 +201,57 @@ def vm_hourly_rows(summary: pd.DataFrame, vm_hours: pd.Series, rate_type: str, r
     out["monthly_cost_type"] = None
     out["cost_category_id"] = pd.array(out["cost_category_id"], dtype="Int64")
     return out[VM_OUTPUT_COLUMNS]
+
+
+# --- the virtualization UI's temporary table (populate_vm_tmp_table[_with_vm_report].sql) -------------------------
+TMP_COLUMNS = ["vm_name", "node", "pvc_name", "cpu_request", "mem_request"]
+
+
+def vm_tmp_rows_with_vm_report(vm_raw: pd.DataFrame) -> pd.DataFrame:
+    """populate_vm_tmp_table_with_vm_report.sql: the VMs of the month's last interval (over all VMs), their node,
+    ``max(cores) * 24`` and ``max(memory bytes) * 2^-30 * 24`` there, once per PVC name the VM ever had this month."""
+    rows = vm_raw.dropna(subset=["interval_start"])
+    if not len(rows):
+        return pd.DataFrame(columns=TMP_COLUMNS)
+    last = rows[rows["interval_start"] == rows["interval_start"].max()]
+    latest = last.groupby(["vm_name", "node"], dropna=False).agg(
+        cpu=("vm_cpu_request_cores", "max"), mem=("vm_memory_request_bytes", "max")).reset_index()
+    latest["cpu_request"] = latest["cpu"].astype(float) * 24
+    latest["mem_request"] = latest["mem"].astype(float) * 2.0**-30 * 24
+    latest = latest.dropna(subset=["vm_name"])  # an inner join on vm_name never matches NULL
+    pvcs = vm_raw[["vm_name", "vm_persistentvolumeclaim_name"]].dropna(subset=["vm_name"]).drop_duplicates()
+    joined = latest.merge(pvcs, on="vm_name", how="inner").rename(columns={"vm_persistentvolumeclaim_name": "pvc_name"})
+    out = joined.groupby(["vm_name", "node", "pvc_name"], dropna=False).agg(
+        cpu_request=("cpu_request", "max"), mem_request=("mem_request", "max")).reset_index()
+    return out[TMP_COLUMNS]
+
+
+def vm_tmp_latest_from_summary(conn: Connection, schema: str, source_uuid: str, start: dt.date,
+                               end: dt.date) -> pd.DataFrame:
+    """The ``latest`` rows of populate_vm_tmp_table.sql (no VM report): summary rows of VM pods on the second-to-last
+    day with CPU requests of the source in range (the last when there is one day). Koku's inner query does not
+    filter on the source; neither does this."""
+    table = qualified(schema, SUMMARY_TABLE)
+    query = sql.SQL(
+        "WITH days AS (SELECT DISTINCT usage_start AS day FROM {t} WHERE usage_start >= %(s)s AND usage_start <= %(e)s"
+        " AND source_uuid::varchar = %(src)s AND pod_request_cpu_core_hours IS NOT NULL),"
+        " stld AS (SELECT day FROM (SELECT day FROM days ORDER BY day DESC LIMIT 2) d ORDER BY day LIMIT 1)"
+        " SELECT pod_labels->>%(label)s AS vm_name, node, pod_request_cpu_core_hours::float8,"
+        " pod_request_memory_gigabyte_hours::float8 FROM {t} JOIN stld ON usage_start = stld.day"
+        " WHERE usage_start >= %(s)s AND usage_start <= %(e)s AND pod_request_cpu_core_hours IS NOT NULL"
+        " AND pod_labels->>%(label)s IS NOT NULL"
+    ).format(t=table)
+    with conn.cursor() as cur:
+        cur.execute(query, {"s": start, "e": end, "src": source_uuid, "label": VM_LABEL})
+        return pd.DataFrame(cur.fetchall(), columns=["vm_name", "node", "cpu_request", "mem_request"])
+
+
+def vm_tmp_rows_from_pods(latest: pd.DataFrame, pvc_pairs: pd.DataFrame) -> pd.DataFrame:
+    """populate_vm_tmp_table.sql: one latest row per VM (Koku's ROW_NUMBER over rows of one day leaves the choice
+    to the database when a VM has several; here: the greatest CPU request, then node), LEFT JOIN its PVC names."""
+    if not len(latest):
+        return pd.DataFrame(columns=TMP_COLUMNS)
+    one = latest.sort_values(["vm_name", "cpu_request", "node"], ascending=[True, False, True],
+                             na_position="last").drop_duplicates("vm_name")
+    out = one.merge(pvc_pairs.rename(columns={"persistentvolumeclaim": "pvc_name"}), on="vm_name", how="left")
+    return out[TMP_COLUMNS]

@@ -41,27 +41,33 @@ __all__ = ["COST_MODEL_TASK", "COST_MODEL_STEPS", "KOKU_CALL_SITES", "cost_model
 COST_MODEL_TASK = "poc_tasks.apply_ocp_cost_model"
 # poc_tasks.cost_model.flow.STEPS, repeated: importing the flow would pull pandas into Koku's process
 COST_MODEL_STEPS = ("gpu_monthly", "vm_core_monthly", "vm_hourly")
+OPTIONAL_STEPS = ("vm_tmp_table",)  # needs vm_tmp_uuid, the uuid of Koku's tmp_virt_<uuid> table
 KOKU_CALL_SITES = {
     "vm_core_monthly": "OCPReportDBAccessor.populate_monthly_cost_sql(cost_type='OCP_VM_CORE')",
     "gpu_monthly": "OCPReportDBAccessor.populate_tag_based_costs (gpu_cost_per_month)",
     "vm_hourly": "OCPReportDBAccessor.populate_vm_usage_costs (both rate types)",
+    "vm_tmp_table": "OCPReportDBAccessor._populate_virtualization_ui_summary_table (populate_vm_tmp_table*.sql)",
 }
 
 
 def cost_model_kwargs(*, schema_name: Any, provider_uuid: Any, start_date: Any, end_date: Any, cluster_id: Any,
                       cluster_alias: Any = None, report_period_id: Any = None, steps: Any = None,
-                      tracing_id: Any = None) -> dict[str, Any]:
+                      tracing_id: Any = None, vm_tmp_uuid: Any = None) -> dict[str, Any]:
     """Validated, JSON-safe kwargs of poc_tasks.apply_ocp_cost_model (Koku's argument names)."""
     spec = OcpRunSpec.build(schema_name, provider_uuid, cluster_id, start_date, end_date, cluster_alias,
                             report_period_id)
     chosen = list(steps) if steps is not None else list(COST_MODEL_STEPS)
-    unknown = [s for s in chosen if s not in COST_MODEL_STEPS]
+    known = COST_MODEL_STEPS + OPTIONAL_STEPS
+    unknown = [s for s in chosen if s not in known]
     if unknown or isinstance(steps, str):
-        raise InvalidArgument(f"unknown cost-model step(s) {unknown or steps!r}; known: {', '.join(COST_MODEL_STEPS)}")
+        raise InvalidArgument(f"unknown cost-model step(s) {unknown or steps!r}; known: {', '.join(known)}")
+    if "vm_tmp_table" in chosen and not (isinstance(vm_tmp_uuid, str) and len(vm_tmp_uuid) == 32
+                                         and all(c in "0123456789abcdef" for c in vm_tmp_uuid)):
+        raise InvalidArgument(f"vm_tmp_uuid {vm_tmp_uuid!r}: vm_tmp_table needs the 32-hex uuid of tmp_virt_<uuid>")
     return {"schema_name": spec.schema_name, "provider_uuid": spec.source_uuid,
             "start_date": spec.start_date.isoformat(), "end_date": spec.end_date.isoformat(),
             "cluster_id": spec.cluster_id, "cluster_alias": spec.cluster_alias,
-            "report_period_id": spec.report_period_id, "steps": chosen,
+            "report_period_id": spec.report_period_id, "steps": chosen, "vm_tmp_uuid": vm_tmp_uuid,
             "tracing_id": None if tracing_id is None else str(tracing_id)}
 
 
@@ -69,12 +75,12 @@ def cost_model_step_or_trino(step: str, *, trino: Callable[[], Any], schema_name
                              start_date: Any, end_date: Any, cluster_id: Any, cluster_alias: Any = None,
                              report_period_id: Any = None, tracing_id: str | None = None, app: Any = None,
                              config: RoutingConfig | None = None, timeout: float | None = None,
-                             xl: bool | None = None) -> Outcome:
+                             xl: bool | None = None, vm_tmp_uuid: str | None = None) -> Outcome:
     """Run one cost-model step on poc_tasks when routing says so, else (or when it fails) Koku's `trino()`."""
     kwargs = cost_model_kwargs(schema_name=schema_name, provider_uuid=provider_uuid, start_date=start_date,
                                end_date=end_date, cluster_id=cluster_id, cluster_alias=cluster_alias,
                                report_period_id=report_period_id, steps=[step],
-                               tracing_id=tracing_id or current_tracing_id())
+                               tracing_id=tracing_id or current_tracing_id(), vm_tmp_uuid=vm_tmp_uuid)
     cfg, decision = _route(kwargs["schema_name"], OCP, config)
     if decision.path == TRINO:
         return Outcome(TRINO, trino(), None, decision)

@@ -107,3 +107,26 @@ def test_vm_hourly_with_the_vm_report():
     assert set(out["node"]) == {"n1"}
     vm_b = out[out["pod_labels"].str.contains("vm-b")]
     assert vm_b.empty  # vm-b has no VM-report rows on D1
+
+
+def test_vm_tmp_rows_with_the_vm_report():
+    from poc_tasks.cost_model.vm import vm_tmp_rows_with_vm_report
+
+    vm = VM.assign(vm_memory_request_bytes=[8 * 2**30] * 5 + [2**30],
+                   vm_persistentvolumeclaim_name=["a-root", "a-root", "a-root", "a-root", "a-data", "b-root"])
+    out = vm_tmp_rows_with_vm_report(vm).sort_values("pvc_name").reset_index(drop=True)
+    # the month's last interval (01-02 06:00) has only vm-a, on n2 with 4 cores; one row per PVC vm-a ever had
+    assert out.to_dict("records") == [
+        {"vm_name": "vm-a", "node": "n2", "pvc_name": "a-data", "cpu_request": 96.0, "mem_request": 192.0},
+        {"vm_name": "vm-a", "node": "n2", "pvc_name": "a-root", "cpu_request": 96.0, "mem_request": 192.0}]
+
+
+def test_vm_tmp_rows_from_pods_picks_one_row_per_vm_and_joins_pvcs():
+    from poc_tasks.cost_model.vm import vm_tmp_rows_from_pods
+
+    latest = pd.DataFrame([("vm-a", "n1", 24.0, 48.0), ("vm-a", "n1", 12.0, 24.0), ("vm-b", "n2", 2.0, 4.0)],
+                          columns=["vm_name", "node", "cpu_request", "mem_request"])
+    pvcs = pd.DataFrame([("a-root", "vm-a"), ("a-data", "vm-a")], columns=["persistentvolumeclaim", "vm_name"])
+    out = vm_tmp_rows_from_pods(latest, pvcs).sort_values(["vm_name", "pvc_name"]).reset_index(drop=True)
+    assert out[["vm_name", "pvc_name", "cpu_request"]].fillna("NULL").values.tolist() == [
+        ["vm-a", "a-data", 24.0], ["vm-a", "a-root", 24.0], ["vm-b", "NULL", 2.0]]
