@@ -157,6 +157,67 @@ def tmp_table_parity(conn, koku, render, schema, scenario, root, vm_report, work
     return counts[0], counts[1], f"{last} (exit {cmp.returncode})"
 
 
+GPU_UI_KEY = "usage_start,namespace,node,vendor_name,model_name,mig_profile,mig_instance_id,gpu_uuid"
+
+
+def export_table(conn, schema: str, table: str, out: Path) -> int:
+    """Every row of schema.table as Parquet (json/uuid as text, numerics as decimals), for compare.py."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with conn.cursor() as cur:
+        cur.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s "
+                    "AND table_name = %s ORDER BY ordinal_position", (schema, table))
+        cols = cur.fetchall()
+        select = sql.SQL(", ").join(
+            sql.SQL("{}::text").format(sql.Identifier(c)) if t in ("uuid", "jsonb") else sql.Identifier(c)
+            for c, t in cols)
+        cur.execute(sql.SQL("SELECT {} FROM {}.{}").format(select, sql.Identifier(schema), sql.Identifier(table)))
+        df = pd.DataFrame(cur.fetchall(), columns=[c for c, _t in cols])
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), out)
+    return len(df)
+
+
+def gpu_ui_parity(conn, koku, render, schema, scenario, root, rows, work: Path) -> tuple[int, int, str]:
+    """_populate_gpu_ui_summary_table_with_usage_only: a cost model without GPU rates; Koku's SQL, then ours."""
+    import copy
+
+    from poc_tasks.db.partitions import ensure_default_partition
+    from poc_tasks.db.tables_cost_model import ocp_gpu_summary_p
+
+    with conn.cursor() as cur:
+        cur.execute(str(CreateTable(ocp_gpu_summary_p, if_not_exists=True).compile(
+            dialect=pg_dialect.dialect(), schema_translate_map={None: schema}, render_schema_translate=True)))
+        ensure_default_partition(cur, schema, ocp_gpu_summary_p.name)
+    no_gpu = copy.deepcopy(rows)
+    for table in ("cost_model", "price_list"):
+        no_gpu[table][0]["rates"] = [r for r in no_gpu[table][0]["rates"]
+                                     if r["metric"]["name"] != "gpu_cost_per_month"]
+    conn.autocommit = False
+    sample_data.store_cost_model(conn, schema, no_gpu)
+    conn.commit()
+    conn.autocommit = True
+    params = {"schema": schema, "start_date": scenario["start_date"], "end_date": scenario["end_date"],
+              "source_uuid": scenario["source_uuid"], "year": scenario["year"], "month": scenario["month"],
+              "cluster_id": scenario["cluster_id"], "cluster_alias": scenario["cluster_alias"]}
+    oracle.execute_koku_script(conn, koku.show(
+        "koku/masu/database/self_hosted_sql/openshift/ui_summary/reporting_ocp_gpu_summary_p_usage_only.sql"),
+        params, render, None, [], "gpu ui")
+    n_koku = export_table(conn, schema, "reporting_ocp_gpu_summary_p", work / "gpu_ui_koku.parquet")
+    conn.autocommit = False
+    spec = OcpRunSpec.build(schema, scenario["source_uuid"], scenario["cluster_id"], scenario["start_date"],
+                            scenario["end_date"], scenario["cluster_alias"])
+    run_cost_model(conn, root, spec, steps=("gpu_ui_usage_only",))
+    conn.autocommit = True
+    n_poc = export_table(conn, schema, "reporting_ocp_gpu_summary_p", work / "gpu_ui_poc.parquet")
+    cmp = subprocess.run([sys.executable, str(ORACLE_DIR / "compare.py"), "--key", GPU_UI_KEY,
+                          str(work / "gpu_ui_koku.parquet"), str(work / "gpu_ui_poc.parquet")],
+                         capture_output=True, text=True)
+    last = (cmp.stdout.strip().splitlines() or ["(no output)"])[-1]
+    return n_koku, n_poc, f"{last} (exit {cmp.returncode})"
+
+
 def export(conn, schema, source_uuid, out: Path) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -244,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
     tmp_koku, tmp_poc, tmp_verdict = tmp_table_parity(conn, koku, render, schema, scenario, root, vm_report, work)
     print(f"tmp_virt table ({'with' if vm_report else 'without'} the VM report): Koku {tmp_koku} rows, "
           f"poc_tasks {tmp_poc} rows; {tmp_verdict}")
+    gpu_koku, gpu_poc, gpu_verdict = gpu_ui_parity(conn, koku, render, schema, scenario, root, rows, work)
+    print(f"reporting_ocp_gpu_summary_p (usage only): Koku {gpu_koku} rows, poc_tasks {gpu_poc} rows; {gpu_verdict}")
+
     print(json.dumps({"dataset": {"nodes": args.nodes, "pods": args.pods, "days": args.days,
                                   "features": scenario.get("features", {}).get("cost_model")},
                       "koku_rows": n_koku, "poc_rows": n_poc, "poc_steps": result["steps"],
@@ -253,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         with conn.cursor() as cur:
             cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
     conn.close()
-    return cmp.returncode or int("exit 0" not in tmp_verdict)
+    return cmp.returncode or int("exit 0" not in tmp_verdict) or int("exit 0" not in gpu_verdict)
 
 
 if __name__ == "__main__":

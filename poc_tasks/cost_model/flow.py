@@ -19,6 +19,7 @@ Each step is one transaction (db.writer.replace_rows): a failure leaves the prev
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from typing import Any
 
@@ -57,7 +58,7 @@ __all__ = ["run_cost_model", "STEPS", "GPU_DELETE_WHERE", "VM_CORE_DELETE_WHERE"
 
 STEPS = ("gpu_monthly", "vm_core_monthly", "vm_hourly")
 # steps run only when asked for (they need an argument of Koku's run)
-OPTIONAL_STEPS = ("vm_tmp_table",)
+OPTIONAL_STEPS = ("vm_tmp_table", "gpu_ui_usage_only")
 
 _RANGE = "usage_start >= %(start)s AND usage_start <= %(end)s AND report_period_id = %(rp)s"
 # delete_monthly_cost.sql with cost_type OCP_VM_CORE (Koku passes no rate_type to the delete)
@@ -173,7 +174,38 @@ def vm_tmp_table(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs, s
     return {"deleted": result.deleted, "inserted": result.inserted, "vm_report": sources.has_vm, "table": name}
 
 
-_STEP_FUNCS = {"gpu_monthly": gpu_monthly, "vm_core_monthly": vm_core_monthly, "vm_hourly": vm_hourly,
+def gpu_ui_usage_only(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs, sources: CostModelSources,
+                      **_options: Any) -> dict[str, Any]:
+    """_populate_gpu_ui_summary_table_with_usage_only: when the source has GPU data, a cluster id, and the cost
+    model prices no GPU, replace the range's reporting_ocp_gpu_summary_p rows of the source with usage-only rows
+    from the raw GPU report (Koku returns before its delete otherwise; so does this step)."""
+    if not sources.gpu_raw.files:
+        return {"skipped": "no GPU report for the month"}
+    if model.tag_params.get(GPU_MONTH):
+        return {"skipped": "the cost model prices GPUs (the UI table comes from the summary)"}
+    if not spec.cluster_id:
+        return {"skipped": "no cluster id"}
+    from poc_tasks.cost_model.inputs import GPU_COLUMNS
+    from poc_tasks.db.tables_cost_model import ocp_gpu_summary_p
+
+    lo = dt.datetime(spec.start_date.year, spec.start_date.month, spec.start_date.day)
+    hi = dt.datetime(spec.end_date.year, spec.end_date.month, spec.end_date.day) + dt.timedelta(days=1)
+    parts = [t.to_pandas() for _p, t in sources.gpu_raw.read_range(lo, hi, GPU_COLUMNS)]
+    rows = pd.DataFrame()
+    if parts:
+        raw = pd.concat(parts, ignore_index=True)
+        raw["usage_start"] = pd.to_datetime(raw["interval_start"]).dt.date
+        rows = gpu_rules.gpu_ui_usage_only_rows(raw, spec.cluster_id, spec.cluster_alias, spec.source_uuid,
+                                                tenant.cost_category_namespaces(conn, spec.schema_name))
+    result = replace_rows(conn, spec.schema_name, ocp_gpu_summary_p,
+                          "usage_start >= %(start)s AND usage_start <= %(end)s AND source_uuid = %(source)s",
+                          _params(spec, rp), [rows] if len(rows) else [],
+                          partition_range=(spec.start_date, spec.end_date))
+    return {"deleted": result.deleted, "inserted": result.inserted}
+
+
+_STEP_FUNCS = {"gpu_monthly": gpu_monthly, "gpu_ui_usage_only": gpu_ui_usage_only, "vm_core_monthly": vm_core_monthly,
+               "vm_hourly": vm_hourly,
                "vm_tmp_table": vm_tmp_table}
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from decimal import Decimal, localcontext
 
 import numpy as np
@@ -239,3 +240,43 @@ def gpu_unallocated_rows(gpu: pd.DataFrame, node_hours: pd.DataFrame, params: Ta
         "cost_model_gpu_cost": price * hrs["unused"].to_numpy(dtype=float),  # NULL price: NULL cost
         "monthly_cost_type": "Tag", "cost_category_id": pd.array([None] * len(hrs), dtype="Int64"),
     })[GPU_OUTPUT_COLUMNS]
+
+
+# --- the GPU UI table without a cost model (ui_summary/reporting_ocp_gpu_summary_p_usage_only.sql) ----------------
+UI_GROUP = ["namespace", "node", "gpu_vendor_name", "gpu_model_name", "mig_profile", "usage_start", "mig_instance_id",
+            "gpu_uuid"]
+MIB_TO_GB = 0.001048576
+
+
+def gpu_ui_usage_only_rows(gpu_raw: pd.DataFrame, cluster_id: str, cluster_alias: str, source_uuid: str,
+                           categories: list[tuple[str, int]]) -> pd.DataFrame:
+    """reporting_ocp_gpu_summary_p rows from the raw (hourly) GPU report: one per (namespace, node, vendor, model,
+    MIG profile, day, MIG instance, GPU); memory in GB (MiB x 0.001048576), the greatest cost category the
+    namespace matches; no cost columns (the statement runs only when the cost model prices no GPU)."""
+    if not len(gpu_raw):
+        return pd.DataFrame()
+    g = gpu_raw.assign(_profile=gpu_raw["mig_profile"].replace("", None),
+                       _count_key=gpu_raw["mig_instance_id"].where(gpu_raw["mig_instance_id"].notna(),
+                                                                   gpu_raw["gpu_uuid"]))
+    for c in ("gpu_memory_capacity_mib", "mig_memory_capacity_mib", "mig_slice_count", "gpu_max_slices"):
+        g[c] = pd.to_numeric(g[c], errors="coerce")
+    out = g.groupby(UI_GROUP, dropna=False, sort=False).agg(
+        memory=("gpu_memory_capacity_mib", "max"), gpu_count=("_count_key", "nunique"),
+        profile=("_profile", lambda s: s.dropna().max() if s.notna().any() else None),
+        mig_slice_count=("mig_slice_count", "max"), gpu_max_slices=("gpu_max_slices", "max"),
+        mig_strategy=("mig_strategy", lambda s: s.dropna().max() if s.notna().any() else None),
+        mig_memory=("mig_memory_capacity_mib", "max")).reset_index()
+    cats = [max(matching_categories(ns, categories), default=None) for ns in out["namespace"].tolist()]
+    return pd.DataFrame({
+        "id": [str(uuid.uuid4()) for _ in range(len(out))],
+        "cluster_id": cluster_id, "cluster_alias": cluster_alias, "usage_start": out["usage_start"],
+        "usage_end": out["usage_start"], "namespace": out["namespace"], "node": out["node"],
+        "vendor_name": out["gpu_vendor_name"], "model_name": out["gpu_model_name"],
+        "memory_capacity_gb": out["memory"] * MIB_TO_GB, "gpu_count": out["gpu_count"].astype("Int64"),
+        "mig_instance_id": out["mig_instance_id"], "gpu_uuid": out["gpu_uuid"],
+        "gpu_mode": ["MIG" if p is not None else "dedicated" for p in out["profile"]],
+        "mig_profile": out["profile"], "mig_slice_count": out["mig_slice_count"].astype("Int64"),
+        "gpu_max_slices": out["gpu_max_slices"].astype("Int64"), "mig_strategy": out["mig_strategy"],
+        "mig_memory_capacity_gb": out["mig_memory"] * MIB_TO_GB, "source_uuid": source_uuid,
+        "cost_category_id": pd.array(cats, dtype="Int64"),
+    })

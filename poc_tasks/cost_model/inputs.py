@@ -73,6 +73,7 @@ GPU_PRESENT = '"nvidia_com_gpu_present": "True"'  # the LIKE of monthly_cost_gpu
 @dataclass
 class CostModelSources:
     gpu_daily: ParquetSource
+    gpu_raw: ParquetSource
     node_labels_raw: ParquetSource
     vm_raw: ParquetSource
     vm_daily: ParquetSource
@@ -91,8 +92,8 @@ class CostModelSources:
         return bool(self.vm_raw.files)
 
     def bytes_read(self) -> int:
-        return sum(s.bytes_read for s in (self.gpu_daily, self.node_labels_raw, self.vm_raw, self.vm_daily,
-                                          self.pod_raw, self.pod_daily, self.storage_daily))
+        return sum(s.bytes_read for s in (self.gpu_daily, self.gpu_raw, self.node_labels_raw, self.vm_raw,
+                                          self.vm_daily, self.pod_raw, self.pod_daily, self.storage_daily))
 
 
 def open_cost_model_sources(root: str, spec: OcpRunSpec,
@@ -105,6 +106,7 @@ def open_cost_model_sources(root: str, spec: OcpRunSpec,
                              f"openshift_{report_type}_line_items" + ("_daily" if daily else ""))
 
     return CostModelSources(gpu_daily=source("gpu_usage", True, GPU_DAILY),
+                            gpu_raw=source("gpu_usage", False, GPU_DAILY),
                             node_labels_raw=source("node_labels", False, NODE_LABELS_RAW),
                             vm_raw=source("vm_usage", False, VM_RAW),
                             vm_daily=source("vm_usage", True, VM_DAILY),

@@ -15,7 +15,8 @@ from sqlalchemy.dialects import postgresql as pg
 
 from poc_tasks.db.tables import metadata
 
-__all__ = ["cost_model", "cost_model_map", "price_list", "cost_model_rate", "price_list_cost_model_map"]
+__all__ = ["cost_model", "cost_model_map", "price_list", "cost_model_rate", "price_list_cost_model_map",
+           "ocp_gpu_summary_p", "GPU_SUMMARY_TABLE"]
 
 _FK = {"deferrable": True, "initially": "DEFERRED"}
 
@@ -119,4 +120,54 @@ price_list_cost_model_map = sa.Table(
     sa.UniqueConstraint("price_list_id", "cost_model_id", name="price_list_cost_model_map_uniq"),
     sa.Index("price_list_cost_model_map_price_list_id_idx", "price_list_id"),
     sa.Index("price_list_cost_model_map_cost_model_id_idx", "cost_model_id"),
+)
+
+# --- reporting/provider/ocp/models.py OCPGpuSummaryP (partitioned by usage_start) ------------------------------
+GPU_SUMMARY_TABLE = "reporting_ocp_gpu_summary_p"
+ocp_gpu_summary_p = sa.Table(
+    GPU_SUMMARY_TABLE,
+    metadata,
+    sa.Column("id", pg.UUID(as_uuid=False), nullable=False),
+    sa.Column("cluster_id", sa.Text, nullable=False),
+    sa.Column("cluster_alias", sa.Text),
+    sa.Column("namespace", sa.String(253)),
+    sa.Column("node", sa.String(253)),
+    sa.Column("usage_start", sa.Date, nullable=False),
+    sa.Column("usage_end", sa.Date, nullable=False),
+    sa.Column("vendor_name", sa.String(128)),
+    sa.Column("model_name", sa.String(128)),
+    sa.Column("memory_capacity_gb", sa.Numeric(33, 15)),
+    sa.Column("gpu_count", sa.Integer),
+    sa.Column("mig_instance_id", sa.String(128)),
+    sa.Column("gpu_uuid", sa.String(128)),
+    sa.Column("gpu_mode", sa.String(32)),
+    sa.Column("mig_profile", sa.String(64)),
+    sa.Column("mig_slice_count", sa.Integer),
+    sa.Column("mig_memory_capacity_gb", sa.Numeric(33, 15)),
+    sa.Column("mig_strategy", sa.String(10)),
+    sa.Column("gpu_max_slices", sa.Integer),
+    sa.Column("cost_model_gpu_cost", sa.Numeric(33, 15)),
+    sa.Column("source_uuid", pg.UUID(as_uuid=False),
+              sa.ForeignKey("reporting_tenant_api_provider.uuid", name="reporting_ocp_gpu_summary_p_source_uuid_fk",
+                            **_FK)),
+    sa.Column("cost_category_id", sa.Integer,
+              sa.ForeignKey("reporting_ocp_cost_category.id", name="reporting_ocp_gpu_summary_p_cost_category_fk",
+                            **_FK)),
+    sa.Column("raw_currency", sa.Text),
+    sa.Column("cost_model_cpu_cost", sa.Numeric(33, 15)),
+    sa.Column("cost_model_memory_cost", sa.Numeric(33, 15)),
+    sa.Column("cost_model_volume_cost", sa.Numeric(33, 15)),
+    sa.Column("cost_model_rate_type", sa.Text),
+    sa.PrimaryKeyConstraint("usage_start", "id", name="reporting_ocp_gpu_summary_p_pk"),
+    sa.Index("ocpgpusumm_usage_start", "usage_start"),
+    sa.Index("ocpgpusumm_cluster_idx", "cluster_id"),
+    sa.Index("ocpgpusumm_namespace_idx", "namespace"),
+    sa.Index("ocpgpusumm_node_idx", "node"),
+    sa.Index("ocpgpusumm_vendor_idx", "vendor_name"),
+    sa.Index("ocpgpusumm_model_idx", "model_name"),
+    sa.Index("ocpgpusumm_mig_profile_idx", "mig_profile"),
+    sa.Index("reporting_ocp_gpu_summary_p_source_uuid_idx", "source_uuid"),
+    sa.Index("reporting_ocp_gpu_summary_p_cost_category_idx", "cost_category_id"),
+    postgresql_partition_by="RANGE (usage_start)",
+    info={"partition_by": "usage_start", "koku_pk_name": "reporting_ocp_gpu_summary_p_pk"},
 )
