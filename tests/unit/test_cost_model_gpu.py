@@ -127,3 +127,41 @@ def test_unallocated_bad_gpu_count_names_the_node():
                          columns=["node", "usage_start", "node_labels", "hours"])
     with pytest.raises(InvalidArgument, match="n1.*nvidia_com_gpu_count"):
         gpu_unallocated_rows(GPU, hours, PARAMS, 30, "c1", "alias", SRC)
+
+
+def test_gpu_ui_usage_only_rows_group_hours_per_gpu_and_day():
+    from poc_tasks.cost_model.gpu import gpu_ui_usage_only_rows
+
+    raw = pd.concat([GPU.iloc[[0, 1]]] * 3, ignore_index=True)  # 3 hours of the two A100 rows
+    out = gpu_ui_usage_only_rows(raw, "c1", "alias", SRC, CATS).set_index("gpu_uuid")
+    assert sorted(out.index) == ["GPU-1", "GPU-2"]
+    assert out.loc["GPU-1", "memory_capacity_gb"] == pytest.approx(40960 * 0.001048576)
+    assert out.loc["GPU-1", "gpu_mode"] == "dedicated" and out.loc["GPU-2", "gpu_mode"] == "MIG"
+    assert out.loc["GPU-2", "mig_memory_capacity_gb"] == pytest.approx(20480 * 0.001048576)
+    assert out.loc["GPU-2", "cost_category_id"] == 3  # the greatest of the matching patterns' categories (2, 3)
+    assert list(out["gpu_count"]) == [1, 1] and len(set(out["id"])) == 2
+
+
+def test_helpers_read_gpu_presence_and_pod_time_range(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from poc_tasks.cost_model.helpers import max_min_timestamp, reporting_period_has_gpu_data
+    from poc_tasks.io.layout import ocp_prefix
+
+    root = str(tmp_path)
+    pods = ocp_prefix(root, "org1", "pod_usage", SRC, "2026", "04", True)
+    (tmp_path / pods.removeprefix(root + "/")).mkdir(parents=True)
+    times = [dt.datetime(2026, 4, 2), dt.datetime(2026, 4, 5), dt.datetime(2026, 4, 9)]
+    pq.write_table(pa.table({"interval_start": pa.array(times, pa.timestamp("ms"))}), f"{pods}/p_daily_0.parquet")
+    assert max_min_timestamp(root, "org1", SRC, dt.date(2026, 4, 3), dt.date(2026, 4, 8)) == (
+        dt.datetime(2026, 4, 5), dt.datetime(2026, 4, 5))
+    # nothing in range: midnight of start and of end
+    assert max_min_timestamp(root, "org1", SRC, dt.date(2026, 4, 10), dt.date(2026, 4, 12)) == (
+        dt.datetime(2026, 4, 10), dt.datetime(2026, 4, 12))
+    assert not reporting_period_has_gpu_data(root, "org1", SRC, dt.date(2026, 4, 1))
+    gpus = ocp_prefix(root, "org1", "gpu_usage", SRC, "2026", "04", True)
+    (tmp_path / gpus.removeprefix(root + "/")).mkdir(parents=True)
+    pq.write_table(pa.table({"interval_start": pa.array(times[:1], pa.timestamp("ms"))}), f"{gpus}/g_daily_0.parquet")
+    assert reporting_period_has_gpu_data(root, "org1", SRC, dt.date(2026, 4, 1))
+    assert not reporting_period_has_gpu_data(root, "org1", SRC, dt.date(2026, 5, 1))
