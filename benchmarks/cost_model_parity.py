@@ -179,6 +179,35 @@ def export_table(conn, schema: str, table: str, out: Path) -> int:
     return len(df)
 
 
+DIST_SQL = f"{SQL_DIR}/distribute_cost/distribute_unallocated_gpu_cost.sql"
+DIST_DELETE = "koku/masu/database/sql/openshift/cost_model/delete_monthly_cost_model_rate_type.sql"
+
+
+def gpu_distribution_parity(conn, koku, render, schema, scenario, root, rp, work: Path) -> tuple[int, int, str]:
+    """populate_distributed_cost_sql's GPU_UNALLOCATED entry over the whole month: Koku's delete and SQL, then ours."""
+    import calendar
+
+    first = dt.date(int(scenario["year"]), int(scenario["month"]), 1)
+    last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+    params = {"schema": schema, "start_date": str(first), "end_date": str(last), "source_uuid": scenario["source_uuid"],
+              "cost_model_rate_type": "gpu_distributed", "report_period_id": rp, "year": scenario["year"],
+              "month": scenario["month"], "cost_model_id": sample_data.SAMPLE_COST_MODEL_UUID,
+              "distribution": "cpu"}
+    oracle.execute_koku_script(conn, koku.show(DIST_DELETE), params, render, None, [], "dist delete")
+    oracle.execute_koku_script(conn, koku.show(DIST_SQL), params, render, None, [], "gpu distribution")
+    n_koku = export(conn, schema, scenario["source_uuid"], work / "dist_koku.parquet", "gpu_distributed")
+    conn.autocommit = False
+    spec = OcpRunSpec.build(schema, scenario["source_uuid"], scenario["cluster_id"], first, last,
+                            scenario["cluster_alias"], rp)
+    run_cost_model(conn, root, spec, steps=("gpu_distribution",))
+    conn.autocommit = True
+    n_poc = export(conn, schema, scenario["source_uuid"], work / "dist_poc.parquet", "gpu_distributed")
+    cmp = subprocess.run([sys.executable, str(ORACLE_DIR / "compare.py"), str(work / "dist_koku.parquet"),
+                          str(work / "dist_poc.parquet")], capture_output=True, text=True)
+    last_line = (cmp.stdout.strip().splitlines() or ["(no output)"])[-1]
+    return n_koku, n_poc, f"{last_line} (exit {cmp.returncode})"
+
+
 def gpu_ui_parity(conn, koku, render, schema, scenario, root, rows, work: Path) -> tuple[int, int, str]:
     """_populate_gpu_ui_summary_table_with_usage_only: a cost model without GPU rates; Koku's SQL, then ours."""
     import copy
@@ -218,12 +247,14 @@ def gpu_ui_parity(conn, koku, render, schema, scenario, root, rows, work: Path) 
     return n_koku, n_poc, f"{last} (exit {cmp.returncode})"
 
 
-def export(conn, schema, source_uuid, out: Path) -> int:
+def export(conn, schema, source_uuid, out: Path, rate_type: str | None = None) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     df = oracle.export_summary(conn, schema, out, source_uuid)
     df = df[df["cost_model_rate_type"].notna()].reset_index(drop=True)  # every cost-model row
+    if rate_type is not None:
+        df = df[df["cost_model_rate_type"] == rate_type].reset_index(drop=True)
     pq.write_table(pa.Table.from_pandas(df, preserve_index=False), out)
     return len(df)
 
@@ -305,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp_koku, tmp_poc, tmp_verdict = tmp_table_parity(conn, koku, render, schema, scenario, root, vm_report, work)
     print(f"tmp_virt table ({'with' if vm_report else 'without'} the VM report): Koku {tmp_koku} rows, "
           f"poc_tasks {tmp_poc} rows; {tmp_verdict}")
+    d_koku, d_poc, d_verdict = gpu_distribution_parity(conn, koku, render, schema, scenario, root, rp, work)
+    print(f"gpu_distributed rows: Koku {d_koku}, poc_tasks {d_poc}; {d_verdict}")
     gpu_koku, gpu_poc, gpu_verdict = gpu_ui_parity(conn, koku, render, schema, scenario, root, rows, work)
     print(f"reporting_ocp_gpu_summary_p (usage only): Koku {gpu_koku} rows, poc_tasks {gpu_poc} rows; {gpu_verdict}")
 
@@ -317,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
         with conn.cursor() as cur:
             cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
     conn.close()
-    return cmp.returncode or int("exit 0" not in tmp_verdict) or int("exit 0" not in gpu_verdict)
+    return (cmp.returncode or int("exit 0" not in tmp_verdict) or int("exit 0" not in gpu_verdict)
+            or int("exit 0" not in d_verdict))
 
 
 if __name__ == "__main__":

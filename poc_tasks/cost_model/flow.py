@@ -58,7 +58,7 @@ __all__ = ["run_cost_model", "STEPS", "GPU_DELETE_WHERE", "VM_CORE_DELETE_WHERE"
 
 STEPS = ("gpu_monthly", "vm_core_monthly", "vm_hourly")
 # steps run only when asked for (they need an argument of Koku's run)
-OPTIONAL_STEPS = ("vm_tmp_table", "gpu_ui_usage_only")
+OPTIONAL_STEPS = ("vm_tmp_table", "gpu_ui_usage_only", "gpu_distribution")
 
 _RANGE = "usage_start >= %(start)s AND usage_start <= %(end)s AND report_period_id = %(rp)s"
 # delete_monthly_cost.sql with cost_type OCP_VM_CORE (Koku passes no rate_type to the delete)
@@ -204,8 +204,42 @@ def gpu_ui_usage_only(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInpu
     return {"deleted": result.deleted, "inserted": result.inserted}
 
 
-_STEP_FUNCS = {"gpu_monthly": gpu_monthly, "gpu_ui_usage_only": gpu_ui_usage_only, "vm_core_monthly": vm_core_monthly,
-               "vm_hourly": vm_hourly,
+GPU_DISTRIBUTED = "gpu_distributed"
+# delete_monthly_cost_model_rate_type.sql with cost_model_rate_type = 'gpu_distributed'
+GPU_DISTRIBUTION_DELETE_WHERE = _RANGE + " AND cost_model_rate_type = 'gpu_distributed'"
+
+
+def gpu_distribution(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs, sources: CostModelSources,
+                     **_options: Any) -> dict[str, Any]:
+    """The GPU_UNALLOCATED entry of populate_distributed_cost_sql for the range Koku passes (the whole month):
+    delete the range's 'gpu_distributed' rows, then, when distribution_info["gpu_unallocated"] is on and the month
+    has GPU data, distribute the "GPU unallocated" rows' cost to the namespaces by slice-hours."""
+    from psycopg2 import sql as pgsql
+
+    from poc_tasks.db.connection import qualified
+
+    frames: list[pd.DataFrame] = []
+    enabled = bool(model.distribution_info.get("gpu_unallocated", False))
+    if enabled and sources.has_gpu:
+        with conn.cursor() as cur:
+            cur.execute(pgsql.SQL(
+                "SELECT report_period_id, cluster_id, cluster_alias, usage_start, node, data_source,"
+                " all_labels->>'gpu-model', cost_model_gpu_cost::float8 FROM {} WHERE namespace = 'GPU unallocated'"
+                " AND usage_start >= %s AND usage_start <= %s AND source_uuid = %s"
+            ).format(qualified(spec.schema_name, SUMMARY_TABLE)), (spec.start_date, spec.end_date, spec.source_uuid))
+            unallocated = pd.DataFrame(cur.fetchall(), columns=["report_period_id", "cluster_id", "cluster_alias",
+                                                                "usage_start", "node", "data_source", "gpu_model",
+                                                                "cost"])
+        conn.commit()
+        gpu = read_gpu_daily(sources.gpu_daily, spec.start_date, spec.end_date)
+        frames.append(gpu_rules.gpu_distribution_rows(unallocated, gpu, spec.source_uuid, GPU_DISTRIBUTED))
+    result = replace_rows(conn, spec.schema_name, SUMMARY_TABLE, GPU_DISTRIBUTION_DELETE_WHERE, _params(spec, rp),
+                          [f for f in frames if len(f)], partition_range=(spec.start_date, spec.end_date))
+    return {"deleted": result.deleted, "inserted": result.inserted, "enabled": enabled}
+
+
+_STEP_FUNCS = {"gpu_monthly": gpu_monthly, "gpu_distribution": gpu_distribution,
+               "gpu_ui_usage_only": gpu_ui_usage_only, "vm_core_monthly": vm_core_monthly, "vm_hourly": vm_hourly,
                "vm_tmp_table": vm_tmp_table}
 
 

@@ -280,3 +280,56 @@ def gpu_ui_usage_only_rows(gpu_raw: pd.DataFrame, cluster_id: str, cluster_alias
         "mig_memory_capacity_gb": out["mig_memory"] * MIB_TO_GB, "source_uuid": source_uuid,
         "cost_category_id": pd.array(cats, dtype="Int64"),
     })
+
+
+# --- distribution of unallocated GPU cost (distribute_cost/distribute_unallocated_gpu_cost.sql) ------------------
+DISTRIBUTED_COLUMNS = ["report_period_id", "cluster_id", "cluster_alias", "data_source", "usage_start", "usage_end",
+                       "namespace", "node", "source_uuid", "cost_model_rate_type", "distributed_cost"]
+
+
+def gpu_distribution_rows(unallocated: pd.DataFrame, gpu: pd.DataFrame, source_uuid: str,
+                          rate_type: str = "gpu_distributed") -> pd.DataFrame:
+    """Each "GPU unallocated" summary row's cost shared among the namespaces that used that node's GPUs of its model
+    that day, by slice-hours (sum of gpu_pod_uptime x mig_slice_count, 1 without MIG), one row per (day, node,
+    namespace) holding the largest share (Koku's max over models and unallocated rows); and, for each unallocated
+    row whose (node, model, day) has GPU usage, a row taking its cost back (0 - cost).
+
+    `unallocated`: summary rows of namespace "GPU unallocated" (columns report_period_id, cluster_id, cluster_alias,
+    usage_start, node, data_source, gpu_model = all_labels->>'gpu-model', cost = cost_model_gpu_cost as float8).
+    The model is matched as written: the unallocated rows carry the cleaned name ("Tesla T4"), usage the raw one
+    ("Tesla-T4"), so models with other characters than letters and digits are not distributed (Koku's result).
+    """
+    if not len(unallocated) or not len(gpu):
+        return pd.DataFrame(columns=DISTRIBUTED_COLUMNS)
+    g = gpu.assign(_w=pd.to_numeric(gpu["gpu_pod_uptime"], errors="coerce").astype(float)
+                   * pd.to_numeric(gpu["mig_slice_count"], errors="coerce").fillna(1).astype(float))
+    ns = g.groupby(["gpu_model_name", "node", "namespace", "usage_start"], dropna=False)["_w"].sum(
+        min_count=1).rename("ns_hours").reset_index()
+    total = ns.groupby(["node", "gpu_model_name", "usage_start"], dropna=False)["ns_hours"].sum(
+        min_count=1).rename("total").reset_index()
+    j = ns.merge(total, on=["node", "gpu_model_name", "usage_start"]).merge(
+        unallocated.rename(columns={"gpu_model": "gpu_model_name"}), on=["node", "gpu_model_name", "usage_start"])
+    j = j.dropna(subset=["node", "gpu_model_name"])  # SQL equality never matches NULL
+    parts = []
+    if len(j):
+        share = j["ns_hours"] / j["total"].where(j["total"] != 0) * j["cost"].astype(float)
+        j = j.assign(distributed_cost=share)
+        out = j.groupby(["usage_start", "node", "namespace"], dropna=False, sort=False).agg(
+            report_period_id=("report_period_id", "max"), cluster_id=("cluster_id", "max"),
+            cluster_alias=("cluster_alias", "max"), distributed_cost=("distributed_cost", "max")).reset_index()
+        parts.append(out)
+    used = set(zip(g["node"], g["gpu_model_name"], g["usage_start"], strict=True))
+    back = unallocated[(unallocated["data_source"] == "GPU")]
+    back = back[[(n, m, d) in used for n, m, d in zip(back["node"], back["gpu_model"], back["usage_start"],
+                                                        strict=True)]]
+    if len(back):
+        parts.append(back.assign(namespace="GPU unallocated", distributed_cost=0 - back["cost"].astype(float)))
+    if not parts:
+        return pd.DataFrame(columns=DISTRIBUTED_COLUMNS)
+    out = pd.concat([p[["report_period_id", "cluster_id", "cluster_alias", "usage_start", "node", "namespace",
+                        "distributed_cost"]] for p in parts], ignore_index=True)
+    out["data_source"] = "GPU"
+    out["usage_end"] = out["usage_start"]
+    out["source_uuid"] = source_uuid
+    out["cost_model_rate_type"] = rate_type
+    return out[DISTRIBUTED_COLUMNS]

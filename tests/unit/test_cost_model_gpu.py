@@ -165,3 +165,23 @@ def test_helpers_read_gpu_presence_and_pod_time_range(tmp_path):
     pq.write_table(pa.table({"interval_start": pa.array(times[:1], pa.timestamp("ms"))}), f"{gpus}/g_daily_0.parquet")
     assert reporting_period_has_gpu_data(root, "org1", SRC, dt.date(2026, 4, 1))
     assert not reporting_period_has_gpu_data(root, "org1", SRC, dt.date(2026, 5, 1))
+
+
+def test_gpu_distribution_shares_by_slice_hours_and_takes_the_cost_back():
+    from poc_tasks.cost_model.gpu import gpu_distribution_rows
+
+    unalloc = pd.DataFrame([
+        (1, "c1", "alias", DAY, "n1", "GPU", "A100", 15.0),
+        (1, "c1", "alias", DAY, "n2", "GPU", "Tesla T4", 2.0),  # cleaned model name: usage says "T4": no match
+    ], columns=["report_period_id", "cluster_id", "cluster_alias", "usage_start", "node", "data_source", "gpu_model",
+                "cost"])
+    out = gpu_distribution_rows(unalloc, GPU, SRC).set_index("namespace")
+    # n1 A100: ml-infer 43200 x 1 slice, ml-train 86400 x 3 slices -> shares 1/7 and 6/7 of 15
+    assert out.loc["ml-infer", "distributed_cost"] == pytest.approx(15 / 7, rel=1e-15)
+    assert out.loc["ml-train", "distributed_cost"] == pytest.approx(15 * 6 / 7, rel=1e-15)
+    # the unallocated row whose node/model/day has usage is taken back; the T4 one is not (no usage of "Tesla T4")
+    assert out.loc["GPU unallocated", "distributed_cost"] == -15.0
+    assert out.loc["GPU unallocated", "node"] == "n1"
+    assert "team-a" not in out.index
+    assert set(out["cost_model_rate_type"]) == {"gpu_distributed"} and set(out["data_source"]) == {"GPU"}
+    assert out["distributed_cost"].sum() == pytest.approx(0.0, abs=1e-12)  # cost moves, none is created
