@@ -84,7 +84,22 @@ def run_koku(conn, koku, render, schema, scenario, rp, rates, timings, vm_report
                   "cost_model_id": sample_data.SAMPLE_COST_MODEL_UUID, "rate_uuid": None, "custom_name": "gpu",
                   "metric_type": "gpu"}
         oracle.execute_koku_script(conn, gpu_sql, params, render, None, timings, f"gpu {p['tag_key']}")
-    vm_rate = next((r for r in rates if r["metric"]["name"] == "vm_core_cost_per_month"), None)
+    # populate_tag_based_costs' VM entries, in its order (after Koku's Tag delete above)
+    for metric, name, extra in (
+        ("vm_cost_per_hour", "hourly_cost_vm_tag_based", {"use_fractional_hours": vm_report}),
+        ("vm_core_cost_per_month", "monthly_vm_core_tag_based",
+         {"amortized_denominator": days.day, "cost_type": "Tag"}),
+        ("vm_core_cost_per_hour", "hourly_vm_core_tag_based", {}),
+    ):
+        if metric != "vm_cost_per_hour" and not vm_report:
+            continue
+        for p in koku_tag_params(rates, metric):
+            params = {**base, **p, **extra, "cost_model_id": sample_data.SAMPLE_COST_MODEL_UUID, "rate_uuid": None,
+                      "custom_name": metric, "metric_type": "cpu"}
+            oracle.execute_koku_script(conn, koku.show(f"{SQL_DIR}/{name}.sql"), params, render, None, timings,
+                                       f"{name} {p['tag_key']}")
+    vm_rate = next((r for r in rates if r["metric"]["name"] == "vm_core_cost_per_month" and not r.get("tag_rates")),
+                   None)
     delete = {**base, "cost_type": "OCP_VM_CORE"}
     if vm_report:  # populate_monthly_cost_sql returns before its delete without the VM table
         oracle.execute_koku_script(conn, koku.show(TAG_DELETE), delete, render, None, timings, "vm core delete")

@@ -56,7 +56,7 @@ from poc_tasks.run import OcpRunSpec
 
 __all__ = ["run_cost_model", "STEPS", "GPU_DELETE_WHERE", "VM_CORE_DELETE_WHERE"]
 
-STEPS = ("gpu_monthly", "vm_core_monthly", "vm_hourly")
+STEPS = ("gpu_monthly", "vm_core_monthly", "vm_hourly", "vm_tag_based")
 # steps run only when asked for (they need an argument of Koku's run)
 OPTIONAL_STEPS = ("vm_tmp_table", "gpu_ui_usage_only", "gpu_distribution")
 
@@ -204,6 +204,45 @@ def gpu_ui_usage_only(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInpu
     return {"deleted": result.deleted, "inserted": result.inserted}
 
 
+# Koku's _delete_tag_usage_costs removes every 'Tag' row first; the Tag rows of its PostgreSQL statements always
+# carry a memory and a volume cost (0 when none): narrowed to the VM pod rows with only a CPU cost these write
+VM_TAG_DELETE_WHERE = (
+    _RANGE + " AND source_uuid = %(source)s AND data_source = 'Pod' AND monthly_cost_type = 'Tag'"
+    " AND cost_model_memory_cost IS NULL AND cost_model_volume_cost IS NULL AND pod_labels ? 'vm_kubevirt_io_name'"
+)
+
+
+def vm_tag_based(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs, sources: CostModelSources,
+                 **_options: Any) -> dict[str, Any]:
+    """The VM entries of populate_tag_based_costs: vm_cost_per_hour (hours from the VM report, or the VM pods' raw
+    rows without one), vm_core_cost_per_month and vm_core_cost_per_hour (only with a VM report)."""
+    frames: list[pd.DataFrame] = []
+    hour_params = model.tag_params.get(VM_HOUR, [])
+    core_month = model.tag_params.get(VM_CORE_MONTH, []) if sources.has_vm else []
+    core_hour = model.tag_params.get(VM_CORE_HOUR, []) if sources.has_vm else []
+    if hour_params or core_month or core_hour:
+        summary = vm_rules.vm_summary_rows(conn, spec.schema_name, rp)
+        vm_raw = read_vm(sources.vm_raw, VM_COLUMNS) if sources.has_vm else None
+        args = (summary,)
+        if hour_params:
+            hours = (vm_rules.vm_hours_from_vm_report(vm_raw) if vm_raw is not None
+                     else read_vm_pod_hours(sources.pod_raw, spec.start_date, spec.end_date))
+            frames += [vm_rules.vm_tag_rows("vm_hour", *args, p, spec.start_date, spec.end_date, vm_hours=hours)
+                       for p in hour_params]
+        if core_month:
+            vm_daily = read_vm(sources.vm_daily, ["vm_name", "vm_cpu_request_cores"])
+            frames += [vm_rules.vm_tag_rows("vm_core_month", *args, p, spec.start_date, spec.end_date, vm_raw=vm_raw,
+                                            vm_daily=vm_daily, days=days_in_month(spec.start_date))
+                       for p in core_month]
+        frames += [vm_rules.vm_tag_rows("vm_core_hour", *args, p, spec.start_date, spec.end_date, vm_raw=vm_raw)
+                   for p in core_hour]
+    result = replace_rows(conn, spec.schema_name, SUMMARY_TABLE, VM_TAG_DELETE_WHERE, _params(spec, rp),
+                          [f for f in frames if len(f)], constants={"report_period_id": rp},
+                          partition_range=(spec.start_date, spec.end_date))
+    return {"deleted": result.deleted, "inserted": result.inserted,
+            "tag_rates": len(hour_params) + len(core_month) + len(core_hour)}
+
+
 GPU_DISTRIBUTED = "gpu_distributed"
 # delete_monthly_cost_model_rate_type.sql with cost_model_rate_type = 'gpu_distributed'
 GPU_DISTRIBUTION_DELETE_WHERE = _RANGE + " AND cost_model_rate_type = 'gpu_distributed'"
@@ -240,7 +279,7 @@ def gpu_distribution(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInput
 
 _STEP_FUNCS = {"gpu_monthly": gpu_monthly, "gpu_distribution": gpu_distribution,
                "gpu_ui_usage_only": gpu_ui_usage_only, "vm_core_monthly": vm_core_monthly, "vm_hourly": vm_hourly,
-               "vm_tmp_table": vm_tmp_table}
+               "vm_tmp_table": vm_tmp_table, "vm_tag_based": vm_tag_based}
 
 
 def run_cost_model(conn: Any, data_root: str, spec: OcpRunSpec, *, steps: tuple[str, ...] = STEPS,

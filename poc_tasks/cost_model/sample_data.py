@@ -198,6 +198,17 @@ def cost_model_rows(provider_uuid: str, start: dt.date, end: dt.date, *, distrib
          "tiered_rates": [{"value": 0.25, "unit": "USD"}], "description": "", "custom_name": "vm hour"},
         {"metric": {"name": "vm_core_cost_per_hour"}, "cost_type": rate_type,
          "tiered_rates": [{"value": 0.0125, "unit": "USD"}], "description": "", "custom_name": "vm core hour"},
+        {"metric": {"name": "vm_cost_per_hour"}, "cost_type": rate_type, "description": "",
+         "custom_name": "vm hour app",
+         "tag_rates": {"tag_key": "app", "tag_values": [
+             {"tag_value": "api", "value": 0.5, "unit": "USD", "default": False, "description": ""},
+             {"tag_value": "other", "value": 0.1, "unit": "USD", "default": True, "description": ""}]}},
+        {"metric": {"name": "vm_core_cost_per_month"}, "cost_type": other, "description": "",
+         "custom_name": "vm core month by vm", "tag_rates": {"tag_key": "vm_kubevirt_io_name", "tag_values": [
+             {"tag_value": "vm-1", "value": 40.0, "unit": "USD", "default": False, "description": ""}]}},
+        {"metric": {"name": "vm_core_cost_per_hour"}, "cost_type": other, "description": "",
+         "custom_name": "vm core hour env", "tag_rates": {"tag_key": "environment", "tag_values": [
+             {"tag_value": "default", "value": 0.02, "unit": "USD", "default": True, "description": ""}]}},
         {"metric": {"name": "gpu_cost_per_month"}, "cost_type": rate_type, "description": "", "custom_name": "gpu",
          "tag_rates": {"tag_key": "NVIDIA", "tag_values": [
              {"tag_value": "A100", "value": 1500.0, "unit": "USD", "default": False, "description": ""},

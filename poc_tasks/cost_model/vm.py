@@ -255,3 +255,99 @@ def vm_tmp_rows_from_pods(latest: pd.DataFrame, pvc_pairs: pd.DataFrame) -> pd.D
                              na_position="last").drop_duplicates("vm_name")
     out = one.merge(pvc_pairs.rename(columns={"persistentvolumeclaim": "pvc_name"}), on="vm_name", how="left")
     return out[TMP_COLUMNS]
+
+
+# --- tag-based VM costs (populate_tag_based_costs: vm_cost_per_hour, vm_core_cost_per_month, vm_core_cost_per_hour)
+TAG_GROUP = ["usage_start", "usage_end", "source_uuid", "cluster_id", "cluster_alias", "namespace", "data_source",
+             "cost_category_id", "pod_labels", "all_labels"]
+
+
+def _tag_rate(labels_text: str | None, params) -> tuple[bool, float | None]:
+    """(row selected, rate) for a summary row's pod_labels under one tag rate: Koku's WHERE (the key present when
+    there is a default, else one of the valued tags) and its CASE (the value's rate, else the default)."""
+    labels = json.loads(labels_text) if labels_text else {}
+    value = labels.get(params.tag_key) if isinstance(labels, dict) else None
+    if value is not None and not isinstance(value, str):
+        value = json.dumps(value)  # ->> gives the JSON text of a non-string
+    values = params.value_rates or {}
+    if params.default_rate is not None:
+        selected = value is not None
+    else:
+        selected = value in values
+    if not selected:
+        return False, None
+    if values and value in values:
+        return True, values[value]
+    return True, params.default_rate
+
+
+def _tagged(summary: pd.DataFrame, params, start: dt.date, end: dt.date) -> pd.DataFrame:
+    rows = _in_range(summary, start, end)
+    picks = [_tag_rate(t, params) for t in rows["pod_labels"]]
+    rows = rows.assign(_sel=[p[0] for p in picks], tag_rate=[p[1] for p in picks])
+    return rows[rows["_sel"]].drop(columns="_sel")
+
+
+def _vm_values(vm: pd.DataFrame, with_uptime: bool) -> pd.DataFrame:
+    """Per (vm_name, usage_start): max cores and the largest per-(day, cores) uptime sum, in hours."""
+    rows = vm.dropna(subset=["vm_name"])
+    agg = {"uptime": ("vm_uptime_total_seconds", lambda x: pd.to_numeric(x, errors="coerce").sum(min_count=1))} \
+        if with_uptime else {}
+    per = rows.groupby(["vm_name", "usage_start", "vm_cpu_request_cores"], dropna=False).agg(
+        n=("vm_name", "size"), **agg).reset_index()
+    out = per.groupby(["vm_name", "usage_start"]).agg(cores=("vm_cpu_request_cores", "max"),
+                                                      **({"uptime": ("uptime", "max")} if with_uptime else {}))
+    if with_uptime:
+        out["hours"] = out["uptime"] / 3600
+    return out
+
+
+def vm_tag_rows(kind: str, summary: pd.DataFrame, params, start: dt.date, end: dt.date, *,
+                vm_raw: pd.DataFrame | None = None, vm_daily: pd.DataFrame | None = None,
+                vm_hours: pd.Series | None = None, days: int | None = None) -> pd.DataFrame:
+    """One tag rate's rows (monthly_cost_type 'Tag') of
+
+    - ``vm_hour``: hourly_cost_vm_tag_based.sql, max(VM hours that day) x rate, per summary row group (by node too);
+    - ``vm_core_month``: monthly_vm_core_tag_based.sql, max(cores, daily VM report) x rate / days_in_month;
+    - ``vm_core_hour``: hourly_vm_core_tag_based.sql, max(cores) x rate x max(uptime hours per (day, cores));
+
+    the VM-core ones take node and resource id from the raw VM report's last interval of the VM (LEFT JOIN: NULL
+    when the VM is not in it)."""
+    rows = _tagged(summary, params, start, end)
+    if not len(rows):
+        return pd.DataFrame(columns=VM_OUTPUT_COLUMNS)
+    keys = list(zip(rows["vm_name"], rows["usage_start"], strict=True))
+    if kind == "vm_hour":
+        rows = rows[[k in vm_hours.index for k in keys]]
+        rows = rows.assign(value=[vm_hours.get(k) for k in zip(rows["vm_name"], rows["usage_start"], strict=True)])
+        group = [*TAG_GROUP, "node", "tag_rate"]
+        out = rows.groupby(group, dropna=False, sort=False).agg(
+            resource_id=("resource_id", "max"),
+            value=("value", lambda x: pd.to_numeric(x, errors="coerce").max())).reset_index()
+        out["cost_model_cpu_cost"] = [v * numeric15(r) for v, r in zip(out["value"], out["tag_rate"], strict=True)]
+    else:
+        source = vm_daily if kind == "vm_core_month" else vm_raw
+        values = _vm_values(source, with_uptime=kind == "vm_core_hour")
+        rows = rows[[k in values.index for k in keys]]
+        keys = list(zip(rows["vm_name"], rows["usage_start"], strict=True))
+        latest = _latest(vm_raw) if vm_raw is not None and len(vm_raw) else pd.DataFrame(
+            columns=["node", "resource_id"])
+        rows = rows.assign(cores=[values.at[k, "cores"] for k in keys],
+                           hours=[values.at[k, "hours"] for k in keys] if kind == "vm_core_hour" else None,
+                           node=rows["vm_name"].map(latest["node"]),
+                           resource_id=rows["vm_name"].map(latest["resource_id"]))
+        out = rows.groupby([*TAG_GROUP, "tag_rate"], dropna=False, sort=False).agg(
+            node=("node", lambda x: x.dropna().max() if x.notna().any() else None),
+            resource_id=("resource_id", lambda x: x.dropna().max() if x.notna().any() else None),
+            cores=("cores", lambda x: pd.to_numeric(x, errors="coerce").max()),
+            hours=("hours", lambda x: pd.to_numeric(x, errors="coerce").max())).reset_index()
+        if kind == "vm_core_month":
+            out["cost_model_cpu_cost"] = [c * numeric15(r) / days for c, r in
+                                          zip(out["cores"], out["tag_rate"], strict=True)]
+        else:
+            out["cost_model_cpu_cost"] = [c * numeric15(r) * h for c, r, h in
+                                          zip(out["cores"], out["tag_rate"], out["hours"], strict=True)]
+    out["cost_model_rate_type"] = params.rate_type
+    out["monthly_cost_type"] = "Tag"
+    out["cost_category_id"] = pd.array(out["cost_category_id"], dtype="Int64")
+    return out[VM_OUTPUT_COLUMNS]
