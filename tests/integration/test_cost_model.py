@@ -57,7 +57,7 @@ def _cost_rows(pg_url, schema) -> list[tuple]:
         cur.execute(sql.SQL(
             "SELECT monthly_cost_type, data_source, usage_start, namespace, node, resource_id, cost_model_rate_type,"
             " cost_model_cpu_cost, cost_model_gpu_cost, all_labels::text, pod_labels->>'vm_kubevirt_io_name',"
-            " cost_category_id FROM {} WHERE monthly_cost_type IS NOT NULL ORDER BY 1, 2, 3, 4, 5, 6, 10"
+            " cost_category_id FROM {} WHERE monthly_cost_type IS NOT NULL ORDER BY 1, 2, 3, 4, 5, 6, 10, 7, 8, 9"
         ).format(qualified(schema, SUMMARY_TABLE)))
         return cur.fetchall()
 
@@ -154,7 +154,7 @@ def test_task_through_a_worker_writes_hand_computed_costs_and_reruns_replace(pg_
 
     # a re-run replaces its own rows with the same rows
     again = _run(pg_url, spec, options)
-    for step in ("gpu_monthly", "vm_core_monthly", "vm_hourly"):
+    for step in ("gpu_monthly", "vm_core_monthly", "vm_hourly", "vm_tag_based"):
         assert again["steps"][step]["deleted"] == out["steps"][step]["inserted"] == again["steps"][step]["inserted"]
     assert _cost_rows(pg_url, spec.schema_name) == first
 

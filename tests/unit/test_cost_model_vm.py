@@ -130,3 +130,23 @@ def test_vm_tmp_rows_from_pods_picks_one_row_per_vm_and_joins_pvcs():
     out = vm_tmp_rows_from_pods(latest, pvcs).sort_values(["vm_name", "pvc_name"]).reset_index(drop=True)
     assert out[["vm_name", "pvc_name", "cpu_request"]].fillna("NULL").values.tolist() == [
         ["vm-a", "a-data", 24.0], ["vm-a", "a-root", 24.0], ["vm-b", "NULL", 2.0]]
+
+
+def test_vm_tag_rows_hand_computed():
+    from poc_tasks.cost_model.rates import TagRateParams
+    from poc_tasks.cost_model.vm import vm_tag_rows
+
+    daily = VM.groupby(["vm_name", "usage_start"], as_index=False)["vm_cpu_request_cores"].max()
+    # app=y priced 2.0, other apps the default 1.0 (default present: every row with the key is selected)
+    by_app = TagRateParams("Infrastructure", "app", {"y": 2.0}, 1.0)
+    month = vm_tag_rows("vm_core_month", SUMMARY, by_app, D1, D2, vm_raw=VM, vm_daily=daily, days=31)
+    costs = {json.loads(p)["app"]: c for p, c in zip(month["pod_labels"], month["cost_model_cpu_cost"], strict=True)}
+    assert costs == {"x": pytest.approx(2 * 1.0 / 31), "y": pytest.approx(4 * 2.0 / 31), "z": pytest.approx(4 / 31)}
+    assert set(month["node"]) == {"n2"} and set(month["monthly_cost_type"]) == {"Tag"}
+    # value rates only: rows without a priced value are not selected
+    only_y = TagRateParams("Supplementary", "app", {"y": 0.5}, None)
+    hour = vm_tag_rows("vm_core_hour", SUMMARY, only_y, D1, D2, vm_raw=VM)
+    assert hour["cost_model_cpu_cost"].tolist() == [pytest.approx(4 * 0.5 * 2.0)]  # 4 cores x 0.5 x 2 h
+    hours = vm_hours_from_vm_report(VM)
+    per_hour = vm_tag_rows("vm_hour", SUMMARY, by_app, D1, D2, vm_hours=hours)
+    assert sorted(per_hour["cost_model_cpu_cost"].round(12)) == [1.5, 3.0, 6.0]  # x: 1.5 h x 1; z: 3 x 1; y: 3 x 2
