@@ -101,9 +101,9 @@ def add_gpus_and_vms(root: str, scenario: dict[str, Any], storage_options: dict 
 
     pods = pd.concat([_read(fs, p) for p in list_parquet(fs, folder("pod_usage", False))], ignore_index=True)
     workers = sorted(pods.loc[pods["node_role"].fillna("worker") == "worker", "node"].dropna().unique())
-    if len(workers) < 3:
-        raise ValueError("the sample needs at least 3 worker nodes for GPUs and VMs")
-    gpu_nodes = workers[: min(3, len(workers) - 1)]
+    if not workers:
+        raise ValueError("the sample needs a worker node for GPUs and VMs")
+    gpu_nodes = workers[: max(1, min(3, len(workers) - 1))]
     node_extra = {n: GPU_NODE_LABELS[i] for i, n in enumerate(gpu_nodes)}
     for daily in (False, True):
         _rewrite(fs, folder("node_labels", daily), "node_labels", "node", node_extra)
@@ -114,8 +114,12 @@ def add_gpus_and_vms(root: str, scenario: dict[str, Any], storage_options: dict 
     full = full[~full["namespace"].str.startswith(("openshift", "kube")) & (full["node"].fillna("") != "")]
     gpu_rows = []
     for node_idx, gpu_uuid, model, vendor, mem, profile, slices, max_slices, mig_mem, share in GPU_PODS:
+        node_idx = min(node_idx, len(gpu_nodes) - 1)
         node = gpu_nodes[node_idx]
-        host = full[full["node"] == node].sort_values("pod").iloc[len(gpu_rows) % 2]
+        candidates = full[full["node"] == node].sort_values("pod")
+        if not len(candidates):
+            candidates = hours_per_pod[hours_per_pod["node"] == node].sort_values("pod")
+        host = candidates.iloc[len(gpu_rows) % len(candidates)]
         times = pods.loc[(pods["pod"] == host["pod"]) & (pods["namespace"] == host["namespace"]),
                          ["report_period_start", "report_period_end", "interval_start", "interval_end"]]
         for t in times.drop_duplicates("interval_start").itertuples(index=False):
