@@ -9,12 +9,7 @@ OCP summary poc_tasks makes also gets its cost-model steps from poc_tasks. The s
 one transaction, so a failed or timed-out step has written nothing (or everything, if it committed just before
 the timeout; Koku's fallback then deletes and rewrites the same rows): the Trino call simply runs.
 
-Which Koku call each step replaces (docs/trino-call-sites*.md):
-
-| step             | Koku call                                                                  |
-|------------------|----------------------------------------------------------------------------|
-| vm_core_monthly  | OCPReportDBAccessor.populate_monthly_cost_sql(cost_type="OCP_VM_CORE", ...) |
-| gpu_monthly      | the gpu_cost_per_month loop of OCPReportDBAccessor.populate_tag_based_costs |
+Which Koku call each step replaces: KOKU_CALL_SITES below (and docs/trino-call-sites-ocp-cost-model.md).
 """
 
 from __future__ import annotations
