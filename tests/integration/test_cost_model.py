@@ -214,3 +214,27 @@ def test_koku_hook_routes_runs_on_a_worker_and_falls_back(pg_url, dataset, celer
     fell = cost_model_step_or_trino("gpu_monthly", **args, config=on, app=koku, timeout=90)
     assert fell.path == "fallback" and calls == ["trino", "trino"]
     assert "distribution_type" in fell.error
+
+
+def test_cli_runs_the_steps_and_refuses_bad_input_with_exit_2(pg_url, dataset, tmp_path):
+    import json as _json
+
+    from tests.integration.ocp_support import run_cli
+
+    spec, _scenario, _options = dataset
+    rows = cost_model_rows(spec.source_uuid, spec.start_date, spec.end_date)
+    path = tmp_path / "cost_model.json"
+    path.write_text(_json.dumps(rows, default=str))
+    common = ["run", "ocp-cost-model", "--schema", spec.schema_name, "--source-uuid", spec.source_uuid,
+              "--cluster-id", spec.cluster_id, "--start", "2026-01-01", "--end", "2026-01-02"]
+    ok = run_cli(*common, "--load-cost-model", str(path), "--steps", "vm_core_monthly")
+    assert ok.code == 0, ok.stderr
+    assert list(ok.json["steps"]) == ["vm_core_monthly"] and ok.json["steps"]["vm_core_monthly"]["inserted"] > 0
+    for extra, message in ((["--steps", "bogus"], "unknown cost-model step"),
+                           (["--steps", "vm_tmp_table"], "vm_tmp_uuid"),
+                           (["--steps", "vm_tmp_table", "--vm-tmp-uuid", "0" * 32], "does not exist"),
+                           (["--load-cost-model", str(tmp_path / "missing.json")], "missing.json")):
+        bad = run_cli(*common, *extra)
+        assert bad.code == 2 and message in bad.stderr, (extra, bad.stderr)
+    # nothing was written by the refused runs: the VM core rows are those of the first run
+    assert {r[0] for r in _cost_rows(pg_url, spec.schema_name)} == {"OCP_VM_CORE"}
