@@ -1,20 +1,19 @@
 """The cost-model steps Koku runs on Trino, for one OCP source and one month: read, compute, replace.
 
-Koku's OCPCostModelCostUpdater.update_summary_cost_model_costs calls, per month, among PostgreSQL-only steps:
-``populate_monthly_cost_sql("OCP_VM_CORE", ...)`` (Trino: monthly_vm_core.sql) and, inside
-``populate_tag_based_costs``, the GPU statement (monthly_cost_gpu.sql). This module runs those on Parquet:
+Koku's OCPCostModelCostUpdater runs, per month, PostgreSQL statements over the daily summary and a few that read
+the Parquet through Trino; these are the latter, on the Parquet (rules and deviations: docs/cost-model.md):
 
-- ``vm_core_monthly``: deletes Koku's way (delete_monthly_cost.sql: report period, usage_start range,
-  ``cost_model_rate_type IS NOT NULL AND monthly_cost_type = 'OCP_VM_CORE'``) and inserts when the cost model has a
-  ``vm_core_cost_per_month`` rate (infrastructure first, as _update_monthly_cost picks it). Without a VM report
-  for the month Koku does neither (``trino_table_exists`` check); neither do we.
-- ``gpu_monthly``: Koku deletes every ``monthly_cost_type = 'Tag'`` row of the source and range before its tag
-  steps (``_delete_tag_usage_costs``), then inserts GPU rows per ``gpu_cost_per_month`` tag rate. The other Tag
-  rows come from Koku's PostgreSQL statements, which it keeps running, so our delete is narrowed to the rows the
-  GPU statement writes (``data_source = 'GPU'``): a re-run replaces exactly its own rows. Without GPU data or a
-  cluster id Koku skips the statement; we then only delete.
+- ``gpu_monthly``       monthly_cost_gpu.sql (populate_tag_based_costs, gpu_cost_per_month)
+- ``vm_core_monthly``   monthly_vm_core.sql (populate_monthly_cost_sql("OCP_VM_CORE"))
+- ``vm_hourly``         hourly_cost_virtual_machine.sql, hourly_vm_core.sql (populate_vm_usage_costs)
+- ``vm_tag_based``      the VM tag statements of populate_tag_based_costs
+- optional, run when named: ``gpu_distribution`` (distribute_unallocated_gpu_cost.sql), ``vm_tmp_table``
+  (populate_vm_tmp_table*.sql into Koku's tmp_virt_<uuid>), ``gpu_ui_usage_only`` (reporting_ocp_gpu_summary_p).
 
-Each step is one transaction (db.writer.replace_rows): a failure leaves the previous rows.
+Deletes are Koku's where its delete covers exactly the statement's rows (OCP_VM_CORE, gpu_distributed, the GPU UI
+table); where Koku deletes a family shared with its PostgreSQL statements before running them all (Tag rows, usage
+rows), the delete is narrowed to the rows the replaced statement writes, so a re-run replaces exactly its own rows
+and never Koku's. Each step is one transaction (db.writer.replace_rows): a failure leaves the previous rows.
 """
 
 from __future__ import annotations
@@ -54,7 +53,8 @@ from poc_tasks.db.writer import replace_rows
 from poc_tasks.errors import InvalidArgument
 from poc_tasks.run import OcpRunSpec
 
-__all__ = ["run_cost_model", "STEPS", "GPU_DELETE_WHERE", "VM_CORE_DELETE_WHERE"]
+__all__ = ["run_cost_model", "apply_cost_model", "STEPS", "OPTIONAL_STEPS", "GPU_DELETE_WHERE", "VM_CORE_DELETE_WHERE",
+           "VM_HOURLY_DELETE_WHERE", "VM_TAG_DELETE_WHERE", "GPU_DISTRIBUTION_DELETE_WHERE"]
 
 STEPS = ("gpu_monthly", "vm_core_monthly", "vm_hourly", "vm_tag_based")
 # steps run only when asked for (they need an argument of Koku's run)
