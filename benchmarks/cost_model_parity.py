@@ -42,6 +42,20 @@ from poc_tasks.cost_model.flow import run_cost_model  # noqa: E402
 from poc_tasks.db import tables_cost_model  # noqa: E402
 from poc_tasks.run import OcpRunSpec  # noqa: E402
 
+_copy_dataframe = oracle.copy_dataframe
+
+
+def _copy_with_integer_columns(conn, schema, table, df, table_cols):
+    """The oracle's COPY, with the GPU report's integer columns as integers: a Parquet that stores them as doubles
+    (nise's, through benchmarks/nise_to_koku_parquet.py) would otherwise send "2.0" to an integer column, which
+    Koku's own writer (pandas to_sql) converts."""
+    for col in ("mig_slice_count", "gpu_max_slices"):
+        if col in df.columns and df[col].dtype.kind == "f":
+            df = df.assign(**{col: df[col].astype("Int64")})
+    return _copy_dataframe(conn, schema, table, df, table_cols)
+
+
+oracle.copy_dataframe = _copy_with_integer_columns
 SQL_DIR = "koku/masu/database/self_hosted_sql/openshift/cost_model"
 TAG_DELETE = "koku/masu/database/sql/openshift/cost_model/delete_monthly_cost.sql"
 
@@ -287,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate-type", default="Infrastructure", choices=["Infrastructure", "Supplementary"])
     ap.add_argument("--keep", action="store_true", help="keep the schema and the work directory")
     ap.add_argument("--clean", action="store_true", help="sample without mid-day label changes")
+    ap.add_argument("--gpu-vendor", default="NVIDIA",
+                    help="the vendor the sample cost model's NVIDIA GPU rate is keyed on (nise data: nvidia)")
     ap.add_argument("--without-vm-report", action="store_true",
                     help="drop the VM report after adding VMs (Koku then counts VM hours from the pods' raw rows)")
     args = ap.parse_args(argv)
@@ -317,6 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     start = dt.date.fromisoformat(scenario["start_date"])
     end = dt.date.fromisoformat(scenario["end_date"])
     rows = sample_data.cost_model_rows(scenario["source_uuid"], start, end, rate_type=args.rate_type)
+    for table in ("cost_model", "price_list"):
+        for rate in rows[table][0]["rates"]:
+            if (rate.get("tag_rates") or {}).get("tag_key") == "NVIDIA":
+                rate["tag_rates"]["tag_key"] = args.gpu_vendor
     conn = psycopg2.connect(args.dsn)
     with conn.cursor() as cur:
         cur.execute(f'SET search_path TO "{schema}", public')
@@ -356,8 +376,10 @@ def main(argv: list[str] | None = None) -> int:
     gpu_koku, gpu_poc, gpu_verdict = gpu_ui_parity(conn, koku, render, schema, scenario, root, rows, work)
     print(f"reporting_ocp_gpu_summary_p (usage only): Koku {gpu_koku} rows, poc_tasks {gpu_poc} rows; {gpu_verdict}")
 
-    print(json.dumps({"dataset": {"nodes": args.nodes, "pods": args.pods, "days": args.days,
-                                  "features": scenario.get("features", {}).get("cost_model")},
+    dataset = ({"root": args.root} if args.root else
+               {"nodes": args.nodes, "pods": args.pods, "days": args.days,
+                "features": scenario.get("features", {}).get("cost_model")})
+    print(json.dumps({"dataset": dataset,
                       "koku_rows": n_koku, "poc_rows": n_poc, "poc_steps": result["steps"],
                       "seconds": {"oracle_load_and_summary": round(t_load, 2), "koku_sql": round(t_koku, 3),
                                   "poc_tasks": round(t_poc, 3)}}, indent=1, default=str))
