@@ -104,8 +104,11 @@ def run_koku(conn, koku, render, schema, scenario, rp, rates, timings, vm_report
         ("vm_core_cost_per_month", "monthly_vm_core_tag_based",
          {"amortized_denominator": days.day, "cost_type": "Tag"}),
         ("vm_core_cost_per_hour", "hourly_vm_core_tag_based", {}),
+        ("project_per_month", "monthly_project_tag_based",
+         {"amortized_denominator": days.day, "cost_type": "Tag", "cluster_id": scenario["cluster_id"],
+          "cluster_alias": scenario["cluster_alias"]}),
     ):
-        if metric != "vm_cost_per_hour" and not vm_report:
+        if metric in ("vm_core_cost_per_month", "vm_core_cost_per_hour") and not vm_report:
             continue
         for p in koku_tag_params(rates, metric):
             params = {**base, **p, **extra, "cost_model_id": sample_data.SAMPLE_COST_MODEL_UUID, "rate_uuid": None,

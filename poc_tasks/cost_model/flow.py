@@ -32,6 +32,7 @@ from poc_tasks.cost_model.inputs import (
     open_cost_model_sources,
     read_gpu_daily,
     read_gpu_node_hours,
+    read_namespace_labels,
     read_vm,
     read_vm_pod_hours,
     read_vm_pvc_pairs,
@@ -39,6 +40,7 @@ from poc_tasks.cost_model.inputs import (
 from poc_tasks.cost_model.rates import (
     GPU_MONTH,
     INFRASTRUCTURE,
+    PROJECT_MONTH,
     SUPPLEMENTARY,
     VM_CORE_HOUR,
     VM_CORE_MONTH,
@@ -56,7 +58,7 @@ from poc_tasks.run import OcpRunSpec
 __all__ = ["run_cost_model", "apply_cost_model", "STEPS", "OPTIONAL_STEPS", "GPU_DELETE_WHERE", "VM_CORE_DELETE_WHERE",
            "VM_HOURLY_DELETE_WHERE", "VM_TAG_DELETE_WHERE", "GPU_DISTRIBUTION_DELETE_WHERE"]
 
-STEPS = ("gpu_monthly", "vm_core_monthly", "vm_hourly", "vm_tag_based")
+STEPS = ("gpu_monthly", "vm_core_monthly", "vm_hourly", "vm_tag_based", "project_tag_based")
 # steps run only when asked for (they need an argument of Koku's run)
 OPTIONAL_STEPS = ("vm_tmp_table", "gpu_ui_usage_only", "gpu_distribution")
 
@@ -243,6 +245,34 @@ def vm_tag_based(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs, s
             "tag_rates": len(hour_params) + len(core_month) + len(core_hour)}
 
 
+# narrowed like VM_TAG_DELETE_WHERE, to the project rows (namespace labels: no VM label)
+PROJECT_TAG_DELETE_WHERE = (
+    _RANGE + " AND source_uuid = %(source)s AND data_source = 'Pod' AND monthly_cost_type = 'Tag'"
+    " AND cost_model_memory_cost IS NULL AND cost_model_volume_cost IS NULL"
+    " AND NOT (pod_labels ? 'vm_kubevirt_io_name')"
+)
+
+
+def project_tag_based(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs, sources: CostModelSources,
+                      **_options: Any) -> dict[str, Any]:
+    """The project_per_month entry of populate_tag_based_costs (monthly_project_tag_based.sql)."""
+    from poc_tasks.cost_model import project
+
+    frames: list[pd.DataFrame] = []
+    params = model.tag_params.get(PROJECT_MONTH, [])
+    if params:
+        labels = read_namespace_labels(sources.namespace_labels_daily, spec.start_date, spec.end_date)
+        pairs = project.namespace_nodes(conn, spec.schema_name, spec.source_uuid, spec.start_date, spec.end_date)
+        conn.commit()
+        days = days_in_month(spec.start_date)
+        frames = [project.project_tag_rows(labels, pairs, p, days, spec.cluster_id, spec.cluster_alias,
+                                           spec.source_uuid) for p in params]
+    result = replace_rows(conn, spec.schema_name, SUMMARY_TABLE, PROJECT_TAG_DELETE_WHERE, _params(spec, rp),
+                          [f for f in frames if len(f)], constants={"report_period_id": rp},
+                          partition_range=(spec.start_date, spec.end_date))
+    return {"deleted": result.deleted, "inserted": result.inserted, "tag_rates": len(params)}
+
+
 GPU_DISTRIBUTED = "gpu_distributed"
 # delete_monthly_cost_model_rate_type.sql with cost_model_rate_type = 'gpu_distributed'
 GPU_DISTRIBUTION_DELETE_WHERE = _RANGE + " AND cost_model_rate_type = 'gpu_distributed'"
@@ -279,7 +309,7 @@ def gpu_distribution(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInput
 
 _STEP_FUNCS = {"gpu_monthly": gpu_monthly, "gpu_distribution": gpu_distribution,
                "gpu_ui_usage_only": gpu_ui_usage_only, "vm_core_monthly": vm_core_monthly, "vm_hourly": vm_hourly,
-               "vm_tmp_table": vm_tmp_table, "vm_tag_based": vm_tag_based}
+               "vm_tmp_table": vm_tmp_table, "vm_tag_based": vm_tag_based, "project_tag_based": project_tag_based}
 
 
 def run_cost_model(conn: Any, data_root: str, spec: OcpRunSpec, *, steps: tuple[str, ...] = STEPS,

@@ -24,7 +24,7 @@ from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetS
 from poc_tasks.run import OcpRunSpec
 
 __all__ = ["CostModelSources", "open_cost_model_sources", "read_gpu_daily", "read_gpu_node_hours", "read_vm",
-           "WHOLE_PARTITION", "read_vm_pod_hours", "read_vm_pvc_pairs",
+           "WHOLE_PARTITION", "read_vm_pod_hours", "read_vm_pvc_pairs", "read_namespace_labels",
            "GPU_COLUMNS", "VM_COLUMNS"]
 
 # koku/masu/util/ocp/common.py GPU_USAGE_COLUMNS + the optional MIG columns (GPU_USAGE_NEWV_COLUMNS_AND_TYPES)
@@ -65,6 +65,8 @@ POD_DAILY_LABELS = [ColumnSpec("interval_start", TIMESTAMP), ColumnSpec("pod", S
                     ColumnSpec("pod_labels", STRING)]
 STORAGE_DAILY_PVC = [ColumnSpec("interval_start", TIMESTAMP), ColumnSpec("pod", STRING),
                      ColumnSpec("persistentvolumeclaim", STRING)]
+NAMESPACE_LABELS_DAILY = [ColumnSpec("interval_start", TIMESTAMP), ColumnSpec("namespace", STRING),
+                          ColumnSpec("namespace_labels", STRING)]
 POD_RAW_LABELS = [ColumnSpec("interval_start", TIMESTAMP), ColumnSpec("pod_labels", STRING)]
 VM_LABEL = "vm_kubevirt_io_name"
 GPU_PRESENT = '"nvidia_com_gpu_present": "True"'  # the LIKE of monthly_cost_gpu.sql, on the label text
@@ -80,6 +82,7 @@ class CostModelSources:
     pod_raw: ParquetSource
     pod_daily: ParquetSource
     storage_daily: ParquetSource
+    namespace_labels_daily: ParquetSource
 
     @property
     def has_gpu(self) -> bool:
@@ -93,7 +96,8 @@ class CostModelSources:
 
     def bytes_read(self) -> int:
         return sum(s.bytes_read for s in (self.gpu_daily, self.gpu_raw, self.node_labels_raw, self.vm_raw,
-                                          self.vm_daily, self.pod_raw, self.pod_daily, self.storage_daily))
+                                          self.vm_daily, self.pod_raw, self.pod_daily, self.storage_daily,
+                                          self.namespace_labels_daily))
 
 
 def open_cost_model_sources(root: str, spec: OcpRunSpec,
@@ -112,7 +116,8 @@ def open_cost_model_sources(root: str, spec: OcpRunSpec,
                             vm_daily=source("vm_usage", True, VM_DAILY),
                             pod_raw=source("pod_usage", False, POD_RAW_LABELS),
                             pod_daily=source("pod_usage", True, POD_DAILY_LABELS),
-                            storage_daily=source("storage_usage", True, STORAGE_DAILY_PVC))
+                            storage_daily=source("storage_usage", True, STORAGE_DAILY_PVC),
+                            namespace_labels_daily=source("namespace_labels", True, NAMESPACE_LABELS_DAILY))
 
 
 def _range(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetime]:
@@ -215,3 +220,13 @@ def read_vm_pvc_pairs(pod_daily: ParquetSource, storage_daily: ParquetSource) ->
             if pvc and pod in by_pod:
                 pairs.update((pvc, vm) for vm in by_pod[pod])
     return pd.DataFrame(sorted(pairs), columns=["persistentvolumeclaim", "vm_name"])
+
+
+def read_namespace_labels(src: ParquetSource, start: dt.date, end: dt.date) -> pd.DataFrame:
+    """Daily namespace-label rows of [start, end] (usage_start, namespace, namespace_labels)."""
+    lo, hi = _range(start, end)
+    parts = [_with_usage_start(t) for _p, t in src.read_range(lo, hi, ["interval_start", "namespace",
+                                                                       "namespace_labels"])]
+    if not parts:
+        return pd.DataFrame(columns=["interval_start", "namespace", "namespace_labels", "usage_start"])
+    return pd.concat(parts, ignore_index=True)

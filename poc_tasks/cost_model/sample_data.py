@@ -213,6 +213,10 @@ def cost_model_rows(provider_uuid: str, start: dt.date, end: dt.date, *, distrib
         {"metric": {"name": "vm_core_cost_per_hour"}, "cost_type": other, "description": "",
          "custom_name": "vm core hour env", "tag_rates": {"tag_key": "environment", "tag_values": [
              {"tag_value": "default", "value": 0.02, "unit": "USD", "default": True, "description": ""}]}},
+        {"metric": {"name": "project_per_month"}, "cost_type": rate_type, "description": "",
+         "custom_name": "project by name", "tag_rates": {"tag_key": "kubernetes_io_metadata_name", "tag_values": [
+             {"tag_value": "payments", "value": 300.0, "unit": "USD", "default": False, "description": ""},
+             {"tag_value": "other", "value": 100.0, "unit": "USD", "default": True, "description": ""}]}},
         {"metric": {"name": "gpu_cost_per_month"}, "cost_type": rate_type, "description": "", "custom_name": "gpu",
          "tag_rates": {"tag_key": "NVIDIA", "tag_values": [
              {"tag_value": "A100", "value": 1500.0, "unit": "USD", "default": False, "description": ""},

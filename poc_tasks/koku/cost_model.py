@@ -35,7 +35,7 @@ __all__ = ["COST_MODEL_TASK", "COST_MODEL_STEPS", "KOKU_CALL_SITES", "cost_model
 
 COST_MODEL_TASK = "poc_tasks.apply_ocp_cost_model"
 # poc_tasks.cost_model.flow.STEPS, repeated: importing the flow would pull pandas into Koku's process
-COST_MODEL_STEPS = ("gpu_monthly", "vm_core_monthly", "vm_hourly", "vm_tag_based")
+COST_MODEL_STEPS = ("gpu_monthly", "vm_core_monthly", "vm_hourly", "vm_tag_based", "project_tag_based")
 # run only when named: vm_tmp_table needs vm_tmp_uuid (Koku's tmp_virt_<uuid> table); gpu_ui_usage_only is a UI step
 OPTIONAL_STEPS = ("vm_tmp_table", "gpu_ui_usage_only", "gpu_distribution")
 KOKU_CALL_SITES = {
@@ -44,6 +44,7 @@ KOKU_CALL_SITES = {
     "vm_hourly": "OCPReportDBAccessor.populate_vm_usage_costs (both rate types)",
     "vm_tag_based": "OCPReportDBAccessor.populate_tag_based_costs (vm_cost_per_hour, vm_core_cost_per_month, "
                     "vm_core_cost_per_hour)",
+    "project_tag_based": "OCPReportDBAccessor.populate_tag_based_costs (project_per_month)",
     "vm_tmp_table": "OCPReportDBAccessor._populate_virtualization_ui_summary_table (populate_vm_tmp_table*.sql)",
     "gpu_ui_usage_only": "OCPReportDBAccessor._populate_gpu_ui_summary_table_with_usage_only",
     "gpu_distribution": "OCPReportDBAccessor.populate_distributed_cost_sql (GPU_UNALLOCATED, the month's range)",
