@@ -18,6 +18,7 @@ Arithmetic is numeric throughout, as in PostgreSQL (poc_tasks.cost_model.pgnumer
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from decimal import Decimal
 
@@ -75,18 +76,19 @@ def project_tag_rows(ns_labels: pd.DataFrame, pairs: pd.DataFrame, params: TagRa
     joined = rows.merge(pairs, on=["usage_start", "namespace"], how="left")
     filtered = joined.drop_duplicates(["rate", "labels", "namespace", "cluster_id", "cluster_alias", "node",
                                        "usage_start"])
-    counts = filtered.groupby(["namespace", "usage_start"])["node"].count()
-    out = []
-    for r in filtered.itertuples(index=False):
-        if r.rate is None or pd.isna(r.rate):
-            cost = None  # a CASE without a branch for this value (cannot happen after the WHERE)
-        else:
-            amortized = pg_div(pg_round(Decimal(repr(float(r.rate))), 15), Decimal(days))
-            n = int(counts[(r.namespace, r.usage_start)])
-            cost = amortized if n < 1 else pg_div(amortized, pg_round(Decimal(n), 15))
-        out.append((r.usage_start, r.namespace, None if pd.isna(r.node) else r.node, r.labels,
-                    None if cost is None else str(pg_round(cost, 15))))
-    frame = pd.DataFrame(out, columns=["usage_start", "namespace", "node", "labels", "cost_model_cpu_cost"])
+    n_nodes = filtered.groupby(["namespace", "usage_start"])["node"].transform("count").astype(int).tolist()
+
+    @functools.cache
+    def cost(rate: float | None, n: int) -> str | None:
+        if rate is None or pd.isna(rate):
+            return None  # a CASE without a branch for this value (cannot happen after the WHERE)
+        amortized = pg_div(pg_round(Decimal(repr(float(rate))), 15), Decimal(days))
+        return str(pg_round(amortized if n < 1 else pg_div(amortized, pg_round(Decimal(n), 15)), 15))
+
+    frame = pd.DataFrame({
+        "usage_start": filtered["usage_start"].to_numpy(), "namespace": filtered["namespace"].to_numpy(),
+        "node": [None if pd.isna(v) else v for v in filtered["node"]], "labels": filtered["labels"].to_numpy(),
+        "cost_model_cpu_cost": [cost(r, n) for r, n in zip(filtered["rate"], n_nodes, strict=True)]})
     frame["cluster_id"] = cluster_id
     frame["cluster_alias"] = cluster_alias
     frame["data_source"] = "Pod"
