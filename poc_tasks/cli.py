@@ -546,7 +546,15 @@ def build_parser() -> argparse.ArgumentParser:
     from poc_tasks.cost_model import cli as cost_model_cli
 
     cost_model_cli.add_sample_arguments(p)
-    cost_model_cli.add_run_parser(run_sub, lambda q: (_add_database(q), _add_data(q)), _settings)
+    p = _sub(run_sub, "ocp-cost-model", cost_model_cli.RUN_HELP, cost_model_cli.RUN_DESCRIPTION)
+    _add_database(p)
+    _add_data(p)
+    _add_schema(p)
+    p.add_argument("--source-uuid", required=True, metavar="UUID", help="the OCP source (Koku's provider uuid)")
+    _add_cluster(p, "run")
+    _add_range(p)
+    p.add_argument("--report-period-id", type=int, metavar="N", help="the source's report period (default: found)")
+    cost_model_cli.add_run_arguments(p, _settings)
     return ap
 
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from poc_tasks.errors import InvalidArgument
 
-__all__ = ["add_run_parser", "add_sample_arguments", "after_sample", "COST_MODEL_FILE"]
+__all__ = ["add_run_arguments", "add_sample_arguments", "after_sample", "COST_MODEL_FILE", "RUN_HELP",
+           "RUN_DESCRIPTION"]
 
 COST_MODEL_FILE = "cost_model.json"  # the sample's cost model, in cost_model_rows() form, beside scenario.json
 
@@ -32,20 +33,20 @@ def _cmd_run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
                             price_lists=not args.without_price_lists, vm_tmp_uuid=args.vm_tmp_uuid)
 
 
-def add_run_parser(run_sub: Any, add_common: Callable[[argparse.ArgumentParser], None],
-                   settings_of: Callable[[argparse.Namespace], Any]) -> None:
-    p = run_sub.add_parser("ocp-cost-model", help="the cost-model steps Koku runs on Trino (GPU monthly tag cost, "
-                                                  "VM core monthly cost); needs `run ocp` first")
-    add_common(p)
-    p.add_argument("--schema", required=True)
-    p.add_argument("--source-uuid", required=True)
-    p.add_argument("--cluster-id", required=True)
-    p.add_argument("--cluster-alias")
-    p.add_argument("--start", required=True, help="YYYY-MM-DD (inclusive)")
-    p.add_argument("--end", required=True, help="YYYY-MM-DD (inclusive, same month)")
-    p.add_argument("--report-period-id", type=int)
-    p.add_argument("--steps", help="comma list (default: gpu_monthly,vm_core_monthly,vm_hourly; also vm_tmp_table)")
-    p.add_argument("--vm-tmp-uuid", help="vm_tmp_table: the uuid of Koku's tmp_virt_<uuid> table to fill")
+RUN_HELP = "the cost-model steps Koku runs on Trino: GPU, VM core, VM hourly, VM and project tag costs"
+RUN_DESCRIPTION = ("The steps of Koku's cost-model run that query Trino, for one OCP source over days of one month, "
+                   "from the Parquet: GPU monthly tag costs, VM core monthly costs, VM hourly costs, VM and project "
+                   "tag costs (default), and when named the unallocated-GPU distribution, the GPU UI table and "
+                   "Koku's virtualization temporary table. Reads the source's cost model from Koku's tables; needs "
+                   "`run ocp` over the same range first. See docs/cost-model.md.")
+
+
+def add_run_arguments(p: argparse.ArgumentParser, settings_of: Callable[[argparse.Namespace], Any]) -> None:
+    """The cost-model options of `run ocp-cost-model` (the common ones come from poc_tasks.cli)."""
+    p.add_argument("--steps", metavar="STEP,...",
+                   help="comma list (default: gpu_monthly,vm_core_monthly,vm_hourly,vm_tag_based,project_tag_based; "
+                        "also gpu_distribution, gpu_ui_usage_only, vm_tmp_table)")
+    p.add_argument("--vm-tmp-uuid", metavar="HEX32", help="vm_tmp_table: the uuid of Koku's tmp_virt_<uuid> to fill")
     p.add_argument("--load-cost-model", metavar="JSON",
                    help="store this cost model (the sample's cost_model.json) in Koku's tables first")
     p.add_argument("--without-price-lists", action="store_true",
