@@ -133,6 +133,9 @@ def run_demo(workdir: str, nodes: int, pods: int, days: int, broker: str = "memo
         for result in out.values():
             for table, n in result["rows"].items():
                 rows[table] = rows.get(table, 0) + int(n)
+        # the cost-model steps' rows are in the OCP summary too
+        summary = "reporting_ocpusagelineitem_daily_summary"
+        rows[summary] = rows.get(summary, 0) + sum(int(s.get("inserted", 0)) for s in cm_result["steps"].values())
         data = read_demo_data(url, scenario["schema"], scenario["source_uuid"], scenario["cluster_id"],
                               dt.date.fromisoformat(scenario["start_date"]),
                               dt.date.fromisoformat(scenario["end_date"]), cloud, rows)
