@@ -33,7 +33,19 @@ task_default_queue = "poc_aggregation"
 task_routes = {"poc_tasks.*": {"queue": "poc_aggregation"}}
 
 # Koku's: give up quickly when the broker is down instead of blocking the caller forever.
-broker_transport_options = {"max_retries": 4, "interval_start": 0, "interval_step": 0.5, "interval_max": 3}
+# visibility_timeout: how long an unacknowledged message (a task whose whole worker died: no parent left to requeue
+# it) waits in Redis before another worker gets it. Koku sets none, so the Redis transport's 3600 s applies there;
+# poc_tasks' longest task (a 5-day chunk or the largest table's write of a 500-node month) takes about two minutes,
+# so 900 s (POC_VISIBILITY_TIMEOUT; the run lock's POC_LOCK_TTL is the same by default) fits it with room, and a
+# killed worker's run resumes within ~15 minutes by itself. A task longer than this would be handed to a second
+# worker while it still runs (harmless -- every step is idempotent and writes are serialised in PostgreSQL -- but
+# wasted work): raise it with the data.
+# kombu looks for such messages every unacked_restore_interval (10 s) times unacked_restore_throttle (default 10:
+# every 100 s); throttle 1 makes it every 10 s (one ZRANGE on the unacked index), so the bound is the visibility
+# timeout plus 10 s.
+broker_transport_options = {"max_retries": 4, "interval_start": 0, "interval_step": 0.5, "interval_max": 3,
+                            "visibility_timeout": float(os.environ.get("POC_VISIBILITY_TIMEOUT") or 900),
+                            "unacked_restore_throttle": 1}
 broker_connection_retry = True
 broker_connection_retry_on_startup = True  # explicit: Celery 5.3+ warns when it is left unset
 broker_connection_max_retries = 400  # Koku's CELERY_BROKER_CONNECTION_MAX_RETRIES

@@ -251,6 +251,10 @@ def _cmd_sample(args: argparse.Namespace) -> dict[str, Any]:
                           label_changes=not args.clean, with_aws=args.with_aws, with_azure=args.with_azure,
                           with_gcp=args.with_gcp)
     scenario = write_sample(settings.require_data_root(), config, settings.storage_options())
+    # cost model: GPUs, VMs and cost_model.json (poc_tasks.cost_model.cli)
+    from poc_tasks.cost_model.cli import after_sample
+
+    scenario = after_sample(args, settings.require_data_root(), scenario, settings.storage_options())
     if args.without_ocp:
         _without_ocp(args, settings)
     out = {k: scenario[k] for k in ("schema", "source_uuid", "cluster_id", "start_date", "end_date")}
@@ -530,6 +534,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--without-ocp", action="store_true",
                    help="drop the cluster's OCP Parquet: a tenant with only the cloud account(s) of --with-*")
     p.set_defaults(func=_cmd_sample)
+    # cost model (poc_tasks.cost_model.cli): `sample --with-cost-model`, `run ocp-cost-model`
+    from poc_tasks.cost_model import cli as cost_model_cli
+
+    cost_model_cli.add_sample_arguments(p)
+    p = _sub(run_sub, "ocp-cost-model", cost_model_cli.RUN_HELP, cost_model_cli.RUN_DESCRIPTION)
+    _add_database(p)
+    _add_data(p)
+    _add_schema(p)
+    p.add_argument("--source-uuid", required=True, metavar="UUID", help="the OCP source (Koku's provider uuid)")
+    _add_cluster(p, "run")
+    _add_range(p)
+    p.add_argument("--report-period-id", type=int, metavar="N", help="the source's report period (default: found)")
+    cost_model_cli.add_run_arguments(p, _settings)
     return ap
 
 

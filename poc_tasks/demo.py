@@ -63,6 +63,10 @@ def run_demo(workdir: str, nodes: int, pods: int, days: int, broker: str = "memo
     config = SampleConfig(nodes=nodes, pods=pods, days=days, label_changes=False, **clouds)
     print(f"1/5 sample data: {nodes} nodes, {pods} pods, {days} days -> {data_root}", flush=True)
     scenario = write_sample(data_root, config)
+    # cost model: GPUs, VMs and the sample cost model (poc_tasks.cost_model)
+    from poc_tasks.cost_model.sample_data import add_gpus_and_vms, cost_model_rows, store_cost_model
+
+    scenario = add_gpus_and_vms(data_root, scenario)
     out: dict[str, Any] = {}
     with embedded_postgres(root / "pg") as url:
         print(f"2/5 PostgreSQL: {redact_url(url)}; tenant schema {scenario['schema']}", flush=True)
@@ -70,6 +74,8 @@ def run_demo(workdir: str, nodes: int, pods: int, days: int, broker: str = "memo
         with closing(connect(url)) as conn:
             with conn:
                 seed_tenant(conn, scenario["schema"], scenario)  # enables the scenario's OCP label keys
+                store_cost_model(conn, scenario["schema"], cost_model_rows(
+                    scenario["source_uuid"], config.start_date, config.end_date))
                 if cloud:
                     seed_cloud_tenant(conn, scenario["schema"], scenario, cloud)
         os.environ.update({"POC_DATABASE_URL": url, "POC_DATA_ROOT": data_root,
@@ -109,10 +115,27 @@ def run_demo(workdir: str, nodes: int, pods: int, days: int, broker: str = "memo
 
                 print(f"    poc_tasks.summarize_{cloud}", flush=True)
                 out[f"{cloud}_daily"], daily_text = run_cloud_daily(app, QUEUE, url, scenario, cloud)
+            # cost model: the steps Koku runs on Trino (GPU, VM), beside the usage they price
+            t2 = time.perf_counter()
+            print("    poc_tasks.apply_ocp_cost_model", flush=True)
+            cm_result = app.send_task("poc_tasks.apply_ocp_cost_model", queue=QUEUE, kwargs={
+                "schema_name": kwargs["schema_name"], "provider_uuid": kwargs["source_uuid"],
+                "start_date": kwargs["start_date"], "end_date": kwargs["end_date"],
+                "cluster_id": kwargs["cluster_id"], "cluster_alias": kwargs["cluster_alias"]}).get(timeout=600)
+            timings.append(f"cost model {time.perf_counter() - t2:.2f} s")
+        from poc_tasks.cost_model.report import cost_model_report
+        from poc_tasks.runspec import OcpRunSpec
+
+        cm_text = cost_model_report(url, data_root, OcpRunSpec.build(
+            kwargs["schema_name"], kwargs["source_uuid"], kwargs["cluster_id"], kwargs["start_date"],
+            kwargs["end_date"], kwargs["cluster_alias"]), cm_result)
         rows: dict[str, int] = {}
         for result in out.values():
             for table, n in result["rows"].items():
                 rows[table] = rows.get(table, 0) + int(n)
+        # the cost-model steps' rows are in the OCP summary too
+        summary = "reporting_ocpusagelineitem_daily_summary"
+        rows[summary] = rows.get(summary, 0) + sum(int(s.get("inserted", 0)) for s in cm_result["steps"].values())
         data = read_demo_data(url, scenario["schema"], scenario["source_uuid"], scenario["cluster_id"],
                               dt.date.fromisoformat(scenario["start_date"]),
                               dt.date.fromisoformat(scenario["end_date"]), cloud, rows)
@@ -122,6 +145,8 @@ def run_demo(workdir: str, nodes: int, pods: int, days: int, broker: str = "memo
     print(f"5/5 report (reporting_ocpusagelineitem_daily_summary, {scenario['start_date']} to "
           f"{scenario['end_date']})\n")
     print(terminal_summary(data))
+    print(f"\ncost model: VM and GPU costs (reporting_ocpusagelineitem_daily_summary)\n\n{cm_text}\n")
+    out["cost_model"] = cm_result
     print(f"time: {', '.join(timings)}; peak RSS {_peak_rss_mib():.0f} MiB")
     if daily_text:
         print(f"\n{daily_text}")

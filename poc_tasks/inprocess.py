@@ -1,15 +1,20 @@
 """A run's Celery chord in-process (the CLI's `run ocp` / `run ocp-on-*`): prepare, every chunk, the table writes
-in threads (db.parallel_writes), finalize; the stage is dropped on any failure."""
+in threads (db.parallel_writes), finalize; the stage is dropped on any failure.
+
+With a run key the whole run holds the run lock (locks.in_process_run_lock): the PostgreSQL run lock, and the
+Celery tasks' Redis lease when the shell names a Redis; a second run of the same month waits, then refuses."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from poc_tasks.db.parallel_writes import write_tables
-from poc_tasks.io.staging import Stage
+from poc_tasks.io.staging import Stage, sweep_stale_stages
+from poc_tasks.retry import with_retries
 from poc_tasks.settings import Settings
 
 __all__ = ["new_stage", "run_in_process"]
@@ -21,25 +26,48 @@ def new_stage(settings: Settings) -> Stage:
     return Stage(settings.effective_staging_root(), uuid.uuid4().hex, settings.storage_options())
 
 
+def sweep_staging(settings: Settings, keep: str) -> None:
+    """Drop the staging of runs older than a day (io.staging.sweep_stale_stages), at the start of a run."""
+    sweep_stale_stages(settings.effective_staging_root(), settings.storage_options(), keep=keep)
+
+
 def run_in_process(settings: Settings, prepare: Callable[[Stage], dict[str, Any]],
                    compute_chunk: Callable[..., dict[str, Any]], write_table: Callable[[Settings, Stage, str], int],
-                   finalize: Callable[..., dict[str, Any]], progress: Progress) -> dict[str, Any]:
+                   finalize: Callable[..., dict[str, Any]], progress: Progress,
+                   run_key: tuple[str, str, str, Any] | None = None) -> dict[str, Any]:
     """prepare(stage) -> manifest; compute_chunk(settings, stage, start, end, progress) per manifest chunk;
     write_table(settings, stage, table) per manifest table; finalize(settings, stage, written, chunk results).
+    `run_key`: (provider, schema, source, month) of the run lock, the key the Celery tasks use.
     The result's timings gain write_s and total_s."""
     t0 = time.perf_counter()
     stage = new_stage(settings)
+    held: Any = contextlib.nullcontext()
+    if run_key is not None:
+        from poc_tasks.locks import in_process_run_lock
+
+        held = in_process_run_lock(settings.require_database_url(), *run_key, token=stage.run_id)
+    with held:
+        sweep_staging(settings, stage.run_id)
+        return _run(settings, stage, prepare, compute_chunk, write_table, finalize, progress, t0)
+
+
+def _run(settings: Settings, stage: Stage, prepare: Callable[[Stage], dict[str, Any]],
+         compute_chunk: Callable[..., dict[str, Any]], write_table: Callable[[Settings, Stage, str], int],
+         finalize: Callable[..., dict[str, Any]], progress: Progress, t0: float) -> dict[str, Any]:
     try:
-        manifest = prepare(stage)
-        chunks = [compute_chunk(settings, stage, a, b, progress) for a, b in manifest["chunks"]]
+        manifest = with_retries("prepare", lambda: prepare(stage), settings)
+        chunks = [with_retries(f"compute_chunk {a}..{b}", lambda a=a, b=b: compute_chunk(settings, stage, a, b,
+                                                                                          progress), settings)
+                  for a, b in manifest["chunks"]]
         t1 = time.perf_counter()
         progress("write", {"tables": len(manifest["tables"])})
-        written = write_tables(manifest["tables"], lambda t: write_table(settings, stage, t))
+        written = write_tables(manifest["tables"], lambda t: with_retries(
+            f"write_table {t}", lambda: write_table(settings, stage, t), settings))
         write_s = time.perf_counter() - t1
         progress("finalize", {})
-        result = finalize(settings, stage, written, chunks)
+        result = with_retries("finalize", lambda: finalize(settings, stage, written, chunks), settings)
     except BaseException:
-        stage.cleanup()
+        stage.discard()
         raise
     result["timings"]["write_s"] = round(write_s, 3)
     result["timings"]["total_s"] = round(time.perf_counter() - t0, 3)

@@ -38,6 +38,7 @@ __all__ = [
     "SHADOW_COMPARISONS",
     "SHADOW_MISMATCHES",
     "LOCK_WAITS",
+    "LATE_TASKS",
     "observe_run",
     "peak_rss_bytes",
     "install_worker_hooks",
@@ -67,6 +68,8 @@ SHADOW_MISMATCHES = Counter("poc_tasks_shadow_mismatched_rows",
                             ["provider_type"])
 LOCK_WAITS = Counter("poc_tasks_lock_waits", "Runs re-queued because another run of the same month held the lock",
                      ["provider_type"])
+LATE_TASKS = Counter("poc_tasks_late_tasks", "Tasks of a finished or failed run that arrived late and did nothing",
+                     ["task"])
 
 
 def peak_rss_bytes() -> int:

@@ -1,8 +1,13 @@
 """Thin Celery entry points: validate the broker's arguments, prepare, compute day chunks, write, finalize.
 
-    summarize_ocp (prepare) --replace--> chord( compute_chunk(run, days) for each day chunk )
-        --> write_tables (run) --replace--> chord( write_table(run, table) for each staged table )
-        --> finalize_run (run)
+    summarize_ocp (prepare) --launches--> chord( compute_chunk(run, days) for each day chunk )
+        --> write_tables (run) --launches--> chord( write_table(run, table) for each staged table )
+        --> finalize_run (run) --stores the run's result on summarize_ocp's id-->
+
+summarize_* is not replaced by its chord: it stays the task Koku sent, listed in Flower under its own name. It
+ends without a result of its own (Ignore); every later task of the run reports PROGRESS (step, day, chunks and
+tables done) on its id, and finalize_run stores the run's result there (run_failed the error), so the caller's
+AsyncResult(id).get() returns the run's summary as before.
 
 Day chunks run on any number of workers; each table is then written in one transaction. Arguments arrive from
 a broker, so each task validates them (schema names, uuids, dates) before any SQL or path is built from them;
@@ -17,17 +22,20 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import time
 import uuid
 from typing import Any
 
 from celery import chord
+from celery.exceptions import Ignore
 
 from poc_tasks import metrics
 from poc_tasks.app import QUEUE, app
 from poc_tasks.errors import ConfigurationError, InvalidArgument
 from poc_tasks.locks import RunCancelled, RunLock, RunLocked, is_cancelled, redis_for, run_lock
+from poc_tasks.retry import with_retries
 from poc_tasks.runspec import OcpRunSpec
 from poc_tasks.settings import Settings
 
@@ -54,14 +62,6 @@ def _queue(task: Any) -> str:
     """Follow-up tasks stay on the queue the run came in on (poc_aggregation or poc_aggregation_xl)."""
     info = task.request.delivery_info or {}
     return info.get("routing_key") or QUEUE
-
-
-def _progress(task: Any, run_id: str):
-    def report(step: str, meta: dict[str, Any]) -> None:
-        if task.request.id and not task.request.is_eager:
-            task.update_state(state=PROGRESS, meta={"step": step, "run_id": run_id, **meta})
-
-    return report
 
 
 # --- run lock (poc_tasks.locks) ------------------------------------------------------------------------------
@@ -125,56 +125,179 @@ def release_run_lock(self, lock: dict[str, str] | None = None) -> bool:
     return bool(lease and lease.release())
 
 
+# --- the run as Flower and the caller see it: the summarize_* task's own id -------------------------------------
+
+
+def _event(task: Any, type_: str, root: str, **fields: Any) -> None:
+    """A task event about the summarize_* task `root`, sent from whichever task of the run is working, so that
+    Flower (and any event receiver) shows the run under the name Koku sent: task-progress (a custom state,
+    PROGRESS) while it runs, task-succeeded / task-failed at the end. Monitoring only: a lost event is logged."""
+    try:
+        with task.app.events.default_dispatcher(hostname=task.request.hostname) as dispatcher:
+            dispatcher.send(type_, uuid=root, **fields)
+    except Exception:  # noqa: BLE001 - never fail a run for its monitoring
+        LOG.warning("could not send %s for run %s", type_, root, exc_info=True)
+
+
+def _report_progress(task: Any, root: str | None, meta: dict[str, Any]) -> None:
+    """The run's PROGRESS (step, day, chunks or tables done) on the summarize_* task's id: in the result backend
+    (what AsyncResult(id).info and Flower's task result show) and as an event (Flower's task list)."""
+    if not root or _direct(task):
+        return
+    task.app.backend.store_result(root, meta, PROGRESS)
+    _event(task, "task-progress", root, result=repr(meta))
+
+
+def _progress(task: Any, run_id: str, root: str | None = None, extra: dict[str, Any] | None = None):
+    def report(step: str, meta: dict[str, Any]) -> None:
+        if task.request.id and not task.request.is_eager:
+            full = {"step": step, "run_id": run_id, **(extra or {}), **meta}
+            if root is None or root == task.request.id:
+                task.update_state(state=PROGRESS, meta=full)
+            else:
+                _report_progress(task, root, full)
+
+    return report
+
+
+def _finished(task: Any, run_id: str, what: str) -> bool:
+    """True (and said in the log) when the run already finished or failed: a late or redelivered task of it
+    (a worker killed after it stored its result, before its late ack) does nothing: no lock, no write."""
+    state = _run_state(task, run_id)
+    if state in ("done", "failed"):
+        LOG.warning("%s of run %s arrived after the run %s: ignored (no lock taken, nothing written)",
+                    what, run_id, "finished" if state == "done" else "failed")
+        metrics.LATE_TASKS.labels(what.split(" ")[0]).inc()
+        return True
+    return False
+
+
+def _run_state(task: Any, run_id: str) -> str | None:
+    from poc_tasks.locks import run_state
+
+    return None if _direct(task) else run_state(task.app, run_id)
+
+
+def _mark(task: Any, run_id: str, state: str) -> None:
+    from poc_tasks.locks import set_run_state
+
+    if not _direct(task):
+        set_run_state(task.app, run_id, state)
+
+
+def _pg_run_lock_holder(settings: Settings, provider: str, spec: Any) -> str | None:
+    """Who holds the PostgreSQL run lock of this run's key (an in-process run: the CLI), if anyone."""
+    from poc_tasks.locks import lock_key, pg_run_lock_holder
+
+    return pg_run_lock_holder(settings.require_database_url(),
+                              lock_key(provider, spec.schema_name, spec.source_uuid, spec.start_date))
+
+
 # --- the steps every run shares (OCP and OCP on cloud): the provider's function does the work -------------
+
+
+def _stage_id(task: Any) -> str:
+    """The run's staging id: the summarize_* task's id, so a redelivered message finds the run it started."""
+    try:
+        return uuid.UUID(str(task.request.id)).hex
+    except ValueError:
+        return uuid.uuid4().hex
 
 
 def _start_run(task: Any, lock_name: str, lock_spec: Any, prepare: Any, compute_task: Any, write_tables_task: Any,
                describe: str) -> Any:
-    """A summarize_* task's shared start: take the run lock, prepare into a new stage, then the chord of day
-    chunks whose callback fans out the table writes (in-process when the task is called directly)."""
-    settings, stage = _stage(uuid.uuid4().hex)
+    """A summarize_* task's shared start: take the run lock, prepare into a new stage, then launch the chord of
+    day chunks whose callback fans out the table writes (in-process when the task is called directly).
+
+    The task is not replaced by its chord (replace() would hand its id to finalize_run and Flower would list no
+    summarize_* task): it launches the chord, records PROGRESS on its own id and ends without a result of its
+    own (Ignore); the chord's tasks then report the run's PROGRESS on this id, and finalize (or the error
+    callback) stores the run's result or error on it -- what the caller's AsyncResult(id).get() returns."""
+    run_id = uuid.uuid4().hex if _direct(task) else _stage_id(task)
+    if not _direct(task):
+        state = _run_state(task, run_id)
+        if state in ("launched", "writing", "done", "failed"):
+            LOG.warning("summarize message of run %s redelivered after its chord started (%s): ignored", run_id,
+                        state)
+            raise Ignore()
+    settings, stage = _stage(run_id)
     started = time.time()
     # the task id is the token: a redelivered or retried message of the same task takes its own lock back
     lock = _take_lock(task, lock_name, lock_spec, task.request.id or stage.run_id)
     try:
         _guard(task, lock)  # a caller that gave up before the run started (the Koku hook's timeout)
+        if not _direct(task):
+            holder = _pg_run_lock_holder(settings, lock_name, lock_spec)
+            if holder is not None:  # an in-process run (the CLI) of the same month
+                _release(task, lock)
+                metrics.LOCK_WAITS.labels(lock_name).inc()
+                countdown = _env_number("POC_LOCK_RETRY_COUNTDOWN", 30.0)
+                message = f"an in-process run ({holder}) holds the run lock of {lock_name} {lock_spec.schema_name}"
+                LOG.info("%s; re-queued in %gs", message, countdown)
+                raise task.retry(countdown=countdown, max_retries=int(_env_number("POC_LOCK_MAX_RETRIES", 240)),
+                                 exc=RunLocked(message))
     except RunCancelled:
         _release(task, lock)
         raise
     LOG.info("%s run=%s", describe, stage.run_id)
+    root = task.request.id
+    from poc_tasks.inprocess import sweep_staging
+
+    sweep_staging(settings, stage.run_id)
     try:
-        manifest = prepare(settings, stage, _progress(task, stage.run_id))
+        manifest = with_retries("prepare", lambda: prepare(settings, stage, _progress(task, stage.run_id)), settings)
         if _direct(task):  # called directly: the same steps in-process
             chunks = [compute_task(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock)
                       for a, b in manifest["chunks"]]
             return write_tables_task(chunks, run_id=stage.run_id, lock=lock, started_at=started)
-    except BaseException:
-        stage.cleanup()
+        queue = _queue(task)
+        total = len(manifest["chunks"])
+        header = [compute_task.s(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock, root=root,
+                                 chunks_total=total).set(queue=queue)
+                  for a, b in manifest["chunks"]]
+        body = write_tables_task.s(run_id=stage.run_id, lock=lock, started_at=started, root=root).set(queue=queue)
+        body = body.on_error(run_failed.s(run_id=stage.run_id, lock=lock, root=root).set(queue=queue))
+        task.update_state(state=PROGRESS, meta={"step": "compute", "run_id": stage.run_id, "chunks_done": 0,
+                                                "chunks_total": total})
+        chord(header, body).apply_async()
+    except BaseException as exc:
+        if isinstance(exc, Ignore):
+            raise
+        stage.discard()
         _release(task, lock)
         raise
-    queue = _queue(task)
-    header = [compute_task.s(run_id=stage.run_id, chunk_start=a, chunk_end=b, lock=lock).set(queue=queue)
-              for a, b in manifest["chunks"]]
-    body = write_tables_task.s(run_id=stage.run_id, lock=lock, started_at=started).set(queue=queue)
-    if lock:
-        body = body.on_error(release_run_lock.si(lock=lock).set(queue=queue))
-    raise task.replace(chord(header, body))
+    _mark(task, stage.run_id, "launched")
+    raise Ignore()  # the run's result is stored on this id by finalize (or run_failed), not by this return
 
 
 def _compute_chunk(task: Any, compute: Any, run_id: str, chunk_start: str, chunk_end: str,
-                   lock: dict[str, str] | None) -> dict[str, Any]:
-    _guard(task, lock)
+                   lock: dict[str, str] | None, root: str | None, chunks_total: int | None) -> dict[str, Any]:
+    if _finished(task, run_id, f"compute_chunk {chunk_start}..{chunk_end}"):
+        return {"skipped": True, "chunk": [chunk_start, chunk_end]}
     settings, stage = _stage(run_id)
-    result = compute(settings, stage, chunk_start, chunk_end, _progress(task, stage.run_id))
+    with_retries("run lock", lambda: _guard(task, lock), settings)
+    extra = {"chunks_total": chunks_total} if chunks_total else {}
+    report = _progress(task, stage.run_id, root, extra)
+    result = with_retries(f"compute_chunk {chunk_start}..{chunk_end}",
+                          lambda: compute(settings, stage, chunk_start, chunk_end, report), settings)
     # which worker ran the chunk (scale-out is visible in the run's result) and its peak memory
     result["hostname"] = task.request.hostname or socket.gethostname()
     result["peak_rss_bytes"] = metrics.peak_rss_bytes()
+    if root and not _direct(task):
+        from poc_tasks.locks import count_run_step
+
+        done = count_run_step(task.app, run_id, "chunks")
+        _report_progress(task, root, {"step": "compute", "run_id": run_id, "chunk": [chunk_start, chunk_end],
+                                      "chunks_done": done, "chunks_total": chunks_total})
     return result
 
 
 def _fan_out_writes(task: Any, write_task: Any, finalize_task: Any, chunk_results: list[dict[str, Any]],
-                    run_id: str, lock: dict[str, str] | None, started_at: float | None) -> Any:
+                    run_id: str, lock: dict[str, str] | None, started_at: float | None,
+                    root: str | None) -> Any:
     """One write task per staged table, then the finalize callback (in-process when called directly)."""
+    if _finished(task, run_id, "write_tables"):
+        return {"skipped": True}
     _guard(task, lock)
     _settings, stage = _stage(run_id)
     manifest = stage.read_manifest()
@@ -182,26 +305,50 @@ def _fan_out_writes(task: Any, write_task: Any, finalize_task: Any, chunk_result
         results = [write_task(run_id=stage.run_id, table=t, lock=lock) for t in manifest["tables"]]
         return finalize_task(results, run_id=stage.run_id, chunk_results=chunk_results, lock=lock,
                              started_at=started_at)
+    if _run_state(task, run_id) == "writing":  # redelivered after it launched the writes
+        LOG.warning("write_tables of run %s redelivered after its writes started: ignored", run_id)
+        return {"skipped": True}
     queue = _queue(task)
-    header = [write_task.s(run_id=stage.run_id, table=t, lock=lock).set(queue=queue) for t in manifest["tables"]]
+    tables = list(manifest["tables"])
+    header = [write_task.s(run_id=stage.run_id, table=t, lock=lock, root=root, tables_total=len(tables))
+              .set(queue=queue) for t in tables]
     callback = finalize_task.s(run_id=stage.run_id, chunk_results=chunk_results, lock=lock,
-                               started_at=started_at).set(queue=queue)
-    if lock:
-        callback = callback.on_error(release_run_lock.si(lock=lock).set(queue=queue))
-        # replace() would copy this task's errback (the same release) onto the new chord, which Celery warns
-        # about (errbacks on chord headers); the callback above carries it already.
-        task.request.errbacks = None
-    raise task.replace(chord(header, callback))
+                               started_at=started_at, root=root).set(queue=queue)
+    callback = callback.on_error(run_failed.s(run_id=stage.run_id, lock=lock, root=root).set(queue=queue))
+    _report_progress(task, root, {"step": "write", "run_id": run_id, "tables_done": 0, "tables_total": len(tables),
+                                  "chunks_done": len(chunk_results), "chunks_total": len(chunk_results)})
+    chord(header, callback).apply_async()
+    _mark(task, run_id, "writing")
+    return {"tables": tables}
+
+
+def _write_one(task: Any, write: Any, run_id: str, table: str, lock: dict[str, str] | None, root: str | None,
+               tables_total: int | None) -> dict[str, int]:
+    if _finished(task, run_id, f"write_table {table}"):
+        return {}
+    settings, stage = _stage(run_id)
+    with_retries("run lock", lambda: _guard(task, lock), settings)  # a cancelled run writes nothing
+    rows = with_retries(f"write_table {table}", lambda: write(settings, stage, table), settings)
+    if root and not _direct(task):
+        from poc_tasks.locks import count_run_step
+
+        done = count_run_step(task.app, run_id, "tables")
+        _report_progress(task, root, {"step": "write", "run_id": run_id, "table": table, "tables_done": done,
+                                      "tables_total": tables_total})
+    return {table: rows}
 
 
 def _finalize(task: Any, finalize: Any, write_results: list[dict[str, int]], run_id: str,
               chunk_results: list[dict[str, Any]] | None, lock: dict[str, str] | None,
-              started_at: float | None) -> dict[str, Any]:
+              started_at: float | None, root: str | None = None) -> dict[str, Any]:
+    if _finished(task, run_id, "finalize"):
+        return {"skipped": True, "run_id": run_id}
     settings, stage = _stage(run_id)
     written: dict[str, int] = {}
     for part in write_results:
         written.update(part)
-    result = finalize(settings, stage, written, chunk_results)
+    result = with_retries("finalize", lambda: finalize(settings, stage, written, chunk_results), settings)
+    _mark(task, run_id, "done")  # before the lock goes: a late task of this run must find the run finished
     _release(task, lock)
     chunks = chunk_results or []
     result["workers"] = sorted({c["hostname"] for c in chunks if c.get("hostname")})
@@ -212,7 +359,62 @@ def _finalize(task: Any, finalize: Any, write_results: list[dict[str, int]], run
         result["timings"]["run_s"] = round(seconds, 3)
     result["started_at"], result["finished_at"] = started_at, finished  # epoch seconds: when the lock was held
     metrics.observe_run(result, seconds)
+    if root and not _direct(task):
+        task.app.backend.store_result(root, result, "SUCCESS")
+        _event(task, "task-succeeded", root, result=repr(result), runtime=seconds or 0.0)
     return result
+
+
+@app.task(name="poc_tasks.run_failed")
+def run_failed(request: Any, exc: BaseException, traceback: Any, run_id: str | None = None,
+               lock: dict[str, str] | None = None, root: str | None = None) -> None:
+    """Error callback of a run's chords (called in the process that saw the failure): the run is marked failed
+    (its late tasks are no-ops), its staging is removed, its lock given back at once, and the error is stored as
+    the summarize_* task's result and sent as its task-failed event: the caller gets a failed task, not silence.
+    Every table is as the failed step left it: each table's write is one transaction (see docs/reliability.md).
+
+    Not bound (bind=True would make Celery send it as an old-style errback with the task id only)."""
+    from poc_tasks.locks import run_state, set_run_state
+
+    if run_id:
+        first = run_state(app, run_id) != "failed"
+        set_run_state(app, run_id, "failed")
+        _stage(run_id)[1].discard()
+        if not first:
+            return
+    lease = RunLock(*_found_lease(lock)) if lock and _found_lease(lock) else None
+    if lease is not None and not lease.release():
+        LOG.warning("run lock %s was no longer held by %s at release", lease.key, lease.token)
+    exc = _real_error(exc)
+    LOG.error("run %s (task %s) failed: %s: %s", run_id, root, type(exc).__name__, exc)
+    if root:
+        app.backend.mark_as_failure(root, exc, traceback=None)
+        try:
+            with app.events.default_dispatcher() as dispatcher:
+                dispatcher.send("task-failed", uuid=root, exception=repr(exc))
+        except Exception:  # noqa: BLE001 - monitoring only
+            LOG.warning("could not send task-failed for run %s", root, exc_info=True)
+
+
+def _real_error(exc: BaseException) -> BaseException:
+    """The failed step's own exception instead of the chord's wrapper ("Dependency <id> raised ..."): the error the
+    caller sees names the service, the file or the argument, as the step did."""
+    from celery.exceptions import ChordError
+
+    match = re.match(r"Dependency ([0-9a-f-]{36}) raised", str(exc)) if isinstance(exc, ChordError) else None
+    if match:
+        try:
+            inner = app.AsyncResult(match.group(1)).result
+        except Exception:  # noqa: BLE001 - keep the wrapper then
+            return exc
+        if isinstance(inner, BaseException):
+            return inner
+    return exc
+
+
+def _found_lease(lock: dict[str, str]) -> tuple[Any, str, str] | None:
+    found = redis_for(app)
+    return (found[0], lock["key"], lock["token"]) if found else None
 
 
 # --- OCP --------------------------------------------------------------------------------------------------
@@ -235,45 +437,44 @@ def summarize_ocp(self, schema_name: str, source_uuid: str, start_date: str, end
 
 
 @app.task(name="poc_tasks.compute_chunk", bind=True, acks_late=True)
-def compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str,
-                  lock: dict[str, str] | None = None) -> dict[str, Any]:
+def compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str, lock: dict[str, str] | None = None,
+                  root: str | None = None, chunks_total: int | None = None) -> dict[str, Any]:
     """Summarise one day chunk into the run's staging folder (a retry rewrites the same part file)."""
     from poc_tasks.ocp.pipeline import compute_chunk as compute
 
-    return _compute_chunk(self, compute, run_id, chunk_start, chunk_end, lock)
+    return _compute_chunk(self, compute, run_id, chunk_start, chunk_end, lock, root, chunks_total)
 
 
 @app.task(name="poc_tasks.write_tables", bind=True, acks_late=True)
 def write_tables(self, chunk_results: list[dict[str, Any]], run_id: str, lock: dict[str, str] | None = None,
-                 started_at: float | None = None) -> Any:
+                 started_at: float | None = None, root: str | None = None) -> Any:
     """After every chunk: one write task per staged table, then the finalize callback."""
-    return _fan_out_writes(self, write_table, finalize_run, chunk_results, run_id, lock, started_at)
+    return _fan_out_writes(self, write_table, finalize_run, chunk_results, run_id, lock, started_at, root)
 
 
 @app.task(name="poc_tasks.write_table", bind=True, acks_late=True)
-def write_table(self, run_id: str, table: str, lock: dict[str, str] | None = None) -> dict[str, int]:
+def write_table(self, run_id: str, table: str, lock: dict[str, str] | None = None, root: str | None = None,
+                tables_total: int | None = None) -> dict[str, int]:
     """One table's replace: delete what the run replaces, COPY the staged rows, commit (one transaction)."""
     from poc_tasks.ocp.pipeline import write_table as write
 
-    _guard(self, lock)  # a cancelled run writes nothing
-    settings, stage = _stage(run_id)
-    return {table: write(settings, stage, table)}
+    return _write_one(self, write, run_id, table, lock, root, tables_total)
 
 
 @app.task(name="poc_tasks.finalize_run", bind=True, acks_late=True)
 def finalize_run(self, write_results: list[dict[str, int]], run_id: str,
                  chunk_results: list[dict[str, Any]] | None = None, lock: dict[str, str] | None = None,
-                 started_at: float | None = None) -> dict[str, Any]:
+                 started_at: float | None = None, root: str | None = None) -> dict[str, Any]:
     """Chord callback: stamp the report period, drop the staging folder, return rows per table and timings."""
     from poc_tasks.ocp.pipeline import finalize
 
-    return _finalize(self, finalize, write_results, run_id, chunk_results, lock, started_at)
+    return _finalize(self, finalize, write_results, run_id, chunk_results, lock, started_at, root)
 
 
 # --- OCP on AWS -------------------------------------------------------------------------------------------
 #
-#   summarize_ocp_on_aws (prepare) --replace--> chord( cloud_compute_chunk(run, days) for each Koku date chunk )
-#       --> cloud_write_tables (run) --replace--> chord( cloud_write_table(run, table) ) --> cloud_finalize_run
+#   summarize_ocp_on_aws (prepare) --launches--> chord( cloud_compute_chunk(run, days) for each Koku date chunk )
+#       --> cloud_write_tables (run) --launches--> chord( cloud_write_table(run, table) ) --> cloud_finalize_run
 
 
 def _cloud_lock_spec(spec: Any) -> Any:
@@ -349,45 +550,45 @@ def summarize_ocp_on_gcp(self, schema_name: str, openshift_provider_uuid: str, g
 
 
 @app.task(name="poc_tasks.cloud_compute_chunk", bind=True, acks_late=True)
-def cloud_compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str,
-                        lock: dict[str, str] | None = None) -> dict[str, Any]:
+def cloud_compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str, lock: dict[str, str] | None = None,
+                        root: str | None = None, chunks_total: int | None = None) -> dict[str, Any]:
     """Match and attribute one Koku date chunk into the run's staging folder (a retry rewrites its parts)."""
     from poc_tasks.cloud.flow import compute_chunk as compute
 
-    return _compute_chunk(self, compute, run_id, chunk_start, chunk_end, lock)
+    return _compute_chunk(self, compute, run_id, chunk_start, chunk_end, lock, root, chunks_total)
 
 
 @app.task(name="poc_tasks.cloud_write_tables", bind=True, acks_late=True)
 def cloud_write_tables(self, chunk_results: list[dict[str, Any]], run_id: str, lock: dict[str, str] | None = None,
-                       started_at: float | None = None) -> Any:
+                       started_at: float | None = None, root: str | None = None) -> Any:
     """After every chunk: one write task per table (project, back-populated OCP rows, tags, 8 UI tables)."""
-    return _fan_out_writes(self, cloud_write_table, cloud_finalize_run, chunk_results, run_id, lock, started_at)
+    return _fan_out_writes(self, cloud_write_table, cloud_finalize_run, chunk_results, run_id, lock, started_at,
+                           root)
 
 
 @app.task(name="poc_tasks.cloud_write_table", bind=True, acks_late=True)
-def cloud_write_table(self, run_id: str, table: str, lock: dict[str, str] | None = None) -> dict[str, int]:
+def cloud_write_table(self, run_id: str, table: str, lock: dict[str, str] | None = None, root: str | None = None,
+                      tables_total: int | None = None) -> dict[str, int]:
     """One table's replace with Koku's delete rule, in one transaction."""
     from poc_tasks.cloud.flow import write_table as write
 
-    _guard(self, lock)
-    settings, stage = _stage(run_id)
-    return {table: write(settings, stage, table)}
+    return _write_one(self, write, run_id, table, lock, root, tables_total)
 
 
 @app.task(name="poc_tasks.cloud_finalize_run", bind=True, acks_late=True)
 def cloud_finalize_run(self, write_results: list[dict[str, int]], run_id: str,
                        chunk_results: list[dict[str, Any]] | None = None, lock: dict[str, str] | None = None,
-                       started_at: float | None = None) -> dict[str, Any]:
+                       started_at: float | None = None, root: str | None = None) -> dict[str, Any]:
     """Chord callback: stamp ocp_on_cloud_updated_datetime, drop the staging folder, return the run summary."""
     from poc_tasks.cloud.flow import finalize
 
-    return _finalize(self, finalize, write_results, run_id, chunk_results, lock, started_at)
+    return _finalize(self, finalize, write_results, run_id, chunk_results, lock, started_at, root)
 
 
 # --- cloud daily summaries (poc_tasks/daily/): AWS, the EC2 compute summary, Azure, GCP --------------------------
 #
-#   summarize_aws (prepare) --replace--> chord( daily_compute_chunk(run, days) for each Koku date chunk )
-#       --> daily_write_tables (run) --replace--> chord( daily_write_table(run, table) ) --> daily_finalize_run
+#   summarize_aws (prepare) --launches--> chord( daily_compute_chunk(run, days) for each Koku date chunk )
+#       --> daily_write_tables (run) --launches--> chord( daily_write_table(run, table) ) --> daily_finalize_run
 
 
 def _summarize_daily(task: Any, provider: str, kwargs: dict[str, Any]) -> Any:
@@ -467,39 +668,39 @@ def summarize_gcp(self, schema_name: str, source_uuid: str, start_date: str, end
 
 
 @app.task(name="poc_tasks.daily_compute_chunk", bind=True, acks_late=True)
-def daily_compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str,
-                        lock: dict[str, str] | None = None) -> dict[str, Any]:
+def daily_compute_chunk(self, run_id: str, chunk_start: str, chunk_end: str, lock: dict[str, str] | None = None,
+                        root: str | None = None, chunks_total: int | None = None) -> dict[str, Any]:
     """One chunk of a daily summary into the run's staging folder (a retry rewrites its parts)."""
     from poc_tasks.daily.run import compute_chunk as compute
 
-    return _compute_chunk(self, compute, run_id, chunk_start, chunk_end, lock)
+    return _compute_chunk(self, compute, run_id, chunk_start, chunk_end, lock, root, chunks_total)
 
 
 @app.task(name="poc_tasks.daily_write_tables", bind=True, acks_late=True)
 def daily_write_tables(self, chunk_results: list[dict[str, Any]], run_id: str, lock: dict[str, str] | None = None,
-                       started_at: float | None = None) -> Any:
+                       started_at: float | None = None, root: str | None = None) -> Any:
     """After every chunk: one write task per table of the flow, then the finalize callback."""
-    return _fan_out_writes(self, daily_write_table, daily_finalize_run, chunk_results, run_id, lock, started_at)
+    return _fan_out_writes(self, daily_write_table, daily_finalize_run, chunk_results, run_id, lock, started_at,
+                           root)
 
 
 @app.task(name="poc_tasks.daily_write_table", bind=True, acks_late=True)
-def daily_write_table(self, run_id: str, table: str, lock: dict[str, str] | None = None) -> dict[str, int]:
+def daily_write_table(self, run_id: str, table: str, lock: dict[str, str] | None = None, root: str | None = None,
+                      tables_total: int | None = None) -> dict[str, int]:
     """One table's replace with Koku's delete rule, in one transaction."""
     from poc_tasks.daily.run import write_table as write
 
-    _guard(self, lock)
-    settings, stage = _stage(run_id)
-    return {table: write(settings, stage, table)}
+    return _write_one(self, write, run_id, table, lock, root, tables_total)
 
 
 @app.task(name="poc_tasks.daily_finalize_run", bind=True, acks_late=True)
 def daily_finalize_run(self, write_results: list[dict[str, int]], run_id: str,
                        chunk_results: list[dict[str, Any]] | None = None, lock: dict[str, str] | None = None,
-                       started_at: float | None = None) -> dict[str, Any]:
+                       started_at: float | None = None, root: str | None = None) -> dict[str, Any]:
     """Chord callback: the flow's finalize (bill timestamps), drop the staging folder, the run summary."""
     from poc_tasks.daily.run import finalize
 
-    return _finalize(self, finalize, write_results, run_id, chunk_results, lock, started_at)
+    return _finalize(self, finalize, write_results, run_id, chunk_results, lock, started_at, root)
 
 
 # --- the OCP infrastructure map (poc_tasks/daily/infra_map.py) -----------------------------------------------

@@ -373,4 +373,6 @@ def run(p: CloudProvider, spec: CloudRunSpec, settings: Settings, progress: Prog
     """The whole run in-process (the CLI's `run ocp-on-aws|azure|gcp`): the chord's steps (table writes in
     threads)."""
     return run_in_process(settings, lambda stage: prepare(p, spec, settings, stage, progress, date_step),
-                          compute_chunk, write_table, finalize, progress)
+                          compute_chunk, write_table, finalize, progress,
+                          run_key=(f"{p.run_name}-{spec.openshift_provider_uuid}", spec.schema_name,
+                                   spec.cloud_provider_uuid, spec.start_date))

@@ -37,7 +37,7 @@ from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from poc_tasks.cloud.jsontext import parse_map
-from poc_tasks.db.connection import advisory_xact_lock, qualified
+from poc_tasks.db.connection import advisory_xact_lock, qualified, rollback_quietly
 from poc_tasks.db.encode import CsvStream
 
 __all__ = ["TagTables", "ChunkTags", "write_tag_summaries"]
@@ -184,7 +184,7 @@ def write_tag_summaries(conn: Connection, schema: str, spec: TagTables, bill_id:
             counts["values_deleted"] = cur.rowcount
         conn.commit()
     except BaseException:
-        conn.rollback()
+        rollback_quietly(conn)
         raise
     return counts
 

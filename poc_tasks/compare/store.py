@@ -16,7 +16,7 @@ from psycopg2 import sql
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from poc_tasks.db.connection import advisory_xact_lock, qualified
+from poc_tasks.db.connection import advisory_xact_lock, qualified, rollback_quietly
 from poc_tasks.db.tables import SHADOW_TABLE, get_table, shadow_comparison
 from poc_tasks.validate import validate_identifier, validate_schema, validate_uuid
 
@@ -82,7 +82,7 @@ def insert_verdict(conn: Connection, schema: str, report: dict[str, Any], report
             new_id = int(cur.fetchone()[0])
         conn.commit()
     except BaseException:
-        conn.rollback()
+        rollback_quietly(conn)
         raise
     return new_id
 

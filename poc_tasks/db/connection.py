@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import psycopg2
 import psycopg2.extensions
 from psycopg2 import sql
@@ -9,7 +11,9 @@ from psycopg2 import sql
 from poc_tasks.settings import libpq_url
 from poc_tasks.validate import validate_identifier, validate_schema
 
-__all__ = ["connect", "qualified", "advisory_xact_lock"]
+__all__ = ["connect", "qualified", "advisory_xact_lock", "rollback_quietly", "endpoint_of"]
+
+LOG = logging.getLogger(__name__)
 
 
 def connect(database_url: str, application_name: str = "poc_tasks") -> psycopg2.extensions.connection:
@@ -33,3 +37,23 @@ def qualified(schema: str, table: str) -> sql.Composed:
 def advisory_xact_lock(cur: psycopg2.extensions.cursor, key: str) -> None:
     """Take a transaction-level advisory lock named by `key` (released at commit or rollback)."""
     cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"poc_tasks:{key}",))
+
+
+def rollback_quietly(conn: psycopg2.extensions.connection) -> None:
+    """Roll back after a failure without hiding it: on a connection the server dropped (a restart, a network cut)
+    rollback() itself raises InterfaceError ("connection already closed"), which would replace the real
+    OperationalError in the traceback the caller and the task result show."""
+    try:
+        conn.rollback()
+    except psycopg2.Error as exc:
+        LOG.warning("rollback on %s failed after an earlier error (%s); the server ends the transaction",
+                    endpoint_of(conn), exc)
+
+
+def endpoint_of(conn: psycopg2.extensions.connection) -> str:
+    """host:port/dbname of a connection, for error messages (never the user or password)."""
+    try:
+        p = conn.get_dsn_parameters()
+    except psycopg2.Error:
+        return "PostgreSQL (connection closed)"
+    return f"PostgreSQL {p.get('host', '?')}:{p.get('port', '?')}/{p.get('dbname', '?')}"

@@ -25,10 +25,11 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from poc_tasks.db import (
     tables_aws,  # noqa: F401  (declares the OCP-on-AWS tables on the same metadata)
+    tables_cost_model,  # noqa: F401  (declares Koku's cost-model tables on the same metadata)
     tables_daily,  # noqa: F401  (declares the cloud daily summary tables on the same metadata)
     tables_gcp,  # noqa: F401  (declares the OCP-on-GCP tables on the same metadata)
 )
-from poc_tasks.db.connection import advisory_xact_lock, connect, qualified
+from poc_tasks.db.connection import advisory_xact_lock, connect, qualified, rollback_quietly
 from poc_tasks.db.koku_rows import inside_koku, missing
 from poc_tasks.db.partitions import ensure_default_partition, next_month
 from poc_tasks.db.tables import is_partitioned, metadata
@@ -179,7 +180,7 @@ def init_tenant(database_url: str, schema: str) -> None:
         seed_disk_capacity(conn)
         conn.commit()
     except BaseException:
-        conn.rollback()
+        rollback_quietly(conn)
         raise
     finally:
         conn.close()

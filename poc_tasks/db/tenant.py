@@ -20,7 +20,7 @@ import psycopg2.extensions
 from psycopg2 import sql
 from psycopg2.extras import execute_values
 
-from poc_tasks.db.connection import advisory_xact_lock, qualified
+from poc_tasks.db.connection import advisory_xact_lock, qualified, rollback_quietly
 from poc_tasks.validate import validate_schema, validate_uuid
 
 __all__ = [
@@ -118,7 +118,7 @@ def set_report_period_summary_times(conn: Connection, schema: str, report_period
             )
         conn.commit()
     except BaseException:
-        conn.rollback()
+        rollback_quietly(conn)
         raise
 
 
@@ -347,6 +347,6 @@ def upsert_cluster_info(
             proj = _projects(cur, schema, cluster, projects)
         conn.commit()
     except BaseException:
-        conn.rollback()
+        rollback_quietly(conn)
         raise
     return ClusterInfoResult(cluster, deleted, n_ins, n_upd, p_ins, p_upd, proj)

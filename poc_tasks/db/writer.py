@@ -1,8 +1,18 @@
 """Transactional writes: ensure partitions, delete what a run replaces, COPY the new rows, commit.
 
 A crash or a bad value anywhere leaves the previous rows in place (the delete and the COPY share one
-transaction); a re-run replaces exactly what the first run wrote. Rows are streamed into one COPY batch by
-batch, so memory stays at one batch.
+transaction); a re-run replaces exactly what the first run wrote.
+
+Writers are serialised in PostgreSQL, whatever started them (the CLI, a Celery task, two workers, a run whose
+Redis lease expired, a run while Redis is down): the first statement of every replace transaction is a
+transaction-level advisory lock on (schema, table, month) -- one per month of the replaced range, taken in order.
+A second write of the same table and month waits there until the first commits or rolls back; its DELETE then
+runs on a fresh snapshot (READ COMMITTED), sees the first writer's rows and removes them, so the table ends
+with exactly one run's rows. The key is wider than the rows one run replaces (two sources of one tenant-month
+queue for each other's COPY): a key that covers the table-month can never miss an overlap of two date ranges or
+of two delete rules (the OCP summary and the OCP-on-cloud back-populated rows share a table).
+
+Rows are streamed into one COPY batch by batch, so memory stays at one batch.
 
 Missing month partitions are created in a short transaction of their own, committed before the replace
 transaction starts. Creating a partition locks the parent table exclusively; done inside the long replace
@@ -28,7 +38,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from psycopg2 import sql
 
-from poc_tasks.db.connection import qualified
+from poc_tasks.db.connection import advisory_xact_lock, qualified, rollback_quietly
 from poc_tasks.db.encode import Batch, CsvStream, csv_bytes, to_arrow
 from poc_tasks.db.partitions import ensure_month_partitions, months_between
 from poc_tasks.db.tables import SUMMARY_TABLE, get_table, is_partitioned, partition_column
@@ -36,7 +46,7 @@ from poc_tasks.errors import InvalidArgument
 from poc_tasks.validate import parse_date, validate_schema
 
 __all__ = ["WriteResult", "copy_rows", "replace_rows", "replace_daily_summary", "analyze_months",
-           "DAILY_SUMMARY_DELETE_WHERE"]
+           "DAILY_SUMMARY_DELETE_WHERE", "write_lock_keys", "lock_table_months"]
 
 Connection = psycopg2.extensions.connection
 BatchCheck = Callable[[pa.Table], None]
@@ -130,6 +140,22 @@ def copy_rows(
     return count
 
 
+def write_lock_keys(schema: str, table: str, months: Iterable[dt.date] | None) -> list[str]:
+    """The advisory-lock names a write of `table` over `months` takes (the whole table when months is None)."""
+    if months is None:
+        return [f"write:{schema}.{table}"]
+    return [f"write:{schema}.{table}:{m:%Y-%m}" for m in sorted({dt.date(m.year, m.month, 1) for m in months})]
+
+
+def lock_table_months(conn: Connection, schema: str, table: str, start: dt.date | None = None,
+                      end: dt.date | None = None) -> None:
+    """Wait for (and take, until this transaction ends) the write lock of a table's months [start, end]."""
+    months = months_between(start, end) if start is not None and end is not None else None
+    with conn.cursor() as cur:
+        for key in write_lock_keys(validate_schema(schema), table, months):
+            advisory_xact_lock(cur, key)
+
+
 def range_check(column: str, start: dt.date, end: dt.date) -> BatchCheck:
     """A batch check: every value of a date column lies in [start, end]."""
 
@@ -183,7 +209,7 @@ def replace_rows(
             ensure_month_partitions(conn, schema, t.name, months_between(start, end))
             conn.commit()
         except BaseException:
-            conn.rollback()
+            rollback_quietly(conn)
             raise
         all_checks.append(range_check(partition_column(t), start, end))
 
@@ -193,6 +219,7 @@ def replace_rows(
 
     where = sql.SQL(delete_where_sql) if isinstance(delete_where_sql, str) else delete_where_sql
     try:
+        lock_table_months(conn, schema, t.name, *(partition_range or (None, None)))
         with conn.cursor() as cur:
             cur.execute(sql.SQL("DELETE FROM {} WHERE ").format(qualified(schema, t.name)) + where, params)
             deleted = cur.rowcount
@@ -201,7 +228,7 @@ def replace_rows(
         )
         conn.commit()
     except BaseException:
-        conn.rollback()
+        rollback_quietly(conn)
         raise
     if analyze:
         analyze_months(conn, schema, t, *(partition_range or (None, None)))
@@ -221,7 +248,7 @@ def analyze_months(conn: Connection, schema: str, table: str | sa.Table, start: 
                 cur.execute(sql.SQL("ANALYZE {}").format(qualified(schema, name)))
         conn.commit()
     except BaseException:
-        conn.rollback()
+        rollback_quietly(conn)
         raise
 
 

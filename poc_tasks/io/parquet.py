@@ -46,6 +46,7 @@ class ColumnSpec:
     name: str
     kind: str
     required: bool = True
+    not_null: bool = False  # a key column: a NULL is refused, naming the file and column
 
 
 def line_columns(time: str, names: str, numbers: frozenset[str] = frozenset(),
@@ -155,6 +156,9 @@ class ParquetSource:
                     raise InputFileError(fi.path, f"row group {rg} unreadable ({type(exc).__name__}: {exc})") from exc
                 self.bytes_read += pf.metadata.row_group(rg).total_byte_size
                 ts = _normalise_time(tbl.column(self.time_column), fi.path, self.time_column)
+                if ts.null_count:  # Koku's range filter would drop them unseen: refuse instead
+                    raise InputFileError(fi.path, f"{ts.null_count} row(s) of row group {rg} have no time value "
+                                                  "(NULL); Koku's SQL would drop them silently", self.time_column)
                 mask = pc.and_(pc.greater_equal(ts, pa.scalar(start, pa.timestamp("ms"))),
                                pc.less(ts, pa.scalar(end, pa.timestamp("ms"))))
                 tbl = tbl.set_column(tbl.schema.get_field_index(self.time_column), self.time_column, ts)
@@ -204,6 +208,9 @@ class ParquetSource:
                         raise InputFileError(path, f"cannot read as {spec.kind}: {exc}", name) from exc
             else:
                 col = pa.nulls(tbl.num_rows, type=target or pa.string())
+            if spec is not None and spec.not_null and col.null_count:
+                raise InputFileError(path, f"{col.null_count} row(s) have a NULL {name}, a key column of the summary",
+                                     name)
             arrays.append(col)
             names.append(name)
         return pa.table(arrays, names=names)

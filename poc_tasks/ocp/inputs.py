@@ -29,8 +29,8 @@ STORAGE_METRICS = (
 
 POD_DAILY = [
     ColumnSpec("interval_start", TIMESTAMP),
-    ColumnSpec("namespace", STRING),
-    ColumnSpec("node", STRING),
+    ColumnSpec("namespace", STRING, not_null=True),
+    ColumnSpec("node", STRING, not_null=True),
     ColumnSpec("pod", STRING),
     ColumnSpec("pod_labels", STRING),
     ColumnSpec("resource_id", STRING),
@@ -47,7 +47,7 @@ POD_RAW = [
 ]
 STORAGE_DAILY = [
     ColumnSpec("interval_start", TIMESTAMP),
-    ColumnSpec("namespace", STRING),
+    ColumnSpec("namespace", STRING, not_null=True),
     ColumnSpec("pod", STRING),
     ColumnSpec("persistentvolumeclaim", STRING),
     ColumnSpec("persistentvolume", STRING),
@@ -60,12 +60,12 @@ STORAGE_DAILY = [
 ]
 NODE_LABELS_DAILY = [
     ColumnSpec("interval_start", TIMESTAMP),
-    ColumnSpec("node", STRING),
+    ColumnSpec("node", STRING, not_null=True),
     ColumnSpec("node_labels", STRING),
 ]
 NAMESPACE_LABELS_DAILY = [
     ColumnSpec("interval_start", TIMESTAMP),
-    ColumnSpec("namespace", STRING),
+    ColumnSpec("namespace", STRING, not_null=True),
     ColumnSpec("namespace_labels", STRING),
 ]
 

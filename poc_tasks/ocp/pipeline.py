@@ -213,4 +213,5 @@ def label_key_report(enabled: list[str], chunks: list[dict[str, Any]]) -> dict[s
 def run_ocp(spec: OcpRunSpec, settings: Settings, progress: Progress = _noop) -> dict[str, Any]:
     """The whole run in-process (the CLI's `run ocp`): the Celery chord's steps (table writes in threads)."""
     return run_in_process(settings, lambda stage: prepare_ocp(spec, settings, stage, progress), compute_chunk,
-                          write_table, finalize, progress)
+                          write_table, finalize, progress,
+                          run_key=("OCP", spec.schema_name, spec.source_uuid, spec.start_date))

@@ -8,6 +8,7 @@ AWS-only tenant).
 from __future__ import annotations
 
 import collections
+import time
 import uuid
 from contextlib import closing
 from typing import Any
@@ -94,6 +95,10 @@ def test_summarize_aws_by_name_runs_chunks_and_writes_as_chords(
         out = app.send_task("poc_tasks.summarize_aws", kwargs=kwargs, queue="poc_aggregation").get(timeout=180)
         ec2 = app.send_task("poc_tasks.summarize_aws_ec2_compute", kwargs={**kwargs, "bill_id": out["bill_id"]},
                             queue="poc_aggregation").get(timeout=180)
+        # finalize stores the run's result on the summarize id from inside its body: task_postrun comes just after
+        deadline = time.monotonic() + 10
+        while finished.count("poc_tasks.daily_finalize_run") < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         task_postrun.disconnect(record)
 

@@ -56,6 +56,8 @@ def test_the_demo_runs_both_steps_and_says_where_the_report_and_the_database_are
     assert float(out.split("OCP on AWS: attributed cost")[1].split()[0]) > 0
     assert f"HTML report with plots: {workdir.absolute() / 'report.html'}" in out
     assert f"poc-tasks demo --workdir {workdir} --shell" in out
+    # the cost-model section: VM and GPU costs beside the usage they price
+    assert "cost model: VM and GPU costs" in out and "vm_core_monthly=" in out and "GPU unallocated" in out
 
 
 def test_a_second_demo_gives_the_same_report(demo_twice):

@@ -227,3 +227,115 @@ def test_a_bad_argument_is_named(seeded_once, no_poc_env, case):
     seeded = seeded_once
     extra, message = BAD_ARGUMENTS[case]
     assert_rejected(seeded, seeded.run(*extra), message)
+
+
+# --- NULL keys, encodings, copies, empty files, big labels (issue 12 item 4, issue 16 item 6) --------------------
+
+
+def _null_at(column: str) -> Callable[[pa.Table], pa.Table]:
+    """One row's `column` set to NULL."""
+
+    def change(t: pa.Table) -> pa.Table:
+        values = t.column(column).to_pylist()
+        values[len(values) // 2] = None
+        i = t.schema.get_field_index(column)
+        return t.set_column(i, t.schema.field(i), pa.array(values, t.schema.field(i).type))
+
+    return change
+
+
+def _not_utf8(column: str) -> Callable[[pa.Table], pa.Table]:
+    """The column as bytes, one value not UTF-8 (Latin-1 'café')."""
+
+    def change(t: pa.Table) -> pa.Table:
+        values = [None if v is None else v.encode() for v in t.column(column).to_pylist()]
+        values[0] = b"caf\xe9"
+        return t.set_column(t.schema.get_field_index(column), column, pa.array(values, pa.binary()))
+
+    return change
+
+
+# Koku's SQL drops rows without interval_start (its range filter is never true for them) and fails on a NULL
+# namespace (a NOT NULL column of the summary); a NULL node would make a summary row without capacity whose usage
+# poc_tasks' unallocated rows cannot place: each is refused, naming the file and the column.
+NULL_KEYS = {
+    "pod row without namespace": ("pod_usage", True, _null_at("namespace"), "namespace",
+                                  "row(s) have a NULL namespace, a key column of the summary"),
+    "pod row without node": ("pod_usage", True, _null_at("node"), "node", "row(s) have a NULL node"),
+    "pod row without interval_start": ("pod_usage", True, _null_at("interval_start"), "interval_start",
+                                       "have no time value (NULL); Koku's SQL would drop them silently"),
+    "storage row without namespace": ("storage_usage", True, _null_at("namespace"), "namespace",
+                                      "row(s) have a NULL namespace"),
+    "node label row without node": ("node_labels", True, _null_at("node"), "node", "row(s) have a NULL node"),
+    "namespace with bytes that are not UTF-8": ("pod_usage", True, _not_utf8("namespace"), "namespace",
+                                                "column has type binary, expected a string column"),
+}
+
+
+@pytest.mark.parametrize("case", list(NULL_KEYS))
+def test_a_null_key_or_bad_encoding_is_refused_naming_file_and_column(seeded, case):
+    report_type, daily, change, column, message = NULL_KEYS[case]
+    fs = seeded.ds.fs()
+    path = seeded.ds.files(report_type, daily)[0]
+    write_parquet(fs, path, change(read_parquet(fs, path)))
+    assert_rejected(seeded, seeded.run(), f"{path}, column '{column}': ", message)
+
+
+def _rows_without_uuid(seeded: Seeded) -> collections.Counter:
+    return summary_multiset(seeded.pg_url, seeded.ds.schema)
+
+
+def test_aware_timestamps_and_an_empty_file_give_the_same_rows(seeded):
+    before = _rows_without_uuid(seeded)
+    fs = seeded.ds.fs()
+    path = seeded.ds.files("pod_usage", daily=True)[0]
+    table = read_parquet(fs, path)
+    i = table.schema.get_field_index("interval_start")
+    aware = pc.cast(table.column(i), pa.timestamp("us", tz="UTC"))  # the same instants, tz-aware, another unit
+    write_parquet(fs, path, table.set_column(i, "interval_start", aware))
+    write_parquet(fs, path.replace(".parquet", "_empty.parquet"), table.slice(0, 0))  # valid schema, no rows
+
+    result = seeded.run()
+    assert result.code == 0, result.stderr
+    assert _rows_without_uuid(seeded) == before
+
+
+def test_a_one_megabyte_label_is_stored_whole(seeded):
+    fs = seeded.ds.fs()
+    path = seeded.ds.files("pod_usage", daily=True)[0]
+    table = read_parquet(fs, path)
+    big = "x" * (1 << 20)
+    labels = table.column("pod_labels").to_pylist()
+    labels[0] = f'{{"app": "{big}"}}'  # an enabled key: it survives Koku's label filter
+    write_parquet(fs, path, table.set_column(table.schema.get_field_index("pod_labels"), "pod_labels",
+                                             pa.array(labels, pa.string())))
+    result = seeded.run()
+    assert result.code == 0, result.stderr
+    longest = fetch(seeded.pg_url, seeded.ds.schema, "reporting_ocpusagelineitem_daily_summary",
+                    "max(length(pod_labels->>'app'))")[0][0]
+    assert longest == 1 << 20
+
+
+HOSTILE_ARGUMENTS = {
+    "schema with ../": (("--schema", "../org1"), "schema_name '../org1' is not a Koku tenant schema"),
+    "schema in unicode": (("--schema", "orgé1"), "schema_name 'orgé1' is not a Koku tenant schema"),
+    "schema with a quote": (("--schema", 'org1"x'), "is not a Koku tenant schema"),
+    "source with ../": (("--source-uuid", "../../etc/passwd"), "source_uuid '../../etc/passwd' is not a UUID"),
+    "source with a quote": (("--source-uuid", "6e2a1c8f'--"), "is not a UUID"),
+    "start after end, reversed": (("--start", "2026-01-03", "--end", "2026-01-01"), "is before start_date"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_ARGUMENTS))
+def test_a_hostile_argument_is_named(seeded_once, no_poc_env, case):
+    extra, message = HOSTILE_ARGUMENTS[case]
+    assert_rejected(seeded_once, seeded_once.run(*extra), message)
+
+
+def test_a_cluster_alias_with_quotes_and_unicode_is_stored_as_given(seeded_once, no_poc_env):
+    alias = """o'brien"; DROP TABLE x; -- ../../ café 集群"""
+    result = seeded_once.run("--cluster-alias", alias)
+    assert result.code == 0, result.stderr
+    assert {r[0] for r in fetch(seeded_once.pg_url, seeded_once.ds.schema, "reporting_ocpusagelineitem_daily_summary",
+                                "DISTINCT cluster_alias")} == {alias}
+    seeded_once.run()  # the shared tenant as the other tests expect it

@@ -301,6 +301,10 @@ def test_rerun_gives_the_same_rows_and_leaves_the_ocp_summary_rows_alone(cloud, 
     second = flow.run(p, _spec(cloud, ds), ds.settings(pg_url))
     assert second["rows"] == first["rows"]
     assert _all_tables(cloud, pg_url, ds.schema) == after_first
+    _run_ocp(ds, pg_url)  # a third run after the OCP summary was re-run: no duplicated back-populated rows,
+    third = flow.run(p, _spec(cloud, ds), ds.settings(pg_url))  # no growing tag-summary rows
+    assert third["rows"] == first["rows"]
+    assert _all_tables(cloud, pg_url, ds.schema) == after_first
     assert summary_multiset(pg_url, ds.schema, where="NOT (" + BACK_POPULATED + ")") == ocp_rows
     # a re-run of the OCP summary keeps the back-populated rows that carry cost (Koku's delete rule; those whose
     # cost is NULL or 0 go with the OCP rows)

@@ -1,0 +1,398 @@
+#!/usr/bin/env python3
+"""Parity of the cost-model steps with Koku's own SQL (its PostgreSQL port, self_hosted_sql), and their timings.
+
+1. A dataset with GPUs and VMs: ``poc-tasks sample`` plus poc_tasks.cost_model.sample_data (or --root DATASET).
+2. The oracle (/work/shared/oracle/koku_reference.py) loads it into a throwaway schema as Koku's on-prem writer does
+   and runs Koku's daily summary there (schema kept).
+3. Koku's statements, rendered at run time from the Koku git directory as Koku renders them (JinjaSql), run in that
+   schema for the sample cost model: monthly_cost_gpu.sql per GPU tag rate (after Koku's Tag delete),
+   delete_monthly_cost.sql + monthly_vm_core.sql for vm_core_cost_per_month. Their rows are exported.
+4. poc_tasks runs the same steps in the same schema, reading the Parquet: its deletes must remove exactly Koku's
+   rows, its inserts must equal them. Its rows are exported and compared with compare.py (every row, multiset).
+
+Usage (development machine; CI has no Koku checkout):
+    .venv/bin/python benchmarks/cost_model_parity.py --dsn "host=127.0.0.1 user=postgres dbname=poc_i10" \
+        --koku-git-dir /work/.mirror/project-koku+koku/repo [--nodes 6 --pods 60 --days 3] [--distribution memory]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import psycopg2
+from psycopg2 import sql
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.schema import CreateTable
+
+ORACLE_DIR = Path(os.environ.get("POC_ORACLE_DIR", "/work/shared/oracle"))
+sys.path.insert(0, str(ORACLE_DIR))
+import koku_reference as oracle  # noqa: E402
+
+from poc_tasks.cost_model import sample_data  # noqa: E402
+from poc_tasks.cost_model.flow import run_cost_model  # noqa: E402
+from poc_tasks.db import tables_cost_model  # noqa: E402
+from poc_tasks.runspec import OcpRunSpec  # noqa: E402
+
+_copy_dataframe = oracle.copy_dataframe
+
+
+def _copy_with_integer_columns(conn, schema, table, df, table_cols):
+    """The oracle's COPY, with the GPU report's integer columns as integers: a Parquet that stores them as doubles
+    (nise's, through benchmarks/nise_to_koku_parquet.py) would otherwise send "2.0" to an integer column, which
+    Koku's own writer (pandas to_sql) converts."""
+    for col in ("mig_slice_count", "gpu_max_slices"):
+        if col in df.columns and df[col].dtype.kind == "f":
+            df = df.assign(**{col: df[col].astype("Int64")})
+    return _copy_dataframe(conn, schema, table, df, table_cols)
+
+
+oracle.copy_dataframe = _copy_with_integer_columns
+SQL_DIR = "koku/masu/database/self_hosted_sql/openshift/cost_model"
+TAG_DELETE = "koku/masu/database/sql/openshift/cost_model/delete_monthly_cost.sql"
+
+
+def koku_tag_params(rates: list[dict], metric: str) -> list[dict]:
+    """Koku's CostModelDBAccessor.metric_to_tag_params_map[metric], written again from Koku's description."""
+    out = []
+    for rate in rates:
+        tag = rate.get("tag_rates")
+        if not tag or rate["metric"]["name"] != metric:
+            continue
+        p: dict = {"rate_type": rate["cost_type"], "tag_key": tag["tag_key"]}
+        values = {}
+        for tv in tag["tag_values"]:
+            if tv.get("default"):
+                p["default_rate"] = float(tv["value"])
+            else:
+                values[tv["tag_value"]] = float(tv["value"])
+        if values:
+            p["value_rates"] = values
+        out.append(p)
+    return out
+
+
+def run_koku(conn, koku, render, schema, scenario, rp, rates, timings, vm_report: bool) -> None:
+    start, end = scenario["start_date"], scenario["end_date"]
+    first = dt.date.fromisoformat(start)
+    days = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    base = {"schema": schema, "start_date": start, "end_date": end, "year": scenario["year"],
+            "month": scenario["month"], "source_uuid": scenario["source_uuid"], "report_period_id": rp}
+    with conn.cursor() as cur:  # _delete_tag_usage_costs
+        cur.execute(sql.SQL("DELETE FROM {}.reporting_ocpusagelineitem_daily_summary WHERE source_uuid = %s "
+                            "AND usage_start >= %s AND usage_start <= %s AND monthly_cost_type = 'Tag' "
+                            "AND report_period_id = %s").format(sql.Identifier(schema)),
+                    (scenario["source_uuid"], start, end, rp))
+    gpu_sql = koku.show(f"{SQL_DIR}/monthly_cost_gpu.sql")
+    for p in koku_tag_params(rates, "gpu_cost_per_month"):
+        params = {**base, **p, "amortized_denominator": days.day, "cost_type": "Tag",
+                  "cluster_id": scenario["cluster_id"], "cluster_alias": scenario["cluster_alias"],
+                  "cost_model_id": sample_data.SAMPLE_COST_MODEL_UUID, "rate_uuid": None, "custom_name": "gpu",
+                  "metric_type": "gpu"}
+        oracle.execute_koku_script(conn, gpu_sql, params, render, None, timings, f"gpu {p['tag_key']}")
+    # populate_tag_based_costs' VM entries, in its order (after Koku's Tag delete above)
+    for metric, name, extra in (
+        ("vm_cost_per_hour", "hourly_cost_vm_tag_based", {"use_fractional_hours": vm_report}),
+        ("vm_core_cost_per_month", "monthly_vm_core_tag_based",
+         {"amortized_denominator": days.day, "cost_type": "Tag"}),
+        ("vm_core_cost_per_hour", "hourly_vm_core_tag_based", {}),
+        ("project_per_month", "monthly_project_tag_based",
+         {"amortized_denominator": days.day, "cost_type": "Tag", "cluster_id": scenario["cluster_id"],
+          "cluster_alias": scenario["cluster_alias"]}),
+    ):
+        if metric in ("vm_core_cost_per_month", "vm_core_cost_per_hour") and not vm_report:
+            continue
+        for p in koku_tag_params(rates, metric):
+            params = {**base, **p, **extra, "cost_model_id": sample_data.SAMPLE_COST_MODEL_UUID, "rate_uuid": None,
+                      "custom_name": metric, "metric_type": "cpu"}
+            oracle.execute_koku_script(conn, koku.show(f"{SQL_DIR}/{name}.sql"), params, render, None, timings,
+                                       f"{name} {p['tag_key']}")
+    vm_rate = next((r for r in rates if r["metric"]["name"] == "vm_core_cost_per_month" and not r.get("tag_rates")),
+                   None)
+    delete = {**base, "cost_type": "OCP_VM_CORE"}
+    if vm_report:  # populate_monthly_cost_sql returns before its delete without the VM table
+        oracle.execute_koku_script(conn, koku.show(TAG_DELETE), delete, render, None, timings, "vm core delete")
+    if vm_rate and vm_report:
+        amortized = Decimal(vm_rate["tiered_rates"][0]["value"]) / days.day
+        params = {**base, "rate": amortized, "cost_type": "OCP_VM_CORE", "rate_type": vm_rate["cost_type"],
+                  "distribution": "cpu", "cost_model_id": sample_data.SAMPLE_COST_MODEL_UUID, "rate_uuid": None,
+                  "custom_name": "OCP_VM_CORE", "metric_type": "cpu"}
+        oracle.execute_koku_script(conn, koku.show(f"{SQL_DIR}/monthly_vm_core.sql"), params, render, None, timings,
+                                   "vm core")
+    # _update_usage_costs (usage_costs.sql) first deletes every row with a rate type and no monthly cost type;
+    # then populate_vm_usage_costs per rate type (filter_dictionary: the metrics the type has)
+    for rate_type in ("Infrastructure", "Supplementary"):
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DELETE FROM {}.reporting_ocpusagelineitem_daily_summary WHERE usage_start >= %s "
+                                "AND usage_start <= %s AND source_uuid = %s AND report_period_id = %s "
+                                "AND cost_model_rate_type = %s AND monthly_cost_type IS NULL").format(
+                sql.Identifier(schema)), (start, end, scenario["source_uuid"], rp, rate_type))
+        for metric, name in (("vm_cost_per_hour", "hourly_cost_virtual_machine"), ("vm_core_cost_per_hour",
+                                                                                   "hourly_vm_core")):
+            rate = next((r for r in rates if r["metric"]["name"] == metric and r["cost_type"] == rate_type
+                         and not r.get("tag_rates")), None)
+            if rate is None or (metric == "vm_core_cost_per_hour" and not vm_report):
+                continue
+            params = {**base, "rate_type": rate_type, "hourly_rate": float(rate["tiered_rates"][0]["value"]),
+                      "cost_model_id": sample_data.SAMPLE_COST_MODEL_UUID, "rate_uuid": None,
+                      "custom_name": metric, "metric_type": "cpu", "use_fractional_hours": vm_report}
+            oracle.execute_koku_script(conn, koku.show(f"{SQL_DIR}/{name}.sql"), params, render, None, timings,
+                                       f"{name} {rate_type}")
+
+
+TMP_CREATE = "koku/masu/database/sql/openshift/create_virtualization_tmp_table.sql"
+
+
+def tmp_table_parity(conn, koku, render, schema, scenario, root, vm_report, work: Path) -> tuple[int, int, str]:
+    """Koku's tmp_virt_<uuid> filled by its populate_vm_tmp_table[_with_vm_report].sql and by poc_tasks."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    koku_uuid, poc_uuid = "a" * 32, "b" * 32
+    base = {"schema": schema, "start_date": scenario["start_date"], "end_date": scenario["end_date"],
+            "source_uuid": scenario["source_uuid"], "year": scenario["year"], "month": scenario["month"]}
+    for u in (koku_uuid, poc_uuid):
+        oracle.execute_koku_script(conn, koku.show(TMP_CREATE), {**base, "uuid": u}, render, None, [], "tmp create")
+    name = "populate_vm_tmp_table_with_vm_report.sql" if vm_report else "populate_vm_tmp_table.sql"
+    oracle.execute_koku_script(conn, koku.show(f"koku/masu/database/self_hosted_sql/openshift/{name}"),
+                               {**base, "uuid": koku_uuid}, render, None, [], "tmp populate")
+    conn.autocommit = False
+    spec = OcpRunSpec.build(schema, scenario["source_uuid"], scenario["cluster_id"], scenario["start_date"],
+                            scenario["end_date"], scenario["cluster_alias"])
+    run_cost_model(conn, root, spec, steps=("vm_tmp_table",), vm_tmp_uuid=poc_uuid)
+    conn.autocommit = True
+    counts = []
+    for u, label in ((koku_uuid, "koku"), (poc_uuid, "poc")):
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT vm_name, node, pvc_name, cpu_request, mem_request FROM {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(f"tmp_virt_{u}")))
+            rows = cur.fetchall()
+            cur.execute(sql.SQL("DROP TABLE {}.{}").format(sql.Identifier(schema), sql.Identifier(f"tmp_virt_{u}")))
+        cols = list(zip(*rows, strict=True)) if rows else [[]] * 5
+        pq.write_table(pa.table({"vm_name": pa.array(cols[0], pa.string()), "node": pa.array(cols[1], pa.string()),
+                                 "pvc_name": pa.array(cols[2], pa.string()),
+                                 "cpu_request": pa.array(cols[3], pa.float64()),
+                                 "mem_request": pa.array(cols[4], pa.float64())}), work / f"tmp_{label}.parquet")
+        counts.append(len(rows))
+    cmp = subprocess.run([sys.executable, str(ORACLE_DIR / "compare.py"), "--key", "vm_name,node,pvc_name",
+                          str(work / "tmp_koku.parquet"), str(work / "tmp_poc.parquet")],
+                         capture_output=True, text=True)
+    last = (cmp.stdout.strip().splitlines() or ["(no output)"])[-1]
+    return counts[0], counts[1], f"{last} (exit {cmp.returncode})"
+
+
+GPU_UI_KEY = "usage_start,namespace,node,vendor_name,model_name,mig_profile,mig_instance_id,gpu_uuid"
+
+
+def export_table(conn, schema: str, table: str, out: Path) -> int:
+    """Every row of schema.table as Parquet (json/uuid as text, numerics as decimals), for compare.py."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with conn.cursor() as cur:
+        cur.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s "
+                    "AND table_name = %s ORDER BY ordinal_position", (schema, table))
+        cols = cur.fetchall()
+        select = sql.SQL(", ").join(
+            sql.SQL("{}::text").format(sql.Identifier(c)) if t in ("uuid", "jsonb") else sql.Identifier(c)
+            for c, t in cols)
+        cur.execute(sql.SQL("SELECT {} FROM {}.{}").format(select, sql.Identifier(schema), sql.Identifier(table)))
+        df = pd.DataFrame(cur.fetchall(), columns=[c for c, _t in cols])
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), out)
+    return len(df)
+
+
+DIST_SQL = f"{SQL_DIR}/distribute_cost/distribute_unallocated_gpu_cost.sql"
+DIST_DELETE = "koku/masu/database/sql/openshift/cost_model/delete_monthly_cost_model_rate_type.sql"
+
+
+def gpu_distribution_parity(conn, koku, render, schema, scenario, root, rp, work: Path) -> tuple[int, int, str]:
+    """populate_distributed_cost_sql's GPU_UNALLOCATED entry over the whole month: Koku's delete and SQL, then ours."""
+    import calendar
+
+    first = dt.date(int(scenario["year"]), int(scenario["month"]), 1)
+    last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+    params = {"schema": schema, "start_date": str(first), "end_date": str(last), "source_uuid": scenario["source_uuid"],
+              "cost_model_rate_type": "gpu_distributed", "report_period_id": rp, "year": scenario["year"],
+              "month": scenario["month"], "cost_model_id": sample_data.SAMPLE_COST_MODEL_UUID,
+              "distribution": "cpu"}
+    oracle.execute_koku_script(conn, koku.show(DIST_DELETE), params, render, None, [], "dist delete")
+    oracle.execute_koku_script(conn, koku.show(DIST_SQL), params, render, None, [], "gpu distribution")
+    n_koku = export(conn, schema, scenario["source_uuid"], work / "dist_koku.parquet", "gpu_distributed")
+    conn.autocommit = False
+    spec = OcpRunSpec.build(schema, scenario["source_uuid"], scenario["cluster_id"], first, last,
+                            scenario["cluster_alias"], rp)
+    run_cost_model(conn, root, spec, steps=("gpu_distribution",))
+    conn.autocommit = True
+    n_poc = export(conn, schema, scenario["source_uuid"], work / "dist_poc.parquet", "gpu_distributed")
+    cmp = subprocess.run([sys.executable, str(ORACLE_DIR / "compare.py"), str(work / "dist_koku.parquet"),
+                          str(work / "dist_poc.parquet")], capture_output=True, text=True)
+    last_line = (cmp.stdout.strip().splitlines() or ["(no output)"])[-1]
+    return n_koku, n_poc, f"{last_line} (exit {cmp.returncode})"
+
+
+def gpu_ui_parity(conn, koku, render, schema, scenario, root, rows, work: Path) -> tuple[int, int, str]:
+    """_populate_gpu_ui_summary_table_with_usage_only: a cost model without GPU rates; Koku's SQL, then ours."""
+    import copy
+
+    from poc_tasks.db.partitions import ensure_default_partition
+    from poc_tasks.db.tables_cost_model import ocp_gpu_summary_p
+
+    with conn.cursor() as cur:
+        cur.execute(str(CreateTable(ocp_gpu_summary_p, if_not_exists=True).compile(
+            dialect=pg_dialect.dialect(), schema_translate_map={None: schema}, render_schema_translate=True)))
+        ensure_default_partition(cur, schema, ocp_gpu_summary_p.name)
+    no_gpu = copy.deepcopy(rows)
+    for table in ("cost_model", "price_list"):
+        no_gpu[table][0]["rates"] = [r for r in no_gpu[table][0]["rates"]
+                                     if r["metric"]["name"] != "gpu_cost_per_month"]
+    conn.autocommit = False
+    sample_data.store_cost_model(conn, schema, no_gpu)
+    conn.commit()
+    conn.autocommit = True
+    params = {"schema": schema, "start_date": scenario["start_date"], "end_date": scenario["end_date"],
+              "source_uuid": scenario["source_uuid"], "year": scenario["year"], "month": scenario["month"],
+              "cluster_id": scenario["cluster_id"], "cluster_alias": scenario["cluster_alias"]}
+    oracle.execute_koku_script(conn, koku.show(
+        "koku/masu/database/self_hosted_sql/openshift/ui_summary/reporting_ocp_gpu_summary_p_usage_only.sql"),
+        params, render, None, [], "gpu ui")
+    n_koku = export_table(conn, schema, "reporting_ocp_gpu_summary_p", work / "gpu_ui_koku.parquet")
+    conn.autocommit = False
+    spec = OcpRunSpec.build(schema, scenario["source_uuid"], scenario["cluster_id"], scenario["start_date"],
+                            scenario["end_date"], scenario["cluster_alias"])
+    run_cost_model(conn, root, spec, steps=("gpu_ui_usage_only",))
+    conn.autocommit = True
+    n_poc = export_table(conn, schema, "reporting_ocp_gpu_summary_p", work / "gpu_ui_poc.parquet")
+    cmp = subprocess.run([sys.executable, str(ORACLE_DIR / "compare.py"), "--key", GPU_UI_KEY,
+                          str(work / "gpu_ui_koku.parquet"), str(work / "gpu_ui_poc.parquet")],
+                         capture_output=True, text=True)
+    last = (cmp.stdout.strip().splitlines() or ["(no output)"])[-1]
+    return n_koku, n_poc, f"{last} (exit {cmp.returncode})"
+
+
+def export(conn, schema, source_uuid, out: Path, rate_type: str | None = None) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    df = oracle.export_summary(conn, schema, out, source_uuid)
+    df = df[df["cost_model_rate_type"].notna()].reset_index(drop=True)  # every cost-model row
+    if rate_type is not None:
+        df = df[df["cost_model_rate_type"] == rate_type].reset_index(drop=True)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), out)
+    return len(df)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dsn", default=os.environ.get("ORACLE_DSN", "host=127.0.0.1 user=postgres dbname=postgres"))
+    ap.add_argument("--koku-git-dir", default=os.environ.get("KOKU_GIT_DIR", "/work/.mirror/project-koku+koku/repo"))
+    ap.add_argument("--root", help="a dataset already holding GPUs and VMs (default: make one)")
+    ap.add_argument("--nodes", type=int, default=6)
+    ap.add_argument("--pods", type=int, default=60)
+    ap.add_argument("--days", type=int, default=3)
+    ap.add_argument("--schema", help="tenant schema to drop and recreate (default: the dataset's; poc_tasks reads the "
+                    "Parquet of its account folder)")
+    ap.add_argument("--rate-type", default="Infrastructure", choices=["Infrastructure", "Supplementary"])
+    ap.add_argument("--keep", action="store_true", help="keep the schema and the work directory")
+    ap.add_argument("--clean", action="store_true", help="sample without mid-day label changes")
+    ap.add_argument("--gpu-vendor", default="NVIDIA",
+                    help="the vendor the sample cost model's NVIDIA GPU rate is keyed on (nise data: nvidia)")
+    ap.add_argument("--without-vm-report", action="store_true",
+                    help="drop the VM report after adding VMs (Koku then counts VM hours from the pods' raw rows)")
+    args = ap.parse_args(argv)
+
+    work = Path(tempfile.mkdtemp(prefix="cmparity-"))
+    root = args.root
+    if root is None:
+        root = str(work / "data")
+        subprocess.run([sys.executable, "-m", "poc_tasks.cli", "sample", "--data-root", root, "--nodes",
+                        str(args.nodes), "--pods", str(args.pods), "--days", str(args.days)]
+                       + (["--clean"] if args.clean else []), check=True,
+                       capture_output=True)
+        scenario = json.loads((Path(root) / "scenario.json").read_text())
+        sample_data.add_gpus_and_vms(root, scenario)
+    if args.without_vm_report:
+        import shutil
+
+        for folder in Path(root).glob("data/parquet/**/vm_usage"):
+            shutil.rmtree(folder)
+    scenario = json.loads((Path(root) / "scenario.json").read_text())
+    t0 = time.monotonic()
+    oracle.main(["--root", root, "--dsn", args.dsn, "--koku-git-dir", args.koku_git_dir,
+                 "--schema", args.schema or scenario["schema"], "--out", str(work / "summary.parquet"),
+                 "--keep-schema", "--renderer", "builtin"])
+    t_load = time.monotonic() - t0
+    meta = json.loads((work / "summary.parquet.meta.json").read_text())
+    rp, schema = meta["report_period_id"], args.schema or scenario["schema"]
+    start = dt.date.fromisoformat(scenario["start_date"])
+    end = dt.date.fromisoformat(scenario["end_date"])
+    rows = sample_data.cost_model_rows(scenario["source_uuid"], start, end, rate_type=args.rate_type)
+    for table in ("cost_model", "price_list"):
+        for rate in rows[table][0]["rates"]:
+            if (rate.get("tag_rates") or {}).get("tag_key") == "NVIDIA":
+                rate["tag_rates"]["tag_key"] = args.gpu_vendor
+    conn = psycopg2.connect(args.dsn)
+    with conn.cursor() as cur:
+        cur.execute(f'SET search_path TO "{schema}", public')
+        for t in (tables_cost_model.cost_model, tables_cost_model.cost_model_map, tables_cost_model.price_list,
+                  tables_cost_model.price_list_cost_model_map, tables_cost_model.cost_model_rate):
+            cur.execute(str(CreateTable(t, if_not_exists=True).compile(
+                dialect=pg_dialect.dialect(), schema_translate_map={None: schema}, render_schema_translate=True)))
+    sample_data.store_cost_model(conn, schema, rows)
+    conn.commit()
+    conn.autocommit = True
+
+    koku = oracle.KokuSource(args.koku_git_dir)
+    render, _ = oracle.make_renderers("builtin")
+    timings: list = []
+    t0 = time.monotonic()
+    vm_report = not args.without_vm_report
+    run_koku(conn, koku, render, schema, scenario, rp, rows["cost_model"][0]["rates"], timings, vm_report)
+    t_koku = time.monotonic() - t0
+    n_koku = export(conn, schema, scenario["source_uuid"], work / "koku.parquet")
+
+    conn.autocommit = False
+    spec = OcpRunSpec.build(schema, scenario["source_uuid"], scenario["cluster_id"], start, end,
+                            scenario["cluster_alias"], rp)
+    t0 = time.monotonic()
+    result = run_cost_model(conn, root, spec)
+    t_poc = time.monotonic() - t0
+    conn.autocommit = True
+    n_poc = export(conn, schema, scenario["source_uuid"], work / "poc.parquet")
+    cmp = subprocess.run([sys.executable, str(ORACLE_DIR / "compare.py"), str(work / "koku.parquet"),
+                          str(work / "poc.parquet")], capture_output=True, text=True)
+    print(cmp.stdout[-3000:])
+    tmp_koku, tmp_poc, tmp_verdict = tmp_table_parity(conn, koku, render, schema, scenario, root, vm_report, work)
+    print(f"tmp_virt table ({'with' if vm_report else 'without'} the VM report): Koku {tmp_koku} rows, "
+          f"poc_tasks {tmp_poc} rows; {tmp_verdict}")
+    d_koku, d_poc, d_verdict = gpu_distribution_parity(conn, koku, render, schema, scenario, root, rp, work)
+    print(f"gpu_distributed rows: Koku {d_koku}, poc_tasks {d_poc}; {d_verdict}")
+    gpu_koku, gpu_poc, gpu_verdict = gpu_ui_parity(conn, koku, render, schema, scenario, root, rows, work)
+    print(f"reporting_ocp_gpu_summary_p (usage only): Koku {gpu_koku} rows, poc_tasks {gpu_poc} rows; {gpu_verdict}")
+
+    dataset = ({"root": args.root} if args.root else
+               {"nodes": args.nodes, "pods": args.pods, "days": args.days,
+                "features": scenario.get("features", {}).get("cost_model")})
+    print(json.dumps({"dataset": dataset,
+                      "koku_rows": n_koku, "poc_rows": n_poc, "poc_steps": result["steps"],
+                      "seconds": {"oracle_load_and_summary": round(t_load, 2), "koku_sql": round(t_koku, 3),
+                                  "poc_tasks": round(t_poc, 3)}}, indent=1, default=str))
+    if not args.keep:
+        with conn.cursor() as cur:
+            cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    conn.close()
+    return (cmp.returncode or int("exit 0" not in tmp_verdict) or int("exit 0" not in gpu_verdict)
+            or int("exit 0" not in d_verdict))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

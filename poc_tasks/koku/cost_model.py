@@ -1,0 +1,103 @@
+"""Koku's cost-model call sites that query Trino, run by poc_tasks or fall back to Trino, one step at a time.
+
+    outcome = cost_model_step_or_trino("gpu_monthly", schema_name=..., provider_uuid=..., start_date=...,
+                                       end_date=..., cluster_id=..., trino=lambda: <Koku's original call>)
+
+Routing is the OCP provider type's (POC_AGGREGATOR_PROVIDERS must hold OCP, same rollout buckets): a tenant whose
+OCP summary poc_tasks makes also gets its cost-model steps from poc_tasks. The step is sent as
+``poc_tasks.apply_ocp_cost_model`` with ``steps=[step]`` and waited for (POC_AGGREGATOR_TIMEOUT). A step writes in
+one transaction, so a failed or timed-out step has written nothing (or everything, if it committed just before
+the timeout; Koku's fallback then deletes and rewrites the same rows): the Trino call simply runs.
+
+Which Koku call each step replaces: KOKU_CALL_SITES below (and docs/trino-call-sites-ocp-cost-model.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from poc_tasks.errors import InvalidArgument
+from poc_tasks.koku.config import RoutingConfig
+from poc_tasks.koku.enqueue import queue_for
+from poc_tasks.koku.fallback import (
+    Outcome,
+    _current_app,
+    _route,
+    current_tracing_id,
+    run_or_fallback,
+)
+from poc_tasks.koku.names import OCP
+from poc_tasks.koku.routing import TRINO
+from poc_tasks.runspec import OcpRunSpec
+
+__all__ = ["COST_MODEL_TASK", "COST_MODEL_STEPS", "KOKU_CALL_SITES", "cost_model_kwargs", "cost_model_step_or_trino"]
+
+COST_MODEL_TASK = "poc_tasks.apply_ocp_cost_model"
+# poc_tasks.cost_model.flow.STEPS, repeated: importing the flow would pull pandas into Koku's process
+COST_MODEL_STEPS = ("gpu_monthly", "vm_core_monthly", "vm_hourly", "vm_tag_based", "project_tag_based")
+# run only when named: vm_tmp_table needs vm_tmp_uuid (Koku's tmp_virt_<uuid> table); gpu_ui_usage_only is a UI step
+OPTIONAL_STEPS = ("vm_tmp_table", "gpu_ui_usage_only", "gpu_distribution")
+KOKU_CALL_SITES = {
+    "vm_core_monthly": "OCPReportDBAccessor.populate_monthly_cost_sql(cost_type='OCP_VM_CORE')",
+    "gpu_monthly": "OCPReportDBAccessor.populate_tag_based_costs (gpu_cost_per_month)",
+    "vm_hourly": "OCPReportDBAccessor.populate_vm_usage_costs (both rate types)",
+    "vm_tag_based": "OCPReportDBAccessor.populate_tag_based_costs (vm_cost_per_hour, vm_core_cost_per_month, "
+                    "vm_core_cost_per_hour)",
+    "project_tag_based": "OCPReportDBAccessor.populate_tag_based_costs (project_per_month)",
+    "vm_tmp_table": "OCPReportDBAccessor._populate_virtualization_ui_summary_table (populate_vm_tmp_table*.sql)",
+    "gpu_ui_usage_only": "OCPReportDBAccessor._populate_gpu_ui_summary_table_with_usage_only",
+    "gpu_distribution": "OCPReportDBAccessor.populate_distributed_cost_sql (GPU_UNALLOCATED, the month's range)",
+}
+
+
+def cost_model_kwargs(*, schema_name: Any, provider_uuid: Any, start_date: Any, end_date: Any, cluster_id: Any,
+                      cluster_alias: Any = None, report_period_id: Any = None, steps: Any = None,
+                      tracing_id: Any = None, vm_tmp_uuid: Any = None) -> dict[str, Any]:
+    """Validated, JSON-safe kwargs of poc_tasks.apply_ocp_cost_model (Koku's argument names)."""
+    spec = OcpRunSpec.build(schema_name, provider_uuid, cluster_id, start_date, end_date, cluster_alias,
+                            report_period_id)
+    chosen = list(steps) if steps is not None else list(COST_MODEL_STEPS)
+    known = COST_MODEL_STEPS + OPTIONAL_STEPS
+    unknown = [s for s in chosen if s not in known]
+    if unknown or isinstance(steps, str):
+        raise InvalidArgument(f"unknown cost-model step(s) {unknown or steps!r}; known: {', '.join(known)}")
+    if "vm_tmp_table" in chosen and not (isinstance(vm_tmp_uuid, str) and len(vm_tmp_uuid) == 32
+                                         and all(c in "0123456789abcdef" for c in vm_tmp_uuid)):
+        raise InvalidArgument(f"vm_tmp_uuid {vm_tmp_uuid!r}: vm_tmp_table needs the 32-hex uuid of tmp_virt_<uuid>")
+    return {"schema_name": spec.schema_name, "provider_uuid": spec.source_uuid,
+            "start_date": spec.start_date.isoformat(), "end_date": spec.end_date.isoformat(),
+            "cluster_id": spec.cluster_id, "cluster_alias": spec.cluster_alias,
+            "report_period_id": spec.report_period_id, "steps": chosen, "vm_tmp_uuid": vm_tmp_uuid,
+            "tracing_id": None if tracing_id is None else str(tracing_id)}
+
+
+def cost_model_step_or_trino(step: str, *, trino: Callable[[], Any], schema_name: Any, provider_uuid: Any,
+                             start_date: Any, end_date: Any, cluster_id: Any, cluster_alias: Any = None,
+                             report_period_id: Any = None, tracing_id: str | None = None, app: Any = None,
+                             config: RoutingConfig | None = None, timeout: float | None = None,
+                             xl: bool | None = None, vm_tmp_uuid: str | None = None) -> Outcome:
+    """Run one cost-model step on poc_tasks when routing says so, else (or when it fails) Koku's `trino()`."""
+    kwargs = cost_model_kwargs(schema_name=schema_name, provider_uuid=provider_uuid, start_date=start_date,
+                               end_date=end_date, cluster_id=cluster_id, cluster_alias=cluster_alias,
+                               report_period_id=report_period_id, steps=[step],
+                               tracing_id=tracing_id or current_tracing_id(), vm_tmp_uuid=vm_tmp_uuid)
+    cfg, decision = _route(kwargs["schema_name"], OCP, config)
+    if decision.path == TRINO:
+        return Outcome(TRINO, trino(), None, decision)
+    queue = queue_for(kwargs["schema_name"], xl, cfg)
+
+    def poc() -> Any:
+        from celery.exceptions import TimeoutError as CeleryTimeout
+
+        from poc_tasks.koku.fallback import PocRunTimeout
+
+        result = _current_app(app).send_task(COST_MODEL_TASK, kwargs=kwargs, queue=queue)
+        try:
+            return result.get(timeout=timeout or cfg.timeout, disable_sync_subtasks=False)
+        except CeleryTimeout:
+            raise PocRunTimeout(f"cost-model step {step} ({result.id}) did not finish within "
+                                f"{timeout or cfg.timeout:g}s", result.id) from None
+
+    return run_or_fallback(OCP, poc, trino, schema_name=kwargs["schema_name"], tracing_id=kwargs["tracing_id"],
+                           decision=decision)

@@ -1,0 +1,404 @@
+"""Faults injected under real runs (docs/reliability.md): killed worker processes, a PostgreSQL of the test's own
+restarted or stopped, an S3 server of the test's own stopped, staging space exhausted, late tasks of a finished
+run, a connection the server dropped. Each run's tables are compared with a single clean run's rows.
+
+The tables are paused where a kill or a restart must hit a write: the test holds the write lock of the table's
+month (db.writer.lock_table_months) so the run's write transaction waits inside it, as a slow COPY would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import closing
+from pathlib import Path
+
+import psycopg2
+import pytest
+from prometheus_client import REGISTRY
+
+from poc_tasks.db.connection import connect
+from poc_tasks.db.init import init_tenant
+from poc_tasks.db.tables import SUMMARY_TABLE
+from poc_tasks.db.writer import lock_table_months, replace_rows
+from poc_tasks.koku import send_ocp_summary
+from poc_tasks.locks import lock_key, redis_for
+from poc_tasks.ocp.pipeline import run_ocp
+from poc_tasks.retry import ServiceOutage
+from poc_tasks.runspec import OcpRunSpec
+from tests.integration.koku_support import (
+    forget_kombu_pools,  # noqa: F401 - a fixture
+    koku_app,
+    start_worker,
+    worker_env,
+)
+from tests.integration.ocp_support import make_dataset, summary_multiset, summary_uuids
+from tests.integration.process_support import celery_worker, own_postgres, wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("forget_kombu_pools")]
+
+
+@pytest.fixture
+def ds(pg_url, tenant_schema, tmp_path: Path, monkeypatch):
+    root = str(tmp_path / "bucket")
+    worker_env(monkeypatch, pg_url, root)
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+    return make_dataset(pg_url, tenant_schema, root, days=3)
+
+
+def _spec(ds) -> OcpRunSpec:
+    c = ds.config
+    return OcpRunSpec.build(ds.schema, ds.source, c.cluster_id, c.start_date, c.end_date, c.cluster_alias)
+
+
+def _kwargs(ds) -> dict[str, str]:
+    c = ds.config
+    return {"schema_name": ds.schema, "source_uuid": ds.source, "start_date": c.start_date.isoformat(),
+            "end_date": c.end_date.isoformat(), "cluster_id": c.cluster_id, "cluster_alias": c.cluster_alias}
+
+
+def _reference(pg_url: str, ds) -> object:
+    """A clean run's rows (uuids aside); the run also leaves the rows a failed run must keep."""
+    run_ocp(_spec(ds), ds.settings(pg_url))
+    return summary_multiset(pg_url, ds.schema)
+
+
+def _child_env(pg_url: str, ds, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POC_", "CELERY_"))}
+    env.update(POC_DATABASE_URL=pg_url, POC_DATA_ROOT=ds.root, POC_DATE_STEP="1", **extra)
+    return env
+
+
+def _staged(ds) -> list[str]:
+    staging = Path(ds.root) / "poc_tasks_staging"
+    return sorted(p.name for p in staging.iterdir()) if staging.exists() else []
+
+
+def _waiting_writers(pg_url: str) -> int:
+    """Sessions of this database waiting for a write lock (a run's write transaction held at its first statement)."""
+    with closing(connect(pg_url)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock' AND wait_event = 'advisory' AND application_name = 'poc_tasks'")
+        return cur.fetchone()[0]
+
+
+def _lock_free(redis_url: str, prefix: str, ds) -> bool:
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return client.get(lock_key("OCP", ds.schema, ds.source, ds.config.start_date, prefix)) is None
+    finally:
+        client.close()
+
+
+# --- worker processes killed ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task", ["poc_tasks.compute_chunk", "poc_tasks.finalize_run"])
+def test_a_pool_process_killed_in_a_step_is_redelivered_and_the_run_completes(
+    task, pg_url, ds, tmp_path, redis_url, redis_key_prefix
+) -> None:
+    reference = _reference(pg_url, ds)
+    pause = tmp_path / "paused"
+    env = _child_env(pg_url, ds, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url,
+                     POC_TEST_PAUSE_AT=task, POC_TEST_PAUSE_FILE=str(pause))
+    with celery_worker(env, redis_key_prefix, tmp_path / "worker.log") as worker:
+        result = send_ocp_summary(koku_app(redis_url, redis_key_prefix), **_kwargs(ds))
+        wait_until(lambda: pause.exists() and pause.read_text(), 60, f"{task} to start")
+        os.kill(int(pause.read_text()), signal.SIGKILL)
+        killed = time.monotonic()
+        out = result.get(timeout=120)
+        recovered = time.monotonic() - killed
+        log = worker.text()
+    assert "WorkerLostError" in log or "exited with 'signal 9" in log, log[-2000:]
+    assert summary_multiset(pg_url, ds.schema) == reference
+    assert out["rows"][SUMMARY_TABLE] == sum(reference.values())
+    assert _staged(ds) == [] and _lock_free(redis_url, redis_key_prefix, ds)
+    print(f"\n{task}: pool process SIGKILLed, run completed {recovered:.1f}s later")  # docs/reliability.md
+
+
+def test_a_pool_process_killed_inside_a_table_write_leaves_one_copy(
+    pg_url, ds, tmp_path, redis_url, redis_key_prefix
+) -> None:
+    reference = _reference(pg_url, ds)
+    env = _child_env(pg_url, ds, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url)
+    gate = connect(pg_url)
+    try:
+        lock_table_months(gate, ds.schema, SUMMARY_TABLE, ds.config.start_date, ds.config.end_date)
+        with celery_worker(env, redis_key_prefix, tmp_path / "worker.log") as worker:
+            result = send_ocp_summary(koku_app(redis_url, redis_key_prefix), **_kwargs(ds))
+            wait_until(lambda: _waiting_writers(pg_url) == 1, 60, "the write transaction to start")
+            for pid in worker.pool_pids():  # the write task's process, inside its transaction
+                os.kill(pid, signal.SIGKILL)
+            killed = time.monotonic()
+            gate.rollback()  # the killed session's transaction and the redelivered write may go on
+            out = result.get(timeout=120)
+            recovered = time.monotonic() - killed
+    finally:
+        gate.close()
+    assert summary_multiset(pg_url, ds.schema) == reference
+    assert out["rows"][SUMMARY_TABLE] == sum(reference.values())
+    print(f"\nwrite_table: pool process SIGKILLed mid-transaction, run completed {recovered:.1f}s later")
+
+
+def test_a_whole_worker_killed_is_taken_over_after_the_visibility_timeout(
+    pg_url, ds, tmp_path, redis_url, redis_key_prefix
+) -> None:
+    reference = _reference(pg_url, ds)
+    pause = tmp_path / "paused"
+    env = _child_env(pg_url, ds, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url,
+                     POC_TEST_PAUSE_AT="poc_tasks.compute_chunk", POC_TEST_PAUSE_FILE=str(pause))
+    with celery_worker(env, redis_key_prefix, tmp_path / "a.log", visibility_timeout=3, name="a") as first:
+        result = send_ocp_summary(koku_app(redis_url, redis_key_prefix), **_kwargs(ds))
+        wait_until(lambda: pause.exists() and pause.read_text(), 60, "a day chunk to start")
+        pool = first.pool_pids()
+        first.proc.kill()  # the whole worker: no parent left to requeue the chunk's unacknowledged message
+        for pid in pool:
+            os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+    with celery_worker(env, redis_key_prefix, tmp_path / "b.log", visibility_timeout=3, name="b"):
+        out = result.get(timeout=120)
+        recovered = time.monotonic() - killed
+    assert summary_multiset(pg_url, ds.schema) == reference
+    assert out["rows"][SUMMARY_TABLE] == sum(reference.values())
+    assert _staged(ds) == [] and _lock_free(redis_url, redis_key_prefix, ds)
+    print(f"\nwhole worker SIGKILLed (visibility_timeout 3 s): run completed {recovered:.1f}s later")
+
+
+# --- late tasks of a finished run ----------------------------------------------------------------------------
+
+
+def _lock_waits() -> float:
+    return REGISTRY.get_sample_value("poc_tasks_lock_waits_total", {"provider_type": "OCP"}) or 0.0
+
+
+def test_a_late_task_of_a_finished_run_takes_no_lock_writes_nothing_and_the_next_run_starts_at_once(
+    pg_url, ds, celery_worker_app, redis_url, redis_key_prefix, monkeypatch
+) -> None:
+    from poc_tasks.app import app as poc_app
+
+    monkeypatch.setenv("POC_LOCK_RETRY_COUNTDOWN", "0.5")
+    start_worker(celery_worker_app, poc_app, ["poc_aggregation"])
+    koku = koku_app(redis_url, redis_key_prefix)
+    first = send_ocp_summary(koku, **_kwargs(ds))
+    out = first.get(timeout=120)
+    rows = summary_uuids(pg_url, ds.schema)
+    client, prefix = redis_for(poc_app)
+    key = lock_key("OCP", ds.schema, ds.source, ds.config.start_date, prefix)
+    lock = {"key": key, "token": first.id}
+    # what a worker killed after storing its result but before its late ack would see redelivered
+    late_write = poc_app.send_task("poc_tasks.write_table", kwargs={
+        "run_id": out["run_id"], "table": SUMMARY_TABLE, "lock": lock, "root": first.id}, queue="poc_aggregation")
+    late_chunk = poc_app.send_task("poc_tasks.compute_chunk", kwargs={
+        "run_id": out["run_id"], "chunk_start": "2026-01-01", "chunk_end": "2026-01-01", "lock": lock,
+        "root": first.id}, queue="poc_aggregation")
+    late_final = poc_app.send_task("poc_tasks.finalize_run", args=[[{SUMMARY_TABLE: 1}]], kwargs={
+        "run_id": out["run_id"], "lock": lock, "root": first.id}, queue="poc_aggregation")
+    assert late_write.get(timeout=30) == {}
+    assert late_chunk.get(timeout=30)["skipped"] is True
+    assert late_final.get(timeout=30)["skipped"] is True
+    assert REGISTRY.get_sample_value("poc_tasks_late_tasks_total", {"task": "write_table"}) >= 1
+    assert client.get(key) is None  # no lock taken back
+    assert summary_uuids(pg_url, ds.schema) == rows  # nothing written
+    assert first.get(timeout=5)["rows"] == out["rows"]  # the run's result was not overwritten
+    waits = _lock_waits()
+    second = send_ocp_summary(koku, **_kwargs(ds)).get(timeout=120)
+    assert _lock_waits() == waits  # it never waited for an orphaned lock
+    assert second["rows"] == out["rows"]
+
+
+# --- PostgreSQL of the test's own: restarted, stopped ----------------------------------------------------------
+
+
+@pytest.fixture
+def own_pg(tmp_path: Path):
+    with own_postgres(tmp_path) as (url, ctl):
+        yield url, ctl
+
+
+def _own_dataset(url: str, tmp_path: Path, monkeypatch, name: str):
+    schema = f"org_{name}"
+    init_tenant(url, schema)
+    root = str(tmp_path / "bucket")
+    worker_env(monkeypatch, url, root)
+    return make_dataset(url, schema, root, days=3)
+
+
+def test_postgresql_restarted_during_the_write_the_write_is_retried_and_the_run_completes(
+    own_pg, tmp_path, monkeypatch, celery_worker_app
+) -> None:
+    from poc_tasks.app import app as poc_app
+
+    url, ctl = own_pg
+    ds = _own_dataset(url, tmp_path, monkeypatch, "pgrestart")
+    reference = _reference(url, ds)
+    monkeypatch.setenv("POC_RETRY_BASE_S", "0.5")
+    start_worker(celery_worker_app, poc_app, ["poc_aggregation"])
+    gate = connect(url)
+    lock_table_months(gate, ds.schema, SUMMARY_TABLE, ds.config.start_date, ds.config.end_date)
+    result = poc_app.send_task("poc_tasks.summarize_ocp", kwargs=_kwargs(ds), queue="poc_aggregation")
+    wait_until(lambda: _waiting_writers(url) == 1, 60, "the write transaction to start")
+    restarted = time.monotonic()
+    ctl("restart", "-m", "fast")  # every session ends: the gate's and the waiting write's
+    out = result.get(timeout=120)
+    recovered = time.monotonic() - restarted
+    gate.close()
+    assert summary_multiset(url, ds.schema) == reference
+    assert out["rows"][SUMMARY_TABLE] == sum(reference.values())
+    print(f"\nPostgreSQL restarted during the write: run completed {recovered:.1f}s after the restart began")
+
+
+def test_postgresql_down_for_good_during_the_write_fails_the_run_naming_it_and_keeps_the_rows(
+    own_pg, tmp_path, monkeypatch, celery_worker_app
+) -> None:
+    from poc_tasks.app import app as poc_app
+
+    url, ctl = own_pg
+    ds = _own_dataset(url, tmp_path, monkeypatch, "pgdown")
+    reference = _reference(url, ds)
+    uuids = summary_uuids(url, ds.schema)
+    monkeypatch.setenv("POC_RETRIES", "2")
+    monkeypatch.setenv("POC_RETRY_BASE_S", "0.2")
+    start_worker(celery_worker_app, poc_app, ["poc_aggregation"])
+    gate = connect(url)
+    lock_table_months(gate, ds.schema, SUMMARY_TABLE, ds.config.start_date, ds.config.end_date)
+    result = poc_app.send_task("poc_tasks.summarize_ocp", kwargs=_kwargs(ds), queue="poc_aggregation")
+    wait_until(lambda: _waiting_writers(url) == 1, 60, "the write transaction to start")
+    ctl("stop", "-m", "fast")
+    with pytest.raises(Exception) as info:  # noqa: B017 - rebuilt from the result backend
+        result.get(timeout=120)
+    gate.close()
+    message = str(info.value)
+    assert type(info.value).__name__ == "ServiceOutage"
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    where = f"PostgreSQL 127.0.0.1:{port}/postgres"
+    assert f"write_table {SUMMARY_TABLE}: {where} still failing after 3 attempts" in message
+    ctl("start")
+    assert summary_uuids(url, ds.schema) == uuids  # the previous run's rows, untouched
+    assert summary_multiset(url, ds.schema) == reference
+    assert _staged(ds) == []  # the error callback removed the run's staging
+
+
+def test_a_write_on_a_connection_the_server_dropped_reports_the_real_error(pg_url, tenant_schema) -> None:
+    conn = connect(pg_url)
+    with closing(connect(pg_url)) as admin, admin.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(%s)", (conn.get_backend_pid(),))
+        admin.commit()
+    with pytest.raises(psycopg2.OperationalError):  # not InterfaceError("connection already closed") of rollback
+        replace_rows(conn, tenant_schema, SUMMARY_TABLE, "false", {}, [],
+                     partition_range=(dt.date(2026, 1, 1), dt.date(2026, 1, 2)))
+    conn.close()
+
+
+# --- S3 of the test's own, stopped mid-run ---------------------------------------------------------------------
+
+
+def test_s3_stopped_during_the_write_fails_the_run_naming_the_endpoint_and_keeps_the_rows(
+    pg_url, tenant_schema, tmp_path, monkeypatch
+) -> None:
+    from poc_tasks.embedded import free_port
+    from tests.conftest import S3_BUCKET, _create_bucket, _wait_for_http
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    log = tmp_path / "moto.log"
+    with log.open("wb") as fh:
+        moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        _wait_for_http(endpoint, moto, log)
+        _create_bucket(endpoint, S3_BUCKET)
+        options = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": endpoint}}
+        ds = make_dataset(pg_url, tenant_schema, f"s3://{S3_BUCKET}", options, days=3)
+        settings = ds.settings(pg_url)
+        reference = _reference(pg_url, ds)
+        uuids = summary_uuids(pg_url, ds.schema)
+        monkeypatch.setenv("POC_RETRIES", "0")  # s3fs and botocore retry a refused connection ~15 s themselves
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                run_ocp(_spec(ds), settings)
+            except BaseException as exc:  # noqa: BLE001 - inspected below
+                failure.append(exc)
+
+        gate = connect(pg_url)
+        lock_table_months(gate, ds.schema, SUMMARY_TABLE, ds.config.start_date, ds.config.end_date)
+        thread = threading.Thread(target=run)
+        thread.start()
+        wait_until(lambda: _waiting_writers(pg_url) == 1, 60, "the write transaction to start")
+        moto.kill()  # the staged rows are read from S3 once the write may go on
+        moto.wait()
+        gate.rollback()
+        gate.close()
+        thread.join(180)
+    finally:
+        if moto.poll() is None:
+            moto.kill()
+    assert failure and isinstance(failure[0], ServiceOutage), failure
+    assert f"S3 {endpoint} (bucket {S3_BUCKET}) still failing after 1 attempt over" in str(failure[0])
+    assert "testing" not in str(failure[0])  # never the credentials
+    assert summary_uuids(pg_url, ds.schema) == uuids and summary_multiset(pg_url, ds.schema) == reference
+
+
+# --- staging space exhausted -------------------------------------------------------------------------------------
+
+
+def test_staging_space_exhausted_is_named_by_its_path_and_keeps_the_rows(pg_url, ds, tmp_path) -> None:
+    reference = _reference(pg_url, ds)
+    uuids = summary_uuids(pg_url, ds.schema)
+    staging = tmp_path / "staging"
+    argv = [sys.executable, "-m", "poc_tasks.cli", *ds.run_argv(), "--database-url", pg_url, "--data-root", ds.root]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POC_", "CELERY_"))}
+    env["POC_STAGING_ROOT"] = str(staging)
+    limit = 4096  # a file may not grow past 4 KiB in the CLI's process: the staged Parquet does (EFBIG, as ENOSPC)
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180, preexec_fn=small_files)  # noqa: PLW1509
+    assert proc.returncode == 1, proc.stderr
+    assert f"cannot write staging file {staging}/" in proc.stderr and "(is POC_STAGING_ROOT full?)" in proc.stderr
+    assert summary_uuids(pg_url, ds.schema) == uuids and summary_multiset(pg_url, ds.schema) == reference
+    assert not staging.exists() or list(staging.iterdir()) == []  # the failed run's staging is gone
+
+
+# --- the broker restarted mid-run --------------------------------------------------------------------------------
+
+
+def test_the_broker_restarted_without_persistence_mid_run_leaves_no_partial_table(
+    pg_url, ds, tmp_path, monkeypatch
+) -> None:
+    """Redis restarted (nothing kept) while a table's write waits in its transaction: the table is wholly one run's
+    rows. The run's chord state went with Redis, so the caller's wait ends in its own timeout (Koku's hook then
+    falls back to Trino): see docs/reliability.md."""
+    from poc_tasks.app import app as poc_app
+    from tests.conftest import run_worker
+    from tests.integration.process_support import own_redis
+
+    reference = _reference(pg_url, ds)
+    monkeypatch.setenv("POC_RETRY_BASE_S", "0.5")
+    with own_redis(tmp_path) as (url, restart), run_worker(poc_app, url, ["poc_aggregation"]):
+        gate = connect(pg_url)
+        lock_table_months(gate, ds.schema, SUMMARY_TABLE, ds.config.start_date, ds.config.end_date)
+        result = poc_app.send_task("poc_tasks.summarize_ocp", kwargs=_kwargs(ds), queue="poc_aggregation")
+        wait_until(lambda: _waiting_writers(pg_url) == 1, 60, "the write transaction to start")
+        restart(down_s=1.0)
+        gate.rollback()
+        gate.close()
+        outcome: object
+        try:
+            outcome = result.get(timeout=20)
+        except Exception as exc:  # noqa: BLE001 - the run's state went with Redis: a clear error is acceptable
+            outcome = exc
+    assert summary_multiset(pg_url, ds.schema) == reference  # never doubled, never half-written
+    print(f"\nbroker restarted mid-run: caller got {type(outcome).__name__}: {str(outcome)[:200]}")
