@@ -17,8 +17,29 @@ def days_in_range(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
+class TenantMonthPaths:
+    """The S3 path parts every run spec derives from its schema and first day (Koku's get_path_prefix): shared by
+    the OCP, OCP-on-cloud and cloud daily specs, which each carry ``schema_name`` and ``start_date``."""
+
+    schema_name: str
+    start_date: dt.date
+
+    @property
+    def account(self) -> str:
+        """The S3 path's account folder: the schema without a leading 'acct' (Koku's get_path_prefix)."""
+        return self.schema_name.removeprefix("acct")
+
+    @property
+    def year(self) -> str:
+        return f"{self.start_date.year:04d}"
+
+    @property
+    def month(self) -> str:
+        return f"{self.start_date.month:02d}"
+
+
 @dataclass(frozen=True)
-class OcpRunSpec:
+class OcpRunSpec(TenantMonthPaths):
     """One OCP daily-summary run: a tenant, an OCP source, a cluster, an inclusive date range in one month."""
 
     schema_name: str
@@ -58,19 +79,6 @@ class OcpRunSpec:
             except (TypeError, ValueError) as exc:
                 raise InvalidArgument(f"report_period_id {report_period_id!r} is not an integer") from exc
         return cls(schema, source, cid, alias, start, end, rp)
-
-    @property
-    def account(self) -> str:
-        """The S3 path's account folder: the schema without a leading 'acct' (Koku's get_path_prefix)."""
-        return self.schema_name.removeprefix("acct")
-
-    @property
-    def year(self) -> str:
-        return f"{self.start_date.year:04d}"
-
-    @property
-    def month(self) -> str:
-        return f"{self.start_date.month:02d}"
 
     @property
     def days(self) -> list[dt.date]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from poc_tasks.errors import InvalidArgument
-from poc_tasks.runspec import OcpRunSpec, days_in_range
+from poc_tasks.runspec import OcpRunSpec, TenantMonthPaths, days_in_range
 from poc_tasks.validate import validate_uuid
 
 __all__ = ["CloudRunSpec", "date_range_pair", "markup_fraction"]
@@ -60,7 +60,7 @@ def date_range_pair(start: dt.date, end: dt.date, step: int = 5) -> list[tuple[d
 
 
 @dataclass(frozen=True)
-class CloudRunSpec:
+class CloudRunSpec(TenantMonthPaths):
     """One OCP-on-cloud run for one (OCP source, cloud source) pair over days of one month."""
 
     schema_name: str
@@ -97,18 +97,6 @@ class CloudRunSpec:
         return cls(base.schema_name, base.source_uuid, cloud, base.cluster_id, base.cluster_alias,
                    base.start_date, base.end_date, str(markup if markup not in (None, "") else "0"), dist,
                    base.report_period_id, bill, cloud_type)
-
-    @property
-    def account(self) -> str:
-        return self.schema_name.removeprefix("acct")
-
-    @property
-    def year(self) -> str:
-        return f"{self.start_date.year:04d}"
-
-    @property
-    def month(self) -> str:
-        return f"{self.start_date.month:02d}"
 
     @property
     def markup_fraction(self) -> float:

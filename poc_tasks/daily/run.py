@@ -46,6 +46,7 @@ from poc_tasks.errors import InvalidArgument
 from poc_tasks.inprocess import run_in_process
 from poc_tasks.io.staging import Stage
 from poc_tasks.memory import release_memory, tune_allocators
+from poc_tasks.runspec import TenantMonthPaths
 from poc_tasks.settings import Settings
 from poc_tasks.validate import parse_date, validate_schema, validate_uuid
 
@@ -116,7 +117,7 @@ def date_range_pair(start: dt.date, end: dt.date, step: int = DEFAULT_DATE_STEP)
 # --- the run's arguments ------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class DailyRunSpec:
+class DailyRunSpec(TenantMonthPaths):
     """One cloud source's daily summary over days of one month, with Koku's accessor argument names.
 
     ``markup_value`` is the fraction Koku's updaters pass (``float(markup["value"]) / 100``); ``invoice_month``
@@ -161,19 +162,6 @@ class DailyRunSpec:
             if not (len(month) == 6 and month.isdigit()):
                 raise InvalidArgument(f"invoice_month {invoice_month!r} is not YYYYMM")
         return cls(provider, schema, source, start, end, bill, koku_markup(markup_value), month)
-
-    @property
-    def account(self) -> str:
-        """The account folder of Koku's Parquet paths (the schema without a leading ``acct``)."""
-        return self.schema_name.removeprefix("acct")
-
-    @property
-    def year(self) -> str:
-        return f"{self.start_date.year:04d}"
-
-    @property
-    def month(self) -> str:
-        return f"{self.start_date.month:02d}"
 
     @property
     def month_start(self) -> dt.date:
