@@ -37,7 +37,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BASE = (50, 5000, 30)  # nodes, pods, days of the 1x month
-FLOWS = ("ocp", "aws", "azure", "gcp")
+FLOWS = ("ocp", "aws", "azure", "gcp", "aws-daily", "azure-daily", "gcp-daily")
+# the cloud daily summaries: the parity scripts time both sides (`poc-tasks run` in a child; Koku's Trino SQL on
+# DuckDB in the script's process) on the dataset's bill, each into two fresh databases <db-prefix>_...
+DAILY = {"aws-daily": ("daily_parity.py", "--flows", "aws", "--no-org-units"),
+         "azure-daily": ("daily_parity_azure_gcp.py", "--provider", "azure"),
+         "gcp-daily": ("daily_parity_azure_gcp.py", "--provider", "gcp")}
 ORACLE_SCRIPT = {"aws": ("aws_reference.py",), "azure": ("cloud_reference.py", "--provider", "azure"),
                  "gcp": ("cloud_reference.py", "--provider", "gcp")}
 
@@ -55,6 +60,7 @@ def main() -> int:
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
     ap.add_argument("--redis-url", default=os.environ.get("POC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
                     help="broker and result backend of the worker runs")
+    ap.add_argument("--db-prefix", default="bench_all", help="databases the daily flows create (and drop)")
     ap.add_argument("--no-peer", action="store_true", help="skip Koku's SQL (and parity)")
     ap.add_argument("--no-worker", action="store_true", help="skip the runs through a Celery worker")
     ap.add_argument("--no-parity", action="store_true", help="skip the row comparison with the peer")
@@ -139,7 +145,9 @@ def rows_read(scenario: dict, flow: str) -> int:
     """Input rows: the OCP flow's raw report rows (pod, storage, labels); a cloud flow's raw bill lines."""
     if flow == "ocp":
         return sum(scenario["features"]["raw_rows"].values())
-    return sum(f["rows"] for f in scenario[flow]["files"])
+    cloud = flow.removesuffix("-daily")
+    column = "daily_rows" if flow != cloud and cloud != "azure" else "rows"  # the daily summaries read daily lines
+    return sum(f[column] for f in scenario[cloud]["files"])
 
 
 # ------------------------------------------------------------------------------------------------- flows
@@ -156,6 +164,12 @@ def run_flow(flow: str, base: tuple[int, ...], size: int, data: Path, work: Path
                     "commit": _commit(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     env = {"POC_STAGING_ROOT": str(staging)}
     print(f"== {flow} x{size} ({record['rows_read']} input rows), load {record['load_1min']:.1f}", flush=True)
+    if flow in DAILY:
+        record.update(run_daily(flow, name, data, args))
+        if record.get("seconds"):
+            record["rows_read_per_s"] = round(record["rows_read"] / record["seconds"])
+            record["rows_written_per_s"] = round(record["rows_written"] / record["seconds"])
+        return record
     if flow == "ocp":
         schema = scenario["schema"]
         root = data
@@ -196,6 +210,38 @@ def run_flow(flow: str, base: tuple[int, ...], size: int, data: Path, work: Path
     if not args.no_peer:
         record.update(peer(flow, name, data, work, schema, args))
     return record
+
+
+def run_daily(flow: str, name: str, data: Path, args: argparse.Namespace) -> dict:
+    """A cloud daily summary through its parity script: both sides' seconds, our peak RSS (AWS: not measured by
+    the script), the parity verdict."""
+    import re
+
+    import bench_ocp
+
+    script, *extra = DAILY[flow]
+    server = args.database_url.rsplit("/", 1)[0]
+    proc = subprocess.run([bench_ocp.ORACLE_PY, str(HERE / script), str(data), *extra, "--prefix",
+                           f"{args.db_prefix}_{name}_{flow.replace('-', '_')}"],
+                          capture_output=True, text=True, env={**os.environ, "POC_PARITY_URL": server,
+                                                               "POC_TASKS": bench_ocp.POC})
+    lines = proc.stdout.strip().splitlines()
+    if not lines:
+        return {"error": proc.stderr.strip()[-500:]}
+    if flow == "aws-daily":
+        found = re.search(r"aws: (\w+) \((\d+) poc rows.*poc ([\d.]+)s, Koku SQL on DuckDB ([\d.]+)s", proc.stdout)
+        if not found:
+            return {"error": proc.stdout[-500:] + proc.stderr[-500:]}
+        verdict, written, ours, koku = found.groups()
+        fields = {"seconds": float(ours), "rows_written": int(written), "parity": verdict}
+    else:
+        out = json.loads(lines[-1])
+        fields = {"seconds": out["poc_seconds"], "rows_written": out["poc_rows"],
+                  "cli_peak_rss_mib": round(out["poc_peak_rss_mib"]),
+                  "parity": "EQUAL" if out["equal"] else "DIFFERENT"}
+        koku = out["koku_sql_duckdb_seconds"]
+    fields.update({"peer_s": float(koku), "peer": "Koku Trino SQL on DuckDB (daily summary, per 5-day chunk)"})
+    return fields
 
 
 def _ocp_cmd(bench_ocp, data: Path, scenario: dict, schema: str) -> list[str]:
@@ -339,7 +385,9 @@ def plot(records: list[dict], path: Path) -> None:
         peers = [(xi, r["peer_s"]) for xi, r in zip(x, rs, strict=True) if r.get("peer_s")]
         if peers:
             ax_t.plot(*zip(*peers, strict=True), "s--", color=color, alpha=0.6, label=f"{flow} Koku SQL")
-        ax_m.plot(x, [r["cli_peak_rss_mib"] for r in rs], "o-", color=color, label=f"{flow} CLI")
+        cli = [(xi, r["cli_peak_rss_mib"]) for xi, r in zip(x, rs, strict=True) if r.get("cli_peak_rss_mib")]
+        if cli:
+            ax_m.plot(*zip(*cli, strict=True), "o-", color=color, label=f"{flow} CLI")
         workers = [(xi, r["worker_max_rss_mib"]) for xi, r in zip(x, rs, strict=True) if r.get("worker_max_rss_mib")]
         if workers:
             ax_m.plot(*zip(*workers, strict=True), "^:", color=color, alpha=0.6, label=f"{flow} worker")
