@@ -61,6 +61,8 @@ def main() -> int:
     ap.add_argument("--redis-url", default=os.environ.get("POC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
                     help="broker and result backend of the worker runs")
     ap.add_argument("--db-prefix", default="bench_all", help="databases the daily flows create (and drop)")
+    ap.add_argument("--queue", default="poc_aggregation", choices=["poc_aggregation", "poc_aggregation_xl"],
+                    help="the worker runs' queue (two benchmarks on one broker: one each)")
     ap.add_argument("--no-peer", action="store_true", help="skip Koku's SQL (and parity)")
     ap.add_argument("--no-worker", action="store_true", help="skip the runs through a Celery worker")
     ap.add_argument("--no-parity", action="store_true", help="skip the row comparison with the peer")
@@ -206,7 +208,7 @@ def run_flow(flow: str, base: tuple[int, ...], size: int, data: Path, work: Path
     if args.profile:
         record["profile"] = profile(cmd or _ocp_cmd(bench_ocp, data, scenario, schema), env, work, flow, name)
     if not args.no_worker:
-        run = bench_ocp.through_worker(task, kwargs, root, staging, processes=1)
+        run = bench_ocp.through_worker(task, kwargs, root, staging, processes=1, queue=args.queue)
         record.update({"worker_s": run["seconds"], "worker_max_rss_mib": run["max_rss_mib"],
                        "worker_sampled_peak_rss_mib": run["sampled_peak_rss_mib"]})
     if not args.no_peer:

@@ -157,11 +157,14 @@ def _through_celery(processes: int, data: Path, scenario: dict, schema: str, wor
             "celery_max_rss_mib": run["max_rss_mib"], "celery_rows": run["result"]["rows"]}
 
 
-def through_worker(task: str, kwargs: dict, data: Path, staging: Path, processes: int = 1) -> dict:
+def through_worker(task: str, kwargs: dict, data: Path, staging: Path, processes: int = 1,
+                   queue: str = "poc_aggregation") -> dict:
     """Send `task` to a real `celery -A poc_tasks worker --concurrency N` (prefork) started for it alone, wait for
     its result and stop the worker. Returns seconds (send to result), the result, the largest RSS of any one worker
     process sampled every 50 ms, and the worker's exact high-water RSS: ru_maxrss of the worker and its pool
-    processes (the peak wrapper reads getrusage(RUSAGE_CHILDREN) once the worker has exited)."""
+    processes (the peak wrapper reads getrusage(RUSAGE_CHILDREN) once the worker has exited). `queue`:
+    poc_aggregation or poc_aggregation_xl (a run's follow-up tasks stay on its queue), so that two benchmarks sharing
+    a broker do not take each other's tasks."""
     import signal
 
     import psutil
@@ -172,7 +175,7 @@ def through_worker(task: str, kwargs: dict, data: Path, staging: Path, processes
     celery = str(Path(sys.executable).parent / "celery")
     with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as peak_file:
         wrapper = subprocess.Popen([sys.executable, "-c", _PEAK_WRAPPER, peak_file.name, celery, "-A", "poc_tasks",
-                                    "worker", "-Q", "poc_aggregation", "--concurrency", str(processes),
+                                    "worker", "-Q", queue, "--concurrency", str(processes),
                                     "--prefetch-multiplier", "1", "--loglevel", "WARNING"],
                                    env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -183,7 +186,7 @@ def through_worker(task: str, kwargs: dict, data: Path, staging: Path, processes
             time.sleep(3)  # worker start-up (not timed)
             peak = 0
             t0 = time.perf_counter()
-            res = app.send_task(task, kwargs=kwargs, queue="poc_aggregation")
+            res = app.send_task(task, kwargs=kwargs, queue=queue)
             while not res.ready():
                 for proc in psutil.Process(wrapper.pid).children(recursive=True):
                     try:
