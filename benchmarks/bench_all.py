@@ -68,7 +68,8 @@ def main() -> int:
     ap.add_argument("--no-parity", action="store_true", help="skip the row comparison with the peer")
     ap.add_argument("--profile", action="store_true", help="also run each CLI run once under cProfile")
     ap.add_argument("--generate-only", action="store_true", help="only make the datasets")
-    ap.add_argument("--plot-only", metavar="JSONL", help="only print the table and plot these results")
+    ap.add_argument("--plot-only", metavar="JSONL", nargs="+", help="only print the table and plot these results")
+    ap.add_argument("--markdown", action="store_true", help="with --plot-only: the table as Markdown")
     ap.add_argument("--generate-into", help=argparse.SUPPRESS)
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -78,8 +79,9 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.plot_only:
-        records = [json.loads(line) for line in Path(args.plot_only).read_text().splitlines() if line.strip()]
-        print_table(records)
+        records = [json.loads(line) for path in args.plot_only for line in Path(path).read_text().splitlines()
+                   if line.strip()]
+        print_table(records, markdown=args.markdown)
         plot(records, out / "bench_all.png")
         return 0
     flows = [f for f in args.flows.split(",") if f]
@@ -359,10 +361,11 @@ COLUMNS = (("flow", "flow", "{}"), ("size", "size", "{}x"), ("rows in", "rows_re
            ("CLI MiB", "cli_peak_rss_mib", "{}"), ("worker s", "worker_s", "{:.1f}"),
            ("worker MiB", "worker_max_rss_mib", "{}"), ("peer s", "peer_s", "{:.1f}"),
            ("peer MiB", "peer_peak_rss_mib", "{}"), ("ratio", "ratio", "{:.2f}x"),
-           ("ratio run", "ratio_run", "{:.2f}x"), ("load", "load_1min", "{:.1f}"), ("parity", "parity", "{}"))
+           ("ratio run", "ratio_run", "{:.2f}x"), ("load", "load_1min", "{:.1f}"), ("parity", "parity", "{}"),
+           ("commit", "commit", "{}"))
 
 
-def print_table(records: list[dict], header: bool = True) -> None:
+def print_table(records: list[dict], header: bool = True, markdown: bool = False) -> None:
     rows = []
     for r in records:
         if r.get("run_s") is None:  # records of an earlier version
@@ -372,10 +375,13 @@ def print_table(records: list[dict], header: bool = True) -> None:
         if r.get("peer_s") and r.get("run_s"):
             r["ratio_run"] = round(r["peer_s"] / r["run_s"], 2)
         rows.append([fmt.format(r[key]) if r.get(key) is not None else "-" for _, key, fmt in COLUMNS])
+    edge = "| " if markdown else ""
     if header:
-        print("\n" + " | ".join(title for title, _, _ in COLUMNS))
+        print("\n" + edge + " | ".join(title for title, _, _ in COLUMNS) + edge[::-1])
+        if markdown:
+            print("|" + "---|" * len(COLUMNS))
     for row in rows:
-        print(" | ".join(row), flush=True)
+        print(edge + " | ".join(row) + edge[::-1], flush=True)
 
 
 def plot(records: list[dict], path: Path) -> None:
