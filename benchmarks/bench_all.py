@@ -63,6 +63,8 @@ def main() -> int:
     ap.add_argument("--db-prefix", default="bench_all", help="databases the daily flows create (and drop)")
     ap.add_argument("--queue", default="poc_aggregation", choices=["poc_aggregation", "poc_aggregation_xl"],
                     help="the worker runs' queue (two benchmarks on one broker: one each)")
+    ap.add_argument("--schema-tag", default="", help="appended to every schema and database name (two benchmarks "
+                    "of one size in one database at once)")
     ap.add_argument("--no-peer", action="store_true", help="skip Koku's SQL (and parity)")
     ap.add_argument("--no-worker", action="store_true", help="skip the runs through a Celery worker")
     ap.add_argument("--no-parity", action="store_true", help="skip the row comparison with the peer")
@@ -175,10 +177,10 @@ def run_flow(flow: str, base: tuple[int, ...], size: int, data: Path, work: Path
             record["rows_written_per_s"] = round(record["rows_written"] / record["seconds"])
         return record
     if flow == "ocp":
-        schema = scenario["schema"]
-        root = data
-        bench_ocp.prepare_tenant(data, schema)
-        seconds, rss, result = bench_ocp.run_cli(data, scenario, schema, env)
+        schema = _validated(scenario["schema"] + args.schema_tag)
+        root = _view(data, scenario, schema, work / "views" / f"{name}_ocp")
+        bench_ocp.prepare_tenant(root, schema)
+        seconds, rss, result = bench_ocp.run_cli(root, scenario, schema, env)
         cmd = None
         task, kwargs = "poc_tasks.summarize_ocp", {
             "schema_name": schema, "source_uuid": scenario["source_uuid"], "start_date": scenario["start_date"],
@@ -187,7 +189,7 @@ def run_flow(flow: str, base: tuple[int, ...], size: int, data: Path, work: Path
     else:
         import cloud_parity
 
-        schema = f"org{flow}bench{name}"
+        schema = _validated(f"org{flow}bench{name}{args.schema_tag}")
         root = work / "views" / f"{name}_{flow}"
         env = {**cloud_parity.prepare(data, scenario, flow, schema, root), **env}
         ocp_cmd, cmd = cloud_parity.run_commands(scenario, flow, schema)
@@ -208,7 +210,7 @@ def run_flow(flow: str, base: tuple[int, ...], size: int, data: Path, work: Path
                    "rows_read_per_s": round(record["rows_read"] / seconds),
                    "rows_written_per_s": round(written / seconds), "cli_peak_rss_mib": round(rss)})
     if args.profile:
-        record["profile"] = profile(cmd or _ocp_cmd(bench_ocp, data, scenario, schema), env, work, flow, name)
+        record["profile"] = profile(cmd or _ocp_cmd(bench_ocp, root, scenario, schema), env, work, flow, name)
     if not args.no_worker:
         run = bench_ocp.through_worker(task, kwargs, root, staging, processes=1, queue=args.queue)
         record.update({"worker_s": run["seconds"], "worker_max_rss_mib": run["max_rss_mib"],
@@ -228,7 +230,7 @@ def run_daily(flow: str, name: str, data: Path, args: argparse.Namespace) -> dic
     script, *extra = DAILY[flow]
     server = args.database_url.rsplit("/", 1)[0]
     proc = subprocess.run([bench_ocp.ORACLE_PY, str(HERE / script), str(data), *extra, "--prefix",
-                           f"{args.db_prefix}_{name}_{flow.replace('-', '_')}"],
+                           f"{args.db_prefix}{args.schema_tag}_{name}_{flow.replace('-', '_')}"],
                           capture_output=True, text=True, env={**os.environ, "POC_PARITY_URL": server,
                                                                "POC_TASKS": bench_ocp.POC})
     lines = proc.stdout.strip().splitlines()
@@ -250,6 +252,26 @@ def run_daily(flow: str, name: str, data: Path, args: argparse.Namespace) -> dic
     return fields
 
 
+def _validated(schema: str) -> str:
+    sys.path.insert(0, str(HERE.parent))
+    from poc_tasks.validate import validate_schema
+
+    return validate_schema(schema)
+
+
+def _view(data: Path, scenario: dict, schema: str, root: Path) -> Path:
+    """A data root whose account folder is `schema` (symlinks into the dataset), as cloud_parity.prepare makes."""
+    import shutil
+
+    shutil.rmtree(root, ignore_errors=True)
+    for daily in ("", "daily"):
+        dst = root / "data" / "parquet" / daily / schema
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.symlink_to(data / "data" / "parquet" / daily / scenario["account"])
+    (root / "scenario.json").symlink_to(data / "scenario.json")
+    return root
+
+
 def _ocp_cmd(bench_ocp, data: Path, scenario: dict, schema: str) -> list[str]:
     return [bench_ocp.POC, "run", "ocp", "--database-url", bench_ocp.DB, "--data-root", str(data), "--schema",
             schema, "--source-uuid", scenario["source_uuid"], "--cluster-id", scenario["cluster_id"],
@@ -264,7 +286,7 @@ def peer(flow: str, name: str, data: Path, work: Path, schema: str, args: argpar
     if flow == "ocp":
         ref = work / "ref" / f"{name}_ocp.parquet"
         ref.parent.mkdir(parents=True, exist_ok=True)
-        fields = bench_ocp.koku_summary_sql(data, ref, f"ref_ocp_{name}")
+        fields = bench_ocp.koku_summary_sql(data, ref, f"ref_ocp_{name}{args.schema_tag}")
         fields["peer_s"] = round(fields["koku_summary_sql_seconds"] + fields["koku_cluster_info_seconds"], 2)
         fields["peer_peak_rss_mib"] = fields.pop("koku_peak_rss_mib")
         fields["peer"] = "Koku PostgreSQL SQL: cluster info + summary (data loaded)"
@@ -274,7 +296,8 @@ def peer(flow: str, name: str, data: Path, work: Path, schema: str, args: argpar
     from bench_ocp_on_aws import run_oracle_measured
 
     out_dir = work / "ref" / f"{name}_{flow}"
-    wall, peak = run_oracle_measured(ORACLE_SCRIPT[flow][0], data, out_dir, name, *ORACLE_SCRIPT[flow][1:])
+    wall, peak = run_oracle_measured(ORACLE_SCRIPT[flow][0], data, out_dir, name + args.schema_tag,
+                                     *ORACLE_SCRIPT[flow][1:])
     meta = json.loads((out_dir / "run.meta.json").read_text())
     fields = {"peer_s": meta["timings_s"][f"ocp_on_{flow}"], "peer_peak_rss_mib": round(peak),
               "peer_wall_s": wall, "peer_timings": meta["timings_s"],
