@@ -415,8 +415,12 @@ def plot(records: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(10, 4))
-    for i, flow in enumerate(sorted({r["flow"] for r in records}, key=FLOWS.index)):
-        rs = sorted((r for r in records if r["flow"] == flow), key=lambda r: r["rows_read"])
+    series = sorted({(r["flow"], r.get("commit", "")) for r in records}, key=lambda fc: (FLOWS.index(fc[0]), fc[1]))
+    several = len({c for _, c in series}) > 1
+    for i, (flow_, commit) in enumerate(series):
+        rs = sorted((r for r in records if (r["flow"], r.get("commit", "")) == (flow_, commit)),
+                    key=lambda r: r["rows_read"])
+        flow = f"{flow_} {commit}" if several else flow_  # one line per commit when results of several are plotted
         x = [r["rows_read"] / 1e6 for r in rs]
         color = f"C{i}"
         ax_t.plot(x, [r["seconds"] for r in rs], "o-", color=color, label=f"{flow} poc_tasks")
