@@ -251,14 +251,15 @@ class Run:
             "ORACLE_DSN", f"host={self.a.pg_host} port={self.a.pg_port} user={self.a.pg_user} dbname=postgres"))
         self.ref.mkdir(exist_ok=True)
         jobs = [("ocp_ref.parquet", [oracle_py, str(ORACLE / "koku_reference.py"), "--root", str(self.data), "--out",
-                                     str(self.ref / "ocp_ref.parquet"), "--schema", "ref_i13run_ocp"]),
+                                     str(self.ref / "ocp_ref.parquet"), "--schema", f"ref_{self.a.database}_ocp"]),
                 ("aws_ref", [oracle_py, str(ORACLE / "aws_reference.py"), "--root", str(self.data), "--out",
-                             str(self.ref / "aws_ref"), "--schema", "ref_i13run_aws", "--markup", MARKUP,
+                             str(self.ref / "aws_ref"), "--schema", f"ref_{self.a.database}_aws", "--markup", MARKUP,
                              "--distribution", DISTRIBUTION])]
         for c in ("azure", "gcp"):
             jobs.append((f"{c}_ref", [oracle_py, str(ORACLE / "cloud_reference.py"), "--provider", c, "--root",
                                       str(self.data), "--out", str(self.ref / f"{c}_ref"), "--schema",
-                                      f"ref_i13run_{c}", "--markup", MARKUP, "--distribution", DISTRIBUTION]))
+                                      f"ref_{self.a.database}_{c}", "--markup", MARKUP, "--distribution",
+                                      DISTRIBUTION]))
         for out, cmd in jobs:
             if not (self.ref / out).exists():
                 log_path = self.work / f"oracle-{out}.log"
@@ -516,11 +517,14 @@ class Run:
         self.run_cost_model()
 
     def hook_ran(self, label: str, res: dict[str, Any], kind: str, what: str) -> bool:
-        """Did Koku's run reach the hook and did poc_tasks answer it (its "run done" line with the tracing id)?"""
-        ran = [x for x in res["poc_log"] if f"poc_tasks {kind} run done" in x and res["tracing_id"] in x]
+        """Did Koku's run (this call's log) reach the hook and did poc_tasks answer it ("run done"), and with
+        Koku's tracing id? (Koku asks for the infrastructure map outside the updater call 0006 traces.)"""
+        ran = [x for x in res["poc_log"] if f"poc_tasks {kind} run done" in x]
+        traced = [x for x in ran if res["tracing_id"] in x]
         fell = [x for x in res["poc_log"] if f"poc_tasks {kind} run failed" in x]
-        self.results.append((label, f"{what}: hook path", f"{len(ran)} poc_tasks {kind} run(s) done with the "
-                             f"tracing id, {len(fell)} fallback(s)", "poc" if ran and not fell else "NOT poc"))
+        self.results.append((label, f"{what}: hook path", f"{len(ran)} poc_tasks {kind} run(s) done "
+                             f"({len(traced)} with the tracing id), {len(fell)} fallback(s)",
+                             "poc" if ran and not fell else "NOT poc"))
         self.ok &= bool(ran) and not fell
         return bool(ran)
 

@@ -27,6 +27,7 @@ from poc_tasks.koku.fallback import (
     current_tracing_id,
     run_or_fallback,
 )
+from poc_tasks.koku.lookups import lookup_or_trino
 from poc_tasks.koku.names import OCP
 from poc_tasks.koku.routing import TRINO
 from poc_tasks.runspec import OcpRunSpec
@@ -105,55 +106,28 @@ def cost_model_step_or_trino(step: str, *, trino: Callable[[], Any], schema_name
                            decision=decision)
 
 
-# --- Koku's two look-ups that answer a question from Trino (no rows written) -----------------------------------------
-
-def _lookup(name: str, schema: str, trino: Callable[[], Any], config: RoutingConfig | None,
-            call: Callable[[Any], Any]) -> Outcome:
-    """Answer a look-up in Koku's own process from the Parquet (a few row-group statistics or one column), else by
-    Koku's Trino query. Routed as the tenant's OCP summary; needs POC_DATA_ROOT (and the S3 settings) in Koku's
-    environment. A failure (no data root, unreadable Parquet) falls back to Trino like any run."""
-    _cfg, decision = _route(schema, OCP, config)
-    if decision.path == TRINO:
-        return Outcome(TRINO, trino(), None, decision)
-
-    def poc() -> Any:
-        from poc_tasks.settings import Settings
-
-        return call(Settings.from_env())
-
-    return run_or_fallback(OCP, poc, trino, schema_name=schema, decision=decision)
-
+# --- Koku's two look-ups that answer a question from Trino (no rows written; poc_tasks.koku.lookups) ----------------
 
 def reporting_period_has_gpu_data_or_trino(*, schema_name: Any, source_uuid: Any, start_date: Any,
-                                           trino: Callable[[], Any], config: RoutingConfig | None = None) -> Outcome:
+                                           trino: Callable[[], Any], config: RoutingConfig | None = None,
+                                           **options: Any) -> Outcome:
     """The hook of OCPReportDBAccessor._reporting_period_has_gpu_data(source_uuid, start_date): Outcome.result is
-    True when the source has GPU rows (openshift_gpu_usage_line_items_daily) in start_date's month."""
-    schema, source = validate_schema(schema_name), validate_uuid(source_uuid)
-    day = parse_date(start_date, "start_date")
-
-    def call(settings: Any) -> bool:
-        from poc_tasks.cost_model.helpers import reporting_period_has_gpu_data
-
-        return reporting_period_has_gpu_data(settings.require_data_root(), schema, source, day,
-                                             settings.storage_options())
-
-    return _lookup("GPU data", schema, trino, config, call)
+    True when the source has GPU rows (openshift_gpu_usage_line_items_daily) in start_date's month. Routed as the
+    tenant's OCP summary; `options`: app, mode, timeout of lookup_or_trino."""
+    arguments = {"schema_name": validate_schema(schema_name), "source_uuid": validate_uuid(source_uuid),
+                 "start_date": parse_date(start_date, "start_date").isoformat()}
+    return lookup_or_trino("gpu_data", OCP, arguments=arguments, trino=trino, config=config, **options)
 
 
 def max_min_timestamp_or_trino(*, schema_name: Any, source_uuid: Any, start_date: Any, end_date: Any,
-                               trino: Callable[[], Any], config: RoutingConfig | None = None) -> Outcome:
+                               trino: Callable[[], Any], config: RoutingConfig | None = None,
+                               **options: Any) -> Outcome:
     """The hook of OCPReportDBAccessor.get_max_min_timestamp_from_parquet(source_uuid, start_date, end_date):
     Outcome.result is Koku's (min, max) of the pod Parquet's interval_start in the range (naive datetimes; the
-    range's midnights when there is no row)."""
-    schema, source = validate_schema(schema_name), validate_uuid(source_uuid)
+    range's midnights when there is no row). Routed as the tenant's OCP summary."""
     start, end = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
     if end < start:
         raise InvalidArgument(f"end_date {end} is before start_date {start}")
-
-    def call(settings: Any) -> tuple[Any, Any]:
-        from poc_tasks.cost_model.helpers import max_min_timestamp
-
-        return max_min_timestamp(settings.require_data_root(), schema, source, start, end,
-                                 settings.storage_options())
-
-    return _lookup("parquet timestamps", schema, trino, config, call)
+    arguments = {"schema_name": validate_schema(schema_name), "source_uuid": validate_uuid(source_uuid),
+                 "start_date": start.isoformat(), "end_date": end.isoformat()}
+    return lookup_or_trino("max_min_timestamp", OCP, arguments=arguments, trino=trino, config=config, **options)

@@ -1,4 +1,5 @@
-"""poc_tasks.koku.cost_model's look-up hooks (patch 0009): Koku's _reporting_period_has_gpu_data and
+"""poc_tasks.koku.cost_model's look-up hooks (patch 0009), in-process (inline mode; through a worker:
+tests/integration/test_koku_daily.py): Koku's _reporting_period_has_gpu_data and
 get_max_min_timestamp_from_parquet answered from the Parquet on the poc_tasks path, by Koku's Trino query otherwise."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from poc_tasks.koku import RoutingConfig
 from poc_tasks.koku.cost_model import max_min_timestamp_or_trino, reporting_period_has_gpu_data_or_trino
 
 SRC = "6e2e2d3c-8a0a-4b8e-9d8e-0a1b2c3d4e5f"
-ON = RoutingConfig(enabled=True, percent=100, providers=frozenset({"OCP"}))
+ON = RoutingConfig(enabled=True, percent=100, providers=frozenset({"OCP"}), mode="inline")  # no worker here
 OFF = RoutingConfig(enabled=False)
 
 
