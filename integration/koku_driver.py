@@ -315,8 +315,14 @@ def _under_fake_trino(answers: dict[str, Any], call: Any) -> tuple[FakeTrino, li
 def cmd_summarize(args: dict[str, Any]) -> dict[str, Any]:
     """Koku's own update_summary_tables (synchronous, ocp_on_cloud=True) for one source, Trino replaced by
     FakeTrino; the OCP-on-cloud step runs through Koku's trigger_ocp_on_cloud_summary and infrastructure map."""
+    from api.provider.models import Provider
     from masu.processor.tasks import update_summary_tables
 
+    ocp_uuid = (args["trino"].get("infra") or [None])[0]
+    if ocp_uuid:
+        # One dataset cluster runs on all three clouds here; in Koku an OCP source has one infrastructure, and
+        # Koku's map (Trino's and poc_tasks') only matches clusters without one: let this cloud find it again.
+        Provider.objects.filter(uuid=ocp_uuid).update(infrastructure=None)
     trino, log = _under_fake_trino(args["trino"], lambda: update_summary_tables(
         args["schema"], args["provider_type"], args["provider_uuid"], args["start"], end_date=args["end"],
         synchronous=True, tracing_id=args["tracing_id"], ocp_on_cloud=True))
@@ -324,15 +330,28 @@ def cmd_summarize(args: dict[str, Any]) -> dict[str, Any]:
     return {"trino_statements": len(trino.statements), "trino": dict(statements.most_common(12)),
             "ocp_summary_sql_sent": any("reporting_ocpusagelineitem_daily_summary" in s and "INSERT" in s.upper()
                                         for s in trino.full),
-            "poc_log": log}
+            "ocp_infrastructure": _infrastructure(ocp_uuid), "poc_log": log}
+
+
+def _infrastructure(ocp_uuid: str | None) -> list[str] | None:
+    """(cloud source uuid, type) Koku stored for the OCP source after the run (from the infrastructure map)."""
+    from api.provider.models import Provider
+
+    provider = Provider.objects.filter(uuid=ocp_uuid).select_related("infrastructure").first() if ocp_uuid else None
+    infra = provider.infrastructure if provider else None
+    return [str(infra.infrastructure_provider_id), infra.infrastructure_type] if infra else None
 
 
 def cmd_cost_model(args: dict[str, Any]) -> dict[str, Any]:
     """Koku's own update_cost_model_costs task function (synchronous) for the OCP source: what Koku chains after
     update_summary_tables (not consumed here: the chain goes to the private broker). Trino is FakeTrino; its
     existence checks answer from the dataset's Trino tables, so Koku's code reaches the cost-model statements."""
+    from api.provider.models import Provider
     from masu.processor.tasks import update_cost_model_costs
 
+    # Koku's ingestion marks a source set up when its first manifest is processed; Koku's CostModelCostUpdater
+    # skips a source that is not (there is no ingestion here)
+    Provider.objects.get(uuid=args["provider_uuid"]).set_setup_complete()
     trino, log = _under_fake_trino(args["trino"], lambda: update_cost_model_costs(
         args["schema"], args["provider_uuid"], args["start"], args["end"], synchronous=True,
         tracing_id=args["tracing_id"]))

@@ -14,9 +14,12 @@ Given a Koku git checkout (tested: 768be8253), in a work directory:
              cloud source, distribution "memory" on the OCP source), report period and bills via Koku's
              report processors' create_bill, tag keys as the oracle seeds them
   8. worker  a real poc_tasks Celery worker on a private redis-server (Koku's broker = Koku's REDIS_URL)
-  9. run     Koku's update_summary_tables for OCP, then for AWS, Azure and GCP (ocp_on_cloud=True: Koku's
-             trigger_ocp_on_cloud_summary, infrastructure map, update_openshift_on_cloud); after each, the rows
-             read back through Koku's ORM and report API and compared with Koku's answer
+  9. run     Koku's update_summary_tables for OCP, Koku's update_cost_model_costs for it (patch 0009: the
+             cost model's Trino statements and look-ups to poc_tasks), then update_summary_tables for AWS, Azure
+             and GCP (ocp_on_cloud=True: the daily summaries of patch 0007, the infrastructure map of 0008,
+             trigger_ocp_on_cloud_summary, update_openshift_on_cloud); after each, the rows read back through
+             Koku's ORM and report API and compared with Koku's answer (the oracle; benchmarks/cost_model_parity.py
+             and daily_parity*.py for Koku's cost-model and daily-summary SQL on the same data)
  10. paths   the fallback path (a second tenant whose Parquet is missing: poc_tasks fails, Koku's Trino SQL runs)
              and the shadow path (USE_POC_AGGREGATOR off, POC_SHADOW_COMPARE on: Koku's path, then
              poc_tasks.shadow_compare stores its verdict)
@@ -36,6 +39,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -50,6 +54,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 ORACLE = Path(os.environ.get("ORACLE_DIR", "/work/shared/oracle"))
 ALL_STEPS = ["venv", "patch", "migrate", "tenant", "ddl", "data", "sources", "worker", "run", "paths"]
+EXTRA_STEPS = ["costmodel"]  # part of "run" (after the OCP summary, as Koku chains it); alone for a re-run
 ORG, ACCOUNT = "1234567", "10001"
 SCHEMA = f"org{ORG}"
 ORG2 = "7654321"
@@ -507,14 +512,20 @@ class Run:
         self.results.append(("OCP", "report API compute total usage vs ORM sum", f"{usage} vs {orm:.6f}",
                              "equal" if same else "DIFFERENT"))
         self.ok &= same
+        # Koku chains update_cost_model_costs after the OCP summary (here: called, the chain is not consumed)
+        self.step_costmodel()
         for prov, ptype in CLOUDS.items():
             res = self.summarize(SCHEMA, ptype, sc[prov]["source_uuid"], [ocp, sc[prov]["source_uuid"], ptype])
             self.log_summary(f"OCP-on-{ptype}", res)
-            self.hook_ran(f"OCP-on-{ptype}", res, "OCP-infra-map", "infrastructure map (0008)")
+            if self.hook_ran(f"OCP-on-{ptype}", res, "OCP-infra-map", "infrastructure map (0008)"):
+                found, expected = res.get("ocp_infrastructure"), [sc[prov]["source_uuid"], ptype]
+                self.results.append((f"OCP-on-{ptype}", "infrastructure map (0008): Koku's provider row after it",
+                                     f"{found} (the dataset's match: {expected})",
+                                     "equal" if found == expected else "DIFFERENT"))
+                self.ok &= found == expected
             self.readback(f"OCP-on-{ptype}")
             self.compare_cloud(prov)
             self.compare_daily(prov, res)
-        self.run_cost_model()
 
     def hook_ran(self, label: str, res: dict[str, Any], kind: str, what: str) -> bool:
         """Did Koku's run (this call's log) reach the hook and did poc_tasks answer it ("run done"), and with
@@ -556,7 +567,7 @@ class Run:
         oracle_py = os.environ.get("ORACLE_PYTHON", "/work/i13-oracle-venv/bin/python")
         r = subprocess.run([oracle_py, str(ORACLE / "compare.py"), *options, str(expected), str(actual)],
                            capture_output=True, text=True)
-        log = self.work / f"compare-{label}-{what.split()[0]}.log".replace(" ", "_")
+        log = self.work / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"compare-{label}-{what.split()[0]}.log")
         log.write_text(r.stdout + r.stderr)
         last = (r.stdout.strip().splitlines() or [r.stderr.strip()[-150:]])[-1]
         self.results.append((label, f"{what} vs Koku's SQL", last, "equal" if r.returncode == 0 else "DIFFERENT"))
@@ -581,7 +592,7 @@ class Run:
             self.oracle_compare(label, f"{table} ({n} rows; Koku's SQL {m})", ref, ours, "--key", key,
                                 "--ignore-columns", DAILY_IGNORED, "--abs-tol", "1.01e-9")
 
-    def run_cost_model(self) -> None:
+    def step_costmodel(self) -> None:
         """Koku's update_cost_model_costs for the OCP source (patch 0009's hooks: each Trino statement of the cost
         model handed to poc_tasks' apply_ocp_cost_model), then its rows against Koku's statements on the same
         data (cost_model_parity.py's reference)."""
@@ -691,7 +702,7 @@ def main() -> int:
     run = Run(a)
     try:
         for step in [s for s in a.steps.split(",") if s]:
-            if step not in ALL_STEPS:
+            if step not in ALL_STEPS + EXTRA_STEPS:
                 ap.error(f"unknown step {step!r}")
             print(f"== {step}", flush=True)
             getattr(run, f"step_{step}")()
