@@ -86,9 +86,12 @@ class FakeTrino:
         self._rows = [(self.answers["payer"],)] if "bill_payeraccountid" in str(sql) else self._exists(str(sql))
 
     def _exists(self, sql: str) -> list[Any]:
-        """Koku's Trino existence checks (SHOW TABLES LIKE, a source's partitions of a table), answered from the
-        Trino tables the dataset has (answers["tables"]: given only for the cost-model run)."""
+        """Koku's Trino existence checks (SHOW SCHEMAS/TABLES LIKE, a source's partitions of a table), answered from
+        the Trino tables the dataset has (answers["tables"]: given only for the cost-model run)."""
         tables = self.answers.get("tables") or []
+        schema = re.search(r"SHOW SCHEMAS LIKE '([a-z0-9_]+)'", sql)
+        if schema:
+            return [(schema.group(1),)] if tables else []
         shown = re.search(r"SHOW TABLES LIKE '([a-z0-9_]+)'", sql)
         if shown:
             return [(shown.group(1),)] if shown.group(1) in tables else []

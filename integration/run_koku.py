@@ -614,6 +614,12 @@ class Run:
                              f"{len(res['trino_inserts'])} Trino INSERT(s)",
                              "poc" if done and not fell and not res["trino_inserts"] else "NOT poc"))
         self.ok &= bool(done) and not fell and not res["trino_inserts"]
+        ours = [line for line in (self.work / "worker.log").read_text().splitlines() if tracing in line]
+        steps = sorted({m for line in ours if "steps=" in line
+                        for m in re.findall(r"'([a-z_]+)'", line.split("steps=", 1)[1])})
+        lookups = sorted({line.split("] lookup ", 1)[1].split()[0] for line in ours if "] lookup " in line})
+        self.results.append(("OCP cost model", "what the worker ran for Koku's cost-model run",
+                             f"steps {', '.join(steps)}; look-ups {', '.join(lookups) or '-'}", "poc"))
         source = f"source_uuid = '{sc['source_uuid']}'"  # our own uuid
         steps = (f"{source} AND (monthly_cost_type IN ('Tag', 'OCP_VM_CORE') OR (monthly_cost_type IS NULL"
                  " AND cost_model_rate_type IN ('Infrastructure', 'Supplementary') AND data_source = 'Pod'"
