@@ -8,10 +8,13 @@ Given a Koku git checkout (tested: 768be8253), in a work directory:
   4. tenant  a customer + tenant the way Koku's middleware / provider builder make them (template clone)
   5. ddl     Koku's tenant DDL vs init-db's (a scratch schema in the same database) and vs the snapshot
              integration/koku_ddl_snapshot.json; --refresh-snapshot rewrites it from Koku's tenant
-  6. data    a sample dataset (OCP + AWS + Azure + GCP; `poc-tasks sample`) and Koku's answers on it (the oracle:
-             /work/shared/oracle, Koku's SQL on DuckDB / PostgreSQL), markup 10 % and memory distribution
+  6. data    a sample dataset (OCP + AWS + Azure + GCP; `poc-tasks sample`, plus GPUs and VMs) and Koku's answers
+             on it (the oracle: /work/shared/oracle, Koku's SQL on DuckDB / PostgreSQL), markup 10 % and memory
+             distribution; Koku's cost-model SQL (benchmarks/cost_model_parity.py) and daily-summary SQL
+             (benchmarks/daily_parity*.py), each in a database of its own
   7. sources providers via Koku's ProviderSerializer, cost models via CostModelManager (markup 10 % on each
-             cloud source, distribution "memory" on the OCP source), report period and bills via Koku's
+             cloud source; on the OCP source distribution "memory", GPU distribution and the sample's GPU, VM and
+             project rates), report period and bills via Koku's
              report processors' create_bill, tag keys as the oracle seeds them
   8. worker  a real poc_tasks Celery worker on a private redis-server (Koku's broker = Koku's REDIS_URL)
   9. run     Koku's update_summary_tables for OCP, Koku's update_cost_model_costs for it (patch 0009: the
