@@ -46,7 +46,7 @@ from poc_tasks.errors import InvalidArgument
 from poc_tasks.validate import parse_date, validate_schema
 
 __all__ = ["WriteResult", "copy_rows", "replace_rows", "replace_daily_summary", "analyze_months",
-           "DAILY_SUMMARY_DELETE_WHERE", "write_lock_keys", "lock_table_months"]
+           "DAILY_SUMMARY_DELETE_WHERE", "write_lock_keys", "lock_table_months", "range_check", "same_report_period"]
 
 Connection = psycopg2.extensions.connection
 BatchCheck = Callable[[pa.Table], None]
@@ -252,7 +252,9 @@ def analyze_months(conn: Connection, schema: str, table: str | sa.Table, start: 
         raise
 
 
-def _same_report_period(report_period_id: int) -> BatchCheck:
+def same_report_period(report_period_id: int) -> BatchCheck:
+    """A batch check: every row carries `report_period_id`."""
+
     def check(data: pa.Table) -> None:
         arr = data.column("report_period_id").cast(pa.int64())
         if arr.null_count or pc.any(pc.not_equal(arr, report_period_id)).as_py():
@@ -290,7 +292,7 @@ def replace_daily_summary(
         columns=columns,
         constants={"report_period_id": rp},
         partition_range=(start_d, end_d),
-        checks=[_same_report_period(rp)],
+        checks=[same_report_period(rp)],
         analyze=True,  # OCP on cloud reads these rows back
     )
     return result.inserted

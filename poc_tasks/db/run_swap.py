@@ -1,0 +1,285 @@
+"""A run's tables replaced together: staged in parallel into side tables, swapped in ONE transaction at the end.
+
+Why: a run writes up to a dozen tables (OCP on cloud: the project rows, back-populated OCP rows, tag summaries,
+the UI tables). Written one transaction per table, a run that gives up half-way leaves some tables new and some
+old. Here a run that gives up leaves every table as it was, and a run that finishes replaces all of them at the
+same instant (readers never see a mix):
+
+1. stage (the write chord, tables in parallel): ``stage_table`` creates an UNLOGGED side table of the run
+   (``poc_swap_<run>_<hash of table>`` in the tenant schema, no index, no WAL) and COPYs the staged rows into it
+   with the writer's checks (the partition range, the report period): bad input is refused here, before any
+   table is touched. The month partitions are created here too (their own short transaction).
+2. swap (finalize): ``swap_tables`` opens one transaction, takes the write lock of every (table, month) of the
+   run -- all of them, first, in one global order, so two runs' swaps never deadlock -- then per table Koku's
+   DELETE and ``INSERT INTO table SELECT FROM side``, drops the side tables, runs the flow's own finalize
+   statements (report period stamps, tag summaries, AWS's category summary) on the same transaction, commits.
+
+The side table's comment records the rows it received; the swap compares the INSERT's row count with it, so a
+side table emptied by crash recovery (PostgreSQL truncates unlogged tables after a crash) fails the swap instead
+of replacing good rows with none. A finalize that finds none of the run's side tables committed before (a
+redelivered finalize whose first attempt committed and was killed before its ack): it does nothing.
+
+Failed runs' side tables are dropped by the run's clean-up (``drop_side_tables``) and, for runs that died
+without one, by ``sweep_side_tables`` (older than a day) at the start of every run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg2.extensions
+import pyarrow as pa
+import sqlalchemy as sa
+from psycopg2 import sql
+
+from poc_tasks.db.connection import advisory_xact_lock, qualified, rollback_quietly
+from poc_tasks.db.encode import Batch
+from poc_tasks.db.partitions import ensure_month_partitions, months_between
+from poc_tasks.db.tables import get_table, is_partitioned, partition_column
+from poc_tasks.db.writer import (
+    BatchCheck,
+    WriteResult,
+    analyze_months,
+    copy_rows,
+    range_check,
+    write_lock_keys,
+)
+from poc_tasks.errors import InvalidArgument
+from poc_tasks.validate import validate_schema
+
+__all__ = ["TableReplace", "side_table", "stage_table", "swap_tables", "drop_side_tables", "sweep_side_tables",
+           "SideTableLost"]
+
+LOG = logging.getLogger(__name__)
+Connection = psycopg2.extensions.connection
+SIDE_PREFIX = "poc_swap_"
+STALE_AFTER_S = 24 * 3600.0
+
+
+class SideTableLost(RuntimeError):
+    """A side table of the run is missing or lost rows (PostgreSQL's crash recovery truncates unlogged tables)."""
+
+
+@dataclass(frozen=True)
+class TableReplace:
+    """What a run replaces in one table: Koku's delete rule (SQL code; values in ``params``), the partition range
+    (inclusive dates; required for partitioned tables), and how the staged rows are completed at the COPY."""
+
+    table: str
+    delete_where: str | sql.Composable
+    params: Mapping[str, Any] | Sequence[Any]
+    partition_range: tuple[dt.date, dt.date] | None = None
+    constants: Mapping[str, Any] | None = None
+    generate_uuid: bool = True
+    checks: Sequence[BatchCheck] = field(default_factory=tuple)
+    analyze: bool = False  # ANALYZE the months after the swap (a table read back soon: the OCP summary)
+
+    @property
+    def declared(self) -> sa.Table:
+        return get_table(self.table)
+
+
+def side_table(run_id: str, table: str) -> str:
+    """The side table of `table` for run `run_id` (an identifier under 63 bytes; the run id is a uuid hex)."""
+    if not run_id.isalnum():
+        raise InvalidArgument(f"run id {run_id!r} is not a uuid hex")
+    return f"{SIDE_PREFIX}{run_id[:32]}_{hashlib.md5(table.encode()).hexdigest()[:8]}"  # noqa: S324 - a name
+
+
+def _columns(t: sa.Table, first: Batch, constants: Mapping[str, Any] | None, generate_uuid: bool) -> list[str]:
+    """The columns the COPY writes (as writer.copy_rows would choose them): the batch's, then the constants it
+    lacks, then uuid when generated."""
+    import pandas as pd
+
+    have = list(first.columns) if isinstance(first, pd.DataFrame) else list(first.schema.names)
+    cols = have + [c for c in (constants or {}) if c not in have]
+    if generate_uuid and "uuid" in t.columns and "uuid" not in cols:
+        cols.append("uuid")
+    return cols
+
+
+def _batches(batches: Batch | Iterable[Batch]) -> Iterator[Batch]:
+    import pandas as pd
+
+    if isinstance(batches, pd.DataFrame | pa.RecordBatch | pa.Table):
+        return iter([batches])
+    return iter(batches)
+
+
+def stage_table(conn: Connection, schema: str, run_id: str, rule: TableReplace,
+                batches: Batch | Iterable[Batch]) -> int:
+    """Load a table's staged rows into the run's side table (replacing an earlier attempt's); commit; return
+    the row count. No lock on the real table is taken: nothing a reader sees changes until ``swap_tables``."""
+    validate_schema(schema)
+    t = rule.declared
+    checks = list(rule.checks)
+    if is_partitioned(t):
+        if rule.partition_range is None:
+            raise InvalidArgument(f"{t.name} is partitioned: its TableReplace needs partition_range=(start, end)")
+        start, end = rule.partition_range
+        try:
+            ensure_month_partitions(conn, schema, t.name, months_between(start, end))
+            conn.commit()
+        except BaseException:
+            rollback_quietly(conn)
+            raise
+        checks.append(range_check(partition_column(t), start, end))
+
+    def check(data: pa.Table) -> None:
+        for c in checks:
+            c(data)
+
+    it = _batches(batches)
+    first = next(it, None)
+    side = qualified(schema, side_table(run_id, t.name))
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(side))
+            cols = _columns(t, first, rule.constants, rule.generate_uuid) if first is not None else []
+            # the real table's column types, no constraint or index: a heap to COPY into and select from
+            select = sql.SQL(", ").join(sql.Identifier(c) for c in cols) if cols else sql.SQL("")
+            cur.execute(sql.SQL("CREATE UNLOGGED TABLE {} AS SELECT {} FROM {} WITH NO DATA").format(
+                side, select, qualified(schema, t.name)))
+        rows = 0
+        if first is not None:
+            import itertools
+
+            # the side table as the writer sees it: the real columns' types, under the side table's name
+            into = sa.Table(side_table(run_id, t.name), sa.MetaData(),
+                            *[sa.Column(c.name, c.type) for c in t.columns if c.name in cols])
+            rows = copy_rows(conn, schema, into, itertools.chain([first], it), cols, constants=rule.constants,
+                             generate_uuid=rule.generate_uuid, check=check)
+        with conn.cursor() as cur:
+            note = json.dumps({"run": run_id, "table": t.name, "rows": rows, "staged_at": time.time()})
+            cur.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(side, sql.Literal(note)))
+        conn.commit()
+    except BaseException:
+        rollback_quietly(conn)
+        raise
+    return rows
+
+
+def _side_tables(cur: Any, schema: str, run_id: str) -> dict[str, dict[str, Any]]:
+    """{side table name: its comment (run, table, rows, staged_at)} of a run in `schema`."""
+    cur.execute("SELECT c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c JOIN pg_namespace n"
+                " ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind = 'r' AND c.relname LIKE %s",
+                (schema, f"{SIDE_PREFIX}{run_id[:32]}\\_%"))
+    return {name: _note(note) for name, note in cur.fetchall()}
+
+
+def _note(text: str | None) -> dict[str, Any]:
+    try:
+        note = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return note if isinstance(note, dict) else {}
+
+
+def swap_tables(conn: Connection, schema: str, run_id: str, rules: Sequence[TableReplace],
+                then: Callable[[Connection], Mapping[str, int] | None] | None = None) -> dict[str, WriteResult]:
+    """Replace every table of `rules` by its side table in one transaction, run `then(conn)` in the same
+    transaction (the flow's finalize statements; rows it reports are added to the result), commit, ANALYZE the
+    tables that ask for it. {table: (deleted, inserted)}; {} when the run had swapped already."""
+    validate_schema(schema)
+    results: dict[str, WriteResult] = {}
+    try:
+        with conn.cursor() as cur:
+            found = _side_tables(cur, schema, run_id)
+            expected = {side_table(run_id, r.table): r for r in rules}
+            if rules and not found:
+                conn.rollback()
+                LOG.warning("run %s: no side table left in %s: its swap committed before (a redelivered "
+                            "finalize): nothing to do", run_id, schema)
+                return {}
+            missing = sorted(r.table for name, r in expected.items() if name not in found)
+            if missing:
+                raise SideTableLost(f"run {run_id}: the staged rows of {', '.join(missing)} are missing in {schema}"
+                                    " (side table dropped): re-run")
+            keys = sorted({k for r in rules for k in write_lock_keys(
+                schema, r.table, months_between(*r.partition_range) if r.partition_range else None)})
+            for key in keys:  # every lock first, in one order for every run: swaps of two runs never deadlock
+                advisory_xact_lock(cur, key)
+            for name, r in expected.items():
+                results[r.table] = _swap_one(cur, schema, name, r, found[name].get("rows"))
+        extra = then(conn) if then is not None else None
+        for table, rows in (extra or {}).items():
+            results[table] = WriteResult(0, rows)
+        conn.commit()
+    except BaseException:
+        rollback_quietly(conn)
+        raise
+    for r in rules:
+        if r.analyze:
+            analyze_months(conn, schema, r.declared, *(r.partition_range or (None, None)))
+    return results
+
+
+def _swap_one(cur: Any, schema: str, side: str, r: TableReplace, staged: int | None) -> WriteResult:
+    target = qualified(schema, r.table)
+    where = sql.SQL(r.delete_where) if isinstance(r.delete_where, str) else r.delete_where
+    cur.execute(sql.SQL("DELETE FROM {} WHERE ").format(target) + where, r.params)
+    deleted = cur.rowcount
+    cur.execute("SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
+                " AND NOT attisdropped ORDER BY attnum", (f'"{schema}"."{side}"',))
+    cols = [c for (c,) in cur.fetchall()]
+    inserted = 0
+    if cols:
+        names = sql.SQL(", ").join(sql.Identifier(c) for c in cols)
+        cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
+            target, names, names, qualified(schema, side)))
+        inserted = cur.rowcount
+    if staged is not None and inserted != staged:
+        raise SideTableLost(f"{r.table}: the run staged {staged} rows, its side table {schema}.{side} holds"
+                            f" {inserted} (truncated by PostgreSQL's crash recovery?): nothing replaced; re-run")
+    cur.execute(sql.SQL("DROP TABLE {}").format(qualified(schema, side)))
+    return WriteResult(deleted, inserted)
+
+
+def drop_side_tables(conn: Connection, schema: str, run_id: str) -> int:
+    """Drop a failed or cancelled run's side tables; commit; the number dropped."""
+    validate_schema(schema)
+    try:
+        with conn.cursor() as cur:
+            names = list(_side_tables(cur, schema, run_id))
+            for name in names:
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(qualified(schema, name)))
+        conn.commit()
+    except BaseException:
+        rollback_quietly(conn)
+        raise
+    return len(names)
+
+
+def sweep_side_tables(conn: Connection, older_than_s: float = STALE_AFTER_S, keep: str | None = None) -> int:
+    """Drop side tables of every tenant staged more than `older_than_s` ago (runs that died without their
+    clean-up); commit; the number dropped. Tables being staged are not touched (their comment is new)."""
+    now = time.time()
+    dropped = 0
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT n.nspname, c.relname, obj_description(c.oid, 'pg_class') FROM pg_class c"
+                        " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r'"
+                        " AND c.relname LIKE %s", (f"{SIDE_PREFIX}%",))
+            for schema, name, text in cur.fetchall():
+                note = _note(text)
+                staged_at = note.get("staged_at")
+                if (keep and note.get("run") == keep) or not isinstance(staged_at, int | float):
+                    continue  # no comment yet: a table still being staged (or not ours): left alone
+                if now - staged_at > older_than_s:
+                    cur.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(schema),
+                                                                              sql.Identifier(name)))
+                    dropped += 1
+        conn.commit()
+    except BaseException:
+        rollback_quietly(conn)
+        raise
+    if dropped:
+        LOG.info("dropped %d side table(s) of runs staged more than %gs ago", dropped, older_than_s)
+    return dropped
