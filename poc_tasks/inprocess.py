@@ -41,13 +41,9 @@ def sweep_staging(settings: Settings, keep: str) -> None:
 def discard_run(settings: Settings, stage: Stage) -> None:
     """After a run failed or was cancelled: drop its side tables (db.run_swap) and its staging folder. Never
     raises (the run's own error stays the one reported); what is left is swept a day later."""
-    try:
-        schema = stage.read_manifest()["run"]["schema_name"]
-    except Exception:  # noqa: BLE001 - no manifest: prepare never finished, nothing was staged in PostgreSQL
-        schema = None
-    if schema and settings.database_url:
+    if settings.database_url:
         _best_effort(f"drop the side tables of run {stage.run_id}", settings,
-                     lambda conn: _swap().drop_side_tables(conn, schema, stage.run_id))
+                     lambda conn: _swap().drop_side_tables(conn, stage.run_id))
     stage.discard()
 
 

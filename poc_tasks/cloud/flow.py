@@ -48,8 +48,8 @@ from poc_tasks.cloud.provider import ChunkContext, CloudProvider
 from poc_tasks.cloud.spec import CloudRunSpec, date_range_pair
 from poc_tasks.cloud.tag_summary import ChunkTags, write_tag_summaries
 from poc_tasks.db.connection import connect
-from poc_tasks.db.tables import SUMMARY_TABLE, get_table
 from poc_tasks.db.run_swap import TableReplace, stage_table, swap_tables
+from poc_tasks.db.tables import SUMMARY_TABLE, get_table
 from poc_tasks.errors import MissingInputData
 from poc_tasks.inprocess import run_in_process
 from poc_tasks.io.staging import Stage
@@ -376,7 +376,7 @@ def finalize(settings: Settings, stage: Stage, written: dict[str, int],
         swapped = swap_tables(conn, manifest["run"]["schema_name"], stage.run_id, rules,
                               then=_finalize_statements(p, stage, manifest))
     written = {**written, **{t: r.inserted for t, r in swapped.items()}}
-    stage.cleanup()
+    stage.discard()  # after the commit: a staging endpoint that fails now must not fail the run (swept later)
     chunks = chunk_results or []
     timings = dict(manifest["timings"])
     timings["compute_s"] = round(sum(c["seconds"] for c in chunks), 3)

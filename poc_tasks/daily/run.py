@@ -41,8 +41,8 @@ from sqlalchemy.dialects import postgresql as pg
 
 from poc_tasks.db import tables_daily  # noqa: F401  (declares the tables the flows write)
 from poc_tasks.db.connection import connect
-from poc_tasks.db.tables import get_table
 from poc_tasks.db.run_swap import TableReplace, stage_table, swap_tables
+from poc_tasks.db.tables import get_table
 from poc_tasks.errors import InvalidArgument
 from poc_tasks.inprocess import run_in_process
 from poc_tasks.io.staging import Stage
@@ -390,7 +390,7 @@ def finalize(settings: Settings, stage: Stage, written: dict[str, int],
         swapped = swap_tables(conn, DailyRunSpec.from_kwargs(manifest["run"]).schema_name, stage.run_id,
                               [_replace(f, manifest, t) for t in manifest["tables"]], then=then)
     written = {**written, **{t: r.inserted for t, r in swapped.items()}}
-    stage.cleanup()
+    stage.discard()  # after the commit: a staging endpoint that fails now must not fail the run (swept later)
     chunks = chunk_results or []
     timings = dict(manifest["timings"])
     timings["compute_s"] = round(sum(c.get("seconds", 0) for c in chunks), 3)

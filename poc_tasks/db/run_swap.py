@@ -242,14 +242,18 @@ def _swap_one(cur: Any, schema: str, side: str, r: TableReplace, staged: int | N
     return WriteResult(deleted, inserted)
 
 
-def drop_side_tables(conn: Connection, schema: str, run_id: str) -> int:
-    """Drop a failed or cancelled run's side tables; commit; the number dropped."""
-    validate_schema(schema)
+def drop_side_tables(conn: Connection, run_id: str) -> int:
+    """Drop a failed or cancelled run's side tables, in whichever schema (the run id is unique; the manifest that
+    names the schema may be out of reach when the run failed); commit; the number dropped."""
+    side_table(run_id, "")  # validates the run id
     try:
         with conn.cursor() as cur:
-            names = list(_side_tables(cur, schema, run_id))
-            for name in names:
-                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(qualified(schema, name)))
+            cur.execute("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                        " WHERE c.relkind = 'r' AND c.relname LIKE %s", (f"{SIDE_PREFIX}{run_id[:32]}\\_%",))
+            names = cur.fetchall()
+            for schema, name in names:
+                cur.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(schema),
+                                                                          sql.Identifier(name)))
         conn.commit()
     except BaseException:
         rollback_quietly(conn)

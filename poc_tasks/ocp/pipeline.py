@@ -200,7 +200,7 @@ def finalize(settings: Settings, stage: Stage, written: dict[str, int],
         swap_tables(conn, schema, stage.run_id, [_summary_replace(manifest)],
                     then=lambda c: tenant.set_report_period_summary_times(c, schema, manifest["report_period_id"],
                                                                           commit=False))
-    stage.cleanup()
+    stage.discard()  # after the commit: a staging endpoint that fails now must not fail the run (swept later)
     chunks = chunk_results or []
     timings = dict(manifest["timings"])
     timings["compute_s"] = round(sum(c["seconds"] for c in chunks), 3)
