@@ -99,10 +99,13 @@ def _run(settings: Settings, stage: Stage, prepare: Callable[[Stage], dict[str, 
             f"write_table {t}", lambda: write_table(settings, stage, t), settings))
         write_s = time.perf_counter() - t1
         progress("finalize", {})
+        t2 = time.perf_counter()
         result = with_retries("finalize", lambda: finalize(settings, stage, written, chunks), settings)
+        finalize_s = time.perf_counter() - t2
     except BaseException:
         discard_run(settings, stage)
         raise
-    result["timings"]["write_s"] = round(write_s, 3)
+    result["timings"]["write_s"] = round(write_s, 3)  # the tables staged (db.run_swap), in parallel
+    result["timings"]["finalize_s"] = round(finalize_s, 3)  # every table swapped in, one transaction
     result["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
     return result
