@@ -2,8 +2,9 @@
 restarted or stopped, an S3 server of the test's own stopped, staging space exhausted, late tasks of a finished
 run, a connection the server dropped. Each run's tables are compared with a single clean run's rows.
 
-The tables are paused where a kill or a restart must hit a write: the test holds the write lock of the table's
-month (db.writer.lock_table_months) so the run's write transaction waits inside it, as a slow COPY would.
+The runs are paused where a kill or a restart must hit a write: the test holds the write lock of the table's
+month (db.writer.lock_table_months) so the run's swap transaction (finalize, db.run_swap) waits inside it, as a
+slow swap would; or it holds the table itself, so the run's stage of it waits.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def test_a_pool_process_killed_in_a_step_is_redelivered_and_the_run_completes(
     print(f"\n{task}: pool process SIGKILLed, run completed {recovered:.1f}s later")  # docs/reliability.md
 
 
-def test_a_pool_process_killed_inside_a_table_write_leaves_one_copy(
+def test_a_pool_process_killed_inside_the_swap_transaction_leaves_one_copy(
     pg_url, ds, tmp_path, redis_url, redis_key_prefix
 ) -> None:
     reference = clean_run(pg_url, ds)
@@ -115,18 +116,18 @@ def test_a_pool_process_killed_inside_a_table_write_leaves_one_copy(
         lock_table_months(gate, ds.schema, SUMMARY_TABLE, ds.config.start_date, ds.config.end_date)
         with celery_worker(env, redis_key_prefix, tmp_path / "worker.log") as worker:
             result = send_ocp_summary(koku_app(redis_url, redis_key_prefix), **ocp_kwargs(ds))
-            wait_until(lambda: waiting_on_advisory(pg_url) == 1, 60, "the write transaction to start")
-            for pid in worker.pool_pids():  # the write task's process, inside its transaction
+            wait_until(lambda: waiting_on_advisory(pg_url) == 1, 60, "the swap transaction to start")
+            for pid in worker.pool_pids():  # finalize's process, inside its swap transaction
                 os.kill(pid, signal.SIGKILL)
             killed = time.monotonic()
-            gate.rollback()  # the killed session's transaction and the redelivered write may go on
+            gate.rollback()  # the killed session's transaction and the redelivered finalize may go on
             out = result.get(timeout=120)
             recovered = time.monotonic() - killed
     finally:
         gate.close()
     assert summary_multiset(pg_url, ds.schema) == reference
     assert out["rows"][SUMMARY_TABLE] == sum(reference.values())
-    print(f"\nwrite_table: pool process SIGKILLed mid-transaction, run completed {recovered:.1f}s later")
+    print(f"\nfinalize: pool process SIGKILLed inside the swap transaction, run completed {recovered:.1f}s later")
 
 
 def test_a_whole_worker_killed_is_taken_over_after_the_visibility_timeout(
@@ -225,7 +226,7 @@ def test_postgresql_restarted_during_the_write_the_write_is_retried_and_the_run_
     gate = connect(url)
     lock_table_months(gate, ds.schema, SUMMARY_TABLE, ds.config.start_date, ds.config.end_date)
     result = poc_app.send_task("poc_tasks.summarize_ocp", kwargs=ocp_kwargs(ds), queue="poc_aggregation")
-    wait_until(lambda: waiting_on_advisory(url) == 1, 60, "the write transaction to start")
+    wait_until(lambda: waiting_on_advisory(url) == 1, 60, "the swap transaction to start")
     restarted = time.monotonic()
     ctl("restart", "-m", "fast")  # every session ends: the gate's and the waiting write's
     out = result.get(timeout=120)
@@ -251,7 +252,7 @@ def test_postgresql_down_for_good_during_the_write_fails_the_run_naming_it_and_k
     gate = connect(url)
     lock_table_months(gate, ds.schema, SUMMARY_TABLE, ds.config.start_date, ds.config.end_date)
     result = poc_app.send_task("poc_tasks.summarize_ocp", kwargs=ocp_kwargs(ds), queue="poc_aggregation")
-    wait_until(lambda: waiting_on_advisory(url) == 1, 60, "the write transaction to start")
+    wait_until(lambda: waiting_on_advisory(url) == 1, 60, "the swap transaction to start")
     ctl("stop", "-m", "fast")
     with pytest.raises(Exception) as info:  # noqa: B017 - rebuilt from the result backend
         result.get(timeout=120)
@@ -519,3 +520,27 @@ def test_an_ocp_on_cloud_run_that_fails_at_its_last_table_leaves_every_table_as_
     _stop_failing(pg_url, ds.schema, last)
     flow.run(p, cloud_spec(cloud, ds), settings)
     assert _all_tables(cloud, pg_url, ds.schema) == reference
+
+
+def test_stale_side_tables_are_swept_and_a_finalize_after_its_commit_does_nothing(pg_url, tenant_schema) -> None:
+    """Side tables of runs that died without their clean-up are dropped after a day (a run's are kept while it
+    stages); a redelivered finalize that finds none of its run's side tables (its swap committed) does nothing."""
+    import uuid
+
+    from poc_tasks.db.run_swap import TableReplace, side_table, stage_table, swap_tables, sweep_side_tables
+
+    rule = TableReplace(SUMMARY_TABLE, "false", {}, partition_range=(dt.date(2026, 1, 1), dt.date(2026, 1, 2)))
+    old, new = uuid.uuid4().hex, uuid.uuid4().hex
+    with closing(connect(pg_url)) as conn:
+        for run in (old, new):
+            assert stage_table(conn, tenant_schema, run, rule, []) == 0
+        with conn.cursor() as cur:  # the old run staged two days ago
+            cur.execute(sql.SQL("COMMENT ON TABLE {} IS %s").format(
+                qualified(tenant_schema, side_table(old, SUMMARY_TABLE))),
+                (f'{{"run": "{old}", "staged_at": {time.time() - 2 * 86400}}}',))
+        conn.commit()
+        assert sweep_side_tables(conn) >= 1
+        assert side_tables(pg_url, tenant_schema) == [side_table(new, SUMMARY_TABLE)]
+        assert swap_tables(conn, tenant_schema, new, [rule]) == {SUMMARY_TABLE: (0, 0)}
+        assert swap_tables(conn, tenant_schema, new, [rule]) == {}  # redelivered: swapped already, nothing to do
+    assert side_tables(pg_url, tenant_schema) == []
