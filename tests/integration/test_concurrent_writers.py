@@ -24,7 +24,7 @@ from poc_tasks.db.tables import SUMMARY_TABLE
 from poc_tasks.db.writer import lock_table_months
 from poc_tasks.koku import send_ocp_summary
 from poc_tasks.locks import hold_run_lock, lock_key
-from poc_tasks.ocp.pipeline import compute_chunk, new_stage, prepare_ocp, write_table
+from poc_tasks.ocp.pipeline import compute_chunk, finalize, new_stage, prepare_ocp, write_table
 from tests.integration.fault_support import (
     clean_run,
     cli,
@@ -52,11 +52,12 @@ def test_two_writes_released_together_leave_one_runs_rows(pg_url, ds, monkeypatc
     reference = clean_run(pg_url, ds)
     settings = ds.settings(pg_url)
     stages = []
-    for _ in range(2):  # two complete runs staged, as two workers would have them just before writing
+    for _ in range(2):  # two complete runs staged (their side tables loaded), just before their swaps
         stage = new_stage(settings)
         manifest = prepare_ocp(ocp_spec(ds), settings, stage)
         for a, b in manifest["chunks"]:
             compute_chunk(settings, stage, a, b)
+        write_table(settings, stage, SUMMARY_TABLE)
         stages.append(stage)
     app_name = f"poc_tasks-{ds.schema}"
     import poc_tasks.ocp.pipeline as pipeline
@@ -64,30 +65,28 @@ def test_two_writes_released_together_leave_one_runs_rows(pg_url, ds, monkeypatc
     monkeypatch.setattr(pipeline, "connect", lambda url: connect(url, application_name=app_name))
     errors: list[BaseException] = []
 
-    def write(stage) -> None:
+    def swap(stage) -> None:
         try:
-            write_table(settings, stage, SUMMARY_TABLE)
+            finalize(settings, stage, {})
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
     gate = connect(pg_url)
     try:
         lock_table_months(gate, ds.schema, SUMMARY_TABLE, ds.config.start_date, ds.config.end_date)
-        threads = [threading.Thread(target=write, args=(s,)) for s in stages]
+        threads = [threading.Thread(target=swap, args=(s,)) for s in stages]
         for t in threads:
             t.start()
         deadline = time.monotonic() + 30
         while waiting_on_advisory(pg_url, app_name) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert waiting_on_advisory(pg_url, app_name) == 2  # both writers are inside their transaction, queued
+        assert waiting_on_advisory(pg_url, app_name) == 2  # both swaps are inside their transaction, queued
     finally:
         gate.rollback()  # both go at once
         gate.close()
     for t in threads:
         t.join(60)
     assert not errors
-    for stage in stages:
-        stage.cleanup()
     assert summary_multiset(pg_url, ds.schema) == reference  # one copy, not two
 
 
