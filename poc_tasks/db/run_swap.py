@@ -147,6 +147,8 @@ def stage_table(conn: Connection, schema: str, run_id: str, rule: TableReplace,
             select = sql.SQL(", ").join(sql.Identifier(c) for c in cols) if cols else sql.SQL("")
             cur.execute(sql.SQL("CREATE UNLOGGED TABLE {} AS SELECT {} FROM {} WITH NO DATA").format(
                 side, select, qualified(schema, t.name)))
+            _note_staged(cur, side, run_id, t.name, None)  # rows unknown yet: the sweep can still find it
+        conn.commit()  # so the COPY does not hold the real table's share lock (Koku's DDL on it would wait)
         rows = 0
         if first is not None:
             import itertools
@@ -157,13 +159,18 @@ def stage_table(conn: Connection, schema: str, run_id: str, rule: TableReplace,
             rows = copy_rows(conn, schema, into, itertools.chain([first], it), cols, constants=rule.constants,
                              generate_uuid=rule.generate_uuid, check=check)
         with conn.cursor() as cur:
-            note = json.dumps({"run": run_id, "table": t.name, "rows": rows, "staged_at": time.time()})
-            cur.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(side, sql.Literal(note)))
+            _note_staged(cur, side, run_id, t.name, rows)
         conn.commit()
     except BaseException:
         rollback_quietly(conn)
         raise
     return rows
+
+
+def _note_staged(cur: Any, side: sql.Composable, run_id: str, table: str, rows: int | None) -> None:
+    """The side table's comment: its run and table, the rows it received (None while the COPY runs), when."""
+    note = json.dumps({"run": run_id, "table": table, "rows": rows, "staged_at": time.time()})
+    cur.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(side, sql.Literal(note)))
 
 
 def _side_tables(cur: Any, schema: str, run_id: str) -> dict[str, dict[str, Any]]:
@@ -207,7 +214,10 @@ def swap_tables(conn: Connection, schema: str, run_id: str, rules: Sequence[Tabl
             for key in keys:  # every lock first, in one order for every run: swaps of two runs never deadlock
                 advisory_xact_lock(cur, key)
             for name, r in expected.items():
-                results[r.table] = _swap_one(cur, schema, name, r, found[name].get("rows"))
+                staged = found[name].get("rows")
+                if not isinstance(staged, int):
+                    raise SideTableLost(f"run {run_id}: {r.table} was not completely staged ({schema}.{name}): re-run")
+                results[r.table] = _swap_one(cur, schema, name, r, staged)
         extra = then(conn) if then is not None else None
         for table, rows in (extra or {}).items():
             results[table] = WriteResult(0, rows)
@@ -221,7 +231,7 @@ def swap_tables(conn: Connection, schema: str, run_id: str, rules: Sequence[Tabl
     return results
 
 
-def _swap_one(cur: Any, schema: str, side: str, r: TableReplace, staged: int | None) -> WriteResult:
+def _swap_one(cur: Any, schema: str, side: str, r: TableReplace, staged: int) -> WriteResult:
     target = qualified(schema, r.table)
     where = sql.SQL(r.delete_where) if isinstance(r.delete_where, str) else r.delete_where
     cur.execute(sql.SQL("DELETE FROM {} WHERE ").format(target) + where, r.params)
@@ -235,7 +245,7 @@ def _swap_one(cur: Any, schema: str, side: str, r: TableReplace, staged: int | N
         cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
             target, names, names, qualified(schema, side)))
         inserted = cur.rowcount
-    if staged is not None and inserted != staged:
+    if inserted != staged:
         raise SideTableLost(f"{r.table}: the run staged {staged} rows, its side table {schema}.{side} holds"
                             f" {inserted} (truncated by PostgreSQL's crash recovery?): nothing replaced; re-run")
     cur.execute(sql.SQL("DROP TABLE {}").format(qualified(schema, side)))
@@ -263,7 +273,7 @@ def drop_side_tables(conn: Connection, run_id: str) -> int:
 
 def sweep_side_tables(conn: Connection, older_than_s: float = STALE_AFTER_S, keep: str | None = None) -> int:
     """Drop side tables of every tenant staged more than `older_than_s` ago (runs that died without their
-    clean-up); commit; the number dropped. Tables being staged are not touched (their comment is new)."""
+    clean-up); commit; the number dropped. Tables being staged are not touched (their comment is recent)."""
     now = time.time()
     dropped = 0
     try:
@@ -275,7 +285,7 @@ def sweep_side_tables(conn: Connection, older_than_s: float = STALE_AFTER_S, kee
                 note = _note(text)
                 staged_at = note.get("staged_at")
                 if (keep and note.get("run") == keep) or not isinstance(staged_at, int | float):
-                    continue  # no comment yet: a table still being staged (or not ours): left alone
+                    continue  # the caller's run, or a table without our comment: left alone
                 if now - staged_at > older_than_s:
                     cur.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(sql.Identifier(schema),
                                                                               sql.Identifier(name)))
