@@ -41,7 +41,7 @@ from sqlalchemy.dialects import postgresql as pg
 
 from poc_tasks.db import tables_daily  # noqa: F401  (declares the tables the flows write)
 from poc_tasks.db.connection import connect
-from poc_tasks.db.run_swap import TableReplace, stage_table, swap_tables
+from poc_tasks.db.run_swap import TableReplace, side_tables_needed, stage_table, swap_tables
 from poc_tasks.db.tables import get_table
 from poc_tasks.errors import InvalidArgument
 from poc_tasks.inprocess import run_in_process
@@ -366,6 +366,10 @@ def _replace(f: DailyFlow, manifest: dict[str, Any], table: str) -> TableReplace
     return TableReplace(table, t.delete_where, t.params(manifest), partition_range=t.range_of(manifest))
 
 
+def _staged_batches(stage: Stage, table: str) -> Any:
+    return _arrays_as_literals(table, stage.read_batches(table, batch_size=WRITE_BATCH_ROWS))
+
+
 def write_table(settings: Settings, stage: Stage, table: str) -> int:
     """Stage the run's rows of one table in its side table (db.run_swap: finalize swaps every table in at once);
     returns the rows staged."""
@@ -374,7 +378,9 @@ def write_table(settings: Settings, stage: Stage, table: str) -> int:
         raise InvalidArgument(f"run {stage.run_id} staged no table {table!r}")
     f = flow(manifest["flow"])
     spec = DailyRunSpec.from_kwargs(manifest["run"])
-    batches = _arrays_as_literals(table, stage.read_batches(table, batch_size=WRITE_BATCH_ROWS))
+    batches = _staged_batches(stage, table)
+    if not side_tables_needed(manifest["tables"]):
+        return 0  # one table: finalize COPYs it straight from the stage, in its swap transaction
     with closing(connect(settings.require_database_url())) as conn:
         return stage_table(conn, spec.schema_name, stage.run_id, _replace(f, manifest, table), batches)
 
@@ -386,9 +392,11 @@ def finalize(settings: Settings, stage: Stage, written: dict[str, int],
     manifest = stage.read_manifest()
     f = flow(manifest["flow"])
     then = (lambda conn: f.finalize(conn, manifest)) if f.finalize is not None else None
+    direct = {} if side_tables_needed(manifest["tables"]) else {
+        t: (lambda t=t: _staged_batches(stage, t)) for t in manifest["tables"]}
     with closing(connect(settings.require_database_url())) as conn:
         swapped = swap_tables(conn, DailyRunSpec.from_kwargs(manifest["run"]).schema_name, stage.run_id,
-                              [_replace(f, manifest, t) for t in manifest["tables"]], then=then)
+                              [_replace(f, manifest, t) for t in manifest["tables"]], then=then, direct=direct)
     written = {**written, **{t: r.inserted for t, r in swapped.items()}}
     stage.discard()  # after the commit: a staging endpoint that fails now must not fail the run (swept later)
     chunks = chunk_results or []

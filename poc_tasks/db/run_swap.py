@@ -14,6 +14,10 @@ same instant (readers never see a mix):
    DELETE and ``INSERT INTO table SELECT FROM side``, drops the side tables, runs the flow's own finalize
    statements (report period stamps, tag summaries, AWS's category summary) on the same transaction, commits.
 
+A run of ONE table (the OCP summary, a daily summary of one table) needs no side table: the one swap transaction
+is all-or-nothing already, so its rows are COPYed straight from the stage inside it (``side_tables_needed``,
+``swap_tables(direct=...)``) and are not written twice; its write task only checks the table is staged.
+
 The side table's comment records the rows it received; the swap compares the INSERT's row count with it, so a
 side table emptied by crash recovery (PostgreSQL truncates unlogged tables after a crash) fails the swap instead
 of replacing good rows with none. A finalize that finds none of the run's side tables committed before (a
@@ -54,8 +58,8 @@ from poc_tasks.db.writer import (
 from poc_tasks.errors import InvalidArgument
 from poc_tasks.validate import validate_schema
 
-__all__ = ["TableReplace", "side_table", "stage_table", "swap_tables", "drop_side_tables", "sweep_side_tables",
-           "SideTableLost"]
+__all__ = ["TableReplace", "side_table", "side_tables_needed", "stage_table", "swap_tables", "drop_side_tables",
+           "sweep_side_tables", "SideTableLost"]
 
 LOG = logging.getLogger(__name__)
 Connection = psycopg2.extensions.connection
@@ -113,11 +117,9 @@ def _batches(batches: Batch | Iterable[Batch]) -> Iterator[Batch]:
     return iter(batches)
 
 
-def stage_table(conn: Connection, schema: str, run_id: str, rule: TableReplace,
-                batches: Batch | Iterable[Batch]) -> int:
-    """Load a table's staged rows into the run's side table (replacing an earlier attempt's); commit; return
-    the row count. No lock on the real table is taken: nothing a reader sees changes until ``swap_tables``."""
-    validate_schema(schema)
+def _prepare(conn: Connection, schema: str, rule: TableReplace) -> BatchCheck:
+    """Create the rule's missing month partitions (their own short transaction: creating one locks the parent);
+    the check every batch must pass (the rule's checks, and the partition range)."""
     t = rule.declared
     checks = list(rule.checks)
     if is_partitioned(t):
@@ -136,6 +138,23 @@ def stage_table(conn: Connection, schema: str, run_id: str, rule: TableReplace,
         for c in checks:
             c(data)
 
+    return check
+
+
+def side_tables_needed(tables: Sequence[str]) -> bool:
+    """Whether a run stages its tables in side tables: only when it writes more than one. A run of one table
+    needs none (its one swap transaction is all-or-nothing already): its swap COPYs straight from the stage
+    (``swap_tables(direct=...)``), which spares writing its rows twice."""
+    return len(tables) > 1
+
+
+def stage_table(conn: Connection, schema: str, run_id: str, rule: TableReplace,
+                batches: Batch | Iterable[Batch]) -> int:
+    """Load a table's staged rows into the run's side table (replacing an earlier attempt's); commit; return
+    the row count. No lock on the real table is taken: nothing a reader sees changes until ``swap_tables``."""
+    validate_schema(schema)
+    t = rule.declared
+    check = _prepare(conn, schema, rule)
     it = _batches(batches)
     first = next(it, None)
     side = qualified(schema, side_table(run_id, t.name))
@@ -190,17 +209,23 @@ def _note(text: str | None) -> dict[str, Any]:
 
 
 def swap_tables(conn: Connection, schema: str, run_id: str, rules: Sequence[TableReplace],
-                then: Callable[[Connection], Mapping[str, int] | None] | None = None) -> dict[str, WriteResult]:
-    """Replace every table of `rules` by its side table in one transaction, run `then(conn)` in the same
-    transaction (the flow's finalize statements; rows it reports are added to the result), commit, ANALYZE the
-    tables that ask for it. {table: (deleted, inserted)}; {} when the run had swapped already."""
+                then: Callable[[Connection], Mapping[str, int] | None] | None = None,
+                direct: Mapping[str, Callable[[], Iterable[Batch]]] | None = None) -> dict[str, WriteResult]:
+    """Replace every table of `rules` in one transaction -- by its side table, or for the tables of `direct` by the
+    batches its function gives (COPYed in the transaction: a run of one table, see side_tables_needed) -- run
+    `then(conn)` in the same transaction (the flow's finalize statements; rows it reports are added to the
+    result), commit, ANALYZE the tables that ask for it. {table: (deleted, inserted)}; {} when the run had swapped
+    already (none of its side tables is left)."""
     validate_schema(schema)
+    direct = direct or {}
+    checks = {r.table: _prepare(conn, schema, r) for r in rules if r.table in direct}
+    staged = [r for r in rules if r.table not in direct]
     results: dict[str, WriteResult] = {}
     try:
         with conn.cursor() as cur:
             found = _side_tables(cur, schema, run_id)
-            expected = {side_table(run_id, r.table): r for r in rules}
-            if rules and not found:
+            expected = {side_table(run_id, r.table): r for r in staged}
+            if expected and not found:
                 conn.rollback()
                 LOG.warning("run %s: no side table left in %s: its swap committed before (a redelivered "
                             "finalize): nothing to do", run_id, schema)
@@ -213,11 +238,15 @@ def swap_tables(conn: Connection, schema: str, run_id: str, rules: Sequence[Tabl
                 schema, r.table, months_between(*r.partition_range) if r.partition_range else None)})
             for key in keys:  # every lock first, in one order for every run: swaps of two runs never deadlock
                 advisory_xact_lock(cur, key)
-            for name, r in expected.items():
-                staged = found[name].get("rows")
-                if not isinstance(staged, int):
+            for r in rules:
+                name = side_table(run_id, r.table)
+                if r.table in direct:
+                    results[r.table] = _copy_one(conn, cur, schema, r, direct[r.table](), checks[r.table])
+                    continue
+                rows = found[name].get("rows")
+                if not isinstance(rows, int):
                     raise SideTableLost(f"run {run_id}: {r.table} was not completely staged ({schema}.{name}): re-run")
-                results[r.table] = _swap_one(cur, schema, name, r, staged)
+                results[r.table] = _swap_one(cur, schema, name, r, rows)
         extra = then(conn) if then is not None else None
         for table, rows in (extra or {}).items():
             results[table] = WriteResult(0, rows)
@@ -231,11 +260,24 @@ def swap_tables(conn: Connection, schema: str, run_id: str, rules: Sequence[Tabl
     return results
 
 
+def _delete(cur: Any, schema: str, r: TableReplace) -> int:
+    where = sql.SQL(r.delete_where) if isinstance(r.delete_where, str) else r.delete_where
+    cur.execute(sql.SQL("DELETE FROM {} WHERE ").format(qualified(schema, r.table)) + where, r.params)
+    return cur.rowcount
+
+
+def _copy_one(conn: Connection, cur: Any, schema: str, r: TableReplace, batches: Iterable[Batch],
+              check: BatchCheck) -> WriteResult:
+    """Koku's delete, then the rows COPYed straight from the stage (writer.copy_rows), in the swap's transaction."""
+    deleted = _delete(cur, schema, r)
+    inserted = copy_rows(conn, schema, r.declared, batches, constants=r.constants, generate_uuid=r.generate_uuid,
+                         check=check)
+    return WriteResult(deleted, inserted)
+
+
 def _swap_one(cur: Any, schema: str, side: str, r: TableReplace, staged: int) -> WriteResult:
     target = qualified(schema, r.table)
-    where = sql.SQL(r.delete_where) if isinstance(r.delete_where, str) else r.delete_where
-    cur.execute(sql.SQL("DELETE FROM {} WHERE ").format(target) + where, r.params)
-    deleted = cur.rowcount
+    deleted = _delete(cur, schema, r)
     cur.execute("SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
                 " AND NOT attisdropped ORDER BY attnum", (f'"{schema}"."{side}"',))
     cols = [c for (c,) in cur.fetchall()]

@@ -23,7 +23,7 @@ import pyarrow as pa
 from poc_tasks.db import tenant
 from poc_tasks.db.connection import connect
 from poc_tasks.db.init import ensure_report_period
-from poc_tasks.db.run_swap import TableReplace, stage_table, swap_tables
+from poc_tasks.db.run_swap import TableReplace, side_tables_needed, stage_table, swap_tables
 from poc_tasks.db.writer import DAILY_SUMMARY_DELETE_WHERE, same_report_period
 from poc_tasks.errors import MissingInputData
 from poc_tasks.inprocess import new_stage as new_stage  # compare/shadow.py and tests take it from here
@@ -179,11 +179,13 @@ def _summary_replace(manifest: dict[str, Any]) -> TableReplace:
 
 def write_table(settings: Settings, stage: Stage, table: str) -> int:
     """Stage the run's rows of one table in its side table (db.run_swap; finalize swaps them in); returns the
-    rows staged."""
+    rows staged. The OCP run writes one table: nothing to stage, finalize COPYs it in its swap transaction."""
     manifest = stage.read_manifest()
     _refuse_shadow(stage, manifest)
     if table not in manifest["tables"]:
         raise ValueError(f"run {stage.run_id} staged no table {table!r}")
+    if not side_tables_needed(manifest["tables"]):
+        return 0  # one table: finalize COPYs it straight from the stage, in its swap transaction
     with closing(connect(settings.require_database_url())) as conn:
         return stage_table(conn, manifest["run"]["schema_name"], stage.run_id, _summary_replace(manifest),
                            _written_columns(stage.read_batches(table)))
@@ -197,9 +199,12 @@ def finalize(settings: Settings, stage: Stage, written: dict[str, int],
     _refuse_shadow(stage, manifest)
     schema = manifest["run"]["schema_name"]
     with closing(connect(settings.require_database_url())) as conn:
-        swap_tables(conn, schema, stage.run_id, [_summary_replace(manifest)],
-                    then=lambda c: tenant.set_report_period_summary_times(c, schema, manifest["report_period_id"],
-                                                                          commit=False))
+        direct = {} if side_tables_needed(manifest["tables"]) else {
+            SUMMARY_TABLE: lambda: _written_columns(stage.read_batches(SUMMARY_TABLE))}
+        swapped = swap_tables(conn, schema, stage.run_id, [_summary_replace(manifest)], direct=direct,
+                              then=lambda c: tenant.set_report_period_summary_times(
+                                  c, schema, manifest["report_period_id"], commit=False))
+    written = {**written, **{t: r.inserted for t, r in swapped.items()}}
     stage.discard()  # after the commit: a staging endpoint that fails now must not fail the run (swept later)
     chunks = chunk_results or []
     timings = dict(manifest["timings"])

@@ -357,16 +357,7 @@ def test_staging_space_exhausted_is_named_by_its_path_and_keeps_the_rows(pg_url,
 # --- the broker restarted mid-run --------------------------------------------------------------------------------
 
 
-def _stage_gate(pg_url: str, ds) -> object:
-    """A session holding the summary table exclusively: the run's stage of it (its side table copies the table's
-    columns) waits there, before anything of the run is in the table."""
-    gate = connect(pg_url)
-    with gate.cursor() as cur:
-        cur.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(qualified(ds.schema, SUMMARY_TABLE)))
-    return gate
-
-
-def _hook(url: str, ds, timeout: float = 120):
+def _hook(url: str, ds, prefix: str = "", timeout: float = 120):
     """Koku's hook (summarize_ocp_or_trino through its Celery app): the outcome, and whether Trino ran."""
     from poc_tasks.koku import summarize_ocp_or_trino
     from poc_tasks.koku.config import RoutingConfig
@@ -375,43 +366,43 @@ def _hook(url: str, ds, timeout: float = 120):
     return summarize_ocp_or_trino(
         schema_name=ds.schema, source_uuid=ds.source, start_date=c.start_date.isoformat(),
         end_date=c.end_date.isoformat(), cluster_id=c.cluster_id, cluster_alias=c.cluster_alias,
-        report_period_id=None, trino=lambda: "trino ran", app=koku_app(url, ""), timeout=timeout,
+        report_period_id=None, trino=lambda: "trino ran", app=koku_app(url, prefix), timeout=timeout,
         config=RoutingConfig(enabled=True, percent=100.0))
 
 
 def test_the_broker_restarted_without_persistence_mid_run_is_a_clear_error_within_seconds_and_no_table_changes(
     pg_url, ds, tmp_path, monkeypatch
 ) -> None:
-    """Redis (broker and results) restarted without persistence while the run stages its table: the run's queued
-    messages and chord state are gone. The caller's wait notices the Redis lost the run's watch key within
+    """Redis (broker and results) restarted without persistence while the run is in its write step: the run's
+    queued messages and chord state are gone. The caller's wait notices the Redis lost the run's watch key within
     POC_BROKER_CHECK_S and gets BrokerLost naming the broker (Koku's hook then runs Trino), not its hour-long
-    timeout; the run never swaps anything in: the table keeps its rows. A re-run gives a clean run's rows."""
-    from poc_tasks.app import app as poc_app
-    from tests.conftest import run_worker
+    timeout; the run never reaches its swap: the table keeps its rows. A re-run gives a clean run's rows."""
     from tests.integration.process_support import own_redis
 
     reference = clean_run(pg_url, ds)
     uuids = summary_uuids(pg_url, ds.schema)
     monkeypatch.setenv("POC_BROKER_CHECK_S", "1")
-    with own_redis(tmp_path) as (url, restart), run_worker(poc_app, url, ["poc_aggregation"]):
-        gate = _stage_gate(pg_url, ds)
-        outcome: list = []
-        caller = threading.Thread(target=lambda: outcome.append(_hook(url, ds)))
-        caller.start()
-        wait_until(lambda: waiting_on_advisory(pg_url, event="relation") == 1, 60, "the table's stage to start")
-        restart(down_s=1.0)
-        restarted = time.monotonic()
-        gate.rollback()
-        gate.close()
-        caller.join(60)
-        told = time.monotonic() - restarted
-        assert outcome and outcome[0].path == "fallback" and outcome[0].result == "trino ran", outcome
-        reason = outcome[0].error
-        assert reason.startswith("BrokerLost: OCP run: Redis 127.0.0.1:") and "restarted" in reason, reason
-        assert told < 15, told  # seconds, not POC_AGGREGATOR_TIMEOUT
-        assert summary_uuids(pg_url, ds.schema) == uuids  # nothing of the lost run reached the table
-        again = _hook(url, ds)
-        assert again.path == "poc", again.error
+    pause = tmp_path / "paused"
+    with own_redis(tmp_path) as (url, restart):
+        env = _child_env(pg_url, ds, CELERY_BROKER_URL=url, CELERY_RESULT_BACKEND=url,
+                         POC_TEST_PAUSE_AT="poc_tasks.write_table", POC_TEST_PAUSE_FILE=str(pause))
+        with celery_worker(env, "bl:", tmp_path / "worker.log"):
+            outcome: list = []
+            caller = threading.Thread(target=lambda: outcome.append(_hook(url, ds, "bl:")))
+            caller.start()
+            wait_until(lambda: pause.exists() and pause.read_text(), 60, "the write step to start")
+            restart(down_s=1.0)
+            restarted = time.monotonic()
+            caller.join(60)
+            told = time.monotonic() - restarted
+            os.kill(int(pause.read_text()), signal.SIGKILL)  # the paused write; its message went with Redis
+            assert outcome and outcome[0].path == "fallback" and outcome[0].result == "trino ran", outcome
+            reason = outcome[0].error
+            assert reason.startswith("BrokerLost: OCP run: Redis 127.0.0.1:") and "restarted" in reason, reason
+            assert told < 15, told  # seconds, not POC_AGGREGATOR_TIMEOUT
+            assert summary_uuids(pg_url, ds.schema) == uuids  # nothing of the lost run reached the table
+            again = _hook(url, ds, "bl:")
+            assert again.path == "poc", again.error
     assert summary_multiset(pg_url, ds.schema) == reference
     print(f"\nbroker restarted mid-run: caller told in {told:.1f}s: {reason[:160]}")  # docs/reliability.md
 
