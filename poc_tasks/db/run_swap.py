@@ -45,14 +45,14 @@ from psycopg2 import sql
 
 from poc_tasks.db.connection import advisory_xact_lock, qualified, rollback_quietly
 from poc_tasks.db.encode import Batch
-from poc_tasks.db.partitions import ensure_month_partitions, months_between
-from poc_tasks.db.tables import get_table, is_partitioned, partition_column
+from poc_tasks.db.partitions import months_between
+from poc_tasks.db.tables import get_table
 from poc_tasks.db.writer import (
     BatchCheck,
     WriteResult,
     analyze_months,
     copy_rows,
-    range_check,
+    partitions_and_checks,
     write_lock_keys,
 )
 from poc_tasks.errors import InvalidArgument
@@ -118,27 +118,8 @@ def _batches(batches: Batch | Iterable[Batch]) -> Iterator[Batch]:
 
 
 def _prepare(conn: Connection, schema: str, rule: TableReplace) -> BatchCheck:
-    """Create the rule's missing month partitions (their own short transaction: creating one locks the parent);
-    the check every batch must pass (the rule's checks, and the partition range)."""
-    t = rule.declared
-    checks = list(rule.checks)
-    if is_partitioned(t):
-        if rule.partition_range is None:
-            raise InvalidArgument(f"{t.name} is partitioned: its TableReplace needs partition_range=(start, end)")
-        start, end = rule.partition_range
-        try:
-            ensure_month_partitions(conn, schema, t.name, months_between(start, end))
-            conn.commit()
-        except BaseException:
-            rollback_quietly(conn)
-            raise
-        checks.append(range_check(partition_column(t), start, end))
-
-    def check(data: pa.Table) -> None:
-        for c in checks:
-            c(data)
-
-    return check
+    """The rule's month partitions created (committed); the check every batch must pass."""
+    return partitions_and_checks(conn, schema, rule.declared, rule.partition_range, rule.checks, "TableReplace")
 
 
 def side_tables_needed(tables: Sequence[str]) -> bool:
