@@ -16,7 +16,7 @@ same instant (readers never see a mix):
 
 A run of ONE table (the OCP summary, a daily summary of one table) needs no side table: the one swap transaction
 is all-or-nothing already, so its rows are COPYed straight from the stage inside it (``side_tables_needed``,
-``swap_tables(direct=...)``) and are not written twice; its write task only checks the table is staged.
+``swap_tables(direct=...)``) and are not written twice; its write task has nothing to do.
 
 The side table's comment records the rows it received; the swap compares the INSERT's row count with it, so a
 side table emptied by crash recovery (PostgreSQL truncates unlogged tables after a crash) fails the swap instead
