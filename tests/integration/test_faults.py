@@ -421,13 +421,13 @@ def test_a_broker_blip_is_retried_with_backoff_and_the_run_completes(pg_url, ds,
         gate = connect(pg_url)  # the run waits at its swap while Redis is away
         lock_table_months(gate, ds.schema, SUMMARY_TABLE, ds.config.start_date, ds.config.end_date)
         outcome: list = []
-        caller = threading.Thread(target=lambda: outcome.append(_hook(url, ds)))
+        caller = threading.Thread(target=lambda: outcome.append(_hook(url, ds, timeout=280)))
         caller.start()
-        wait_until(lambda: waiting_on_advisory(pg_url) == 1, 60, "the swap to start")
+        wait_until(lambda: waiting_on_advisory(pg_url) == 1, 120, "the swap to start")
         restart(down_s=3.0)
         gate.rollback()
         gate.close()
-        caller.join(120)
+        caller.join(290)  # generous: on a loaded machine the small run alone takes tens of seconds
     assert outcome and outcome[0].path == "poc", outcome[0].error if outcome else outcome
     assert summary_multiset(pg_url, ds.schema) == reference
 
