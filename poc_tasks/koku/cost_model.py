@@ -94,13 +94,19 @@ def cost_model_step_or_trino(step: str, *, trino: Callable[[], Any], schema_name
         from celery.exceptions import TimeoutError as CeleryTimeout
 
         from poc_tasks.koku.fallback import PocRunTimeout
+        from poc_tasks.koku.wait import send_and_wait
 
-        result = _current_app(app).send_task(COST_MODEL_TASK, kwargs=kwargs, queue=queue)
-        try:
-            return result.get(timeout=timeout or cfg.timeout, disable_sync_subtasks=False)
+        celery_app, sent = _current_app(app), []
+
+        def send(task_id: str) -> Any:
+            sent.append(task_id)
+            return celery_app.send_task(COST_MODEL_TASK, kwargs=kwargs, queue=queue, task_id=task_id)
+
+        try:  # a broker that lost the run is said at once (koku.wait.BrokerLost), not after the timeout
+            return send_and_wait(celery_app, send, timeout or cfg.timeout, f"cost-model step {step}")
         except CeleryTimeout:
-            raise PocRunTimeout(f"cost-model step {step} ({result.id}) did not finish within "
-                                f"{timeout or cfg.timeout:g}s", result.id) from None
+            raise PocRunTimeout(f"cost-model step {step} ({sent[0]}) did not finish within "
+                                f"{timeout or cfg.timeout:g}s", sent[0]) from None
 
     return run_or_fallback(OCP, poc, trino, schema_name=kwargs["schema_name"], tracing_id=kwargs["tracing_id"],
                            decision=decision)
