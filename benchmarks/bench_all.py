@@ -205,12 +205,13 @@ def run_flow(flow: str, base: tuple[int, ...], size: int, data: Path, work: Path
     timings = result["timings"]
     # run_s: the run itself (prepare, compute, write, finalize) without the interpreter's start and imports, which
     # a worker pays once: the time a warm worker spends on the task
-    record.update({"seconds": round(seconds, 2), "run_s": timings.get("total_s"), "compute_s": timings.get("compute_s"),
-                   "write_s": timings.get("write_s"), "timings": timings, "rows_written": written,
+    record.update({"seconds": round(seconds, 2), "run_s": timings.get("total_s"),
+                   "compute_s": timings.get("compute_s"), "write_s": timings.get("write_s"),
+                   "finalize_s": timings.get("finalize_s"), "timings": timings, "rows_written": written,
                    "rows_read_per_s": round(record["rows_read"] / seconds),
                    "rows_written_per_s": round(written / seconds), "cli_peak_rss_mib": round(rss)})
     if args.profile:
-        record["profile"] = profile(cmd or _ocp_cmd(bench_ocp, root, scenario, schema), env, work, flow, name)
+        record["profile"] = profile(cmd or bench_ocp.ocp_command(root, scenario, schema), env, work, flow, name)
     if not args.no_worker:
         run = bench_ocp.through_worker(task, kwargs, root, staging, processes=1, queue=args.queue)
         record.update({"worker_s": run["seconds"], "worker_max_rss_mib": run["max_rss_mib"],
@@ -270,13 +271,6 @@ def _view(data: Path, scenario: dict, schema: str, root: Path) -> Path:
         dst.symlink_to(data / "data" / "parquet" / daily / scenario["account"])
     (root / "scenario.json").symlink_to(data / "scenario.json")
     return root
-
-
-def _ocp_cmd(bench_ocp, data: Path, scenario: dict, schema: str) -> list[str]:
-    return [bench_ocp.POC, "run", "ocp", "--database-url", bench_ocp.DB, "--data-root", str(data), "--schema",
-            schema, "--source-uuid", scenario["source_uuid"], "--cluster-id", scenario["cluster_id"],
-            "--cluster-alias", scenario["cluster_alias"], "--start", scenario["start_date"],
-            "--end", scenario["end_date"]]
 
 
 def peer(flow: str, name: str, data: Path, work: Path, schema: str, args: argparse.Namespace) -> dict:
@@ -379,7 +373,7 @@ def _caller_group(stats: dict, key: tuple) -> str:
 # ------------------------------------------------------------------------------------------------- output
 COLUMNS = (("flow", "flow", "{}"), ("size", "size", "{}x"), ("rows in", "rows_read", "{:,}"),
            ("ours s", "seconds", "{:.1f}"), ("run s", "run_s", "{:.1f}"), ("compute", "compute_s", "{:.1f}"),
-           ("write", "write_s", "{:.1f}"),
+           ("write", "write_s", "{:.1f}"), ("finalize", "finalize_s", "{:.1f}"),
            ("in/s", "rows_read_per_s", "{:,}"), ("out/s", "rows_written_per_s", "{:,}"),
            ("CLI MiB", "cli_peak_rss_mib", "{}"), ("worker s", "worker_s", "{:.1f}"),
            ("worker MiB", "worker_max_rss_mib", "{}"), ("peer s", "peer_s", "{:.1f}"),
