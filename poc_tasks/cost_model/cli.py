@@ -30,7 +30,8 @@ def _cmd_run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
             raise InvalidArgument(f"--load-cost-model {args.load_cost_model}: {exc}") from exc
     steps = tuple(args.steps.split(",")) if args.steps else STEPS
     return apply_cost_model(spec, settings, steps=steps, cost_model_rows=rows,
-                            price_lists=not args.without_price_lists, vm_tmp_uuid=args.vm_tmp_uuid)
+                            price_lists=not args.without_price_lists, vm_tmp_uuid=args.vm_tmp_uuid,
+                            use_rtu=args.use_rtu)
 
 
 RUN_HELP = "the cost-model steps Koku runs on Trino: GPU, VM core, VM hourly, VM and project tag costs"
@@ -51,6 +52,8 @@ def add_run_arguments(p: argparse.ArgumentParser, settings_of: Callable[[argpars
                    help="store this cost model (the sample's cost_model.json) in Koku's tables first")
     p.add_argument("--without-price-lists", action="store_true",
                    help="rates from cost_model.rates (Koku with its 'disable price list' flag on)")
+    p.add_argument("--use-rtu", action="store_true",
+                   help="the _rtu variants: write rates_to_usage (Koku's cost_breakdown_rates_to_usage flag on)")
     p.set_defaults(func=lambda args: _cmd_run(args, settings_of(args)))
 
 

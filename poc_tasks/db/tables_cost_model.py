@@ -16,7 +16,8 @@ from sqlalchemy.dialects import postgresql as pg
 from poc_tasks.db.tables import metadata
 
 __all__ = ["cost_model", "cost_model_map", "price_list", "cost_model_rate", "price_list_cost_model_map",
-           "ocp_gpu_summary_p", "GPU_SUMMARY_TABLE"]
+           "ocp_gpu_summary_p", "GPU_SUMMARY_TABLE", "rates_to_usage", "RATES_TO_USAGE_TABLE", "ocp_vm_summary_p",
+           "VM_SUMMARY_TABLE", "output_metadata", "ensure_cost_model_output_tables"]
 
 _FK = {"deferrable": True, "initially": "DEFERRED"}
 
@@ -171,3 +172,122 @@ ocp_gpu_summary_p = sa.Table(
     postgresql_partition_by="RANGE (usage_start)",
     info={"partition_by": "usage_start", "koku_pk_name": "reporting_ocp_gpu_summary_p_pk"},
 )
+
+
+# --- tables the _rtu statements and the virtualization UI write (koku/reporting/provider/ocp/models.py) -----------
+# Declared on their own metadata, not the shared one: init-db's DDL is checked against the snapshot of a Koku tenant
+# (integration/koku_ddl_snapshot.json), which does not list them yet. The cost-model run creates them when missing
+# (ensure_cost_model_output_tables), i.e. standalone; inside Koku they exist (Koku's migrations). Koku's foreign keys
+# (rate, cost model, report period, source, cost category; all ON DELETE CASCADE in Django) are left out here.
+# Both are partitioned by usage_start as in Koku, but poc_tasks' partition helpers only know the shared metadata:
+# standalone, they get one DEFAULT partition; in Koku, Koku creates their month partitions before its run.
+output_metadata = sa.MetaData()
+
+RATES_TO_USAGE_TABLE = "rates_to_usage"
+rates_to_usage = sa.Table(
+    RATES_TO_USAGE_TABLE,
+    output_metadata,
+    sa.Column("uuid", pg.UUID(as_uuid=False), nullable=False),
+    sa.Column("rate_id", pg.UUID(as_uuid=False)),
+    sa.Column("cost_model_id", pg.UUID(as_uuid=False)),
+    sa.Column("report_period_id", sa.Integer),
+    sa.Column("source_uuid", pg.UUID(as_uuid=False), nullable=False),
+    sa.Column("usage_start", sa.Date, nullable=False),
+    sa.Column("usage_end", sa.Date, nullable=False),
+    sa.Column("node", sa.String(253)),
+    sa.Column("namespace", sa.String(253)),
+    sa.Column("cluster_id", sa.Text, nullable=False),
+    sa.Column("cluster_alias", sa.Text),
+    sa.Column("data_source", sa.String(63)),
+    sa.Column("persistentvolumeclaim", sa.String(253)),
+    sa.Column("pod_labels", pg.JSONB),
+    sa.Column("volume_labels", pg.JSONB),
+    sa.Column("all_labels", pg.JSONB),
+    sa.Column("custom_name", sa.String(50), nullable=False),
+    sa.Column("metric_type", sa.String(20), nullable=False),
+    sa.Column("cost_model_rate_type", sa.Text),
+    sa.Column("monthly_cost_type", sa.Text),
+    sa.Column("calculated_cost", sa.Numeric(33, 15)),
+    sa.Column("distributed_cost", sa.Numeric(33, 15)),
+    sa.Column("cost_category_id", sa.Integer),
+    sa.Column("labels", pg.JSONB),
+    sa.Column("label_hash", sa.String(64)),
+    sa.Column("node_capacity_cpu_cores", sa.Numeric(33, 15)),
+    sa.Column("node_capacity_cpu_core_hours", sa.Numeric(33, 15)),
+    sa.Column("node_capacity_memory_gigabytes", sa.Numeric(33, 15)),
+    sa.Column("node_capacity_memory_gigabyte_hours", sa.Numeric(33, 15)),
+    sa.Column("cluster_capacity_cpu_core_hours", sa.Numeric(33, 15)),
+    sa.Column("cluster_capacity_memory_gigabyte_hours", sa.Numeric(33, 15)),
+    sa.Column("resource_id", sa.String(253)),
+    sa.Column("persistentvolume", sa.String(253)),
+    sa.Column("storageclass", sa.String(253)),
+    sa.PrimaryKeyConstraint("usage_start", "uuid", name="rates_to_usage_pkey"),
+    sa.Index("ratestousage_start_src_rp_idx", "usage_start", "source_uuid", "report_period_id"),
+    sa.Index("ratestousage_namespace_idx", "namespace"),
+    sa.Index("ratestousage_custom_name_idx", "custom_name"),
+    sa.Index("ratestousage_monthly_cost_idx", "monthly_cost_type"),
+    sa.Index("ratestousage_rate_id_idx", "rate_id"),
+    postgresql_partition_by="RANGE (usage_start)",  # no info["partition_by"]: see output_metadata's comment
+)
+
+VM_SUMMARY_TABLE = "reporting_ocp_vm_summary_p"
+ocp_vm_summary_p = sa.Table(
+    VM_SUMMARY_TABLE,
+    output_metadata,
+    sa.Column("id", pg.UUID(as_uuid=False), nullable=False),
+    sa.Column("cluster_alias", sa.Text),
+    sa.Column("cluster_id", sa.Text),
+    sa.Column("namespace", sa.String(253)),
+    sa.Column("node", sa.String(253)),
+    sa.Column("vm_name", sa.Text),
+    sa.Column("cost_model_cpu_cost", sa.Numeric(33, 15)),
+    sa.Column("cost_model_memory_cost", sa.Numeric(33, 15)),
+    sa.Column("cost_model_rate_type", sa.Text),
+    sa.Column("cost_model_volume_cost", sa.Numeric(33, 15)),
+    sa.Column("cost_model_gpu_cost", sa.Numeric(33, 15)),
+    sa.Column("distributed_cost", sa.Numeric(33, 15)),
+    sa.Column("pod_labels", pg.JSONB),
+    sa.Column("pod_request_cpu_core_hours", sa.Numeric(33, 15)),
+    sa.Column("pod_request_memory_gigabyte_hours", sa.Numeric(33, 15)),
+    sa.Column("persistentvolumeclaim", sa.String(253)),
+    sa.Column("storageclass", sa.String(253)),
+    sa.Column("persistentvolumeclaim_usage_gigabyte_months", sa.Numeric(33, 15)),
+    sa.Column("persistentvolumeclaim_capacity_gigabyte_months", sa.Numeric(33, 15)),
+    sa.Column("infrastructure_markup_cost", sa.Numeric(33, 15)),
+    sa.Column("infrastructure_raw_cost", sa.Numeric(33, 15)),
+    sa.Column("raw_currency", sa.Text),
+    sa.Column("resource_ids", pg.ARRAY(sa.String(256))),
+    sa.Column("usage_end", sa.Date, nullable=False),
+    sa.Column("usage_start", sa.Date, nullable=False),
+    sa.Column("cost_category_id", sa.Integer),
+    sa.Column("source_uuid", pg.UUID(as_uuid=False)),
+    sa.PrimaryKeyConstraint("usage_start", "id", name="reporting_ocp_vm_summary_p_pkey"),
+    sa.Index("ocp_vm_summ_usage_start", "usage_start"),
+    sa.Index("ocp_vm_summ_vm_name", "vm_name"),
+    postgresql_partition_by="RANGE (usage_start)",  # no info["partition_by"]: see output_metadata's comment
+)
+
+
+def ensure_cost_model_output_tables(conn, schema: str) -> None:
+    """CREATE TABLE / INDEX IF NOT EXISTS for rates_to_usage and reporting_ocp_vm_summary_p (+ default partition),
+    in the current transaction; a no-op where Koku created them."""
+    from psycopg2 import sql
+    from sqlalchemy.dialects import postgresql as pg_dialect
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    from poc_tasks.db.connection import qualified
+    from poc_tasks.validate import validate_schema
+
+    validate_schema(schema)
+    opts = {"schema_translate_map": {None: schema}, "render_schema_translate": True}
+    dialect = pg_dialect.dialect()
+    with conn.cursor() as cur:
+        for table in output_metadata.sorted_tables:
+            cur.execute("SELECT to_regclass(%s)", (f'"{schema}"."{table.name}"',))
+            if cur.fetchone()[0] is not None:
+                continue
+            cur.execute(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect, **opts)))
+            for index in sorted(table.indexes, key=lambda i: i.name):
+                cur.execute(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect, **opts)))
+            cur.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} DEFAULT").format(
+                qualified(schema, f"{table.name}_default"), qualified(schema, table.name)))
