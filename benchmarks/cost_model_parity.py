@@ -353,6 +353,52 @@ VM_UI_SQL = "koku/masu/database/sql/openshift/ui_summary/reporting_ocp_vm_summar
 VM_UI_KEY = "usage_start,namespace,node,vm_name,cost_model_rate_type,persistentvolumeclaim,pod_labels"
 
 
+def add_vm_ui_edge_rows(conn, schema: str, root: str, vm_report: bool) -> int:
+    """Hand-made summary rows so that all three inserts of the VM UI statement have input (the sample's VMs run on
+    nodes without distributed costs, and their VM-report disks have no Storage rows): a platform_distributed row
+    per (day, namespace, node) of a VM pod, and, with a VM report, a Storage row per day for each of the VM's PVC
+    names (on the VM pod's node and namespace, with volume labels and costs)."""
+    import pyarrow.parquet as pq
+
+    table = sql.SQL("{}.reporting_ocpusagelineitem_daily_summary").format(sql.Identifier(schema))
+    vm_pod = sql.SQL("data_source = 'Pod' AND pod_labels ? 'vm_kubevirt_io_name' AND cost_model_rate_type IS NULL"
+                     " AND monthly_cost_type IS NULL")
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL(
+            "INSERT INTO {t} (uuid, report_period_id, cluster_id, cluster_alias, data_source, usage_start, usage_end,"
+            " namespace, node, source_uuid, cost_model_rate_type, distributed_cost, raw_currency)"
+            " SELECT gen_random_uuid(), max(report_period_id), cluster_id, max(cluster_alias), 'Pod', usage_start,"
+            " usage_start, namespace, node, source_uuid, 'platform_distributed',"
+            " 0.25 + extract(day FROM usage_start)::numeric / 7, 'USD'"
+            " FROM {t} WHERE {vm} GROUP BY cluster_id, usage_start, namespace, node, source_uuid").format(
+            t=table, vm=vm_pod))
+        added = cur.rowcount
+        if vm_report:
+            pairs = set()
+            for path in Path(root).glob("data/parquet/**/vm_usage/**/*.parquet"):
+                if "/daily/" in str(path):
+                    continue
+                t = pq.read_table(path, columns=["vm_name", "vm_persistentvolumeclaim_name"])
+                pairs |= set(zip(*(t.column(c).to_pylist() for c in t.column_names), strict=True))
+            for vm, pvc in sorted(p for p in pairs if p[0] and p[1]):
+                cur.execute(sql.SQL(
+                    "INSERT INTO {t} (uuid, report_period_id, cluster_id, cluster_alias, data_source, usage_start,"
+                    " usage_end, namespace, node, resource_id, persistentvolumeclaim, persistentvolume, storageclass,"
+                    " volume_labels, all_labels, persistentvolumeclaim_capacity_gigabyte_months,"
+                    " persistentvolumeclaim_usage_gigabyte_months, source_uuid, cost_model_rate_type,"
+                    " cost_model_volume_cost, raw_currency)"
+                    " SELECT gen_random_uuid(), max(report_period_id), cluster_id, max(cluster_alias), 'Storage',"
+                    " usage_start, usage_start, namespace, node, 'pv-' || %(pvc)s || '-' || %(vm)s, %(pvc)s,"
+                    " 'pv-' || %(pvc)s, 'gp3', jsonb_build_object('disk', %(pvc)s, 'vm_kubevirt_io_name', %(vm)s),"
+                    " jsonb_build_object('disk', %(pvc)s), 0.5, 0.125, source_uuid, 'Infrastructure',"
+                    " 0.75 + extract(day FROM usage_start)::numeric / 3, 'USD'"
+                    " FROM {t} WHERE {vm_pod} AND pod_labels->>'vm_kubevirt_io_name' = %(vm)s"
+                    " GROUP BY cluster_id, usage_start, namespace, node, source_uuid").format(t=table, vm_pod=vm_pod),
+                    {"pvc": pvc, "vm": vm})
+                added += cur.rowcount
+    return added
+
+
 def vm_ui_parity(conn, koku, render, schema, scenario, root, vm_report, work: Path) -> tuple[int, int, str]:
     """_populate_virtualization_ui_summary_table: Koku's tmp table (self_hosted populate SQL) and its PostgreSQL
     UI statement, then poc_tasks' step vm_ui_summary; reporting_ocp_vm_summary_p compared row by row."""
@@ -501,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--distribution", default="cpu", choices=["cpu", "memory"],
                     help="the cost model's distribution (routes the OCP_VM_CORE rtu rows; the VM UI's shares)")
     ap.add_argument("--no-rtu", action="store_true", help="skip the _rtu variants")
+    ap.add_argument("--no-vm-ui-edge-rows", action="store_true",
+                    help="run the VM UI statement on the summary as it is (no hand-made distributed/Storage rows)")
     ap.add_argument("--without-vm-report", action="store_true",
                     help="drop the VM report after adding VMs (Koku then counts VM hours from the pods' raw rows)")
     args = ap.parse_args(argv)
@@ -572,7 +620,9 @@ def main(argv: list[str] | None = None) -> int:
           f"poc_tasks {tmp_poc} rows; {tmp_verdict}")
     d_koku, d_poc, d_verdict = gpu_distribution_parity(conn, koku, render, schema, scenario, root, rp, work)
     print(f"gpu_distributed rows: Koku {d_koku}, poc_tasks {d_poc}; {d_verdict}")
+    edge = add_vm_ui_edge_rows(conn, schema, root, vm_report) if not args.no_vm_ui_edge_rows else 0
     vmui_koku, vmui_poc, vmui_verdict = vm_ui_parity(conn, koku, render, schema, scenario, root, vm_report, work)
+    print(f"(VM UI input: {edge} hand-made distributed and VM-disk Storage rows added to the summary)")
     print(f"reporting_ocp_vm_summary_p: Koku {vmui_koku} rows, poc_tasks {vmui_poc} rows; {vmui_verdict}")
     rtu = {"code": 0}
     if not args.no_rtu:
