@@ -94,6 +94,11 @@ def _label(text: str | None) -> str | None:
     return value if value is None or isinstance(value, str) else json.dumps(value)
 
 
+def _keys(key: tuple) -> tuple:
+    """A groupby key with pandas' NaN for a NULL (dropna=False) back to None."""
+    return tuple(None if isinstance(v, float) and pd.isna(v) else v for v in key)
+
+
 def _dsum(values: pd.Series) -> Decimal | None:
     vals = [Decimal(v) for v in values if v is not None and not (isinstance(v, float) and pd.isna(v))]
     return sum(vals, Decimal(0)) if vals else None
@@ -147,7 +152,8 @@ def vm_ui_rows(inputs: dict[str, Any], tmp: pd.DataFrame, source_uuid: str) -> p
     if len(pods):
         pods = pods.assign(vm_node=[latest[v][3] for v in pods["vm"]], labels=[latest[v][0] for v in pods["vm"]])
         keys = ["cluster_alias", "cluster_id", "namespace", "vm_node", "vm", "cost_model_rate_type", "labels"]
-        for (alias, cluster, ns, node, vm, rate_type, lab), g in pods.groupby(keys, dropna=False, sort=False):
+        for key, g in pods.groupby(keys, dropna=False, sort=False):
+            alias, cluster, ns, node, vm, rate_type, lab = _keys(key)
             _l, cpu, mem, _n = latest[vm]
             rows.append({"cluster_alias": alias, "cluster_id": cluster, "namespace": ns, "node": node,
                          "vm_name": _label(lab), **_costs(g), "cost_model_rate_type": rate_type, "pod_labels": lab,
@@ -184,8 +190,9 @@ def _distributed(src: pd.DataFrame, distribution: str) -> list[dict[str, Any]]:
                    strict=True)]
     vm_rows = vm_rows[nonzero]
     ratios: list[tuple] = []  # (vm, day, node, namespace, ratio)
-    for (vm, day, node, ns, _labels), g in vm_rows.groupby(["vm", "usage_start", "node", "namespace", "pod_labels"],
-                                                          dropna=False, sort=False):
+    for key, g in vm_rows.groupby(["vm", "usage_start", "node", "namespace", "pod_labels"], dropna=False,
+                                  sort=False):
+        vm, day, node, ns, _labels = _keys(key)
         denom_one = node_usage.get((ns, node, day))
         if denom_one is None:
             continue  # the join to the node usage finds nothing (a NULL key)
@@ -198,9 +205,9 @@ def _distributed(src: pd.DataFrame, distribution: str) -> list[dict[str, Any]]:
     dist = src[src["distributed_cost"].map(lambda v: v is not None and v != 0)]
     j = dist.merge(lat, on=["node", "namespace", "usage_start"])
     out = []
-    for (alias, cluster, ns, node, vm, labels, rate_type), g in j.groupby(
-            ["cluster_alias", "cluster_id", "namespace", "node", "vm", "pod_labels", "cost_model_rate_type"],
-            dropna=False, sort=False):
+    for key, g in j.groupby(["cluster_alias", "cluster_id", "namespace", "node", "vm", "pod_labels",
+                             "cost_model_rate_type"], dropna=False, sort=False):
+        alias, cluster, ns, node, vm, labels, rate_type = _keys(key)
         parts = [Decimal(c) * r for c, r in zip(g["distributed_cost"], g["ratio"], strict=True) if r is not None]
         out.append({"cluster_alias": alias, "cluster_id": cluster, "namespace": ns, "node": node, "vm_name": vm,
                     "cost_model_rate_type": rate_type,
@@ -239,9 +246,9 @@ def _storage(src: pd.DataFrame, tmp: pd.DataFrame, written: list[dict[str, Any]]
     store = store.assign(labels=[candidates[p][0] for p in store["persistentvolumeclaim"]],
                          vm=[candidates[p][1] for p in store["persistentvolumeclaim"]])
     out = []
-    for (lab, alias, cluster, ns, vm, rate_type, pvc), g in store.groupby(
-            ["labels", "cluster_alias", "cluster_id", "namespace", "vm", "cost_model_rate_type",
-             "persistentvolumeclaim"], dropna=False, sort=False):
+    for key, g in store.groupby(["labels", "cluster_alias", "cluster_id", "namespace", "vm", "cost_model_rate_type",
+                                 "persistentvolumeclaim"], dropna=False, sort=False):
+        lab, alias, cluster, ns, vm, rate_type, pvc = _keys(key)
         out.append({"pod_labels": lab, "cluster_alias": alias, "cluster_id": cluster, "namespace": ns,
                     "node": _dmax(g["node"]), "vm_name": vm, **_costs(g), "cost_model_rate_type": rate_type,
                     "raw_currency": _dmax(g["raw_currency"]), "resource_ids": _ids(g["resource_id"]),

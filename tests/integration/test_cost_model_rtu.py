@@ -98,15 +98,13 @@ def test_rtu_variants_write_rates_to_usage_with_kokus_rate_references(pg_url, da
     for step, res in again["steps"].items():
         assert res["deleted"] == out["steps"][step]["inserted"] == res["inserted"], step
     assert [r[:12] + r[13:] for r in _rtu_rows(pg_url, spec.schema_name)] == [r[:12] + r[13:] for r in got]
+    _kokus_own_rows_stay(pg_url, spec, options)
+    _a_failing_rtu_write_keeps_the_previous_rows(pg_url, spec, options)
 
 
-def test_rtu_deletes_leave_kokus_own_rows(pg_url, dataset):  # noqa: F811
-    """Koku's PostgreSQL usage statement writes rates_to_usage rows too (other metrics): a poc_tasks re-run of the
-    VM statements keeps them, and a run without a cost model (Koku's cleanup) is not this step's business."""
-    spec, _scenario, options = dataset
-    rows = cost_model_rows(spec.source_uuid, spec.start_date, spec.end_date)
-    _store(pg_url, spec.schema_name, rows)
-    _run(pg_url, spec, options, use_rtu=True, steps=("vm_hourly",))
+def _kokus_own_rows_stay(pg_url, spec, options) -> None:
+    """Koku's PostgreSQL usage statement writes rates_to_usage rows too (other metrics, here without a rate id): a
+    poc_tasks re-run of the VM statements keeps them."""
     table = qualified(spec.schema_name, "rates_to_usage")
     with closing(connect(pg_url)) as conn, conn.cursor() as cur:  # a row as insert_usage_rates_to_usage writes one
         cur.execute(sql.SQL(
@@ -121,10 +119,8 @@ def test_rtu_deletes_leave_kokus_own_rows(pg_url, dataset):  # noqa: F811
         before == [(1,)]
 
 
-def test_virtualization_ui_table_sums_the_vm_pod_costs(pg_url, dataset):  # noqa: F811
-    spec, scenario, options = dataset
-    _store(pg_url, spec.schema_name, cost_model_rows(spec.source_uuid, spec.start_date, spec.end_date))
-    _run(pg_url, spec, options)
+def _virtualization_ui_table_sums_the_vm_pod_costs(pg_url, spec, scenario, options) -> None:
+    """reporting_ocp_vm_summary_p after the default steps: per VM and rate type the summary's VM pod costs."""
     out = _run(pg_url, spec, options, steps=("vm_ui_summary",))["steps"]["vm_ui_summary"]
     assert out["inserted"] > 0 and out["vm_report"]
     ui = _query(pg_url, sql.SQL(
@@ -154,8 +150,8 @@ def _vm_report_files(spec, options) -> list[str]:
                                            False))
 
 
-def test_bad_input_label_key_never_seen_no_rates_and_a_vm_without_a_node(pg_url, dataset):  # noqa: F811
-    spec, _scenario, options = dataset
+def test_vm_ui_table_and_bad_input_label_key_never_seen_no_rates_a_vm_without_a_node(pg_url, dataset):  # noqa: F811
+    spec, scenario, options = dataset
     rows = cost_model_rows(spec.source_uuid, spec.start_date, spec.end_date)
     # 1. tag rates on a label key no pod or namespace carries (VM hour, VM core month/hour, project): no rows, no
     # error (Koku's WHERE selects nothing), in both variants
@@ -175,6 +171,7 @@ def test_bad_input_label_key_never_seen_no_rates_and_a_vm_without_a_node(pg_url,
     # 2. a cost model without any rate: every step only deletes (Koku removes the cost-model rows)
     _store(pg_url, spec.schema_name, rows)
     full = _run(pg_url, spec, options)["steps"]
+    _virtualization_ui_table_sums_the_vm_pod_costs(pg_url, spec, scenario, options)
     assert all(full[s]["inserted"] > 0 for s in ("gpu_monthly", "vm_core_monthly", "vm_hourly", "vm_tag_based",
                                                  "project_tag_based"))
     empty = copy.deepcopy(rows)
@@ -215,12 +212,9 @@ def pa_array(values):
     return pa.array(values, pa.string())
 
 
-def test_a_failing_rtu_write_keeps_the_previous_rows(pg_url, dataset):  # noqa: F811
+def _a_failing_rtu_write_keeps_the_previous_rows(pg_url, spec, options) -> None:
     """A label text PostgreSQL's decode(..., 'escape') refuses fails the step before its transaction: the rows of
     the previous run stay, nothing half-written."""
-    spec, _scenario, options = dataset
-    _store(pg_url, spec.schema_name, cost_model_rows(spec.source_uuid, spec.start_date, spec.end_date))
-    _run(pg_url, spec, options, use_rtu=True, steps=("vm_hourly",))
     before = _rtu_rows(pg_url, spec.schema_name)
     assert before
     with closing(connect(pg_url)) as conn, conn.cursor() as cur:
