@@ -380,7 +380,12 @@ def add_vm_ui_edge_rows(conn, schema: str, root: str, vm_report: bool) -> int:
                     continue
                 t = pq.read_table(path, columns=["vm_name", "vm_persistentvolumeclaim_name"])
                 pairs |= set(zip(*(t.column(c).to_pylist() for c in t.column_names), strict=True))
-            for vm, pvc in sorted(p for p in pairs if p[0] and p[1]):
+            cur.execute(sql.SQL("SELECT DISTINCT persistentvolumeclaim FROM {t} WHERE data_source = 'Storage'").format(
+                t=table))
+            known = {r[0] for r in cur.fetchall()}
+            # only PVCs without Storage rows: a second row of a PVC on one day would leave Koku's DISTINCT ON pick
+            # to the database (documented; not a parity input)
+            for vm, pvc in sorted(p for p in pairs if p[0] and p[1] and p[1] not in known):
                 cur.execute(sql.SQL(
                     "INSERT INTO {t} (uuid, report_period_id, cluster_id, cluster_alias, data_source, usage_start,"
                     " usage_end, namespace, node, resource_id, persistentvolumeclaim, persistentvolume, storageclass,"

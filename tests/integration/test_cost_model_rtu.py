@@ -98,6 +98,13 @@ def test_rtu_variants_write_rates_to_usage_with_kokus_rate_references(pg_url, da
     for step, res in again["steps"].items():
         assert res["deleted"] == out["steps"][step]["inserted"] == res["inserted"], step
     assert [r[:12] + r[13:] for r in _rtu_rows(pg_url, spec.schema_name)] == [r[:12] + r[13:] for r in got]
+    # distribution setting gpu_unallocated off: Koku's deletes run, nothing is distributed
+    with closing(connect(pg_url)) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("UPDATE {} SET distribution_info = distribution_info || '{{\"gpu_unallocated\": false}}'")
+                    .format(qualified(spec.schema_name, "cost_model")))
+        conn.commit()
+    off = _run(pg_url, spec, options, use_rtu=True, steps=("gpu_distribution",))["steps"]["gpu_distribution"]
+    assert (off["enabled"], off["inserted"], off["deleted"]) == (False, 0, len(dist))
     _kokus_own_rows_stay(pg_url, spec, options)
     _a_failing_rtu_write_keeps_the_previous_rows(pg_url, spec, options)
 
