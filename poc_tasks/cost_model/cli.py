@@ -37,8 +37,9 @@ def _cmd_run(args: argparse.Namespace, settings: Any) -> dict[str, Any]:
 RUN_HELP = "the cost-model steps Koku runs on Trino: GPU, VM core, VM hourly, VM and project tag costs"
 RUN_DESCRIPTION = ("The steps of Koku's cost-model run that query Trino, for one OCP source over days of one month, "
                    "from the Parquet: GPU monthly tag costs, VM core monthly costs, VM hourly costs, VM and project "
-                   "tag costs (default), and when named the unallocated-GPU distribution, the GPU UI table and "
-                   "Koku's virtualization temporary table. Reads the source's cost model from Koku's tables; needs "
+                   "tag costs (default), and when named the unallocated-GPU distribution, the GPU UI table, "
+                   "Koku's virtualization temporary table and the virtualization UI table; --use-rtu writes the "
+                   "_rtu variants' rates_to_usage rows instead. Reads the source's cost model from Koku's tables; needs "
                    "`run ocp` over the same range first. See docs/cost-model.md.")
 
 
@@ -46,7 +47,7 @@ def add_run_arguments(p: argparse.ArgumentParser, settings_of: Callable[[argpars
     """The cost-model options of `run ocp-cost-model` (the common ones come from poc_tasks.cli)."""
     p.add_argument("--steps", metavar="STEP,...",
                    help="comma list (default: gpu_monthly,vm_core_monthly,vm_hourly,vm_tag_based,project_tag_based; "
-                        "also gpu_distribution, gpu_ui_usage_only, vm_tmp_table)")
+                        "also gpu_distribution, gpu_ui_usage_only, vm_tmp_table, vm_ui_summary)")
     p.add_argument("--vm-tmp-uuid", metavar="HEX32", help="vm_tmp_table: the uuid of Koku's tmp_virt_<uuid> to fill")
     p.add_argument("--load-cost-model", metavar="JSON",
                    help="store this cost model (the sample's cost_model.json) in Koku's tables first")
