@@ -39,8 +39,8 @@ RUN_DESCRIPTION = ("The steps of Koku's cost-model run that query Trino, for one
                    "from the Parquet: GPU monthly tag costs, VM core monthly costs, VM hourly costs, VM and project "
                    "tag costs (default), and when named the unallocated-GPU distribution, the GPU UI table, "
                    "Koku's virtualization temporary table and the virtualization UI table; --use-rtu writes the "
-                   "_rtu variants' rates_to_usage rows instead. Reads the source's cost model from Koku's tables; needs "
-                   "`run ocp` over the same range first. See docs/cost-model.md.")
+                   "_rtu variants' rates_to_usage rows instead. Reads the source's cost model from Koku's tables; "
+                   "needs `run ocp` over the same range first. See docs/cost-model.md.")
 
 
 def add_run_arguments(p: argparse.ArgumentParser, settings_of: Callable[[argparse.Namespace], Any]) -> None:
