@@ -68,23 +68,33 @@ def _select(conn: Connection, schema: str, where: str, params: dict[str, Any]) -
 
 def read_vm_ui_inputs(conn: Connection, schema: str, source_uuid: str, start: dt.date,
                       end: dt.date) -> dict[str, Any]:
-    """What the three inserts read from PostgreSQL: the source's rows in range, the rows of the VM reference day
-    (every source, as Koku's label CTE does not filter on it), the cost model's ``distribution``."""
+    """What the three inserts read from PostgreSQL, and only that (a month of a large cluster has hundreds of
+    thousands of summary rows): the source's rows in range of VM pods, with a distributed cost or with a PVC; the
+    effective usage per (namespace, node, day) summed in the database; the rows of the VM reference day (every
+    source, as Koku's label CTE does not filter on it); the cost model's ``distribution``."""
     p = {"s": start, "e": end, "src": source_uuid, "key": VM_LABEL}
-    source_rows = _select(conn, schema, "usage_start >= %(s)s AND usage_start <= %(e)s AND source_uuid = %(src)s", p)
-    cpu_days = sorted({d for d, v in zip(source_rows["usage_start"], source_rows["pod_request_cpu_core_hours"],
-                                         strict=True) if v is not None}, reverse=True)
-    ref_rows = pd.DataFrame(columns=_READ)
-    if cpu_days:
-        ref_day = cpu_days[1] if len(cpu_days) > 1 else cpu_days[0]
-        ref_rows = _select(conn, schema, "usage_start = %(d)s AND pod_request_cpu_core_hours IS NOT NULL"
-                           " AND all_labels ? %(key)s", {**p, "d": ref_day})
+    in_range = "usage_start >= %(s)s AND usage_start <= %(e)s AND source_uuid = %(src)s"
+    source_rows = _select(conn, schema, in_range + " AND (pod_labels ? %(key)s OR distributed_cost <> 0"
+                          " OR persistentvolumeclaim IS NOT NULL)", p)
+    table = qualified(schema, SUMMARY_TABLE)
     with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT namespace, node, usage_start, sum(pod_effective_usage_cpu_core_hours),"
+                            " sum(pod_effective_usage_memory_gigabyte_hours) FROM {} WHERE ").format(table)
+                    + sql.SQL(in_range + " GROUP BY namespace, node, usage_start"), p)
+        node_usage = {(ns, node, day): {"cpu": cpu, "memory": mem} for ns, node, day, cpu, mem in cur.fetchall()}
+        cur.execute(sql.SQL("SELECT DISTINCT usage_start FROM {} WHERE ").format(table)
+                    + sql.SQL(in_range + " AND pod_request_cpu_core_hours IS NOT NULL ORDER BY 1 DESC LIMIT 2"), p)
+        cpu_days = [r[0] for r in cur.fetchall()]
         cur.execute(sql.SQL("SELECT max(cm.distribution) FROM {} m JOIN {} cm ON m.cost_model_id = cm.uuid"
                             " WHERE m.provider_uuid = %s").format(qualified(schema, "cost_model_map"),
                                                                   qualified(schema, "cost_model")), (source_uuid,))
         distribution = cur.fetchone()[0] or "cpu"
-    return {"source_rows": source_rows, "ref_rows": ref_rows, "distribution": distribution}
+    ref_rows = pd.DataFrame(columns=_READ)
+    if cpu_days:
+        ref_rows = _select(conn, schema, "usage_start = %(d)s AND pod_request_cpu_core_hours IS NOT NULL"
+                           " AND all_labels ? %(key)s", {**p, "d": cpu_days[-1]})
+    return {"source_rows": source_rows, "ref_rows": ref_rows, "distribution": distribution,
+            "node_usage": node_usage}
 
 
 def _label(text: str | None) -> str | None:
@@ -163,7 +173,7 @@ def vm_ui_rows(inputs: dict[str, Any], tmp: pd.DataFrame, source_uuid: str) -> p
                          "cost_category_id": _dmax(g["cost_category_id"])})
 
     # 2. distributed cost shared by the VMs' effective usage on the node and namespace
-    rows += _distributed(src, inputs["distribution"])
+    rows += _distributed(src, inputs["distribution"], inputs.get("node_usage"))
 
     # 3. storage rows of the VMs' PVCs
     rows += _storage(src, tmp, rows)
@@ -176,12 +186,18 @@ def vm_ui_rows(inputs: dict[str, Any], tmp: pd.DataFrame, source_uuid: str) -> p
     return out[VM_UI_COLUMNS]
 
 
-def _distributed(src: pd.DataFrame, distribution: str) -> list[dict[str, Any]]:
+def _distributed(src: pd.DataFrame, distribution: str, sums: dict[tuple, dict] | None) -> list[dict[str, Any]]:
+    """`sums`: the effective usage per (namespace, node, day) of all the source's rows in range (summed in the
+    database); None: sum `src` (all its rows then)."""
     usage_col = "pod_effective_usage_cpu_core_hours" if distribution == "cpu" else \
         "pod_effective_usage_memory_gigabyte_hours"
     node_usage: dict[tuple, Decimal | None] = {}
-    for key, g in src.groupby(["namespace", "node", "usage_start"], dropna=True, sort=False):
-        node_usage[key] = _dsum(g[usage_col])
+    if sums is not None:
+        node_usage = {k: v["cpu" if distribution == "cpu" else "memory"] for k, v in sums.items()
+                      if None not in k}  # a join on NULL never matches
+    else:
+        for key, g in src.groupby(["namespace", "node", "usage_start"], dropna=True, sort=False):
+            node_usage[key] = _dsum(g[usage_col])
     vm_rows = src.assign(vm=[_label(t) for t in src["pod_labels"]])
     vm_rows = vm_rows[vm_rows["pod_labels"].notna() & vm_rows["pod_labels"].map(
         lambda t: t is not None and VM_LABEL in json.loads(t))]
