@@ -148,7 +148,13 @@ def to_rtu_rows(rows: pd.DataFrame, cost_column: str, *, cost_model_id: str | No
         return pd.DataFrame(columns=RTU_COLUMNS)
     pod = rows["pod_labels"] if "pod_labels" in rows.columns else pd.Series([None] * len(rows), index=rows.index)
     all_ = rows["all_labels"] if "all_labels" in rows.columns else pd.Series([None] * len(rows), index=rows.index)
-    hashes = [label_hash(p, None, a) for p, a in zip(pod, all_, strict=True)]
+    seen: dict[tuple, str] = {}  # label sets repeat over days and nodes: hash each once
+    hashes = []
+    for p, a in zip(pod, all_, strict=True):
+        key = (p if isinstance(p, str) else None, a if isinstance(a, str) else None)
+        if key not in seen:
+            seen[key] = label_hash(*key[:1], None, key[1])
+        hashes.append(seen[key])
     out = pd.DataFrame({
         "cost_model_id": cost_model_id, "source_uuid": rows["source_uuid"], "usage_start": rows["usage_start"],
         "usage_end": rows["usage_end"], "node": rows["node"], "namespace": rows["namespace"],
