@@ -8,7 +8,11 @@ the Parquet through Trino; these are the latter, on the Parquet (rules and devia
 - ``vm_hourly``         hourly_cost_virtual_machine.sql, hourly_vm_core.sql (populate_vm_usage_costs)
 - ``vm_tag_based``      the VM tag statements of populate_tag_based_costs
 - optional, run when named: ``gpu_distribution`` (distribute_unallocated_gpu_cost.sql), ``vm_tmp_table``
-  (populate_vm_tmp_table*.sql into Koku's tmp_virt_<uuid>), ``gpu_ui_usage_only`` (reporting_ocp_gpu_summary_p).
+  (populate_vm_tmp_table*.sql into Koku's tmp_virt_<uuid>), ``gpu_ui_usage_only`` (reporting_ocp_gpu_summary_p),
+  ``vm_ui_summary`` (the whole _populate_virtualization_ui_summary_table into reporting_ocp_vm_summary_p).
+
+With ``use_rtu`` (Koku's flag of that name) the steps run the ``_rtu`` variants and write rates_to_usage
+(poc_tasks.cost_model.rtu); the UI and tmp-table steps have no variant.
 
 Deletes are Koku's where its delete covers exactly the statement's rows (OCP_VM_CORE, gpu_distributed, the GPU UI
 table); where Koku deletes a family shared with its PostgreSQL statements before running them all (Tag rows, usage
