@@ -534,6 +534,41 @@ def export(conn, schema, source_uuid, out: Path, rate_type: str | None = None) -
     return len(df)
 
 
+def timing_only(args) -> int:
+    """Koku's cost-model statements and poc_tasks' steps on a kept schema, each variant timed (the 50-node month's
+    performance table in docs/cost-model.md). Koku's rows are replaced by poc_tasks' and back: deletes included."""
+    scenario = json.loads((Path(args.root) / "scenario.json").read_text())
+    schema, rp = args.schema or scenario["schema"], args.timing_only
+    start = dt.date.fromisoformat(scenario["start_date"])
+    end = dt.date.fromisoformat(scenario["end_date"])
+    rows = sample_data.cost_model_rows(scenario["source_uuid"], start, end, rate_type=args.rate_type,
+                                       distribution=args.distribution)
+    conn = psycopg2.connect(args.dsn)
+    conn.autocommit = True
+    koku = oracle.KokuSource(args.koku_git_dir)
+    render, _ = oracle.make_renderers("builtin")
+    spec = OcpRunSpec.build(schema, scenario["source_uuid"], scenario["cluster_id"], start, end,
+                            scenario["cluster_alias"], rp)
+    out: dict = {}
+    for label, fn in (
+        ("koku_sql", lambda: run_koku(conn, koku, render, schema, scenario, rp, rows["cost_model"][0]["rates"], [],
+                                      True)),
+        ("koku_sql_rtu", lambda: run_koku_rtu(conn, koku, render, schema, scenario, rp, rows, [], True,
+                                              args.distribution)),
+        ("poc_tasks", lambda: run_cost_model(conn, args.root, spec)),
+        ("poc_tasks_rtu", lambda: run_cost_model(conn, args.root, spec, use_rtu=True)),
+    ):
+        conn.autocommit = label.startswith("koku")
+        t0 = time.monotonic()
+        fn()
+        out[label] = round(time.monotonic() - t0, 2)
+        conn.autocommit = True
+        print(label, out[label], flush=True)
+    print(json.dumps(out))
+    conn.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dsn", default=os.environ.get("ORACLE_DSN", "host=127.0.0.1 user=postgres dbname=postgres"))
@@ -556,7 +591,12 @@ def main(argv: list[str] | None = None) -> int:
                     help="run the VM UI statement on the summary as it is (no hand-made distributed/Storage rows)")
     ap.add_argument("--without-vm-report", action="store_true",
                     help="drop the VM report after adding VMs (Koku then counts VM hours from the pods' raw rows)")
+    ap.add_argument("--timing-only", metavar="REPORT_PERIOD_ID", type=int,
+                    help="on a schema kept by an earlier --keep run of the same --root (and cost model): only time "
+                         "Koku's statements (both variants) and poc_tasks' steps (both variants), no comparison")
     args = ap.parse_args(argv)
+    if args.timing_only:
+        return timing_only(args)
 
     work = Path(tempfile.mkdtemp(prefix="cmparity-"))
     root = args.root
