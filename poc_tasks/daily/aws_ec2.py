@@ -49,6 +49,7 @@ from poc_tasks.daily.numbers import to_decimal
 from poc_tasks.daily.run import ChunkInput, DailyFlow, DailyRunSpec, DailyTable, staged_schema
 from poc_tasks.db.tables_daily import AWS_EC2_COMPUTE_TABLE
 from poc_tasks.errors import InputFileError
+from poc_tasks.io.line_checks import refuse_rows
 from poc_tasks.io.parquet import ParquetSource
 
 __all__ = ["EC2_COMPUTE", "ec2_rows", "last_days", "is_compute_line", "instance_name", "vcpu_value"]
@@ -74,6 +75,17 @@ def is_compute_line(lines: pa.Table) -> pa.ChunkedArray:
     family = pc.match_substring(lines.column("product_productfamily"), "Compute Instance")
     rid = pc.not_equal(lines.column("lineitem_resourceid"), "")
     return pc.fill_null(pc.and_(pc.and_(code, family), rid), False)
+
+
+_NO_RESOURCE = ("EC2 compute lines without a resource id (NULL): Koku's EC2 summary (lineitem_resourceid != '') "
+                "would drop them silently")
+
+
+def _compute_without_resource(lines: pa.Table) -> pa.ChunkedArray:
+    """EC2 compute lines whose resource id is NULL (a '' is Koku's "no resource" and is filtered, as Koku does)."""
+    code = pc.equal(lines.column("lineitem_productcode"), "AmazonEC2")
+    family = pc.match_substring(lines.column("product_productfamily"), "Compute Instance")
+    return pc.and_(pc.and_(code, family), pc.is_null(lines.column("lineitem_resourceid")))
 
 
 def _max_day(t: pa.Table) -> pa.Table:
@@ -211,6 +223,7 @@ def compute_ec2(ctx: ChunkInput) -> Iterator[tuple[str, pa.Table]]:
     ctx.progress("aggregate", {"pass": "resources"})
     for file_path, t in source.read_range(*_ALL, columns):
         path = file_path  # errors name the last file read
+        refuse_rows(path, _compute_without_resource(t), "lineitem_resourceid", _NO_RESOURCE)
         lines = t.filter(is_compute_line(t))
         if lines.num_rows == 0:
             continue
