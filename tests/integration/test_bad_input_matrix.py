@@ -14,9 +14,12 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
+import re
+import shutil
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ from poc_tasks.db.connection import connect, qualified
 from poc_tasks.io.layout import ocp_prefix, provider_prefix
 from poc_tasks.sample.scenario import seed_cloud_tenant
 from tests.integration.ocp_support import CliResult, Dataset, fresh_tenant, make_dataset, run_cli
+from tests.integration.test_ocp_run import start_worker  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +116,8 @@ FLOWS = {
                     {"lineitem_usagestartdate": "", "lineitem_resourceid": "resource_id",
                      "lineitem_usageaccountid": "usage_account_id"}, total="unblended_cost"),
     "azure": Flow("azure", _cloud("Azure", False), "date", "costinbillingcurrency", "servicename", "tags",
-                  {"date": "", "subscriptionid+subscriptionguid": "subscription_guid"}, ("resourceid",), total="pretax_cost"),
+                  {"date": "", "subscriptionid+subscriptionguid": "subscription_guid"}, ("resourceid",),
+                  total="pretax_cost"),
     "gcp": Flow("gcp", _cloud("GCP", False), "usage_start_time", "cost", "service_description", "labels",
                 {"usage_start_time": "", "billing_account_id": "account_id", "project_id": "project_id"},
                 total="unblended_cost", extra=("--invoice-month", "202601")),
@@ -182,15 +187,6 @@ def assert_refused(w: World, flow: str, result: CliResult, before: dict, *fragme
         assert fragment in lines[0], (fragment, lines[0])
     assert w.snapshot(flow) == before
     return lines[0]
-
-
-def _without_uuids(snapshot: dict[str, collections.Counter]) -> dict[str, collections.Counter]:
-    """Rows with every uuid-looking value blanked (a re-run gives new uuids)."""
-    import re
-
-    pattern = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-    return {t: collections.Counter({pattern.sub("U", k): 0 for k in c}) + collections.Counter(
-        pattern.sub("U", k) for k in c.elements()) for t, c in snapshot.items()}
 
 
 class Broken:
@@ -296,3 +292,254 @@ def test_a_null_in_a_key_column_koku_fails_or_drops_on_is_refused(world, flow, c
             t = _set(t, name, values)
         b.write(t)
         assert_refused(world, flow, world.run(flow), before, f"{b.path}, column '{column.split('+')[-1]}': ")
+
+
+# --- bad arguments -----------------------------------------------------------------------------------------------
+
+
+def _source_options(flow: str) -> list[str]:
+    if flow.startswith("ocp-on-"):
+        return ["--ocp-source-uuid", f"--{flow.removeprefix('ocp-on-')}-source-uuid"]
+    return ["--source-uuid"]
+
+
+HOSTILE_SCHEMAS = ['org1"; DROP SCHEMA public CASCADE; --', "../org1", "orgé1"]
+HOSTILE_SOURCES = ["../../etc/passwd", "x' OR '1'='1", "ünïcode"]
+
+
+def _argument_cases() -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
+    """(flow, case, options, fragments of the message)."""
+    cases = []
+    for flow in FLOWS:
+        for i, schema in enumerate(HOSTILE_SCHEMAS):
+            cases.append((flow, f"schema {i}", ("--schema", schema), (f"schema_name {schema!r}",)))
+        for option in _source_options(flow):
+            for i, source in enumerate(HOSTILE_SOURCES):
+                cases.append((flow, f"{option} {i}", (option, source), (repr(source), "is not a UUID")))
+        cases.append((flow, "range reversed", ("--start", "2026-01-02", "--end", "2026-01-01"),
+                      ("2026-01-01", "2026-01-02")))
+        if flow != "gcp":  # a GCP invoice month's lines may run into the next month: Koku summarises them
+            cases.append((flow, "range across months", ("--start", "2026-01-31", "--end", "2026-02-01"),
+                          ("2026-01-31", "2026-02-01")))
+        cases.append((flow, "not a date", ("--start", "2026-13-01"), ("'2026-13-01'",)))
+    return cases
+
+
+@pytest.mark.parametrize(("flow", "case", "options", "fragments"), _argument_cases(),
+                         ids=[f"{c[0]}-{c[1]}" for c in _argument_cases()])
+def test_a_hostile_or_bad_argument_is_refused_naming_it(world, flow, case, options, fragments):
+    before = world.snapshot(flow)
+    override = dict(zip(options[::2], options[1::2], strict=True))
+    assert_refused(world, flow, world.run(flow, **override), before, *fragments)
+
+
+@pytest.mark.parametrize("flow", [f for f in FLOWS if f.startswith("ocp-on-")])
+def test_a_hostile_cluster_alias_is_only_a_value(world, flow):
+    """Quotes, a path and unicode in --cluster-alias: a value (a tag-matching candidate, bound, never SQL text); the
+    rows carry the report period's alias as Koku's do (the OCP run stores the argument: test_ocp_bad_input.py::
+    test_a_cluster_alias_with_quotes_and_unicode_is_stored_as_given)."""
+    alias = """O'Brien's "prod" ../../etc ☃ '); DROP TABLE x; --"""
+    table = next(t for t in world.tables[flow] if t.endswith("project_daily_summary_p"))
+    try:
+        ok = world.run(flow, **{"--cluster-alias": alias})
+        assert ok.code == 0, ok.stderr
+        with closing(connect(world.pg_url)) as conn, conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT DISTINCT cluster_alias FROM {}").format(qualified(world.ds.schema, table)))
+            assert cur.fetchall() == [(world.ds.config.cluster_alias,)]
+    finally:
+        assert world.run(flow).code == 0  # the clean rows back for the other cases
+
+
+# --- input Koku accepts ------------------------------------------------------------------------------------------
+
+
+def _rows(snapshot: dict[str, collections.Counter]) -> dict[str, collections.Counter]:
+    """The rows of the flow's own tables, their uuids blanked (a re-run makes new ones). The OCP summary is left out:
+    this tenant's one OCP source runs on all three clouds, so each OCP-on-cloud run's back-populate delete (Koku's:
+    the OCP source's rows with cloud cost) also takes the other clouds' rows, and the cost model's."""
+    blank = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    return {t: collections.Counter(blank.sub("-", row) for row in c.elements()) for t, c in snapshot.items()
+            if t != SUMMARY}
+
+
+_POD_ROWS = sql.SQL("data_source = 'Pod' AND namespace NOT LIKE '%%unallocated%%'")
+
+
+def _total(w: World, flow: str, column: str) -> tuple[Decimal, int]:
+    table = w.tables[flow][0] if len(w.tables[flow]) == 1 else next(
+        t for t in w.tables[flow] if t.endswith("project_daily_summary_p") or t == SUMMARY)
+    where = _POD_ROWS if flow == "ocp" else sql.SQL("true")
+    with closing(connect(w.pg_url)) as conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT coalesce(sum({}), 0), count(*) FROM {} WHERE {}").format(
+            sql.Identifier(column), qualified(w.ds.schema, table), where))
+        total, n = cur.fetchone()
+        return Decimal(total), n
+
+
+def _aware(b: Broken, f: Flow) -> None:
+    t = b.table()
+    i = t.schema.get_field_index(f.time)
+    b.write(t.set_column(i, f.time, pc.cast(t.column(i), pa.timestamp("us", tz="UTC"))))
+
+
+def _empty_file(b: Broken, f: Flow) -> None:
+    extra = b.path.with_name(b.path.stem + "_empty.parquet")
+    b.added.append(extra)
+    pq.write_table(b.table().slice(0, 0), extra)
+
+
+ACCEPTED: dict[str, Callable[[Broken, Flow], None]] = {
+    "tz-aware timestamps (UTC)": _aware,
+    "an empty file with a valid schema": _empty_file,
+}
+
+
+@pytest.mark.parametrize("case", list(ACCEPTED))
+@pytest.mark.parametrize("flow", [f for f in FLOWS if f != "ocp"])
+def test_input_koku_reads_alike_gives_the_same_rows(world, flow, case):
+    """Aware timestamps are converted to UTC (Koku's naive UTC) and an empty file adds nothing: the rows of the clean
+    run, uuids aside (test_ocp_bad_input.py::test_aware_timestamps_and_an_empty_file_give_the_same_rows for OCP)."""
+    f = FLOWS[flow]
+    before = _rows(world.snapshot(flow))
+    with Broken(f.files(world.ds)[0]) as b:
+        ACCEPTED[case](b, f)
+        ok = world.run(flow)
+        assert ok.code == 0, ok.stderr
+    assert _rows(world.snapshot(flow)) == before
+
+
+def _double_every_file(f: Flow, ds: Dataset) -> list[Path]:
+    copies = []
+    for path in f.files(ds):
+        copy = path.with_name(path.stem + "_again.parquet")
+        shutil.copyfile(path, copy)
+        copies.append(copy)
+    return copies
+
+
+@pytest.mark.parametrize("flow", ["aws", "aws-ec2", "azure", "gcp"])
+def test_the_same_rows_in_two_files_are_summed_twice_as_kokus_sql_does(world, flow):
+    """Koku's SQL reads every file of the partition and sums: a copy of every line file doubles every summed usage
+    and cost and adds no row (OCP: the pods' usage; capacity is a maximum and stays)."""
+    f = FLOWS[flow]
+    total, n = _total(world, flow, f.total)
+    copies = _double_every_file(f, world.ds)
+    try:
+        ok = world.run(flow)
+        assert ok.code == 0, ok.stderr
+        doubled, n2 = _total(world, flow, f.total)
+        assert n2 == n and total > 0
+        assert abs(doubled - 2 * total) <= Decimal("1e-6") * n, (doubled, total)
+    finally:
+        for copy in copies:
+            copy.unlink()
+        assert world.run(flow).code == 0
+
+
+def _tag_key(w: World, flow: str) -> str:
+    cloud = flow.removeprefix("ocp-on-").split("-")[0]
+    return sorted(w.ds.scenario[cloud]["enabled_tag_keys"])[0]
+
+
+@pytest.mark.parametrize("flow", ["aws", "azure", "gcp"])
+def test_a_one_megabyte_tag_value_is_stored_whole(world, flow):
+    f = FLOWS[flow]
+    big = "x" * (1 << 20)
+    try:
+        with Broken(f.files(world.ds)[0]) as b:
+            t = b.table()
+            values = t.column(f.tags).to_pylist()
+            values[0] = json.dumps({_tag_key(world, flow): big})
+            b.write(_set(t, f.tags, values))
+            ok = world.run(flow)
+            assert ok.code == 0, ok.stderr
+        table = world.tables[flow][0]
+        with closing(connect(world.pg_url)) as conn, conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT count(*) FROM {} WHERE tags->>%s = %s").format(
+                qualified(world.ds.schema, table)), (_tag_key(world, flow), big))
+            assert cur.fetchone()[0] >= 1
+    finally:
+        assert world.run(flow).code == 0
+
+
+@pytest.mark.parametrize("flow", [f for f in FLOWS if f.startswith("ocp-on-")])
+def test_a_one_megabyte_tag_on_lines_of_an_ocp_on_cloud_run_is_read(world, flow):
+    """A 1 MB value under a key the tenant has not enabled: parsed, filtered out as Koku's map_filter does; the
+    rows of the clean run."""
+    f = FLOWS[flow]
+    before = _rows(world.snapshot(flow))
+    with Broken(f.files(world.ds)[0]) as b:
+        t = b.table()
+        values = t.column(f.tags).to_pylist()
+        old = json.loads(values[0] or "{}")
+        values[0] = json.dumps({**old, "zz_not_enabled_big": "x" * (1 << 20)})
+        b.write(_set(t, f.tags, values))
+        ok = world.run(flow)
+        assert ok.code == 0, ok.stderr
+    assert _rows(world.snapshot(flow)) == before
+
+
+@pytest.mark.parametrize(("flow", "column"), [(flow, c) for flow, f in FLOWS.items() for c in f.null_accepted])
+def test_a_null_resource_id_is_kept_as_kokus_sql_keeps_it(world, flow, column):
+    """Koku groups a NULL resource id as one value (daily summaries: the line's cost stays in the total) or finds
+    no match for it (OCP on cloud: the line is not attributed by resource id)."""
+    f = FLOWS[flow]
+    total, _n = _total(world, flow, f.total)
+    try:
+        with Broken(f.files(world.ds)[0]) as b:
+            t = b.table()
+            values = t.column(column).to_pylist()
+            values[len(values) // 2] = None
+            b.write(_set(t, column, values))
+            ok = world.run(flow)
+            assert ok.code == 0, ok.stderr
+        after, _n = _total(world, flow, f.total)
+        if flow.startswith("ocp-on-"):
+            assert after <= total + Decimal("1e-9")  # the line may still be matched by its tags
+        else:
+            assert abs(after - total) <= Decimal("1e-6"), (after, total)
+    finally:
+        assert world.run(flow).code == 0
+
+
+# --- the Celery task path: argument validation -------------------------------------------------------------------
+
+
+TASKS = {
+    "poc_tasks.summarize_ocp_on_aws": lambda w, bad: {
+        "schema_name": bad, "openshift_provider_uuid": w.ds.source,
+        "aws_provider_uuid": w.ds.scenario["aws"]["source_uuid"], "start_date": START, "end_date": END,
+        "cluster_id": w.ds.config.cluster_id},
+    "poc_tasks.summarize_gcp": lambda w, bad: {
+        "schema_name": w.ds.schema, "source_uuid": bad, "start_date": START, "end_date": END},
+    "poc_tasks.summarize_azure": lambda w, bad: {
+        "schema_name": w.ds.schema, "source_uuid": w.ds.scenario["azure"]["source_uuid"], "start_date": END,
+        "end_date": START},
+    "poc_tasks.apply_ocp_cost_model": lambda w, bad: {
+        "schema_name": w.ds.schema, "provider_uuid": bad, "start_date": START, "end_date": END,
+        "cluster_id": w.ds.config.cluster_id},
+}
+
+
+def test_bad_task_arguments_fail_the_task_naming_the_argument(world, start_worker, monkeypatch):  # noqa: F811
+    """Through a real worker: each task refuses a hostile argument before any work (the message names it) and the
+    tables keep their rows."""
+    from poc_tasks.app import app
+
+    monkeypatch.setenv("POC_DATABASE_URL", world.pg_url)
+    monkeypatch.setenv("POC_DATA_ROOT", world.ds.root)
+    start_worker()
+    bad = "../x'; DROP TABLE y; --"
+    before = {name: world.snapshot(name) for name in ("ocp-on-aws", "gcp", "azure", "ocp-cost-model")}
+    expected = {"poc_tasks.summarize_ocp_on_aws": f"schema_name {bad!r}",
+                "poc_tasks.summarize_gcp": f"{bad!r} is not a UUID",
+                "poc_tasks.summarize_azure": "2026-01-01",
+                "poc_tasks.apply_ocp_cost_model": f"{bad!r} is not a UUID"}
+    results = {name: app.send_task(name, kwargs=make(world, bad), queue="poc_aggregation")
+               for name, make in TASKS.items()}
+    for name, result in results.items():
+        with pytest.raises(Exception) as info:  # noqa: B017 - the type is rebuilt from the result backend
+            result.get(timeout=60)
+        assert type(info.value).__name__ in ("InvalidArgument", "OwnershipConflict"), (name, info.value)
+        assert expected[name] in str(info.value), (name, str(info.value))
+    assert {name: world.snapshot(name) for name in before} == before
