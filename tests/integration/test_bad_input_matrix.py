@@ -304,7 +304,7 @@ def _source_options(flow: str) -> list[str]:
 
 
 HOSTILE_SCHEMAS = ['org1"; DROP SCHEMA public CASCADE; --', "../org1", "orgé1"]
-HOSTILE_SOURCES = ["../../etc/passwd", "x' OR '1'='1", "ünïcode"]
+HOSTILE_SOURCES = ["../../etc/passwd", "x' OR '1'='1 ünï"]
 
 
 def _argument_cases() -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
@@ -395,7 +395,7 @@ ACCEPTED: dict[str, Callable[[Broken, Flow], None]] = {
 
 
 @pytest.mark.parametrize("case", list(ACCEPTED))
-@pytest.mark.parametrize("flow", [f for f in FLOWS if f != "ocp"])
+@pytest.mark.parametrize("flow", [f for f in FLOWS if f != "ocp" and not f.startswith("ocp-on-")])
 def test_input_koku_reads_alike_gives_the_same_rows(world, flow, case):
     """Aware timestamps are converted to UTC (Koku's naive UTC) and an empty file adds nothing: the rows of the clean
     run, uuids aside (test_ocp_bad_input.py::test_aware_timestamps_and_an_empty_file_give_the_same_rows for OCP)."""
@@ -403,6 +403,26 @@ def test_input_koku_reads_alike_gives_the_same_rows(world, flow, case):
     before = _rows(world.snapshot(flow))
     with Broken(f.files(world.ds)[0]) as b:
         ACCEPTED[case](b, f)
+        ok = world.run(flow)
+        assert ok.code == 0, ok.stderr
+    assert _rows(world.snapshot(flow)) == before
+
+
+@pytest.mark.parametrize("flow", [f for f in FLOWS if f.startswith("ocp-on-")])
+def test_aware_timestamps_an_empty_file_and_a_one_megabyte_tag_give_an_ocp_on_cloud_run_the_same_rows(world, flow):
+    """The three in one run (each run of these flows costs seconds): tz-aware times in one file, an empty file with
+    its schema, and a 1 MB value under a tag key the tenant has not enabled (parsed, then filtered out as Koku's
+    map_filter does): the rows of the clean run, uuids aside."""
+    f = FLOWS[flow]
+    before = _rows(world.snapshot(flow))
+    files = f.files(world.ds)
+    with Broken(files[0]) as aware, Broken(files[-1]) as big:
+        _aware(aware, f)
+        _empty_file(aware, f)
+        t = big.table()
+        values = t.column(f.tags).to_pylist()
+        values[0] = json.dumps({**json.loads(values[0] or "{}"), "zz_not_enabled_big": "x" * (1 << 20)})
+        big.write(_set(t, f.tags, values))
         ok = world.run(flow)
         assert ok.code == 0, ok.stderr
     assert _rows(world.snapshot(flow)) == before
@@ -460,23 +480,6 @@ def test_a_one_megabyte_tag_value_is_stored_whole(world, flow):
             assert cur.fetchone()[0] >= 1
     finally:
         assert world.run(flow).code == 0
-
-
-@pytest.mark.parametrize("flow", [f for f in FLOWS if f.startswith("ocp-on-")])
-def test_a_one_megabyte_tag_on_lines_of_an_ocp_on_cloud_run_is_read(world, flow):
-    """A 1 MB value under a key the tenant has not enabled: parsed, filtered out as Koku's map_filter does; the
-    rows of the clean run."""
-    f = FLOWS[flow]
-    before = _rows(world.snapshot(flow))
-    with Broken(f.files(world.ds)[0]) as b:
-        t = b.table()
-        values = t.column(f.tags).to_pylist()
-        old = json.loads(values[0] or "{}")
-        values[0] = json.dumps({**old, "zz_not_enabled_big": "x" * (1 << 20)})
-        b.write(_set(t, f.tags, values))
-        ok = world.run(flow)
-        assert ok.code == 0, ok.stderr
-    assert _rows(world.snapshot(flow)) == before
 
 
 @pytest.mark.parametrize(("flow", "column"), [(flow, c) for flow, f in FLOWS.items() for c in f.null_accepted])
