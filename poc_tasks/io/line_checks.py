@@ -89,10 +89,14 @@ TAG_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-@lru_cache(maxsize=65536)
 def tag_text_ok(text: str) -> bool:
     """A JSON object whose values are scalars or null (what Trino's cast to map(varchar, varchar) takes); '' is
-    read as {} by poc_tasks' tag parser, so it passes too."""
+    read as {} by poc_tasks' tag parser, so it passes too. Short texts are remembered (a month repeats them);
+    long ones are not, so a few 1 MB texts cannot fill the memory."""
+    return _tag_text_ok_cached(text) if len(text) <= 4096 else _tag_text_ok(text)
+
+
+def _tag_text_ok(text: str) -> bool:
     if text == "":
         return True
     try:
@@ -100,6 +104,9 @@ def tag_text_ok(text: str) -> bool:
     except ValueError:
         return False
     return isinstance(obj, dict) and not any(isinstance(v, dict | list) for v in obj.values())
+
+
+_tag_text_ok_cached = lru_cache(maxsize=65536)(_tag_text_ok)
 
 
 def refuse_rows(path: str, bad: pa.ChunkedArray | pa.Array, column: str, why: str) -> None:
