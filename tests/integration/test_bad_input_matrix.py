@@ -55,9 +55,9 @@ class Flow:
     number: str  # a required number column
     text: str  # a required text column
     tags: str | None  # the label / tag JSON column (None: the files have none)
-    null_refused: dict[str, str] = field(default_factory=dict)  # key column -> why Koku fails or drops the row
+    null_refused: dict[str, str] = field(default_factory=dict)  # key column -> the message's why (Koku fails/drops)
     null_accepted: tuple[str, ...] = ()  # key columns Koku's SQL keeps as NULL (grouped as one value)
-    total: str = ""  # a summed column of the main table: doubles when every line file is there twice
+    total: str = ""  # a summed usage or cost column of the flow's main table
     extra: tuple[str, ...] = ()  # arguments besides schema, sources and range
 
     def argv(self, w: World, **override: str) -> list[str]:
@@ -94,35 +94,36 @@ def _cloud(cloud: str, daily: bool) -> Callable[[Dataset], str]:
                                       ds.scenario[cloud.lower()]["source_uuid"], "2026", "01", daily=daily)
 
 
-_NOT_NULL = "a NOT NULL column of Koku's {}"
+_TIME = "have no time value (NULL); Koku's SQL would drop them silently"
 FLOWS = {
     "ocp": Flow("ocp", _ocp("pod_usage", True), "interval_start", "pod_usage_cpu_core_seconds", "pod",
                 "pod_labels", {"namespace": "", "node": "", "interval_start": ""},
                 total="pod_usage_cpu_core_hours"),
     "ocp-on-aws": Flow("ocp-on-aws", _cloud("AWS", True), "lineitem_usagestartdate", "lineitem_unblendedcost",
                        "lineitem_productcode", "resourcetags",
-                       {"lineitem_usagestartdate": "", "lineitem_productcode": "product_code"},
+                       {"lineitem_usagestartdate": _TIME, "lineitem_productcode": "product_code is NOT NULL"},
                        ("lineitem_resourceid",), total="unblended_cost"),
     "ocp-on-azure": Flow("ocp-on-azure", _cloud("Azure", False), "date", "costinbillingcurrency", "servicename",
-                         "tags", {"date": ""}, ("resourceid",), total="pretax_cost"),
+                         "tags", {"date": _TIME}, ("resourceid",), total="pretax_cost"),
     "ocp-on-gcp": Flow("ocp-on-gcp", _cloud("GCP", True), "usage_start_time", "cost", "service_description",
-                       "labels", {"usage_start_time": ""}, ("resource_name",), total="unblended_cost"),
+                       "labels", {"usage_start_time": _TIME}, ("resource_name",), total="unblended_cost"),
     "aws": Flow("aws", _cloud("AWS", True), "lineitem_usagestartdate", "lineitem_unblendedcost",
                 "lineitem_productcode", "resourcetags",
-                {"lineitem_usagestartdate": "", "lineitem_usageaccountid": "usage_account_id",
-                 "lineitem_productcode": "product_code"}, ("lineitem_resourceid",), total="unblended_cost"),
+                {"lineitem_usagestartdate": _TIME, "lineitem_usageaccountid": "usage_account_id is NOT NULL",
+                 "lineitem_productcode": "product_code is NOT NULL"}, ("lineitem_resourceid",),
+                total="unblended_cost"),
     "aws-ec2": Flow("aws-ec2", _cloud("AWS", True), "lineitem_usagestartdate", "lineitem_unblendedcost",
                     "lineitem_productcode", "resourcetags",
-                    {"lineitem_usagestartdate": "", "lineitem_resourceid": "resource_id",
-                     "lineitem_usageaccountid": "usage_account_id"}, total="unblended_cost"),
+                    {"lineitem_usagestartdate": _TIME, "lineitem_resourceid": "would drop them silently",
+                     "lineitem_usageaccountid": "usage_account_id is NOT NULL"}, total="unblended_cost"),
     "azure": Flow("azure", _cloud("Azure", False), "date", "costinbillingcurrency", "servicename", "tags",
-                  {"date": "", "subscriptionid+subscriptionguid": "subscription_guid"}, ("resourceid",),
-                  total="pretax_cost"),
+                  {"date": _TIME, "subscriptionid+subscriptionguid": "subscription_guid is NOT NULL"},
+                  ("resourceid",), total="pretax_cost"),
     "gcp": Flow("gcp", _cloud("GCP", False), "usage_start_time", "cost", "service_description", "labels",
-                {"usage_start_time": "", "billing_account_id": "account_id", "project_id": "project_id"},
-                total="unblended_cost", extra=("--invoice-month", "202601")),
+                {"usage_start_time": _TIME, "billing_account_id": "account_id is NOT NULL",
+                 "project_id": "project_id is NOT NULL"}, total="unblended_cost", extra=("--invoice-month", "202601")),
     "ocp-cost-model": Flow("ocp-cost-model", _ocp("gpu_usage", True), "interval_start", "gpu_pod_uptime",
-                           "gpu_model_name", None, {"interval_start": ""}),
+                           "gpu_model_name", None, {"interval_start": _TIME}),
 }
 
 
@@ -291,7 +292,8 @@ def test_a_null_in_a_key_column_koku_fails_or_drops_on_is_refused(world, flow, c
             values[len(values) // 2] = None
             t = _set(t, name, values)
         b.write(t)
-        assert_refused(world, flow, world.run(flow), before, f"{b.path}, column '{column.split('+')[-1]}': ")
+        assert_refused(world, flow, world.run(flow), before, f"{b.path}, column '{column.split('+')[-1]}': ",
+                       f.null_refused[column])
 
 
 # --- bad arguments -----------------------------------------------------------------------------------------------
