@@ -81,6 +81,8 @@ class CloudRunSpec(TenantMonthPaths):
               start_date: Any, end_date: Any, cluster_alias: Any = None, markup: Any = None,
               distribution: Any = None, report_period_id: Any = None, bill_id: Any = None,
               cloud_type: str = "AWS") -> CloudRunSpec:
+        # named as the task's keyword (two sources here: "source_uuid" would not say which one is wrong)
+        openshift_provider_uuid = validate_uuid(openshift_provider_uuid, "openshift_provider_uuid")
         base = OcpRunSpec.build(schema_name, openshift_provider_uuid, cluster_id, start_date, end_date,
                                 cluster_alias, report_period_id)
         cloud = validate_uuid(cloud_provider_uuid, f"{cloud_type.lower()}_provider_uuid")

@@ -309,6 +309,11 @@ HOSTILE_SCHEMAS = ['org1"; DROP SCHEMA public CASCADE; --', "../org1", "orgé1"]
 HOSTILE_SOURCES = ["../../etc/passwd", "x' OR '1'='1 ünï"]
 
 
+# the task keyword each source option feeds, named by the error (the OCP and daily runs: source_uuid)
+_SOURCE_ARGUMENT = {"--ocp-source-uuid": "openshift_provider_uuid", "--aws-source-uuid": "aws_provider_uuid",
+                    "--azure-source-uuid": "azure_provider_uuid", "--gcp-source-uuid": "gcp_provider_uuid"}
+
+
 def _argument_cases() -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
     """(flow, case, options, fragments of the message)."""
     cases = []
@@ -317,7 +322,8 @@ def _argument_cases() -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]
             cases.append((flow, f"schema {i}", ("--schema", schema), (f"schema_name {schema!r}",)))
         for option in _source_options(flow):
             for i, source in enumerate(HOSTILE_SOURCES):
-                cases.append((flow, f"{option} {i}", (option, source), (repr(source), "is not a UUID")))
+                cases.append((flow, f"{option} {i}", (option, source),
+                              (f"{_SOURCE_ARGUMENT.get(option, 'source_uuid')} {source!r} is not a UUID",)))
         cases.append((flow, "range reversed", ("--start", "2026-01-02", "--end", "2026-01-01"),
                       ("2026-01-01", "2026-01-02")))
         if flow != "gcp":  # a GCP invoice month's lines may run into the next month: Koku summarises them
