@@ -1,4 +1,4 @@
-"""Rows of Koku's cloud line items that Koku's SQL fails on, refused as they are read, naming the file and column.
+"""Rows of Koku's cloud (and GPU) line items that Koku's SQL fails on, refused as read, naming the file and column.
 
 Koku's daily summaries insert some line columns into NOT NULL columns (AWS `usage_account_id` and `product_code`,
 Azure `subscription_guid`, GCP `account_id` and `project_id`) and cast every tag text to a map: one such row fails
@@ -76,10 +76,13 @@ _GCP = (
     _not_null("billing_account_id", "account_id", "reporting_gcpcostentrylineitem_daily_summary"),
     _not_null("project_id", "project_id", "reporting_gcpcostentrylineitem_daily_summary"),
 )
+# the cost model's GPU rows: monthly_cost_gpu.sql inserts gpu.namespace into the OCP summary's NOT NULL namespace
+_GPU = (_not_null("namespace", "namespace", "reporting_ocpusagelineitem_daily_summary"),)
 RULES: dict[str, tuple[_Rule, ...]] = {
     "aws_line_items": _AWS, "aws_line_items_daily": _AWS,
     "azure_line_items": _AZURE,
     "gcp_line_items": _GCP, "gcp_line_items_daily": _GCP,
+    "openshift_gpu_usage_line_items": _GPU, "openshift_gpu_usage_line_items_daily": _GPU,
 }
 # the tag texts Koku casts to map(varchar, varchar) on every line of its daily summary
 TAG_COLUMNS: dict[str, tuple[str, ...]] = {

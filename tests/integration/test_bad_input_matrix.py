@@ -123,7 +123,8 @@ FLOWS = {
                 {"usage_start_time": _TIME, "billing_account_id": "account_id is NOT NULL",
                  "project_id": "project_id is NOT NULL"}, total="unblended_cost", extra=("--invoice-month", "202601")),
     "ocp-cost-model": Flow("ocp-cost-model", _ocp("gpu_usage", True), "interval_start", "gpu_pod_uptime",
-                           "gpu_model_name", None, {"interval_start": _TIME}),
+                           "gpu_model_name", None,
+                           {"interval_start": _TIME, "namespace": "namespace is NOT NULL"}),
 }
 
 
