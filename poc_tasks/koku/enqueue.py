@@ -205,8 +205,12 @@ def send_shadow_compare_if_selected(app: Any, *, schema_name: str, provider_type
     if not decision.shadow:
         return None
     if decision.provider_type != OCP:
-        LOG.info("no shadow comparison for %s yet (schema=%s tracing_id=%s)", decision.provider_type,
-                 schema_name, tracing_id)
+        # Koku passes its source's type ("AWS", ...): that source's daily summaries are compared by the summary
+        # updater's hook (poc_tasks.koku.daily.shadow_daily_summary_if_selected, integration/koku/0010), which
+        # has the bill, markup and invoice month Trino ran with; OCP-on-cloud has no comparison yet.
+        LOG.info("no shadow comparison here for %s (schema=%s tracing_id=%s): cloud daily summaries are compared "
+                 "from Koku's summary updater, OCP-on-cloud runs not yet", decision.provider_type, schema_name,
+                 tracing_id)
         return None
     return send_shadow_compare(app, schema_name=schema_name, source_uuid=source_uuid, start_date=start_date,
                                end_date=end_date, tracing_id=tracing_id, xl=schema_name in cfg.xl)
