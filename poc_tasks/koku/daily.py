@@ -30,7 +30,7 @@ from poc_tasks.koku.enqueue import _tracing_id, queue_for, send_summary
 from poc_tasks.koku.fallback import Outcome, _current_app, _route, _send_and_wait, current_tracing_id, run_or_fallback
 from poc_tasks.koku.names import AWS_EC2_COMPUTE, DAILY_TYPES, GCP_DAILY, SHADOW_TASK, provider_type
 from poc_tasks.koku.routing import TRINO, decide
-from poc_tasks.validate import parse_date, validate_schema, validate_uuid
+from poc_tasks.validate import date_range, optional_int, parse_date, validate_schema, validate_uuid
 
 __all__ = ["daily_summary_kwargs", "send_daily_summary", "summarize_daily_or_trino",
            "fetch_invoice_month_dates_or_trino", "get_gcp_topology_or_trino", "daily_shadow_kwargs",
@@ -60,19 +60,12 @@ def daily_summary_kwargs(provider: str, *, schema_name: Any, source_uuid: Any, s
     """Keyword arguments of poc_tasks.summarize_<aws|azure|gcp>. The range lies in one month, except for GCP with an
     invoice_month (its invoice's days reach into the months around it); optional values are sent only when given."""
     kind = _daily_type(provider)
-    start, end = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
-    if end < start:
-        raise InvalidArgument(f"end_date {end} is before start_date {start}")
-    crosses = (start.year, start.month) != (end.year, end.month)
-    if crosses and not (kind == GCP_DAILY and invoice_month is not None):
-        raise InvalidArgument(f"start_date {start} and end_date {end} are not in the same month")
+    # a GCP invoice's days may reach into the months around it; every other range lies in one month
+    start, end = date_range(start_date, end_date, one_month=not (kind == GCP_DAILY and invoice_month is not None))
     kwargs: dict[str, Any] = {"schema_name": validate_schema(schema_name), "source_uuid": validate_uuid(source_uuid),
                               "start_date": start.isoformat(), "end_date": end.isoformat()}
     if bill_id is not None:
-        try:
-            kwargs["bill_id"] = int(bill_id)
-        except (TypeError, ValueError):
-            raise InvalidArgument(f"bill_id {bill_id!r} is not an integer") from None
+        kwargs["bill_id"] = optional_int(bill_id, "bill_id")
     if markup_value is not None:
         try:
             kwargs["markup_value"] = float(markup_value)
