@@ -325,6 +325,7 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
                 continue
             writers[name].write_table(table.select(staged_schema(name).names).cast(staged_schema(name)))
             rows[name] += table.num_rows
+            del table  # before the memory is given back: the day's rows are staged
             release_memory()
     return {"chunk": [first.isoformat(), last.isoformat()], "rows": rows, **stats,
             "seconds": round(time.perf_counter() - t0, 3)}
