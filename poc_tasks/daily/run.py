@@ -12,10 +12,11 @@ registered in :data:`FLOWS`; this module runs it, as a Celery chord (poc_tasks/t
 - ``compute_chunk`` (one task per chunk, any worker): ``flow.compute`` streams the chunk's Parquet (row-group
   streaming through poc_tasks/io/parquet.py) and yields ``(table, Arrow rows)``; the rows are staged as Parquet
   (one part per chunk: a retried chunk rewrites its part).
-- ``write_table`` (one task per table): Koku's delete of the run's range and the COPY of the staged rows in one
-  transaction (poc_tasks/db/writer.py ``replace_rows``): a failure leaves the previous rows, a re-run the same.
-- ``finalize``: ``flow.finalize`` (e.g. the bill's summary timestamps) in one transaction, the stage dropped,
-  a summary of the run returned.
+- ``write_table`` (one task per table): the staged rows COPYed into a side table of the run
+  (poc_tasks/db/run_swap.py ``stage_table``); nothing a reader sees changes yet.
+- ``finalize``: in ONE transaction, every table's Koku delete of the run's range and the side table's rows
+  (``swap_tables``), then ``flow.finalize`` (e.g. the bill's summary timestamps): a failure leaves every table
+  as before the run, a re-run the same rows. The stage dropped, a summary of the run returned.
 
 Staged rows are in the Arrow types of :func:`staged_schema`: numeric columns as decimal128 values computed exactly as
 Koku's SQL casts them (daily/numbers.py; decimal text is cast on staging), so the writer sends them to PostgreSQL
@@ -40,15 +41,15 @@ from sqlalchemy.dialects import postgresql as pg
 
 from poc_tasks.db import tables_daily  # noqa: F401  (declares the tables the flows write)
 from poc_tasks.db.connection import connect
+from poc_tasks.db.run_swap import TableReplace, side_tables_needed, stage_table, swap_tables
 from poc_tasks.db.tables import get_table
-from poc_tasks.db.writer import replace_rows
 from poc_tasks.errors import InvalidArgument
 from poc_tasks.inprocess import run_in_process
 from poc_tasks.io.staging import Stage
 from poc_tasks.memory import release_memory, tune_allocators
 from poc_tasks.runspec import TenantMonthPaths
 from poc_tasks.settings import Settings
-from poc_tasks.validate import parse_date, validate_schema, validate_uuid
+from poc_tasks.validate import date_range, optional_int, parse_date, validate_schema, validate_uuid
 
 __all__ = [
     "FLOWS",
@@ -140,9 +141,7 @@ class DailyRunSpec(TenantMonthPaths):
             raise InvalidArgument(f"no daily summary flow {provider!r} (known: {', '.join(FLOWS)})")
         schema = validate_schema(schema_name)
         source = validate_uuid(source_uuid, "source_uuid")
-        start, end = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
-        if end < start:
-            raise InvalidArgument(f"end_date {end} is before start_date {start}")
+        start, end = date_range(start_date, end_date, one_month=False)
         # GCP's invoice month spans the days its lines ran, a few of them in the month before or after: with an
         # invoice_month the range may cross a month boundary (at most 62 days), else it lies in one month
         if invoice_month in (None, "") and (start.year, start.month) != (end.year, end.month):
@@ -150,12 +149,7 @@ class DailyRunSpec(TenantMonthPaths):
                                   "a bill month at a time)")
         if (end - start).days > 62:
             raise InvalidArgument(f"start_date {start} .. end_date {end} spans more than an invoice month")
-        bill: int | None = None
-        if bill_id not in (None, ""):
-            try:
-                bill = int(bill_id)
-            except (TypeError, ValueError) as exc:
-                raise InvalidArgument(f"bill_id {bill_id!r} is not an integer") from exc
+        bill = optional_int(None if bill_id == "" else bill_id, "bill_id")
         month: str | None = None
         if invoice_month not in (None, ""):
             month = str(invoice_month)
@@ -332,6 +326,7 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
                 continue
             writers[name].write_table(table.select(staged_schema(name).names).cast(staged_schema(name)))
             rows[name] += table.num_rows
+            del table  # before the memory is given back: the day's rows are staged
             release_memory()
     return {"chunk": [first.isoformat(), last.isoformat()], "rows": rows, **stats,
             "seconds": round(time.perf_counter() - t0, 3)}
@@ -359,31 +354,45 @@ def _arrays_as_literals(table: str, batches: Iterator[pa.RecordBatch]) -> Iterat
         yield batch
 
 
+def _replace(f: DailyFlow, manifest: dict[str, Any], table: str) -> TableReplace:
+    """Koku's delete rule of one table of the run."""
+    t = f.table(table)
+    return TableReplace(table, t.delete_where, t.params(manifest), partition_range=t.range_of(manifest))
+
+
+def _staged_batches(stage: Stage, table: str) -> Any:
+    return _arrays_as_literals(table, stage.read_batches(table, batch_size=WRITE_BATCH_ROWS))
+
+
 def write_table(settings: Settings, stage: Stage, table: str) -> int:
-    """Replace the run's rows of one table in one transaction with Koku's delete rule; returns the rows written."""
+    """Stage the run's rows of one table in its side table (db.run_swap: finalize swaps every table in at once);
+    returns the rows staged."""
     manifest = stage.read_manifest()
     if table not in manifest["tables"]:
         raise InvalidArgument(f"run {stage.run_id} staged no table {table!r}")
     f = flow(manifest["flow"])
-    t = f.table(table)
     spec = DailyRunSpec.from_kwargs(manifest["run"])
-    batches = _arrays_as_literals(table, stage.read_batches(table, batch_size=WRITE_BATCH_ROWS))
+    batches = _staged_batches(stage, table)
+    if not side_tables_needed(manifest["tables"]):
+        return 0  # one table: finalize COPYs it straight from the stage, in its swap transaction
     with closing(connect(settings.require_database_url())) as conn:
-        result = replace_rows(conn, spec.schema_name, table, t.delete_where, t.params(manifest), batches,
-                              partition_range=t.range_of(manifest))
-    return result.inserted
+        return stage_table(conn, spec.schema_name, stage.run_id, _replace(f, manifest, table), batches)
 
 
 def finalize(settings: Settings, stage: Stage, written: dict[str, int],
              chunk_results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """After every write: the flow's finalize in one transaction, the stage dropped; the run's summary."""
+    """After every table is staged, in ONE transaction (db.run_swap.swap_tables): every table swapped in with
+    Koku's delete rule, then the flow's finalize; the stage dropped; the run's summary."""
     manifest = stage.read_manifest()
     f = flow(manifest["flow"])
-    if f.finalize is not None:
-        with closing(connect(settings.require_database_url())) as conn:
-            with conn:
-                written = {**written, **f.finalize(conn, manifest)}
-    stage.cleanup()
+    then = (lambda conn: f.finalize(conn, manifest)) if f.finalize is not None else None
+    direct = {} if side_tables_needed(manifest["tables"]) else {
+        t: (lambda t=t: _staged_batches(stage, t)) for t in manifest["tables"]}
+    with closing(connect(settings.require_database_url())) as conn:
+        swapped = swap_tables(conn, DailyRunSpec.from_kwargs(manifest["run"]).schema_name, stage.run_id,
+                              [_replace(f, manifest, t) for t in manifest["tables"]], then=then, direct=direct)
+    written = {**written, **{t: r.inserted for t, r in swapped.items()}}
+    stage.discard()  # after the commit: a staging endpoint that fails now must not fail the run (swept later)
     chunks = chunk_results or []
     timings = dict(manifest["timings"])
     timings["compute_s"] = round(sum(c.get("seconds", 0) for c in chunks), 3)
