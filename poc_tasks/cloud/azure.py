@@ -591,7 +591,7 @@ def _step2(ctx: ChunkContext, state: ChunkState, day: dt.date, part: pd.DataFram
 
 
 # Day parts of whole resources (every project and back-populate group has the line's resource id in its key).
-_DAY_ROWS = day_parts([c.name for c in LINE_COLUMNS], daily_temp, "matcher", _step2, final_columns(PROFILE), split=True)
+_DAY_ROWS = day_parts([c.name for c in LINE_COLUMNS], daily_temp, "matcher", _step2, final_columns(PROFILE))
 
 
 PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node", "persistentvolumeclaim",

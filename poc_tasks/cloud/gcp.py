@@ -25,7 +25,7 @@ import datetime as dt
 import functools
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +45,7 @@ from poc_tasks.cloud.attribution import (
 )
 from poc_tasks.cloud.frames import mapped_once, text_column
 from poc_tasks.cloud.jsontext import filter_text
-from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, step1_lines
+from poc_tasks.cloud.matching import ContainsMatcher, TagKey, contained_pairs, step1_lines, tag_join_mask
 from poc_tasks.cloud.ocp_input import read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable, group_rows
 from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, day_parts, tag_discovery
@@ -496,13 +496,14 @@ def network_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, markup: float) -> p
 
 def step2_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, capacity: Mapping[str, int],
                totals: Mapping[str, tuple[float, int]], report_period_id: int, distribution: str,
-               markup: float) -> pd.DataFrame:
-    """One day's final managed rows (managed_reporting_ocpgcpcostlineitem_project_daily_summary)."""
+               markup: float, cache: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """One day's (part's) final managed rows (managed_reporting_ocpgcpcostlineitem_project_daily_summary);
+    `cache`: tag-join masks over this day's OCP rows of the report period."""
     temp = _step2_view(temp)
     rp = pd.to_numeric(ocp_this["report_period_id"], errors="coerce")
     parts = [storage_rows(temp, ocp_this, capacity, totals),
              direct_rows(temp, ocp_this),
-             attr.tag_rows(temp, ocp_this[(rp == report_period_id).to_numpy(dtype=bool)], PROFILE)]
+             attr.tag_rows(temp, ocp_this[(rp == report_period_id).to_numpy(dtype=bool)], PROFILE, cache)]
     return attr.with_network(parts, network_rows(temp, ocp_this, markup), distribution, markup, PROFILE)
 
 
@@ -563,14 +564,94 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
 
 
 def _step2(ctx: ChunkContext, state: ChunkState, day: dt.date, part: pd.DataFrame, ocp: pd.DataFrame,
-           _cache: dict[str, np.ndarray]) -> pd.DataFrame:
+           cache: dict[str, np.ndarray]) -> pd.DataFrame:
     d, m = state.data, ctx.manifest
-    return step2_rows(part, ocp, d["capacity"], d["totals"], m["report_period_id"], m["distribution"], m["markup"])
+    return step2_rows(part, ocp, d["capacity"], d["totals"], m["report_period_id"], m["distribution"], m["markup"],
+                      cache)
 
 
-# One part a day: a row's resource id is its OCP node's, not its line's, so lines of different resources can make
-# the same project group; parts of a day would have to be merged again.
-_DAY_ROWS = day_parts([c.name for c in DAILY_COLUMNS], daily_temp, "names", _step2, final_columns(PROFILE), split=False)
+def _reached(lines: pd.DataFrame, hay_cols: Sequence[str], o: pd.DataFrame, needle_col: str,
+             mask: np.ndarray) -> Iterator[tuple[int, Any]]:
+    """(line position, node) for every OCP row in `mask` whose `needle_col` one of the line's `hay_cols` holds (an
+    empty needle is in every name, as in _pairs)."""
+    if not len(lines) or not mask.any():
+        return
+    needles = o[needle_col].to_numpy(dtype=object)[mask]
+    nodes = o["node"].to_numpy(dtype=object)[mask]
+    by_needle: dict[Any, set[Any]] = {}
+    for needle, node in zip(needles, nodes, strict=True):
+        by_needle.setdefault(needle, set()).add(node)
+    for col in hay_cols:
+        hay = lines[col].to_numpy(dtype=object)
+        pairs = contained_pairs(hay, by_needle)
+        found: dict[str, set[Any]] = {}
+        for h, needle in zip(pairs["haystack"], pairs["needle"], strict=True):
+            found.setdefault(h, set()).update(by_needle[needle])
+        everywhere = by_needle.get("", set())
+        for i, h in enumerate(hay):
+            if h is not None:
+                for node in found.get(h, set()) | everywhere:
+                    yield i, node
+
+
+def node_groups(ctx: ChunkContext, temp: pd.DataFrame, ocp_this: pd.DataFrame,
+                cache: dict[str, np.ndarray]) -> pd.Series:
+    """The day parts of GCP: a label per matched line, the same for lines whose step-2 rows can carry the same
+    node. A GCP row takes its OCP row's node and resource id (max over the OCP rows it joins), not its line's id,
+    and both are in every project and back-populate key; so lines that can reach a common node (Koku's substring
+    rule: `worker-1`'s pods join the instances of `worker-10`..`worker-19` too; a tag that joins pods on several
+    nodes) stay in one part, and parts never share a group. Reach is over-estimated (every join of step 2, a NULL
+    node counted as a node), never under."""
+    rid, source = ocp_this["resource_id"], ocp_this["data_source"]
+    has_rid = (rid.notna() & (rid != "")).to_numpy(dtype=bool)
+    csi = ocp_this["csi_volume_handle"]
+    storage = (source == "Storage").to_numpy(dtype=bool)
+    matched = temp["resource_id_matched"].to_numpy(dtype=bool)
+    direct = temp[matched].reset_index()
+    reach = [*_reached(direct, ["resource_name"], ocp_this, "node", has_rid & (source == "Pod").to_numpy(dtype=bool)),
+             *_reached(direct, ["resource_name"], ocp_this, "persistentvolume", has_rid & storage),
+             *_reached(direct, ["resource_global_name", "resource_name"], ocp_this, "csi_volume_handle",
+                       storage & (csi.notna() & (csi != "")).to_numpy(dtype=bool)
+                       & ocp_this["persistentvolume"].notna().to_numpy(dtype=bool))]
+    labels = direct["index"].to_numpy()
+    pairs = [(int(labels[i]), node) for i, node in reach]
+    tagged = temp[~matched & (temp["matched_tag"].notna() & (temp["matched_tag"] != "")).to_numpy(dtype=bool)]
+    if not tagged.empty:
+        rp = pd.to_numeric(ocp_this["report_period_id"], errors="coerce")
+        o = ocp_this[(rp == ctx.manifest["report_period_id"]).to_numpy(dtype=bool)]  # as step2_rows' tag rows
+        nodes = o["node"].to_numpy(dtype=object)
+        by_key: dict[tuple[Any, Any], list[int]] = {}
+        for line, tags, hit in zip(tagged.index, tagged["tags"], tagged["matched_tag"], strict=True):
+            by_key.setdefault((tags, hit), []).append(int(line))
+        for (tags, hit), group in by_key.items():
+            joined = set(nodes[tag_join_mask(TagKey(tags, hit), o, cache)])
+            pairs.extend((line, node) for line in group for node in joined)
+    return pd.Series(_components(temp.index, pairs), index=temp.index)
+
+
+def _components(lines: Iterable[int], pairs: Iterable[tuple[int, Any]]) -> list[str]:
+    """Union-find over lines sharing a node: per line, its component's root node (or its own label)."""
+    parent: dict[Any, Any] = {}
+
+    def root(x: Any) -> Any:
+        while parent.get(x, x) != x:
+            parent[x] = parent.get(parent[x], parent[x])
+            x = parent[x]
+        return x
+
+    first: dict[int, Any] = {}
+    for line, node in pairs:
+        node = ("node", node)  # a NULL node is a node here: NULL keys group together
+        if line not in first:
+            first[line] = node
+        a, b = root(first[line]), root(node)
+        if a != b:
+            parent[a] = b
+    return [repr(root(first[i])) if i in first else f"line {i}" for i in lines]
+
+
+_DAY_ROWS = day_parts([c.name for c in DAILY_COLUMNS], daily_temp, "names", _step2, final_columns(PROFILE),
+                      part_key=node_groups)
 
 
 PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node", "persistentvolumeclaim",

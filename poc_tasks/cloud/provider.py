@@ -162,11 +162,14 @@ def line_weights(temp: pd.DataFrame, ocp: pd.DataFrame) -> pd.Series:
     return pd.Series(1 + np.where(tagged, 2 * int(ocp["namespace"].nunique()), per_node), index=temp.index)
 
 
-def line_parts(temp: pd.DataFrame, weights: pd.Series, target: int) -> Iterator[pd.DataFrame]:
+def line_parts(temp: pd.DataFrame, weights: pd.Series, target: int,
+               key: pd.Series | None = None) -> Iterator[pd.DataFrame]:
     """A day's matched lines in parts of about `target` step-2 rows (`weights`: an estimate per line); the lines
-    of one resource stay together (every step-2 and step-3 grouping of a line's rows has its resource id in the
-    key, so parts never share a project or back-populate group; UI rows are combined per day)."""
-    key = temp["resource_id"].fillna("\x00")
+    of one `key` (default: one resource) stay together. AWS and Azure rows keep their line's resource id, which
+    every step-2 and step-3 grouping has in its key, so parts never share a project or back-populate group; a
+    provider whose rows take another id (GCP: the node's) passes a key that keeps such lines together. UI rows
+    are combined per day."""
+    key = temp["resource_id"].fillna("\x00") if key is None else key
     per_resource = weights.groupby(key, sort=False).sum()
     bucket, size, assign = 0, 0.0, {}
     for resource, w in per_resource.items():
@@ -181,13 +184,16 @@ def line_parts(temp: pd.DataFrame, weights: pd.Series, target: int) -> Iterator[
 
 DayRows = Callable[[ChunkContext, ChunkState, dt.date, Sequence[str], Connection],
                    Iterator[tuple[pd.DataFrame, pd.DataFrame]]]
+# (run context, the day's matched lines, this source's OCP rows of the day, the day's tag-join masks) -> a part key
+PartKey = Callable[[ChunkContext, pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]], pd.Series]
 
 
 def day_parts(columns: list[str], daily_temp: Callable[..., pd.DataFrame], matchable: str,
-              attribute: Callable[..., pd.DataFrame], final_columns: list[str], split: bool = True) -> DayRows:
+              attribute: Callable[..., pd.DataFrame], final_columns: list[str],
+              part_key: PartKey | None = None) -> DayRows:
     """A provider's day_rows from its steps: read the day's cloud `columns`, step 1 (`daily_temp(table, the chunk
     state's `matchable`, candidates, the cloud's enabled keys, the folder)`: the matched lines), this OCP source's
-    rows of the day, then per part of whole resources (`split`; else the whole day) (matched lines, step 2:
+    rows of the day, then per part (of whole resources, or of whole `part_key` values) (matched lines, step 2:
     `attribute(ctx, state, day, lines, ocp, cache)`; `cache`: the day's tag-join masks, shared by its parts)."""
 
     def day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Sequence[str],
@@ -205,7 +211,8 @@ def day_parts(columns: list[str], daily_temp: Callable[..., pd.DataFrame], match
         conn.rollback()
         ocp = ocp[(ocp["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)].reset_index(drop=True)
         cache: dict[str, np.ndarray] = {}
-        for part in line_parts(temp, line_weights(temp, ocp), bucket_rows()) if split else [temp]:
+        key = part_key(ctx, temp, ocp, cache) if part_key is not None else None
+        for part in line_parts(temp, line_weights(temp, ocp), bucket_rows(), key):
             yield part, attribute(ctx, state, day, part, ocp, cache)
 
     return day_rows

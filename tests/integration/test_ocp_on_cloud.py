@@ -25,7 +25,9 @@ import pytest
 from celery.signals import task_postrun
 from psycopg2 import sql
 
-from poc_tasks.cloud import flow
+from poc_tasks.cloud import aws, flow
+from poc_tasks.cloud import provider as provider_module
+from poc_tasks.cloud.provider import line_parts
 from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.db.connection import connect, qualified
 from poc_tasks.db.tables import get_table
@@ -343,7 +345,17 @@ def test_a_day_in_parts_gives_the_same_rows(cloud, pg_url, local, monkeypatch):
     whole = flow.run(p, _spec(cloud, ds), ds.settings(pg_url))
     before = _all_tables(cloud, pg_url, ds.schema)
     monkeypatch.setenv("POC_BUCKET_ROWS", "1")
+    seen: list[int] = []
+
+    def counted(*args: Any) -> Any:
+        out = list(line_parts(*args))
+        seen.append(len(out))
+        return iter(out)
+
+    for module in (provider_module, aws):
+        monkeypatch.setattr(module, "line_parts", counted)
     parts = flow.run(p, _spec(cloud, ds), ds.settings(pg_url))
+    assert max(seen) > 1, seen  # days really were split (GCP: one part per group of nodes)
     assert parts["rows"] == whole["rows"]
     after = _all_tables(cloud, pg_url, ds.schema)
     ui = {t.name for t in p.ui_tables}
