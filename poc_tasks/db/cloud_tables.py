@@ -14,21 +14,14 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from poc_tasks.db.tables import columns, metadata
+from poc_tasks.db.tables import UUID, columns, foreign_key, metadata
 
 __all__ = ["CloudTables", "foreign_key", "identity_id", "partitioned", "ui_head", "partitioned_table",
            "project_ocp_indexes"]
 
 # Django's ForeignKey: a deferrable constraint checked at commit.
 _FK = {"deferrable": True, "initially": "DEFERRED"}
-_UUID = pg.UUID(as_uuid=False)
-
-
-def foreign_key(column: str, target: str, name: str, nullable: bool = True,
-                type_: sa.types.TypeEngine | None = None) -> sa.Column:
-    """Django's ForeignKey column (integer unless `type_`), its constraint named `name`."""
-    return sa.Column(column, type_ if type_ is not None else sa.Integer, sa.ForeignKey(target, name=name, **_FK),
-                     nullable=nullable)
+_UUID = UUID
 
 
 def identity_id() -> sa.Column:

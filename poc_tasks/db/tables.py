@@ -53,6 +53,8 @@ __all__ = [
     "partition_column",
     "columns",
     "indexes",
+    "foreign_key",
+    "UUID",
 ]
 
 metadata = sa.MetaData()
@@ -102,6 +104,14 @@ def _items(spec: str) -> list[list[str]]:
 
 # Django's ForeignKey: a deferrable constraint checked at commit, plus an index on the column.
 _FK = {"deferrable": True, "initially": "DEFERRED"}
+UUID = pg.UUID(as_uuid=False)  # Django's UUIDField
+
+
+def foreign_key(column: str, target: str, name: str, nullable: bool = True,
+                type_: sa.types.TypeEngine | None = None) -> sa.Column:
+    """Django's ForeignKey column (integer unless `type_`), its constraint named `name`."""
+    return sa.Column(column, type_ if type_ is not None else sa.Integer, sa.ForeignKey(target, name=name, **_FK),
+                     nullable=nullable)
 
 
 def _id() -> sa.Column:
@@ -119,8 +129,7 @@ tenant_api_provider = sa.Table(
     "reporting_tenant_api_provider",
     metadata,
     sa.Column("uuid", pg.UUID(as_uuid=False), primary_key=True),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("type", sa.Text, nullable=False),
+    *columns("name text not null, type text not null"),
     # FK to public.api_provider in Koku; not declared (see the module docstring).
     sa.Column("provider_id", pg.UUID(as_uuid=False), nullable=True),
     sa.Index("reporting_tenant_api_provider_provider_id_idx", "provider_id"),
@@ -135,14 +144,8 @@ ocp_usage_report_period = sa.Table(
              " report_period_end timestamptz not null, summary_data_creation_datetime timestamptz,"
              " summary_data_updated_datetime timestamptz, ocp_on_cloud_updated_datetime timestamptz,"
              " derived_cost_datetime timestamptz"),
-    sa.Column(
-        "provider_id",
-        pg.UUID(as_uuid=False),
-        sa.ForeignKey(
-            "reporting_tenant_api_provider.uuid", name="reporting_ocpusagereportperiod_provider_id_fk", **_FK
-        ),
-        nullable=False,
-    ),
+    foreign_key("provider_id", "reporting_tenant_api_provider.uuid",
+                "reporting_ocpusagereportperiod_provider_id_fk", False, UUID),
     sa.UniqueConstraint(
         "cluster_id", "report_period_start", "provider_id", name="reporting_ocpusagereportperiod_cluster_start_uniq"
     ),
@@ -165,14 +168,8 @@ ocp_cost_category_namespace = sa.Table(
     _id(),
     sa.Column("namespace", sa.Text, nullable=False, unique=True),  # a LIKE pattern
     sa.Column("system_default", sa.Boolean, nullable=False),
-    sa.Column(
-        "cost_category_id",
-        sa.Integer,
-        sa.ForeignKey(
-            "reporting_ocp_cost_category.id", name="reporting_ocp_cost_category_namespace_cost_category_id_fk", **_FK
-        ),
-        nullable=False,
-    ),
+    foreign_key("cost_category_id", "reporting_ocp_cost_category.id",
+                "reporting_ocp_cost_category_namespace_cost_category_id_fk", False),
     sa.Index("reporting_ocp_cost_category_namespace_cost_category_id_idx", "cost_category_id"),
     sa.Index(
         "reporting_ocp_cost_category_namespace_namespace_like",
@@ -185,14 +182,9 @@ ocp_clusters = sa.Table(
     "reporting_ocp_clusters",
     metadata,
     sa.Column("uuid", pg.UUID(as_uuid=False), primary_key=True),
-    sa.Column("cluster_id", sa.Text, nullable=False),
-    sa.Column("cluster_alias", sa.Text, nullable=True),
-    sa.Column(
-        "provider_id",
-        pg.UUID(as_uuid=False),
-        sa.ForeignKey("reporting_tenant_api_provider.uuid", name="reporting_ocp_clusters_provider_id_fk", **_FK),
-        nullable=False,
-    ),
+    *columns("cluster_id text not null, cluster_alias text"),
+    foreign_key("provider_id", "reporting_tenant_api_provider.uuid",
+                "reporting_ocp_clusters_provider_id_fk", False, UUID),
     sa.UniqueConstraint("cluster_id", "cluster_alias", "provider_id", name="reporting_ocp_clusters_uniq"),
     sa.Index("reporting_ocp_clusters_provider_id_idx", "provider_id"),
 )
@@ -246,18 +238,8 @@ ocp_daily_summary = _partitioned(
         SUMMARY_TABLE,
         metadata,
         sa.Column("uuid", pg.UUID(as_uuid=False), nullable=False),
-        sa.Column(
-            "report_period_id",
-            sa.Integer,
-            sa.ForeignKey("reporting_ocpusagereportperiod.id", name=f"{SUMMARY_TABLE}_report_period_id_fk", **_FK),
-            nullable=True,
-        ),
-        sa.Column(
-            "cost_category_id",
-            sa.Integer,
-            sa.ForeignKey("reporting_ocp_cost_category.id", name=f"{SUMMARY_TABLE}_cost_category_id_fk", **_FK),
-            nullable=True,
-        ),
+        foreign_key("report_period_id", "reporting_ocpusagereportperiod.id", f"{SUMMARY_TABLE}_report_period_id_fk"),
+        foreign_key("cost_category_id", "reporting_ocp_cost_category.id", f"{SUMMARY_TABLE}_cost_category_id_fk"),
         *columns(
             "cluster_id varchar(50), cluster_alias varchar(256), data_source varchar(64), namespace varchar(253),"
             " node varchar(253), resource_id varchar(253), usage_start date not null, usage_end date not null,"
@@ -309,8 +291,7 @@ enabled_tag_keys = sa.Table(
     sa.Column("uuid", pg.UUID(as_uuid=False), primary_key=True),
     sa.Column("key", sa.String(512), nullable=False),
     # Django default=True is ORM-side only; the column has no database default.
-    sa.Column("enabled", sa.Boolean, nullable=False),
-    sa.Column("provider_type", sa.String(50), nullable=False),
+    *columns("enabled boolean not null, provider_type varchar(50) not null"),
     sa.UniqueConstraint("key", "provider_type", name="reporting_enabledtagkeys_key_provider_type_uniq"),
     sa.Index("tag_enabled_key_index", "key", "enabled"),
     sa.Index("tag_provider_type_index", "provider_type"),
@@ -320,12 +301,7 @@ tag_mapping = sa.Table(
     "reporting_tagmapping",
     metadata,
     _id(),
-    sa.Column(
-        "parent_id",
-        pg.UUID(as_uuid=False),
-        sa.ForeignKey("reporting_enabledtagkeys.uuid", name="reporting_tagmapping_parent_id_fk", **_FK),
-        nullable=False,
-    ),
+    foreign_key("parent_id", "reporting_enabledtagkeys.uuid", "reporting_tagmapping_parent_id_fk", False, UUID),
     sa.Column(
         "child_id",
         pg.UUID(as_uuid=False),
@@ -351,8 +327,7 @@ partitioned_tables = sa.Table(
     *columns("subpartition_type text, subpartition_col text"),
     sa.UniqueConstraint("schema_name", "table_name", name="partitioned_tables_schema_name_table_name_uniq"),
     sa.Index("partable_table", "schema_name", "table_name"),
-    sa.Index("partable_partition_type", "partition_type"),
-    sa.Index("partable_partition_parameters", "partition_parameters", postgresql_using="gin"),
+    *indexes("partable_partition_type partition_type, partable_partition_parameters partition_parameters gin"),
 )
 
 

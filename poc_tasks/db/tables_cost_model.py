@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from poc_tasks.db.tables import columns, indexes, metadata
+from poc_tasks.db.tables import UUID, columns, foreign_key, indexes, metadata
 
 __all__ = ["cost_model", "cost_model_map", "price_list", "cost_model_rate", "price_list_cost_model_map",
            "ocp_gpu_summary_p", "GPU_SUMMARY_TABLE"]
@@ -36,12 +36,7 @@ cost_model_map = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, sa.Identity(always=False), primary_key=True),
     sa.Column("provider_uuid", pg.UUID(as_uuid=False), nullable=False),
-    sa.Column(
-        "cost_model_id",
-        pg.UUID(as_uuid=False),
-        sa.ForeignKey("cost_model.uuid", name="cost_model_map_cost_model_id_fk", **_FK),
-        nullable=True,
-    ),
+    foreign_key("cost_model_id", "cost_model.uuid", "cost_model_map_cost_model_id_fk", type_=UUID),
     sa.UniqueConstraint("provider_uuid", "cost_model_id", name="cost_model_map_provider_uuid_cost_model_uniq"),
     sa.Index("cost_model_map_cost_model_id_idx", "cost_model_id"),
 )
@@ -63,12 +58,7 @@ cost_model_rate = sa.Table(
     "cost_model_rate",
     metadata,
     sa.Column("uuid", pg.UUID(as_uuid=False), primary_key=True),
-    sa.Column(
-        "price_list_id",
-        pg.UUID(as_uuid=False),
-        sa.ForeignKey("price_list.uuid", name="cost_model_rate_price_list_id_fk", **_FK),
-        nullable=False,
-    ),
+    foreign_key("price_list_id", "price_list.uuid", "cost_model_rate_price_list_id_fk", False, UUID),
     *columns("custom_name varchar(50) not null, description text not null, metric varchar(100) not null, metric_type"
              " varchar(20) not null, cost_type varchar(20) not null, default_rate numeric(33,15), tag_key varchar(253)"
              " not null, tag_values jsonb not null, created_timestamp timestamptz not null, updated_timestamp"
@@ -81,23 +71,13 @@ price_list_cost_model_map = sa.Table(
     "price_list_cost_model_map",
     metadata,
     sa.Column("id", sa.Integer, sa.Identity(always=False), primary_key=True),
-    sa.Column(
-        "price_list_id",
-        pg.UUID(as_uuid=False),
-        sa.ForeignKey("price_list.uuid", name="price_list_cost_model_map_price_list_id_fk", **_FK),
-        nullable=False,
-    ),
-    sa.Column(
-        "cost_model_id",
-        pg.UUID(as_uuid=False),
-        sa.ForeignKey("cost_model.uuid", name="price_list_cost_model_map_cost_model_id_fk", **_FK),
-        nullable=False,
-    ),
+    foreign_key("price_list_id", "price_list.uuid", "price_list_cost_model_map_price_list_id_fk", False, UUID),
+    foreign_key("cost_model_id", "cost_model.uuid", "price_list_cost_model_map_cost_model_id_fk", False, UUID),
     sa.Column("priority", sa.Integer,
               sa.CheckConstraint("priority >= 0", name="price_list_cost_model_map_priority_check"), nullable=False),
     sa.UniqueConstraint("price_list_id", "cost_model_id", name="price_list_cost_model_map_uniq"),
-    sa.Index("price_list_cost_model_map_price_list_id_idx", "price_list_id"),
-    sa.Index("price_list_cost_model_map_cost_model_id_idx", "cost_model_id"),
+    *indexes("price_list_cost_model_map_price_list_id_idx price_list_id, price_list_cost_model_map_cost_model_id_idx"
+             " cost_model_id"),
 )
 
 # --- reporting/provider/ocp/models.py OCPGpuSummaryP (partitioned by usage_start) ------------------------------

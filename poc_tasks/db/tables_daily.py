@@ -13,11 +13,10 @@ The bill tables these rows point to are declared in tables_aws.py / tables_azure
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
 
 from poc_tasks.db import tables_aws, tables_azure, tables_gcp  # noqa: F401  (the bill tables referenced here)
-from poc_tasks.db.cloud_tables import foreign_key, identity_id, partitioned
-from poc_tasks.db.tables import columns, indexes, metadata
+from poc_tasks.db.cloud_tables import foreign_key, identity_id, partitioned_table
+from poc_tasks.db.tables import UUID, columns, indexes, metadata
 
 __all__ = [
     "AWS_DAILY_TABLE",
@@ -49,8 +48,12 @@ def _fk_index(table: str, column: str) -> sa.Index:
     return sa.Index(f"{_SHORT[table]}_{column}_idx", column)
 
 
-def _pk(table: str) -> sa.PrimaryKeyConstraint:
-    return sa.PrimaryKeyConstraint("usage_start", "uuid", name=f"{table}_pk")
+def _summary(name: str, *items: sa.Column | sa.Index) -> sa.Table:
+    """A daily summary as koku/database.py partitions it: uuid, the model's columns and indexes, primary key
+    (usage_start, uuid), the bill's foreign-key index."""
+    return partitioned_table(name, sa.Column("uuid", UUID, nullable=False), *items,
+                             sa.PrimaryKeyConstraint("usage_start", "uuid", name=f"{name}_pk"),
+                             _fk_index(name, "cost_entry_bill_id"))
 
 
 def _aws_amounts() -> list[sa.Column]:
@@ -74,15 +77,12 @@ aws_organizational_unit = sa.Table(
     foreign_key("account_alias_id", "reporting_awsaccountalias.id", "awsou_account_alias_id_fk"),
     *columns("created_timestamp date not null, deleted_timestamp date"),  # auto_now_add: set by the ORM
     foreign_key("provider_id", "reporting_tenant_api_provider.uuid", "awsou_provider_id_fk",
-                type_=pg.UUID(as_uuid=False)),
-    sa.Index("awsou_account_alias_id_idx", "account_alias_id"),
-    sa.Index("awsou_provider_id_idx", "provider_id"),
+                type_=UUID),
+    *indexes("awsou_account_alias_id_idx account_alias_id, awsou_provider_id_idx provider_id"),
 )
 
-aws_daily_summary = partitioned(sa.Table(
+aws_daily_summary = _summary(
     AWS_DAILY_TABLE,
-    metadata,
-    sa.Column("uuid", pg.UUID(as_uuid=False), nullable=False),
     _fk("cost_entry_bill_id", "reporting_awscostentrybill.id", AWS_DAILY_TABLE),
     *columns("usage_start date not null, usage_end date, usage_account_id varchar(50) not null"),
     _fk("account_alias_id", "reporting_awsaccountalias.id", AWS_DAILY_TABLE),
@@ -92,20 +92,15 @@ aws_daily_summary = partitioned(sa.Table(
     *columns("resource_ids text[], resource_count integer"),
     *_aws_amounts(),
     *columns("tags jsonb, cost_category jsonb, source_uuid uuid"),
-    _pk(AWS_DAILY_TABLE),
     *indexes("summary_usage_start_idx usage_start, summary_product_code_idx product_code,"
              " summary_usage_account_id_idx usage_account_id, tags_idx tags gin, cost_category_idx cost_category gin,"
              " summary_account_alias_idx account_alias_id, summary_product_family_idx product_family,"
              " summary_instance_type_idx instance_type, summary_region_idx region, summary_zone_idx availability_zone"),
-    _fk_index(AWS_DAILY_TABLE, "cost_entry_bill_id"),
     _fk_index(AWS_DAILY_TABLE, "organizational_unit_id"),
-    postgresql_partition_by="RANGE (usage_start)",
-))
+)
 
-aws_ec2_compute_summary = partitioned(sa.Table(
+aws_ec2_compute_summary = _summary(
     AWS_EC2_COMPUTE_TABLE,
-    metadata,
-    sa.Column("uuid", pg.UUID(as_uuid=False), nullable=False),
     *columns("usage_start date not null, usage_end date"),
     _fk("cost_entry_bill_id", "reporting_awscostentrybill.id", AWS_EC2_COMPUTE_TABLE),
     _fk("account_alias_id", "reporting_awsaccountalias.id", AWS_EC2_COMPUTE_TABLE),
@@ -114,38 +109,28 @@ aws_ec2_compute_summary = partitioned(sa.Table(
              " varchar(50), unit varchar(63)"),
     *_aws_amounts(),
     *columns("tags jsonb, source_uuid uuid, cost_category jsonb"),
-    _pk(AWS_EC2_COMPUTE_TABLE),
     *indexes("ec2cp_usage_start_idx usage_start, ec2cp_usage_account_id_idx usage_account_id, ec2cp_account_alias_idx"
              " account_alias_id, ec2cp_resource_id_idx resource_id, ec2cp_instance_name_idx instance_name,"
              " ec2cp_instance_type_idx instance_type, ec2cp_region_idx region, ec2cp_os_idx operating_system,"
              " ec2cp_tags_idx tags gin, ec2cp_cost_category_idx cost_category gin"),
-    _fk_index(AWS_EC2_COMPUTE_TABLE, "cost_entry_bill_id"),
-    postgresql_partition_by="RANGE (usage_start)",
-))
+)
 
 # --- reporting/provider/azure/models.py -------------------------------------------------------------------
-azure_daily_summary = partitioned(sa.Table(
+azure_daily_summary = _summary(
     AZURE_DAILY_TABLE,
-    metadata,
-    sa.Column("uuid", pg.UUID(as_uuid=False), nullable=False),
     _fk("cost_entry_bill_id", "reporting_azurecostentrybill.id", AZURE_DAILY_TABLE, nullable=False),
     *columns("subscription_guid text not null, instance_type text, service_name text, resource_location text, tags"
              " jsonb, usage_start date not null, usage_end date, usage_quantity numeric(24,9), pretax_cost"
              " numeric(24,9), markup_cost numeric(24,9), currency text, instance_ids text[], instance_count integer,"
              " unit_of_measure text, source_uuid uuid, subscription_name text"),
-    _pk(AZURE_DAILY_TABLE),
     *indexes("ix_azurecstentrydlysumm_start usage_start, ix_azurecstentrydlysumm_svc resource_location,"
              " ix_azurecstentrydlysumm_sub_id subscription_guid, ix_azurecstentrydlysumm_instyp instance_type,"
              " ix_azurecstentrydlysumm_sub_na subscription_name"),
-    _fk_index(AZURE_DAILY_TABLE, "cost_entry_bill_id"),
-    postgresql_partition_by="RANGE (usage_start)",
-))
+)
 
 # --- reporting/provider/gcp/models.py ---------------------------------------------------------------------
-gcp_daily_summary = partitioned(sa.Table(
+gcp_daily_summary = _summary(
     GCP_DAILY_TABLE,
-    metadata,
-    sa.Column("uuid", pg.UUID(as_uuid=False), nullable=False),
     _fk("cost_entry_bill_id", "reporting_gcpcostentrybill.id", GCP_DAILY_TABLE, nullable=False),
     *columns("account_id varchar(20) not null, project_id varchar(256) not null, project_name varchar(256) not null,"
              " service_id varchar(256), service_alias varchar(256), sku_id varchar(256), sku_alias varchar(256),"
@@ -153,10 +138,7 @@ gcp_daily_summary = partitioned(sa.Table(
              " varchar(63), line_item_type varchar(256), usage_amount numeric(24,9), currency varchar(10) not null,"
              " invoice_month varchar(256), unblended_cost numeric(24,9), markup_cost numeric(24,9), tags jsonb,"
              " source_uuid uuid, credit_amount numeric(24,9)"),
-    _pk(GCP_DAILY_TABLE),
     *indexes("gcp_summary_usage_start_idx usage_start, gcp_summary_instance_type_idx instance_type, gcp_tags_idx tags"
              " gin, gcp_summary_project_id_idx project_id, gcp_summary_project_name_idx project_name,"
              " gcp_summary_service_id_idx service_id, gcp_summary_service_alias_idx service_alias"),
-    _fk_index(GCP_DAILY_TABLE, "cost_entry_bill_id"),
-    postgresql_partition_by="RANGE (usage_start)",
-))
+)
