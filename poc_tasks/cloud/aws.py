@@ -25,7 +25,6 @@ import datetime as dt
 import logging
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,7 +50,7 @@ from poc_tasks.cloud.matching import (
 from poc_tasks.cloud.ocp_input import read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable
 from poc_tasks.cloud.project import project_rows
-from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, bucket_rows, line_parts
+from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, DaySources, bucket_rows, line_parts
 from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.db.connection import qualified
@@ -66,7 +65,6 @@ __all__ = [
     "COSTS",
     "MARKUPS",
     "CLOUD_ATTRIBUTES",
-    "AwsSources",
     "open_aws_sources",
     "daily_temp",
     "ebs_capacities",
@@ -111,29 +109,9 @@ TEMP_COLUMNS = ["row_uuid", "resource_id", "product_code", "usage_start", "usage
                 "data_transfer_direction", "currency_code", *COSTS, "resource_id_matched", "matched_tag"]
 
 
-@dataclass
-class AwsSources:
-    daily: ParquetSource
-    raw: ParquetSource
-
-    def rows_read(self) -> int:
-        return self.daily.rows_read + self.raw.rows_read
-
-    def bytes_read(self) -> int:
-        return self.daily.bytes_read + self.raw.bytes_read
-
-    def folder(self) -> str:
-        return self.daily.files[0].rsplit("/", 1)[0] if self.daily.files else "aws_line_items_daily"
-
-    def read_day(self, day: dt.date, columns: list[str]) -> pa.Table | None:
-        """Every daily line of the day with the given columns (one day of CUR lines, never more)."""
-        parts = [t for _path, t in self.daily.read_day(day, columns)]
-        return pa.concat_tables(parts) if parts else None
-
-
 def open_aws_sources(root: str, account: str, source_uuid: str, year: str, month: str,
                      storage_options: dict[str, Any] | None = None,
-                     index: dict[str, Any] | None = None) -> AwsSources:
+                     index: dict[str, Any] | None = None) -> DaySources:
     """The AWS source-month's daily and raw Parquet in Koku's layout; no daily file is MissingInputData."""
     fs = filesystem(root, storage_options)
     daily_dir = provider_prefix(root, account, "AWS", source_uuid, year, month, daily=True)
@@ -146,7 +124,7 @@ def open_aws_sources(root: str, account: str, source_uuid: str, year: str, month
     if not daily.files:
         raise MissingInputData(f"no aws_line_items_daily Parquet for AWS source {source_uuid} {year}-{month} "
                                f"under {daily_dir}")
-    return AwsSources(daily, raw)
+    return DaySources({(year, month): daily}, raw)
 
 
 def _nullif_empty(col: pd.Series) -> pd.Series:
@@ -290,7 +268,7 @@ CATEGORY_SUMMARY = "reporting_ocpawscategory_summary"
 LOG = logging.getLogger(__name__)
 
 
-def _accounts(sources: AwsSources, start: dt.date, end: dt.date) -> tuple[set[str], str | None]:
+def _accounts(sources: DaySources, start: dt.date, end: dt.date) -> tuple[set[str], str | None]:
     """Usage accounts of the range and the bill's payer (Koku: the first distinct bill_payeraccountid)."""
     lo = dt.datetime(start.year, start.month, start.day)
     hi = dt.datetime(end.year, end.month, end.day) + dt.timedelta(days=1)
@@ -320,7 +298,7 @@ def account_aliases(conn: Connection, schema: str) -> dict[str, tuple[int, str |
         return {r[0]: (int(r[1]), r[2]) for r in cur.fetchall()}
 
 
-def _prepare_tenant(conn: Connection, spec: CloudRunSpec, sources: AwsSources) -> dict[str, Any]:
+def _prepare_tenant(conn: Connection, spec: CloudRunSpec, sources: DaySources) -> dict[str, Any]:
     """AWSReportParquetProcessor.create_bill (billing_resource 'aws', the payer; bill_type NULL) and the account
     aliases of the range's accounts; the manifest carries every alias (id, name)."""
     accounts, payer = _accounts(sources, spec.start_date, spec.end_date)
@@ -450,7 +428,7 @@ def _day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Se
         yield part, attr.concat_rows(final_parts)
 
 
-def _project_rows(ctx: ChunkContext, final: pd.DataFrame, tag_keys: frozenset[str]) -> pd.DataFrame:
+def _project_rows(final: pd.DataFrame, tag_keys: frozenset[str], ctx: ChunkContext) -> pd.DataFrame:
     """Step 3, with the account alias names the tag values carry; Koku's insert fails on a NULL product code: say
     so, write nothing."""
     project = project_rows(final, tag_keys, PROFILE).rename(columns={"category_json": "aws_cost_category"})
@@ -579,13 +557,9 @@ PROVIDER = CloudProvider(
     tags=TagTables(OCPAWS_TAGS_SUMMARY, "reporting_ocpawstags_values", "AWS", ("usage_account_id",),
                    (("usage_account_ids", "usage_account_id"), ("account_aliases", "account_alias")),
                    insert_only=("account_alias_id",), first_arrays=("account_aliases",)),
-    bill_table="reporting_awscostentrybill",
     cost_terms=(CostTerm("calculated_amortized_cost", 9), CostTerm("markup_cost_amortized", 9)),
-    strict_raw=True,
     strict_project=True,
     currency="currency_code",
-    usage_column="usage_amount",
-    requires_cluster=True,
     open_sources=open_aws_sources,
     prepare_tenant=_prepare_tenant,
     postgres_matched_tags=postgres_matched_tags,

@@ -27,7 +27,6 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -52,6 +51,7 @@ from poc_tasks.cloud.provider import (
     ChunkContext,
     ChunkState,
     CloudProvider,
+    DaySources,
     day_parts,
     tag_discovery,
 )
@@ -69,7 +69,6 @@ __all__ = [
     "PROFILE",
     "LINE_COLUMNS",
     "NARROW_COLUMNS",
-    "AzureSources",
     "open_azure_sources",
     "unit_of_measure",
     "usage_multiplier",
@@ -111,26 +110,8 @@ EFF, CAPS = (attr.EFF_CPU, attr.EFF_MEM), (attr.CAP_CPU, attr.CAP_MEM)
 
 # --- input ---------------------------------------------------------------------------------------------------
 
-@dataclass
-class AzureSources:
-    lines: ParquetSource
-
-    def rows_read(self) -> int:
-        return self.lines.rows_read
-
-    def bytes_read(self) -> int:
-        return self.lines.bytes_read
-
-    def folder(self) -> str:
-        return self.lines.files[0].rsplit("/", 1)[0] if self.lines.files else "azure_line_items"
-
-    def read_day(self, day: dt.date, columns: list[str]) -> pa.Table | None:
-        parts = [t for _path, t in self.lines.read_day(day, columns)]
-        return pa.concat_tables(parts) if parts else None
-
-
 def open_azure_sources(root: str, account: str, source_uuid: str, year: str, month: str,
-                       storage_options: dict[str, Any] | None = None) -> AzureSources:
+                       storage_options: dict[str, Any] | None = None) -> DaySources:
     """The Azure source-month's azure_line_items Parquet; none is MissingInputData (Koku: no bill, no run)."""
     fs = filesystem(root, storage_options)
     folder = provider_prefix(root, account, "Azure", source_uuid, year, month, daily=False)
@@ -138,7 +119,7 @@ def open_azure_sources(root: str, account: str, source_uuid: str, year: str, mon
     if not lines.files:
         raise MissingInputData(f"no azure_line_items Parquet for Azure source {source_uuid} {year}-{month} "
                                f"under {folder}")
-    return AzureSources(lines)
+    return DaySources({(year, month): lines})
 
 
 # --- step 1: the matched lines -----------------------------------------------------------------------------------
@@ -531,7 +512,7 @@ def step2_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, capacity: Mapping[str
 
 def _prepare_tenant(conn, spec: CloudRunSpec, sources) -> dict[str, Any]:
     """The month's bill, and Koku's disk tiers (the manifest carries them to the chunk tasks)."""
-    tenant.month_bill(conn, spec, sources, "reporting_azurecostentrybill", "Azure")
+    tenant.month_bill(conn, spec, sources, PROVIDER.bill_table, PROVIDER.name)
     return {"disk_tiers": [list(t) for t in disk_tiers(conn)]}
 
 
@@ -600,7 +581,7 @@ PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node",
                 "cost_category_id"]
 
 
-def project_rows(final: pd.DataFrame, tag_keys: frozenset[str]) -> pd.DataFrame:
+def project_rows(final: pd.DataFrame, tag_keys: frozenset[str], _ctx: ChunkContext | None = None) -> pd.DataFrame:
     """Step 3 (3_reporting_ocpazurecostlineitem_project_daily_summary_p.sql) for one day's final rows: tags filtered
     to the enabled keys, 'datatrin' / 'datatrout' -> 'IN' / 'OUT' with the usage as data in / out, grouped."""
     sums = ["infrastructure_data_in_gigabytes", "infrastructure_data_out_gigabytes", "usage_quantity",
@@ -659,12 +640,8 @@ PROVIDER = CloudProvider(
     ui_tables=UI_TABLES,
     tags=TagTables(OCPAZURE_TAGS_SUMMARY, OCPAZURE_TAGS_VALUES, "Azure", ("subscription_guid",),
                    (("subscription_guids", "subscription_guid"),)),
-    bill_table="reporting_azurecostentrybill",
     cost_terms=(CostTerm("pretax_cost", 9), CostTerm("markup_cost", 9)),
-    strict_raw=True,
-    currency="currency",
     usage_column="usage_quantity",
-    requires_cluster=True,
     open_sources=open_azure_sources,
     prepare_tenant=_prepare_tenant,
     postgres_matched_tags=functools.partial(tenant.postgres_matched_tags, provider_type="Azure",
@@ -672,6 +649,6 @@ PROVIDER = CloudProvider(
     pass_one=_pass_one,
     discovery_pairs=tag_discovery("tags", "tag"),
     day_rows=_DAY_ROWS,
-    project_rows=lambda _ctx, final, tag_keys: project_rows(final, tag_keys),
+    project_rows=project_rows,
     conservation_costs=("pretax_cost",),
 )

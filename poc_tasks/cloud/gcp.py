@@ -26,7 +26,6 @@ import functools
 import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -48,7 +47,7 @@ from poc_tasks.cloud.jsontext import filter_text
 from poc_tasks.cloud.matching import ContainsMatcher, TagKey, contained_pairs, step1_lines, tag_join_mask
 from poc_tasks.cloud.ocp_input import read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable, group_rows
-from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, day_parts, tag_discovery
+from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, DaySources, day_parts, tag_discovery
 from poc_tasks.cloud.sqlfn import decimal_9_array, like, round_half_away
 from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.db.partitions import month_start, next_month
@@ -59,7 +58,7 @@ from poc_tasks.io.layout import provider_prefix
 from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource, line_columns
 from poc_tasks.ocp.frames import sql_group
 
-__all__ = ["PROFILE", "DAILY_COLUMNS", "GcpSources", "open_gcp_sources", "invoice_partitions", "daily_temp",
+__all__ = ["PROFILE", "DAILY_COLUMNS", "open_gcp_sources", "invoice_partitions", "daily_temp",
            "matched_names", "capacity_candidates", "disk_capacities", "pv_capacity_contributions",
            "pv_capacity_totals", "storage_rows", "direct_rows", "network_rows", "step2_rows", "project_rows",
            "UI_TABLES", "PROVIDER"]
@@ -106,50 +105,24 @@ def invoice_partitions(usage_month: dt.date) -> list[tuple[str, str]]:
     return [(f"{m.year:04d}", f"{m.month:02d}") for m in (before, first, next_month(first))]
 
 
-@dataclass
-class GcpSources:
-    daily: dict[tuple[str, str], ParquetSource]  # invoice (year, month) -> gcp_line_items_daily
-    raw: ParquetSource  # gcp_line_items of the usage month's partition (disk sizes)
-    folders: list[str] = field(default_factory=list)
-
-    def rows_read(self) -> int:
-        return sum(s.rows_read for s in self.daily.values()) + self.raw.rows_read
-
-    def bytes_read(self) -> int:
-        return sum(s.bytes_read for s in self.daily.values()) + self.raw.bytes_read
-
-    def folder(self) -> str:
-        return self.folders[0] if self.folders else "gcp_line_items_daily"
-
-    def read_day(self, day: dt.date, columns: list[str],
-                 partitions: Iterable[tuple[str, str]] | None = None) -> pa.Table | None:
-        """The day's daily lines (by usage_start_time) from every invoice partition, or only the given ones."""
-        wanted = set(partitions) if partitions is not None else None
-        parts = [t for key, src in self.daily.items() if wanted is None or key in wanted
-                 for _path, t in src.read_day(day, columns)]
-        return pa.concat_tables(parts) if parts else None
-
-
 def open_gcp_sources(root: str, account: str, source_uuid: str, year: str, month: str,
-                     storage_options: dict[str, Any] | None = None) -> GcpSources:
+                     storage_options: dict[str, Any] | None = None) -> DaySources:
     """The GCP source's daily Parquet of the usage month's invoice partitions and its neighbours, and the usage
     month's raw partition. No daily file in any of them is MissingInputData (Koku: no data, no run)."""
     fs = filesystem(root, storage_options)
     daily: dict[tuple[str, str], ParquetSource] = {}
-    folders = []
     for y, m in invoice_partitions(dt.date(int(year), int(month), 1)):
         folder = provider_prefix(root, account, "GCP", source_uuid, y, m, daily=True)
         files = list_parquet(fs, folder)
         if files:
             daily[(y, m)] = ParquetSource(fs, files, DAILY_COLUMNS, "gcp_line_items_daily", time_column=TIME)
-            folders.append(folder)
     if not daily:
         raise MissingInputData(f"no gcp_line_items_daily Parquet for GCP source {source_uuid} in the invoice months "
                                f"around {year}-{month} under "
                                f"{provider_prefix(root, account, 'GCP', source_uuid, year, month, daily=True)}")
     raw_dir = provider_prefix(root, account, "GCP", source_uuid, year, month, daily=False)
     raw = ParquetSource(fs, list_parquet(fs, raw_dir), RAW_COLUMNS, "gcp_line_items", time_column=TIME)
-    return GcpSources(daily, raw, folders)
+    return DaySources(daily, raw)
 
 
 # --- step 1 ----------------------------------------------------------------------------------------------------
@@ -297,15 +270,8 @@ def pv_capacity_contributions(globals_: Iterable[str | None], ocp_all: pd.DataFr
 
 def pv_capacity_totals(contributions: pd.DataFrame) -> dict[str, tuple[float, int]]:
     """global name -> (sum over its PVs of the largest PVC capacity, distinct PVs) over a chunk."""
-    if contributions.empty:
-        return {}
-    per_pv = sql_group(contributions, ["resource_global_name", "persistentvolume"], {PVC_CAPACITY: "max"})
-    out: dict[str, tuple[float, int]] = {}
-    for name, g in per_pv.groupby("resource_global_name", sort=False):
-        caps = g[PVC_CAPACITY].to_numpy(dtype=float)
-        total = float(np.nansum(caps)) if np.isfinite(caps).any() else float("nan")
-        out[name] = (total, int(g["persistentvolume"].dropna().nunique()))
-    return out
+    return attr.pv_capacity_totals(contributions, ["resource_global_name", "persistentvolume"],
+                                   "resource_global_name", "persistentvolume")
 
 
 # --- step 2 ----------------------------------------------------------------------------------------------------
@@ -355,6 +321,14 @@ def _line_pairs(lines: pd.DataFrame, o: pd.DataFrame, hay_cols: Sequence[str], n
     if not parts:
         return pd.DataFrame({"line": pd.Series(dtype=np.int64), "pos": pd.Series(dtype=np.int64)})
     return pd.concat(parts, ignore_index=True).drop_duplicates()
+
+
+def _ocp_nulls(ocp_this: pd.DataFrame) -> pd.DataFrame:
+    """The OCP rows with '' PVC / PV / storage class as NULL (nullif in Koku's direct and network inserts)."""
+    o = ocp_this.copy()
+    for c in ("persistentvolumeclaim", "persistentvolume", "storageclass"):
+        o[c] = o[c].where(o[c] != "", None)
+    return o
 
 
 def _joined(lines: pd.DataFrame, o: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
@@ -451,10 +425,7 @@ def direct_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame) -> pd.DataFrame:
                       ignore_index=True).drop_duplicates()
     if pairs.empty:
         return attr.empty_frame(cols)
-    o = ocp_this.copy()
-    for c in ("persistentvolumeclaim", "persistentvolume", "storageclass"):
-        o[c] = o[c].where(o[c] != "", None)
-    j = _joined(lines[["row_uuid"]], o, pairs)
+    j = _joined(lines[["row_uuid"]], _ocp_nulls(ocp_this), pairs)
     aggs = {**{c: "max" for c in ("cluster_id", "cluster_alias", "node", "persistentvolumeclaim", "persistentvolume",
                                   "storageclass", "resource_id", "cost_category_id", *CAPS)},
             **{c: "sum" for c in EFF}}
@@ -479,10 +450,7 @@ def network_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, markup: float) -> p
     pairs = _line_pairs(lines, ocp_this, ["resource_name"], "node", pod)
     if pairs.empty:
         return attr.empty_frame(cols)
-    o = ocp_this.copy()
-    for c in ("persistentvolumeclaim", "persistentvolume", "storageclass"):
-        o[c] = o[c].where(o[c] != "", None)
-    j = _joined(lines[["row_uuid"]], o, pairs)
+    j = _joined(lines[["row_uuid"]], _ocp_nulls(ocp_this), pairs)
     aggs = {c: "max" for c in ("cluster_id", "cluster_alias", "data_source", "persistentvolumeclaim",
                                "persistentvolume", "storageclass", "resource_id")}
     g = sql_group(j, ["row_uuid_line", "node"], aggs).rename(columns={"row_uuid_line": "row_uuid"})
@@ -660,7 +628,7 @@ PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node",
                 "sku_alias", "region", "unit", "cost_category_id", "invoice_month", "currency"]
 
 
-def project_rows(final: pd.DataFrame, tag_keys: frozenset[str]) -> pd.DataFrame:
+def project_rows(final: pd.DataFrame, tag_keys: frozenset[str], _ctx: ChunkContext | None = None) -> pd.DataFrame:
     """Step 3 (3_reporting_ocpgcpcostlineitem_project_daily_summary_p.sql) for one day's final rows: tags filtered
     to the enabled keys; data in / out = the usage of IN / OUT rows, gibibytes x 1.07374."""
     sums = ["infrastructure_data_in_gigabytes", "infrastructure_data_out_gigabytes", "usage_amount",
@@ -723,19 +691,15 @@ PROVIDER = CloudProvider(
     ui_tables=UI_TABLES,
     tags=TagTables(OCPGCP_TAGS_SUMMARY, OCPGCP_TAGS_VALUES, "GCP", ("account_id", "project_id", "project_name"),
                    (("account_ids", "account_id"), ("project_ids", "project_id"), ("project_names", "project_name"))),
-    bill_table="reporting_gcpcostentrybill",
     cost_terms=(CostTerm("unblended_cost", 15), CostTerm("markup_cost", 15), CostTerm("credit_amount", 9)),
     strict_raw=False,
-    currency="currency",
-    usage_column="usage_amount",
     requires_cluster=False,
     open_sources=open_gcp_sources,
-    prepare_tenant=functools.partial(tenant.month_bill, bill_table="reporting_gcpcostentrybill", provider_type="GCP"),
     postgres_matched_tags=functools.partial(tenant.postgres_matched_tags, provider_type="GCP",
                                             tags_values_table="reporting_gcptags_values", cloud_enabled_only=False),
     pass_one=_pass_one,
     discovery_pairs=tag_discovery("labels", "label"),
     day_rows=_DAY_ROWS,
-    project_rows=lambda _ctx, final, tag_keys: project_rows(final, tag_keys),
+    project_rows=project_rows,
     conservation_costs=("unblended_cost", "credit_amount"),
 )

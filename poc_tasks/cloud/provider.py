@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,10 +32,11 @@ from poc_tasks.cloud.outputs import CostTerm, UiTable
 from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.errors import InputFileError
+from poc_tasks.io.parquet import ParquetSource
 from poc_tasks.settings import Settings
 
-__all__ = ["CloudProvider", "Sources", "ChunkContext", "ChunkState", "Discovery", "tag_discovery", "line_parts",
-           "line_weights", "bucket_rows", "day_parts"]
+__all__ = ["CloudProvider", "Sources", "DaySources", "ChunkContext", "ChunkState", "Discovery", "tag_discovery",
+           "line_parts", "line_weights", "bucket_rows", "day_parts"]
 
 Connection = psycopg2.extensions.connection
 
@@ -50,6 +51,42 @@ class Sources(Protocol):
     def folder(self) -> str: ...
 
     def read_day(self, day: dt.date, columns: list[str]) -> pa.Table | None: ...
+
+
+@dataclass
+class DaySources:
+    """A provider's opened Parquet (implements Sources): its line files by partition (one; GCP: the invoice months
+    around the usage month), read a day at a time, and the raw files disks are sized from (AWS, GCP)."""
+
+    lines: dict[tuple[str, str], ParquetSource]
+    raw: ParquetSource | None = None
+
+    @property
+    def daily(self) -> ParquetSource:
+        """The line files of the first partition (AWS, Azure: the only one)."""
+        return next(iter(self.lines.values()))
+
+    def _all(self) -> list[ParquetSource]:
+        return [*self.lines.values(), *([self.raw] if self.raw is not None else [])]
+
+    def rows_read(self) -> int:
+        return sum(s.rows_read for s in self._all())
+
+    def bytes_read(self) -> int:
+        return sum(s.bytes_read for s in self._all())
+
+    def folder(self) -> str:
+        """Where the line files are (the first partition with files), for error messages."""
+        files = [s.files[0] for s in self.lines.values() if s.files]
+        return files[0].rsplit("/", 1)[0] if files else self.daily.table
+
+    def read_day(self, day: dt.date, columns: list[str],
+                 partitions: Iterable[tuple[str, str]] | None = None) -> pa.Table | None:
+        """The day's lines with the given columns, from every partition or only the given ones."""
+        wanted = set(partitions) if partitions is not None else None
+        parts = [t for key, src in self.lines.items() if wanted is None or key in wanted
+                 for _path, t in src.read_day(day, columns)]
+        return pa.concat_tables(parts) if parts else None
 
 
 @dataclass
@@ -90,29 +127,34 @@ class CloudProvider:
     project_table: str
     ui_tables: tuple[UiTable, ...]
     tags: TagTables
-    bill_table: str
     cost_terms: tuple[CostTerm, ...]  # project columns summed into infrastructure_raw_cost, with their scales
-    strict_raw: bool  # infrastructure_raw_cost = sum(a + b): a NULL term drops the row (AWS, Azure)
-    currency: str  # the project table's currency column
-    usage_column: str  # the project / UI tables' name of the attributed usage ('usage_quantity', 'usage_amount')
-    requires_cluster: bool  # Koku returns early without a reporting_ocp_clusters row (AWS, Azure; not GCP)
+    conservation_costs: tuple[str, ...]  # the line costs each day's attribution must conserve
     open_sources: Callable[..., Sources]  # (root, account, source uuid, year, month, storage options)
-    # the tenant rows ingestion would have made (the month's bill, ...); returns what the manifest carries besides
-    prepare_tenant: Callable[[Connection, CloudRunSpec, Sources], dict[str, Any]]
     postgres_matched_tags: Callable[[Connection, str], list[str]]  # Koku's discovery from PostgreSQL (schema)
     pass_one: Callable[[ChunkContext, Connection], ChunkState]
     discovery_pairs: Callable[[ChunkContext, ChunkState, Connection], list[str]]  # Koku's Trino fallback
     # (matched lines, final rows) of each part of one day: a day's lines in parts bound the memory of big clusters
     day_rows: Callable[[ChunkContext, ChunkState, dt.date, Sequence[str], Connection],
                        Iterator[tuple[pd.DataFrame, pd.DataFrame]]]
-    project_rows: Callable[[ChunkContext, pd.DataFrame, frozenset[str]], pd.DataFrame]  # step 3 of a day (part)
-    conservation_costs: tuple[str, ...]
+    project_rows: Callable[[pd.DataFrame, frozenset[str], ChunkContext], pd.DataFrame]  # step 3 of a day (part)
+    # the tenant rows ingestion would have made besides the month's bill (None: the bill alone); returns what the
+    # manifest carries besides
+    prepare_tenant: Callable[[Connection, CloudRunSpec, Sources], dict[str, Any]] | None = None
+    strict_raw: bool = True  # infrastructure_raw_cost = sum(a + b): a NULL term drops the row (AWS, Azure)
     strict_project: bool = False  # infrastructure_project_raw_cost is strict too (AWS)
+    currency: str = "currency"  # the project table's currency column
+    usage_column: str = "usage_amount"  # the project / UI tables' name of the attributed usage
+    requires_cluster: bool = True  # Koku returns early without a reporting_ocp_clusters row (AWS, Azure; not GCP)
     ui_numeric: tuple[str, ...] = ("cost_category_id",)
     # a day's UI rows before they are staged (AWS: Koku's insert fails on a NULL currency)
     check_ui: Callable[[ChunkContext, dict[str, pd.DataFrame], dt.date], None] | None = None
     # finalize's steps besides the stamp, in its transaction (AWS: the category summary): rows written per table
     finalize_steps: Callable[[Connection, dict[str, Any]], dict[str, int]] | None = None
+
+    @property
+    def bill_table(self) -> str:
+        """The cloud's bill table ('reporting_gcpcostentrybill')."""
+        return f"reporting_{self.name.lower()}costentrybill"
 
     @property
     def run_name(self) -> str:
