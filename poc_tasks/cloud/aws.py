@@ -12,10 +12,10 @@ read a day at a time by ``lineitem_usagestartdate``.
 :func:`daily_temp` is Koku's step 1 output for the lines of one day (``managed_aws_openshift_daily_temp``):
 derived columns, resource-id match, tag match; :func:`ebs_capacities` is step 2's disk capacity.
 
-A chunk's first pass (:func:`_pass_one`) reads resource ids (and tag texts when the matched tags must be discovered
+A chunk's first pass (:func:`pass_one`) reads resource ids (and tag texts when the matched tags must be discovered
 from the Parquet): which lines can match, the EBS capacity of each disk and day, each disk's total PV capacity over
 the chunk. Then per day the matched lines are attributed in parts of about POC_BUCKET_ROWS step-2 rows
-(:func:`_day_rows`), so that memory stays bounded on big clusters.
+(:func:`day_rows`), so that memory stays bounded on big clusters.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from poc_tasks.cloud import attribution as attr
-from poc_tasks.cloud import tenant
+from poc_tasks.cloud import project, tenant
 from poc_tasks.cloud.attribution import CloudProfile
 from poc_tasks.cloud.frames import mapped_once, text_column
 from poc_tasks.cloud.jsontext import candidate_string
@@ -49,8 +49,7 @@ from poc_tasks.cloud.matching import (
 )
 from poc_tasks.cloud.ocp_input import read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable
-from poc_tasks.cloud.project import project_rows
-from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, DaySources, bucket_rows, line_parts
+from poc_tasks.cloud.provider import ChunkContext, ChunkState, DaySources, bucket_rows, line_parts, module_provider
 from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.db.connection import qualified
@@ -65,7 +64,7 @@ __all__ = [
     "COSTS",
     "MARKUPS",
     "CLOUD_ATTRIBUTES",
-    "open_aws_sources",
+    "open_sources",
     "daily_temp",
     "ebs_capacities",
     "hours_in_month",
@@ -109,7 +108,7 @@ TEMP_COLUMNS = ["row_uuid", "resource_id", "product_code", "usage_start", "usage
                 "data_transfer_direction", "currency_code", *COSTS, "resource_id_matched", "matched_tag"]
 
 
-def open_aws_sources(root: str, account: str, source_uuid: str, year: str, month: str,
+def open_sources(root: str, account: str, source_uuid: str, year: str, month: str,
                      storage_options: dict[str, Any] | None = None,
                      index: dict[str, Any] | None = None) -> DaySources:
     """The AWS source-month's daily and raw Parquet in Koku's layout; no daily file is MissingInputData."""
@@ -298,7 +297,7 @@ def account_aliases(conn: Connection, schema: str) -> dict[str, tuple[int, str |
         return {r[0]: (int(r[1]), r[2]) for r in cur.fetchall()}
 
 
-def _prepare_tenant(conn: Connection, spec: CloudRunSpec, sources: DaySources) -> dict[str, Any]:
+def prepare_tenant(conn: Connection, spec: CloudRunSpec, sources: DaySources) -> dict[str, Any]:
     """AWSReportParquetProcessor.create_bill (billing_resource 'aws', the payer; bill_type NULL) and the account
     aliases of the range's accounts; the manifest carries every alias (id, name)."""
     accounts, payer = _accounts(sources, spec.start_date, spec.end_date)
@@ -338,7 +337,7 @@ def postgres_matched_tags(conn: Connection, schema: str) -> list[str]:
     return sorted({candidate_string(k, v) for k, v in rows})
 
 
-def _pass_one(ctx: ChunkContext, conn: Connection) -> ChunkState:
+def pass_one(ctx: ChunkContext, conn: Connection) -> ChunkState:
     """Narrow pass over the chunk's days: matchable resource ids, each disk's EBS capacity per day, the PV capacity
     contributions (totals over the chunk) and, when discovering, the (key, value) pairs of the texts that hold a
     matched key (a 50,000-pod chunk has ~29 k distinct label texts but far fewer distinct pairs)."""
@@ -375,7 +374,7 @@ def _pass_one(ctx: ChunkContext, conn: Connection) -> ChunkState:
     return state
 
 
-def _discovery(_ctx: ChunkContext, state: ChunkState, _conn: Connection) -> list[str]:
+def discovery_pairs(_ctx: ChunkContext, state: ChunkState, _conn: Connection) -> list[str]:
     """Koku's Trino matched-tag query over the chunk's pairs (pass one)."""
     return matched_tags_from_pairs(state.data["cloud_pairs"], state.data["ocp_pairs"])
 
@@ -391,7 +390,7 @@ def _line_groups(temp: pd.DataFrame, pre: pd.DataFrame, namespaces: int) -> pd.S
     return pd.Series(1 + np.where(tagged, 2 * namespaces, est), index=temp.index)
 
 
-def _day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Sequence[str],
+def day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Sequence[str],
               conn: Connection) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """Pass 2 for one day: the matched lines, then per part of them the step-2 rows and the final rows."""
     spec, manifest, data = ctx.spec, ctx.manifest, state.data
@@ -428,22 +427,22 @@ def _day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Se
         yield part, attr.concat_rows(final_parts)
 
 
-def _project_rows(final: pd.DataFrame, tag_keys: frozenset[str], ctx: ChunkContext) -> pd.DataFrame:
+def project_rows(final: pd.DataFrame, tag_keys: frozenset[str], ctx: ChunkContext) -> pd.DataFrame:
     """Step 3, with the account alias names the tag values carry; Koku's insert fails on a NULL product code: say
     so, write nothing."""
-    project = project_rows(final, tag_keys, PROFILE).rename(columns={"category_json": "aws_cost_category"})
-    if not project.empty and project["product_code"].isna().any():
-        bad = project.loc[project["product_code"].isna(), "resource_id"].dropna().unique()[:3]
-        raise InputFileError(ctx.sources.folder(), f"matched CUR lines of {project['usage_start'].iloc[0]} have no "
+    rows = project.project_rows(final, tag_keys, PROFILE).rename(columns={"category_json": "aws_cost_category"})
+    if not rows.empty and rows["product_code"].isna().any():
+        bad = rows.loc[rows["product_code"].isna(), "resource_id"].dropna().unique()[:3]
+        raise InputFileError(ctx.sources.folder(), f"matched CUR lines of {rows['usage_start'].iloc[0]} have no "
                              f"product code (lineitem_productcode is empty; e.g. resources {list(bad)}); Koku's insert "
                              f"into {OCPAWS_PROJECT_TABLE} fails on them (product_code is NOT NULL)",
                              "lineitem_productcode")
     names = {k: v[1] for k, v in ctx.manifest["aliases"].items()}
-    project["account_alias"] = project["usage_account_id"].map(lambda a: names.get(a) if isinstance(a, str) else None)
-    return project
+    rows["account_alias"] = rows["usage_account_id"].map(lambda a: names.get(a) if isinstance(a, str) else None)
+    return rows
 
 
-def _check_ui(ctx: ChunkContext, ui: dict[str, pd.DataFrame], day: dt.date) -> None:
+def check_ui(ctx: ChunkContext, ui: dict[str, pd.DataFrame], day: dt.date) -> None:
     """Koku's inserts into the UI tables fail on a NULL currency: say so, write nothing."""
     for name, rows in ui.items():
         if not rows.empty and rows["currency_code"].isna().any():
@@ -503,7 +502,7 @@ def update_category_summary(conn: Connection, schema: str, bill_ids: Sequence[in
         return cur.rowcount
 
 
-def _finalize_steps(conn: Connection, manifest: dict[str, Any]) -> dict[str, int]:
+def finalize_steps(conn: Connection, manifest: dict[str, Any]) -> dict[str, int]:
     # Koku: once per run, after every chunk (it reads the project table as written)
     start, end = parse_date(manifest["start_date"], "start_date"), parse_date(manifest["end_date"], "end_date")
     return {CATEGORY_SUMMARY: update_category_summary(conn, manifest["run"]["schema_name"], manifest["bill_ids"],
@@ -549,7 +548,8 @@ UI_TABLES = (
             _storage),
 )
 
-PROVIDER = CloudProvider(
+PROVIDER = module_provider(
+    __name__,
     name="AWS",
     profile=PROFILE,
     project_table=OCPAWS_PROJECT_TABLE,
@@ -560,15 +560,6 @@ PROVIDER = CloudProvider(
     cost_terms=(CostTerm("calculated_amortized_cost", 9), CostTerm("markup_cost_amortized", 9)),
     strict_project=True,
     currency="currency_code",
-    open_sources=open_aws_sources,
-    prepare_tenant=_prepare_tenant,
-    postgres_matched_tags=postgres_matched_tags,
-    pass_one=_pass_one,
-    discovery_pairs=_discovery,
-    day_rows=_day_rows,
-    project_rows=_project_rows,
     conservation_costs=("calculated_amortized_cost", "unblended_cost"),
     ui_numeric=("account_alias_id", "cost_category_id"),
-    check_ui=_check_ui,
-    finalize_steps=_finalize_steps,
 )

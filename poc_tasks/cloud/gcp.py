@@ -22,7 +22,6 @@ time zone, read as UTC). Koku's quirks kept here:
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -34,7 +33,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from poc_tasks.cloud import attribution as attr
-from poc_tasks.cloud import tenant
 from poc_tasks.cloud.attribution import (
     NETWORK_UNATTRIBUTED,
     PVC_CAPACITY,
@@ -47,7 +45,7 @@ from poc_tasks.cloud.jsontext import filter_text
 from poc_tasks.cloud.matching import ContainsMatcher, TagKey, contained_pairs, step1_lines, tag_join_mask
 from poc_tasks.cloud.ocp_input import read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable, group_rows
-from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, DaySources, day_parts, tag_discovery
+from poc_tasks.cloud.provider import ChunkContext, ChunkState, DaySources, day_parts, module_provider, tag_hooks
 from poc_tasks.cloud.sqlfn import decimal_9_array, like, round_half_away
 from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.db.partitions import month_start, next_month
@@ -58,7 +56,7 @@ from poc_tasks.io.layout import provider_prefix
 from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource, line_columns
 from poc_tasks.ocp.frames import sql_group
 
-__all__ = ["PROFILE", "DAILY_COLUMNS", "open_gcp_sources", "invoice_partitions", "daily_temp",
+__all__ = ["PROFILE", "DAILY_COLUMNS", "open_sources", "invoice_partitions", "daily_temp",
            "matched_names", "capacity_candidates", "disk_capacities", "pv_capacity_contributions",
            "pv_capacity_totals", "storage_rows", "direct_rows", "network_rows", "step2_rows", "project_rows",
            "UI_TABLES", "PROVIDER"]
@@ -105,7 +103,7 @@ def invoice_partitions(usage_month: dt.date) -> list[tuple[str, str]]:
     return [(f"{m.year:04d}", f"{m.month:02d}") for m in (before, first, next_month(first))]
 
 
-def open_gcp_sources(root: str, account: str, source_uuid: str, year: str, month: str,
+def open_sources(root: str, account: str, source_uuid: str, year: str, month: str,
                      storage_options: dict[str, Any] | None = None) -> DaySources:
     """The GCP source's daily Parquet of the usage month's invoice partitions and its neighbours, and the usage
     month's raw partition. No daily file in any of them is MissingInputData (Koku: no data, no run)."""
@@ -482,7 +480,7 @@ def _day_csi(ctx: ChunkContext, day: dt.date) -> set[str]:
     return {csi for (d, _pv), csi in ctx.ocp.csi_by_day_pv.items() if d == day and csi}
 
 
-def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
+def pass_one(ctx: ChunkContext, conn) -> ChunkState:
     """Narrow pass: the chunk's matchable resource names, the global names Koku sizes (and their sizes from the raw
     partition), each one's total PV capacity and PV count, and the discovery texts (first day of the chunk)."""
     spec, sets = ctx.spec, ctx.ocp
@@ -618,7 +616,7 @@ def _components(lines: Iterable[int], pairs: Iterable[tuple[int, Any]]) -> list[
     return [repr(root(first[i])) if i in first else f"line {i}" for i in lines]
 
 
-_DAY_ROWS = day_parts([c.name for c in DAILY_COLUMNS], daily_temp, "names", _step2, final_columns(PROFILE),
+day_rows = day_parts([c.name for c in DAILY_COLUMNS], daily_temp, "names", _step2, final_columns(PROFILE),
                       part_key=node_groups)
 
 
@@ -684,7 +682,8 @@ UI_TABLES = (
     UiTable("reporting_ocpgcp_storage_summary_p", _SERVICE, _USAGE, ("unit", "currency"), _storage),
 )
 
-PROVIDER = CloudProvider(
+PROVIDER = module_provider(
+    __name__,
     name="GCP",
     profile=PROFILE,
     project_table=OCPGCP_PROJECT_TABLE,
@@ -694,12 +693,6 @@ PROVIDER = CloudProvider(
     cost_terms=(CostTerm("unblended_cost", 15), CostTerm("markup_cost", 15), CostTerm("credit_amount", 9)),
     strict_raw=False,
     requires_cluster=False,
-    open_sources=open_gcp_sources,
-    postgres_matched_tags=functools.partial(tenant.postgres_matched_tags, provider_type="GCP",
-                                            tags_values_table="reporting_gcptags_values", cloud_enabled_only=False),
-    pass_one=_pass_one,
-    discovery_pairs=tag_discovery("labels", "label"),
-    day_rows=_DAY_ROWS,
-    project_rows=project_rows,
+    **tag_hooks("GCP", "labels", "label", cloud_enabled_only=False),
     conservation_costs=("unblended_cost", "credit_amount"),
 )

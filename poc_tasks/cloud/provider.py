@@ -13,7 +13,9 @@ run's, the same for every provider.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -36,7 +38,7 @@ from poc_tasks.io.parquet import ParquetSource
 from poc_tasks.settings import Settings
 
 __all__ = ["CloudProvider", "Sources", "DaySources", "ChunkContext", "ChunkState", "Discovery", "tag_discovery",
-           "line_parts", "line_weights", "bucket_rows", "day_parts"]
+           "tag_hooks", "module_provider", "HOOKS", "line_parts", "line_weights", "bucket_rows", "day_parts"]
 
 Connection = psycopg2.extensions.connection
 
@@ -167,6 +169,17 @@ class CloudProvider:
         return f"{self.name.lower()}_provider_uuid"
 
 
+HOOKS = ("open_sources", "prepare_tenant", "postgres_matched_tags", "pass_one", "discovery_pairs", "day_rows",
+         "project_rows", "check_ui", "finalize_steps")
+
+
+def module_provider(module: str, **fields: Any) -> CloudProvider:
+    """A provider module's CloudProvider: its data (`fields`) and, as its hooks, the module's functions named as
+    the protocol's fields (HOOKS; an optional one the module does not define is left out)."""
+    mod = sys.modules[module]
+    return CloudProvider(**fields, **{h: getattr(mod, h) for h in HOOKS if h not in fields and hasattr(mod, h)})
+
+
 def tag_discovery(column: str, what: str) -> Callable[[ChunkContext, ChunkState, Connection], list[str]]:
     """Koku's Trino matched-tag query, the same for Azure and GCP: the chunk's cloud tag (or label) pairs (pass one's
     texts) against this source's pod and volume labels of the chunk's days. `column` / `what` name the provider's
@@ -188,6 +201,15 @@ def tag_discovery(column: str, what: str) -> Callable[[ChunkContext, ChunkState,
                                      m["cloud_keys"], m["any_keys"], m["ocp_listed_keys"])
 
     return discover
+
+
+def tag_hooks(provider_type: str, column: str, what: str, cloud_enabled_only: bool) -> dict[str, Callable[..., Any]]:
+    """Azure's and GCP's matched-tag discovery hooks: Koku's PostgreSQL query over the cloud's tag-values table
+    (`cloud_enabled_only`: the cloud key must be enabled, Azure), its Trino fallback over the chunk's texts."""
+    pg = functools.partial(tenant.postgres_matched_tags, provider_type=provider_type,
+                           tags_values_table=f"reporting_{provider_type.lower()}tags_values",
+                           cloud_enabled_only=cloud_enabled_only)
+    return {"postgres_matched_tags": pg, "discovery_pairs": tag_discovery(column, what)}
 
 
 def bucket_rows() -> int:
