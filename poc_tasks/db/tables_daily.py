@@ -48,10 +48,11 @@ def _fk_index(table: str, column: str) -> sa.Index:
     return sa.Index(f"{_SHORT[table]}_{column}_idx", column)
 
 
-def _summary(name: str, *items: sa.Column | sa.Index) -> sa.Table:
-    """A daily summary as koku/database.py partitions it: uuid, the model's columns and indexes, primary key
-    (usage_start, uuid), the bill's foreign-key index."""
-    return partitioned_table(name, sa.Column("uuid", UUID, nullable=False), *items,
+def _summary(name: str, *items: sa.Column | sa.Index, bill: str | None = None) -> sa.Table:
+    """A daily summary as koku/database.py partitions it: uuid, (the NOT NULL foreign key to the `bill` table,)
+    the model's columns and indexes, primary key (usage_start, uuid), the bill's foreign-key index."""
+    head = [_fk("cost_entry_bill_id", f"{bill}.id", name, nullable=False)] if bill else []
+    return partitioned_table(name, sa.Column("uuid", UUID, nullable=False), *head, *items,
                              sa.PrimaryKeyConstraint("usage_start", "uuid", name=f"{name}_pk"),
                              _fk_index(name, "cost_entry_bill_id"))
 
@@ -118,7 +119,6 @@ aws_ec2_compute_summary = _summary(
 # --- reporting/provider/azure/models.py -------------------------------------------------------------------
 azure_daily_summary = _summary(
     AZURE_DAILY_TABLE,
-    _fk("cost_entry_bill_id", "reporting_azurecostentrybill.id", AZURE_DAILY_TABLE, nullable=False),
     *columns("subscription_guid text not null, instance_type text, service_name text, resource_location text, tags"
              " jsonb, usage_start date not null, usage_end date, usage_quantity numeric(24,9), pretax_cost"
              " numeric(24,9), markup_cost numeric(24,9), currency text, instance_ids text[], instance_count integer,"
@@ -126,12 +126,12 @@ azure_daily_summary = _summary(
     *indexes("ix_azurecstentrydlysumm_start usage_start, ix_azurecstentrydlysumm_svc resource_location,"
              " ix_azurecstentrydlysumm_sub_id subscription_guid, ix_azurecstentrydlysumm_instyp instance_type,"
              " ix_azurecstentrydlysumm_sub_na subscription_name"),
+    bill="reporting_azurecostentrybill",
 )
 
 # --- reporting/provider/gcp/models.py ---------------------------------------------------------------------
 gcp_daily_summary = _summary(
     GCP_DAILY_TABLE,
-    _fk("cost_entry_bill_id", "reporting_gcpcostentrybill.id", GCP_DAILY_TABLE, nullable=False),
     *columns("account_id varchar(20) not null, project_id varchar(256) not null, project_name varchar(256) not null,"
              " service_id varchar(256), service_alias varchar(256), sku_id varchar(256), sku_alias varchar(256),"
              " usage_start date not null, usage_end date, region varchar(50), instance_type varchar(50), unit"
@@ -141,4 +141,5 @@ gcp_daily_summary = _summary(
     *indexes("gcp_summary_usage_start_idx usage_start, gcp_summary_instance_type_idx instance_type, gcp_tags_idx tags"
              " gin, gcp_summary_project_id_idx project_id, gcp_summary_project_name_idx project_name,"
              " gcp_summary_service_id_idx service_id, gcp_summary_service_alias_idx service_alias"),
+    bill="reporting_gcpcostentrybill",
 )
