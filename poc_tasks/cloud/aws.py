@@ -38,7 +38,7 @@ from psycopg2.extras import execute_values
 from poc_tasks.cloud import attribution as attr
 from poc_tasks.cloud import project, tenant
 from poc_tasks.cloud.attribution import CloudProfile
-from poc_tasks.cloud.frames import mapped_once, text_column
+from poc_tasks.cloud.frames import mapped_once, nullif_empty, renamed_texts, text_column
 from poc_tasks.cloud.jsontext import candidate_string
 from poc_tasks.cloud.matching import (
     SuffixMatcher,
@@ -126,11 +126,6 @@ def open_sources(root: str, account: str, source_uuid: str, year: str, month: st
     return DaySources({(year, month): daily}, raw)
 
 
-def _nullif_empty(col: pd.Series) -> pd.Series:
-    col = text_column(col)
-    return col.where(col != "", None)
-
-
 def _contains_lower(col: pd.Series, needle: str) -> np.ndarray:
     return col.str.lower().str.contains(needle, regex=False, na=False).to_numpy(dtype=bool)
 
@@ -152,7 +147,7 @@ def transfer_direction(product_code: pd.Series, family: pd.Series, usage_type: p
 
 def product_code(billing_entity: pd.Series, product_name: pd.Series, code: pd.Series) -> pd.Series:
     """Marketplace lines are named by their product name (if any), others by lineitem_productcode; '' is NULL."""
-    name, code_n = _nullif_empty(product_name), _nullif_empty(code)
+    name, code_n = nullif_empty(product_name), nullif_empty(code)
     marketplace = (billing_entity == "AWS Marketplace").fillna(False).to_numpy(dtype=bool)
     return pd.Series(np.where(marketplace, name.where(name.notna(), code_n), code_n), index=code.index,
                      dtype=object)
@@ -173,6 +168,13 @@ def costs(line_type: pd.Series, unblended: pd.Series, blended: pd.Series,
     }
 
 
+# step 1's text columns: {temp column: CUR column}, as text / with '' as NULL
+_TEXTS = {"row_uuid": "row_uuid", "usage_account_id": "lineitem_usageaccountid", "aws_cost_category": "costcategory"}
+_NULLIF = dict(availability_zone="lineitem_availabilityzone", product_family="product_productfamily",
+               instance_type="product_instancetype", region="product_region", unit="pricing_unit",
+               currency_code="lineitem_currencycode")
+
+
 def daily_temp(day_table: pa.Table, matcher: SuffixMatcher, candidates: list[str],
                enabled_aws_keys: Iterable[str], path_hint: str = "aws_line_items_daily") -> pd.DataFrame:
     """Koku's step 1 for one day of daily CUR lines: the lines that belong to the cluster, in the temp shape.
@@ -190,22 +192,14 @@ def daily_temp(day_table: pa.Table, matcher: SuffixMatcher, candidates: list[str
                                    path_hint, "resourcetags")
     df, rid, resource_matched = df[keep], rid[keep], resource_matched[keep]
     out = pd.DataFrame({
-        "row_uuid": text_column(df["row_uuid"]),
+        **renamed_texts(df, _TEXTS, _NULLIF),
         "resource_id": rid.where(rid != "", None),
         "product_code": product_code(df["bill_billingentity"], df["product_productname"], df["lineitem_productcode"]),
         "usage_start": df[TIME].dt.date,
-        "usage_account_id": text_column(df["lineitem_usageaccountid"]),
-        "availability_zone": _nullif_empty(df["lineitem_availabilityzone"]),
-        "product_family": _nullif_empty(df["product_productfamily"]),
-        "instance_type": _nullif_empty(df["product_instancetype"]),
-        "region": _nullif_empty(df["product_region"]),
-        "unit": _nullif_empty(df["pricing_unit"]),
         "tags": tags,
-        "aws_cost_category": text_column(df["costcategory"]),
         "usage_amount": df["lineitem_usageamount"].to_numpy(dtype=float),
         "data_transfer_direction": transfer_direction(df["lineitem_productcode"], df["product_productfamily"],
                                                       df["lineitem_usagetype"], df["lineitem_operation"]),
-        "currency_code": _nullif_empty(df["lineitem_currencycode"]),
         **costs(df["lineitem_lineitemtype"], df["lineitem_unblendedcost"], df["lineitem_blendedcost"],
                 df["savingsplan_savingsplaneffectivecost"]),
         "resource_id_matched": resource_matched,

@@ -40,7 +40,7 @@ from poc_tasks.cloud.attribution import (
     CloudProfile,
     final_columns,
 )
-from poc_tasks.cloud.frames import mapped_once, text_column
+from poc_tasks.cloud.frames import mapped_once, renamed_texts, text_column
 from poc_tasks.cloud.jsontext import filter_text
 from poc_tasks.cloud.matching import ContainsMatcher, TagKey, contained_pairs, step1_lines, tag_join_mask
 from poc_tasks.cloud.ocp_input import read_ocp_rows
@@ -125,11 +125,6 @@ def open_sources(root: str, account: str, source_uuid: str, year: str, month: st
 
 # --- step 1 ----------------------------------------------------------------------------------------------------
 
-def _nullif(col: pd.Series) -> pd.Series:
-    c = text_column(col)
-    return c.where(c != "", None)
-
-
 def machine_spec(system_labels: str | None) -> str | None:
     """json_extract_scalar(system_labels, '$["compute.googleapis.com/machine_spec"]')."""
     if system_labels is None or system_labels == "":
@@ -165,6 +160,14 @@ def transfer_direction(service: pd.Series, sku: pd.Series, matched: np.ndarray) 
     return list(np.select([compute & is_in, compute & is_any], ["IN", "OUT"], default=None))
 
 
+# step 1's text columns: {temp column: export column}, as text / with '' as NULL
+_TEXTS = dict(row_uuid="row_uuid", resource_global_name="resource_global_name", account_id="billing_account_id",
+              project_id="project_id", project_name="project_name", service_id="service_id",
+              sku_description="sku_description", region="location_region", unit="usage_pricing_unit",
+              currency="currency", invoice_month="invoice_month")
+_NULLIF = {"service_alias": "service_description", "sku_id": "sku_id", "sku_alias": "sku_description"}
+
+
 def daily_temp(day_table: pa.Table, names: set[str], candidates: Sequence[str], enabled_gcp_keys: Iterable[str],
                path_hint: str = "gcp_line_items_daily") -> pd.DataFrame:
     """Koku's step 1 for one day of daily GCP lines (managed_gcp_openshift_daily_temp): lines whose resource name
@@ -185,25 +188,12 @@ def daily_temp(day_table: pa.Table, names: set[str], candidates: Sequence[str], 
         raise InputFileError(path_hint, f"unusable system label JSON: {exc}", "system_labels") from exc
     service = text_column(df["service_description"])
     out = pd.DataFrame({
-        "row_uuid": text_column(df["row_uuid"]),
+        **renamed_texts(df, _TEXTS, _NULLIF),
         "usage_start": df[TIME].dt.date,
         "resource_id": None,
         "resource_name": name,
-        "resource_global_name": text_column(df["resource_global_name"]),
-        "account_id": text_column(df["billing_account_id"]),
-        "project_id": text_column(df["project_id"]),
-        "project_name": text_column(df["project_name"]),
         "instance_type": instance,
-        "service_id": text_column(df["service_id"]),
         "service_description": service,
-        "service_alias": _nullif(df["service_description"]),
-        "sku_id": _nullif(df["sku_id"]),
-        "sku_description": text_column(df["sku_description"]),
-        "sku_alias": _nullif(df["sku_description"]),
-        "region": text_column(df["location_region"]),
-        "unit": text_column(df["usage_pricing_unit"]),
-        "currency": text_column(df["currency"]),
-        "invoice_month": text_column(df["invoice_month"]),
         "usage_amount": decimal_9_array(df["usage_amount_in_pricing_units"].to_numpy(dtype=float)),
         "unblended_cost": decimal_9_array(df["cost"].to_numpy(dtype=float)),
         "credit_amount": df["daily_credits"].to_numpy(dtype=float),
