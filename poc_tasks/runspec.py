@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from poc_tasks.errors import InvalidArgument
-from poc_tasks.validate import check_text, parse_date, validate_schema, validate_uuid
+from poc_tasks.validate import check_text, optional_int, parse_date, validate_schema, validate_uuid
 
 
 def days_in_range(start: dt.date, end: dt.date) -> list[dt.date]:
@@ -72,13 +72,7 @@ class OcpRunSpec(TenantMonthPaths):
         if (start.year, start.month) != (end.year, end.month):
             # Koku's callers split ranges by month before summarising; so do we.
             raise InvalidArgument(f"start_date {start} and end_date {end} are not in the same month")
-        rp: int | None = None
-        if report_period_id is not None:
-            try:
-                rp = int(report_period_id)
-            except (TypeError, ValueError) as exc:
-                raise InvalidArgument(f"report_period_id {report_period_id!r} is not an integer") from exc
-        return cls(schema, source, cid, alias, start, end, rp)
+        return cls(schema, source, cid, alias, start, end, optional_int(report_period_id, "report_period_id"))
 
     @property
     def days(self) -> list[dt.date]:

@@ -51,6 +51,16 @@ def parse_date(value: Any, what: str) -> dt.date:
     raise InvalidArgument(f"{what} {value!r} is not an ISO date (YYYY-MM-DD)")
 
 
+def optional_int(value: Any, what: str) -> int | None:
+    """An optional integer argument (a report period or bill id): None stays None, else int or InvalidArgument."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"{what} {value!r} is not an integer") from exc
+
+
 def check_text(value: Any, what: str, max_len: int) -> str:
     if not isinstance(value, str) or not value or len(value) > max_len or "\x00" in value:
         raise InvalidArgument(f"{what} {value!r} must be a non-empty string of at most {max_len} characters")
