@@ -597,7 +597,7 @@ def _components(lines: Iterable[int], pairs: Iterable[tuple[int, Any]]) -> list[
 
     first: dict[int, Any] = {}
     for line, node in pairs:
-        node = ("node", node)  # a NULL node is a node here: NULL keys group together
+        node = ("node", node if isinstance(node, str) else None)  # NULL (None or NaN) keys group together
         if line not in first:
             first[line] = node
         a, b = root(first[line]), root(node)
