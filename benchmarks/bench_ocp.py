@@ -10,6 +10,8 @@ PostgreSQL and report the time its summary statements took. Prints one line per 
     python benchmarks/bench_ocp.py --scale large            # 50 nodes / 5,000 pods, 30 days (~3.5 M raw rows)
     python benchmarks/bench_ocp.py --nodes 20 --pods 1000 --days 10 --no-oracle
     python benchmarks/bench_ocp.py --scale large --celery 2   # also through a real worker, 2 processes
+    python benchmarks/bench_ocp.py --scale large --no-oracle --peer "env PYTHONPATH=/tmp/base python -m poc_tasks.cli"
+        # the same run by another checkout's code too, alternately (--repeat times each): write and finalize times
 
 With --celery N the same run also goes through `celery -A poc_tasks worker --concurrency N` (prefork, the real
 Redis at POC_BENCH_REDIS_URL, default redis://127.0.0.1:6379/14): day chunks spread over the N processes; the
@@ -70,6 +72,8 @@ def main() -> int:
     ap.add_argument("--workdir", help="keep data here (default: a temporary directory)")
     ap.add_argument("--no-oracle", action="store_true", help="skip Koku's SQL")
     ap.add_argument("--celery", type=int, default=0, help="also run through a Celery worker with N processes")
+    ap.add_argument("--peer", help="a command that runs another checkout's `poc-tasks` (before/after, same data)")
+    ap.add_argument("--repeat", type=int, default=2, help="with --peer: runs of each, alternately")
     args = ap.parse_args()
     nodes, pods, days = SCALES[args.scale] if args.scale else (10, 500, 30)
     nodes, pods, days = args.nodes or nodes, args.pods or pods, args.days or days
@@ -98,6 +102,8 @@ def main() -> int:
             "summary_rows": sum(result["rows"].values()), "poc_seconds": round(t_run, 2),
             "poc_raw_rows_per_s": round(raw_rows / t_run), "poc_peak_rss_mib": round(rss),
             "poc_timings": result["timings"], "generate_seconds": round(t_gen, 1)}
+    if args.peer:
+        line["peer"] = _against_peer(args.peer.split(), run, args.repeat)
     if args.celery:
         line.update(_through_celery(args.celery, data, scenario, schema, work))
     if not args.no_oracle and os.environ.get("KOKU_GIT_DIR") and Path(ORACLE_PY).exists():
@@ -121,6 +127,29 @@ def main() -> int:
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def _against_peer(peer: list[str], run: list[str], repeat: int) -> dict:
+    """The same `run ocp` by this checkout and by `peer` alternately (the load of a shared machine hits both
+    alike): each one's write_s (tables written, or staged), finalize_s (the swap, when the code has one) and run
+    seconds, and the medians."""
+    import statistics
+
+    runs: dict[str, list[dict]] = {"this": [], "peer": []}
+    for _ in range(repeat):
+        for name, cmd in (("peer", [*peer, *run[1:]]), ("this", run)):
+            seconds, _, out = child(cmd)
+            t = json.loads(out)["timings"]
+            runs[name].append({"write_s": t.get("write_s"), "finalize_s": t.get("finalize_s"),
+                               "seconds": round(seconds, 2)})
+            print(name, runs[name][-1], file=sys.stderr)
+
+    def median(name: str, key: str) -> float | None:
+        values = [r[key] for r in runs[name] if r[key] is not None]
+        return round(statistics.median(values), 2) if values else None
+
+    return {"runs": runs, **{f"{name}_median_{key}": median(name, key) for name in runs
+                             for key in ("write_s", "finalize_s", "seconds")}}
 
 
 def _through_celery(processes: int, data: Path, scenario: dict, schema: str, work: Path) -> dict:

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import sys
 import uuid
 from collections import Counter
@@ -82,7 +83,22 @@ class FakeTrino:
     def execute(self, sql: str, params: Any = None, **kwargs: Any) -> None:
         self.full.append(str(sql))
         self.statements.append(" ".join(str(sql).split())[:300])
-        self._rows = [(self.answers["payer"],)] if "bill_payeraccountid" in str(sql) else []
+        self._rows = [(self.answers["payer"],)] if "bill_payeraccountid" in str(sql) else self._exists(str(sql))
+
+    def _exists(self, sql: str) -> list[Any]:
+        """Koku's Trino existence checks (SHOW SCHEMAS/TABLES LIKE, a source's partitions of a table), answered from
+        the Trino tables the dataset has (answers["tables"]: given only for the cost-model run)."""
+        tables = self.answers.get("tables") or []
+        schema = re.search(r"SHOW SCHEMAS LIKE '([a-z0-9_]+)'", sql)
+        if schema:
+            return [(schema.group(1),)] if tables else []
+        shown = re.search(r"SHOW TABLES LIKE '([a-z0-9_]+)'", sql)
+        if shown:
+            return [(shown.group(1),)] if shown.group(1) in tables else []
+        partitions = re.search(r'"([a-z0-9_]+)\$partitions"', sql)
+        if partitions and "count(" in sql.lower():
+            return [(1 if partitions.group(1) in tables else 0,)]
+        return []
 
     def fetchall(self) -> list[Any]:
         return list(getattr(self, "_rows", []))
@@ -151,7 +167,9 @@ class FakeTrino:
             mock.patch.object(trino_db, "connect", self),
             mock.patch.object(trino_db, "executescript", self.executescript),
             mock.patch.object(ReportDBAccessorBase, "table_exists_trino", lambda *_a, **_k: True),
-            mock.patch.object(OCPReportDBAccessor, "get_max_min_timestamp_from_parquet",
+            # patch 0009 routes the public method to poc_tasks (the Parquet) and keeps Trino's body under "_<name>"
+            mock.patch.object(OCPReportDBAccessor,
+                              trino_body(OCPReportDBAccessor, "get_max_min_timestamp_from_parquet"),
                               lambda *_a, **_k: (start, end)),
             mock.patch.object(OCPReportDBAccessor, trino_body(OCPReportDBAccessor, "get_ocp_infrastructure_map_trino"),
                               infra_map),
@@ -272,13 +290,11 @@ def _koku_rows(args: dict[str, Any]) -> None:
                 namespace=pattern, defaults={"system_default": False, "cost_category": category})
 
 
-def cmd_summarize(args: dict[str, Any]) -> dict[str, Any]:
-    """Koku's own update_summary_tables (synchronous, ocp_on_cloud=True) for one source, Trino replaced by
-    FakeTrino; the OCP-on-cloud step runs through Koku's trigger_ocp_on_cloud_summary and infrastructure map."""
+def _under_fake_trino(answers: dict[str, Any], call: Any) -> tuple[FakeTrino, list[str]]:
+    """Run `call()` (a Koku task function) with Trino replaced by FakeTrino and Unleash by Koku's mock; return the
+    recorder and poc_tasks' log lines (logger "poc_tasks") of the call."""
     _koku_unleash_mock()
-    from masu.processor.tasks import update_summary_tables
-
-    trino = FakeTrino(args["trino"])
+    trino = FakeTrino(answers)
     patches = trino.patches()
     for p in patches:
         p.start()
@@ -291,18 +307,61 @@ def cmd_summarize(args: dict[str, Any]) -> dict[str, Any]:
     keep = Keep(level=logging.INFO)
     logging.getLogger("poc_tasks").addHandler(keep)
     try:
-        update_summary_tables(args["schema"], args["provider_type"], args["provider_uuid"], args["start"],
-                              end_date=args["end"], synchronous=True, tracing_id=args["tracing_id"],
-                              ocp_on_cloud=True)
+        call()
     finally:
         for p in patches:
             p.stop()
         logging.getLogger("poc_tasks").removeHandler(keep)
+    return trino, [f"{r.levelname} {r.name}: {r.getMessage()}" for r in records]
+
+
+def cmd_summarize(args: dict[str, Any]) -> dict[str, Any]:
+    """Koku's own update_summary_tables (synchronous, ocp_on_cloud=True) for one source, Trino replaced by
+    FakeTrino; the OCP-on-cloud step runs through Koku's trigger_ocp_on_cloud_summary and infrastructure map."""
+    from api.provider.models import Provider
+    from masu.processor.tasks import update_summary_tables
+
+    ocp_uuid = (args["trino"].get("infra") or [None])[0]
+    if ocp_uuid:
+        # One dataset cluster runs on all three clouds here; in Koku an OCP source has one infrastructure, and
+        # Koku's map (Trino's and poc_tasks') only matches clusters without one: let this cloud find it again.
+        Provider.objects.filter(uuid=ocp_uuid).update(infrastructure=None)
+    trino, log = _under_fake_trino(args["trino"], lambda: update_summary_tables(
+        args["schema"], args["provider_type"], args["provider_uuid"], args["start"], end_date=args["end"],
+        synchronous=True, tracing_id=args["tracing_id"], ocp_on_cloud=True))
     statements = Counter(s[:90] for s in trino.statements)
     return {"trino_statements": len(trino.statements), "trino": dict(statements.most_common(12)),
             "ocp_summary_sql_sent": any("reporting_ocpusagelineitem_daily_summary" in s and "INSERT" in s.upper()
                                         for s in trino.full),
-            "poc_log": [f"{r.levelname} {r.name}: {r.getMessage()}" for r in records]}
+            "ocp_infrastructure": _infrastructure(ocp_uuid), "poc_log": log}
+
+
+def _infrastructure(ocp_uuid: str | None) -> list[str] | None:
+    """(cloud source uuid, type) Koku stored for the OCP source after the run (from the infrastructure map)."""
+    from api.provider.models import Provider
+
+    provider = Provider.objects.filter(uuid=ocp_uuid).select_related("infrastructure").first() if ocp_uuid else None
+    infra = provider.infrastructure if provider else None
+    return [str(infra.infrastructure_provider_id), infra.infrastructure_type] if infra else None
+
+
+def cmd_cost_model(args: dict[str, Any]) -> dict[str, Any]:
+    """Koku's own update_cost_model_costs task function (synchronous) for the OCP source: what Koku chains after
+    update_summary_tables (not consumed here: the chain goes to the private broker). Trino is FakeTrino; its
+    existence checks answer from the dataset's Trino tables, so Koku's code reaches the cost-model statements."""
+    from api.provider.models import Provider
+    from masu.processor.tasks import update_cost_model_costs
+
+    # Koku's ingestion marks a source set up when its first manifest is processed; Koku's CostModelCostUpdater
+    # skips a source that is not (there is no ingestion here)
+    Provider.objects.get(uuid=args["provider_uuid"]).set_setup_complete()
+    trino, log = _under_fake_trino(args["trino"], lambda: update_cost_model_costs(
+        args["schema"], args["provider_uuid"], args["start"], args["end"], synchronous=True,
+        tracing_id=args["tracing_id"]))
+    statements = Counter(s[:90] for s in trino.statements)
+    return {"trino_statements": len(trino.statements), "trino": dict(statements.most_common(20)),
+            "trino_inserts": [" ".join(s.split())[:160] for s in trino.full if "INSERT" in s.upper()],
+            "poc_log": log}
 
 
 def cmd_readback(args: dict[str, Any]) -> dict[str, Any]:
@@ -364,7 +423,7 @@ def cmd_report_api(args: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-COMMANDS = {"tenant": cmd_tenant, "providers": cmd_providers, "summarize": cmd_summarize,
+COMMANDS = {"tenant": cmd_tenant, "providers": cmd_providers, "summarize": cmd_summarize, "cost_model": cmd_cost_model,
             "readback": cmd_readback, "report_api": cmd_report_api}
 
 if __name__ == "__main__":

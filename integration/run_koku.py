@@ -8,15 +8,21 @@ Given a Koku git checkout (tested: 768be8253), in a work directory:
   4. tenant  a customer + tenant the way Koku's middleware / provider builder make them (template clone)
   5. ddl     Koku's tenant DDL vs init-db's (a scratch schema in the same database) and vs the snapshot
              integration/koku_ddl_snapshot.json; --refresh-snapshot rewrites it from Koku's tenant
-  6. data    a sample dataset (OCP + AWS + Azure + GCP; `poc-tasks sample`) and Koku's answers on it (the oracle:
-             /work/shared/oracle, Koku's SQL on DuckDB / PostgreSQL), markup 10 % and memory distribution
+  6. data    a sample dataset (OCP + AWS + Azure + GCP; `poc-tasks sample`, plus GPUs and VMs) and Koku's answers
+             on it (the oracle: /work/shared/oracle, Koku's SQL on DuckDB / PostgreSQL), markup 10 % and memory
+             distribution; Koku's cost-model SQL (benchmarks/cost_model_parity.py) and daily-summary SQL
+             (benchmarks/daily_parity*.py), each in a database of its own
   7. sources providers via Koku's ProviderSerializer, cost models via CostModelManager (markup 10 % on each
-             cloud source, distribution "memory" on the OCP source), report period and bills via Koku's
+             cloud source; on the OCP source distribution "memory", GPU distribution and the sample's GPU, VM and
+             project rates), report period and bills via Koku's
              report processors' create_bill, tag keys as the oracle seeds them
   8. worker  a real poc_tasks Celery worker on a private redis-server (Koku's broker = Koku's REDIS_URL)
-  9. run     Koku's update_summary_tables for OCP, then for AWS, Azure and GCP (ocp_on_cloud=True: Koku's
-             trigger_ocp_on_cloud_summary, infrastructure map, update_openshift_on_cloud); after each, the rows
-             read back through Koku's ORM and report API and compared with Koku's answer
+  9. run     Koku's update_summary_tables for OCP, Koku's update_cost_model_costs for it (patch 0009: the
+             cost model's Trino statements and look-ups to poc_tasks), then update_summary_tables for AWS, Azure
+             and GCP (ocp_on_cloud=True: the daily summaries of patch 0007, the infrastructure map of 0008,
+             trigger_ocp_on_cloud_summary, update_openshift_on_cloud); after each, the rows read back through
+             Koku's ORM and report API and compared with Koku's answer (the oracle; benchmarks/cost_model_parity.py
+             and daily_parity*.py for Koku's cost-model and daily-summary SQL on the same data)
  10. paths   the fallback path (a second tenant whose Parquet is missing: poc_tasks fails, Koku's Trino SQL runs)
              and the shadow path (USE_POC_AGGREGATOR off, POC_SHADOW_COMPARE on: Koku's path, then
              poc_tasks.shadow_compare stores its verdict)
@@ -36,6 +42,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -50,12 +57,31 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 ORACLE = Path(os.environ.get("ORACLE_DIR", "/work/shared/oracle"))
 ALL_STEPS = ["venv", "patch", "migrate", "tenant", "ddl", "data", "sources", "worker", "run", "paths"]
+EXTRA_STEPS = ["costmodel"]  # part of "run" (after the OCP summary, as Koku chains it); alone for a re-run
 ORG, ACCOUNT = "1234567", "10001"
 SCHEMA = f"org{ORG}"
 ORG2 = "7654321"
 SCHEMA2 = f"org{ORG2}"
 MARKUP, DISTRIBUTION = "10", "memory"
 CLOUDS = {"aws": "AWS", "azure": "Azure", "gcp": "GCP"}
+# every step poc_tasks takes over inside Koku: the summaries (0002-0005), Trino off (0007 daily summaries, 0008 the
+# infrastructure map; 0009's cost-model steps and look-ups are routed as OCP)
+ROUTED = ["OCP", "OCP-on-AWS", "OCP-on-Azure", "OCP-on-GCP", "AWS-daily", "AWS-EC2-compute", "Azure-daily",
+          "GCP-daily", "OCP-infra-map"]
+# the cloud daily summary tables poc_tasks writes through patch 0007: (flow, table, parity script flow name)
+DAILY = {"aws": [("AWS-daily", "reporting_awscostentrylineitem_daily_summary", "aws"),
+                 ("AWS-EC2-compute", "reporting_awscostentrylineitem_summary_by_ec2_compute_p", "aws_ec2")],
+         "azure": [("Azure-daily", "reporting_azurecostentrylineitem_daily_summary", "azure")],
+         "gcp": [("GCP-daily", "reporting_gcpcostentrylineitem_daily_summary", "gcp")]}
+# Koku's ids of rows it owns differ between Koku's tenant and a reference database by construction
+DAILY_IGNORED = "cost_entry_bill_id,account_alias_id,organizational_unit_id,uuid"
+# the OCP Trino tables of the dataset, answered by FakeTrino's existence checks in the cost-model run
+OCP_TRINO_TABLES = ["openshift_pod_usage_line_items", "openshift_pod_usage_line_items_daily",
+                    "openshift_storage_usage_line_items", "openshift_storage_usage_line_items_daily",
+                    "openshift_node_labels_line_items", "openshift_node_labels_line_items_daily",
+                    "openshift_namespace_labels_line_items", "openshift_namespace_labels_line_items_daily",
+                    "openshift_gpu_usage_line_items", "openshift_gpu_usage_line_items_daily",
+                    "openshift_vm_usage_line_items", "openshift_vm_usage_line_items_daily"]
 POC = str(Path(sys.executable).parent / "poc-tasks")
 
 
@@ -123,7 +149,10 @@ class Run:
             KOKU_LOG_LEVEL="INFO", DJANGO_LOG_LEVEL="WARNING", DJANGO_SETTINGS_MODULE="koku.settings",
             PROMETHEUS_MULTIPROC_DIR=str(self.work / "prometheus"), TRINO_DATE_STEP="5",
             # poc_tasks routing, read by poc_tasks.koku inside Koku's process
-            USE_POC_AGGREGATOR="true", POC_AGGREGATOR_PROVIDERS="OCP,OCP-on-AWS,OCP-on-Azure,OCP-on-GCP",
+            USE_POC_AGGREGATOR="true", POC_AGGREGATOR_PROVIDERS=",".join(ROUTED),
+            # the look-ups answered in Koku's own process (GCP invoice dates/topology, the pod Parquet's time range,
+            # GPU data of a month) read the Parquet there
+            POC_DATA_ROOT=str(self.data),
             POC_AGGREGATOR_TIMEOUT="900", ENHANCED_ORG_ADMIN="True",  # org admins skip RBAC (no RBAC service)
             API_PATH_PREFIX="/api/cost-management",
         )
@@ -168,7 +197,8 @@ class Run:
         code = ("import django; django.setup(); import masu.processor.tasks, masu.celery.tasks, "
                 "masu.database.aws_report_db_accessor, masu.database.azure_report_db_accessor, "
                 "masu.database.gcp_report_db_accessor, masu.database.ocp_report_db_accessor, "
-                "masu.processor.ocp.ocp_cloud_parquet_summary_updater, poc_tasks.koku; print('imports ok')")
+                "masu.processor.ocp.ocp_cloud_parquet_summary_updater, masu.processor.ocp.ocp_cost_model_cost_updater, "
+                "poc_tasks.koku, poc_tasks.koku.cost_model; print('imports ok')")
         sh([str(self.py), "-W", "ignore", "-c", code], cwd=self.koku / "koku", env=self.koku_env())
 
     def step_migrate(self) -> None:
@@ -220,19 +250,24 @@ class Run:
             scenario = json.loads((self.data / "scenario.json").read_text())
             scenario.pop("extra_cost_category_namespaces", None)
             (self.data / "scenario.json").write_text(json.dumps(scenario, indent=1))
+            # GPUs and VMs (the cost-model steps of patch 0009 read them), before any reference is made
+            from poc_tasks.cost_model.sample_data import add_gpus_and_vms
+
+            add_gpus_and_vms(str(self.data), self.scenario())
         oracle_py = os.environ.get("ORACLE_PYTHON", "/work/i13-oracle-venv/bin/python")
         env = dict(os.environ, KOKU_GIT_DIR=str(self.koku / ".git"), ORACLE_DSN=os.environ.get(
             "ORACLE_DSN", f"host={self.a.pg_host} port={self.a.pg_port} user={self.a.pg_user} dbname=postgres"))
         self.ref.mkdir(exist_ok=True)
         jobs = [("ocp_ref.parquet", [oracle_py, str(ORACLE / "koku_reference.py"), "--root", str(self.data), "--out",
-                                     str(self.ref / "ocp_ref.parquet"), "--schema", "ref_i13run_ocp"]),
+                                     str(self.ref / "ocp_ref.parquet"), "--schema", f"ref_{self.a.database}_ocp"]),
                 ("aws_ref", [oracle_py, str(ORACLE / "aws_reference.py"), "--root", str(self.data), "--out",
-                             str(self.ref / "aws_ref"), "--schema", "ref_i13run_aws", "--markup", MARKUP,
+                             str(self.ref / "aws_ref"), "--schema", f"ref_{self.a.database}_aws", "--markup", MARKUP,
                              "--distribution", DISTRIBUTION])]
         for c in ("azure", "gcp"):
             jobs.append((f"{c}_ref", [oracle_py, str(ORACLE / "cloud_reference.py"), "--provider", c, "--root",
                                       str(self.data), "--out", str(self.ref / f"{c}_ref"), "--schema",
-                                      f"ref_i13run_{c}", "--markup", MARKUP, "--distribution", DISTRIBUTION]))
+                                      f"ref_{self.a.database}_{c}", "--markup", MARKUP, "--distribution",
+                                      DISTRIBUTION]))
         for out, cmd in jobs:
             if not (self.ref / out).exists():
                 log_path = self.work / f"oracle-{out}.log"
@@ -245,6 +280,68 @@ class Run:
                     raise SystemExit(f"oracle {out} failed (exit {code}); see {log_path}")
                 if code:
                     print(f"  {out}: the oracle's conservation self-check flagged a day (see {log_path})")
+        self.cost_model_reference(env)
+        self.daily_references(oracle_py)
+
+    def ref_db_url(self, name: str) -> str:
+        return f"postgresql://{self.a.pg_user}@{self.a.pg_host}:{self.a.pg_port}/{name}"
+
+    def cost_model_reference(self, env: dict[str, str]) -> None:
+        """Koku's cost-model statements (its PostgreSQL port, rendered from the Koku checkout) on the same dataset
+        and the same rates: benchmarks/cost_model_parity.py in its own database; its koku.parquet (the rows of the
+        statements patch 0009 hands to poc_tasks) and dist_koku.parquet (gpu_distributed) are Koku's answer."""
+        out = self.ref / "cost_model"
+        if (out / "koku.parquet").exists():
+            return
+        database = f"{self.a.database}_cmref"
+        subprocess.run(["dropdb", "--if-exists", "-h", self.a.pg_host, "-p", str(self.a.pg_port), "-U",
+                        self.a.pg_user, database], check=True)
+        sh(["createdb", "-h", self.a.pg_host, "-p", str(self.a.pg_port), "-U", self.a.pg_user, database])
+        tmp = self.work / "cmref-tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        log_path = self.work / "oracle-cost-model.log"
+        with open(log_path, "w") as log:
+            cmd = [sys.executable, str(REPO / "benchmarks" / "cost_model_parity.py"), "--root", str(self.data),
+                   "--dsn", f"{self.dsn.rsplit('dbname=', 1)[0]}dbname={database}", "--koku-git-dir",
+                   env["KOKU_GIT_DIR"], "--keep"]
+            print("+", " ".join(cmd), flush=True)
+            code = subprocess.run(cmd, env=dict(env, TMPDIR=str(tmp), POC_ORACLE_DIR=str(ORACLE)), stdout=log,
+                                  stderr=subprocess.STDOUT).returncode
+        work = next(tmp.glob("cmparity-*"), None)
+        if work is None or not (work / "koku.parquet").exists():
+            raise SystemExit(f"cost-model reference failed (exit {code}); see {log_path}")
+        if code:  # Koku's rows are written before the parity verdict; a poc_tasks difference there shows up later
+            print(f"  cost_model_parity.py exit {code} (its own poc-vs-Koku verdict; see {log_path})")
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("koku.parquet", "dist_koku.parquet"):
+            shutil.copy(work / name, out / name)
+
+    def daily_references(self, oracle_py: str) -> None:
+        """Koku's Trino SQL of the cloud daily summaries on DuckDB (benchmarks/daily_parity*.py, kept databases
+        <database>_daily_<flow>_ref): Koku's answer for the tables patch 0007 hands to poc_tasks."""
+        sc = self.scenario()
+        prefix = f"{self.a.database}_daily"
+        env = dict(os.environ, KOKU_GIT_DIR=str(self.koku / ".git"), ORACLE_DIR=str(ORACLE),
+                   POC_PARITY_URL=self.ref_db_url(""))
+        jobs = [("aws", [oracle_py, str(REPO / "benchmarks" / "daily_parity.py"), str(self.data), "--flows",
+                         "aws,aws-ec2", "--no-org-units", "--keep", "--prefix", prefix, "--markup", MARKUP])]
+        for c in ("azure", "gcp"):
+            jobs.append((c, [oracle_py, str(REPO / "benchmarks" / "daily_parity_azure_gcp.py"), str(self.data),
+                             "--provider", c, "--keep", "--prefix", prefix, "--markup", MARKUP, "--start",
+                             sc["start_date"], "--end", sc["end_date"]]))
+        done = self.state.setdefault("daily_refs", [])
+        for name, cmd in jobs:
+            if name in done:
+                continue
+            log_path = self.work / f"oracle-daily-{name}.log"
+            with open(log_path, "w") as log:
+                print("+", " ".join(cmd), flush=True)
+                code = subprocess.run(cmd, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT).returncode
+            if code:
+                print(f"  daily parity {name}: exit {code} (poc_tasks vs Koku's SQL outside Koku; see {log_path})")
+            done.append(name)
+            self.save()
 
     def scenario(self) -> dict[str, Any]:
         return json.loads((self.data / "scenario.json").read_text())
@@ -276,10 +373,18 @@ class Run:
                         "provider_uuids": [sc[prov]["source_uuid"]]} for prov, ptype in CLOUDS.items()]
         for i, cm in enumerate(cost_models):
             cm["name"] = f"{cm['name']} {i}"
-        cost_models.append({"name": "i13 OCP distribution", "description": "memory distribution",
-                            "source_type": "OCP", "rates": [], "markup": {"value": "0", "unit": "percent"},
+        # the OCP source's cost model: the memory distribution the OCP-on-cloud runs read, and the sample's GPU, VM
+        # and project rates (poc_tasks.cost_model.sample_data), which Koku's cost-model run prices through the
+        # statements patch 0009 hands to poc_tasks; markup 0 (the OCP-on-cloud references assume no OCP markup)
+        from poc_tasks.cost_model.sample_data import cost_model_rows
+
+        day = dt.date.fromisoformat(sc["start_date"])
+        rates = cost_model_rows(sc["source_uuid"], day, dt.date.fromisoformat(sc["end_date"]))["cost_model"][0]["rates"]
+        cost_models.append({"name": "i13 OCP distribution", "description": "memory distribution, sample rates",
+                            "source_type": "OCP", "rates": json.loads(json.dumps(rates)),
+                            "markup": {"value": "0", "unit": "percent"},
                             "distribution_info": {"distribution_type": DISTRIBUTION, "platform_cost": True,
-                                                  "worker_cost": True},
+                                                  "worker_cost": True, "gpu_unallocated": True},
                             "provider_uuids": [sc["source_uuid"]]})
         aliases = [(a, f"alias-{a}") for a in sorted(set(aws.get("usage_accounts", [])) | {aws["payer_account"]})]
         print("  ", self.driver("providers", {
@@ -410,11 +515,129 @@ class Run:
         self.results.append(("OCP", "report API compute total usage vs ORM sum", f"{usage} vs {orm:.6f}",
                              "equal" if same else "DIFFERENT"))
         self.ok &= same
+        # Koku chains update_cost_model_costs after the OCP summary (here: called, the chain is not consumed)
+        self.step_costmodel()
         for prov, ptype in CLOUDS.items():
             res = self.summarize(SCHEMA, ptype, sc[prov]["source_uuid"], [ocp, sc[prov]["source_uuid"], ptype])
             self.log_summary(f"OCP-on-{ptype}", res)
+            if self.hook_ran(f"OCP-on-{ptype}", res, "OCP-infra-map", "infrastructure map (0008)"):
+                found, expected = res.get("ocp_infrastructure"), [sc[prov]["source_uuid"], ptype]
+                self.results.append((f"OCP-on-{ptype}", "infrastructure map (0008): Koku's provider row after it",
+                                     f"{found} (the dataset's match: {expected})",
+                                     "equal" if found == expected else "DIFFERENT"))
+                self.ok &= found == expected
             self.readback(f"OCP-on-{ptype}")
             self.compare_cloud(prov)
+            self.compare_daily(prov, res)
+
+    def hook_ran(self, label: str, res: dict[str, Any], kind: str, what: str) -> bool:
+        """Did Koku's run (this call's log) reach the hook and did poc_tasks answer it ("run done"), and with
+        Koku's tracing id? (Koku asks for the infrastructure map outside the updater call 0006 traces.)"""
+        ran = [x for x in res["poc_log"] if f"poc_tasks {kind} run done" in x]
+        traced = [x for x in ran if res["tracing_id"] in x]
+        fell = [x for x in res["poc_log"] if f"poc_tasks {kind} run failed" in x]
+        self.results.append((label, f"{what}: hook path", f"{len(ran)} poc_tasks {kind} run(s) done "
+                             f"({len(traced)} with the tracing id), {len(fell)} fallback(s)",
+                             "poc" if ran and not fell else "NOT poc"))
+        self.ok &= bool(ran) and not fell
+        return bool(ran)
+
+    def export(self, url: str, schema: str, table: str, out: Path, where: str = "TRUE") -> int:
+        """A table's rows as Parquet for compare.py: jsonb/uuid as text, arrays as their sorted elements, numerics
+        as floats. `where` is this script's own filter text."""
+        import pandas as pd
+        import psycopg2
+        from psycopg2 import sql
+
+        with psycopg2.connect(url) as conn, conn.cursor() as cur:
+            cur.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s"
+                        " AND table_name = %s ORDER BY ordinal_position", (schema, table))
+            cols = [(n, t) for n, t in cur.fetchall() if n != "uuid"]
+            array = "(SELECT string_agg(coalesce(x, '<NULL>'), '|' ORDER BY x) FROM unnest({0}) AS x) AS {0}"
+            sel = [sql.SQL(array).format(sql.Identifier(n)) if t == "ARRAY" else
+                   sql.SQL("{0}::text AS {0}").format(sql.Identifier(n)) if t in ("jsonb", "uuid") else
+                   sql.Identifier(n) for n, t in cols]
+            cur.execute(sql.SQL("SELECT {} FROM {}.{} WHERE {}").format(
+                sql.SQL(", ").join(sel), sql.Identifier(schema), sql.Identifier(table), sql.SQL(where)))
+            frame = pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+        for c in frame.columns:
+            if frame[c].map(lambda v: type(v).__name__ == "Decimal").any():
+                frame[c] = frame[c].astype(float)
+        frame.to_parquet(out, index=False)
+        return len(frame)
+
+    def oracle_compare(self, label: str, what: str, expected: Path, actual: Path, *options: str) -> bool:
+        oracle_py = os.environ.get("ORACLE_PYTHON", "/work/i13-oracle-venv/bin/python")
+        r = subprocess.run([oracle_py, str(ORACLE / "compare.py"), *options, str(expected), str(actual)],
+                           capture_output=True, text=True)
+        log = self.work / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"compare-{label}-{what.split()[0]}.log")
+        log.write_text(r.stdout + r.stderr)
+        last = (r.stdout.strip().splitlines() or [r.stderr.strip()[-150:]])[-1]
+        self.results.append((label, f"{what} vs Koku's SQL", last, "equal" if r.returncode == 0 else "DIFFERENT"))
+        self.ok &= r.returncode == 0
+        return r.returncode == 0
+
+    def compare_daily(self, prov: str, res: dict[str, Any]) -> None:
+        """Trino off (patch 0007): the cloud daily summary tables poc_tasks wrote inside Koku against Koku's Trino SQL
+        on the same Parquet (run on DuckDB into <database>_daily_<flow>_ref)."""
+        sc = self.scenario()
+        label = CLOUDS[prov]
+        for kind, table, flow in DAILY[prov]:
+            if not self.hook_ran(label, res, kind, f"{table} (0007)"):
+                continue
+            ours, ref = self.work / f"daily_{flow}_koku.parquet", self.work / f"daily_{flow}_ref.parquet"
+            source = f"source_uuid = '{sc[prov]['source_uuid']}'"  # our own uuid
+            n = self.export(self.db_url, SCHEMA, table, ours, source)
+            m = self.export(self.ref_db_url(f"{self.a.database}_daily_{flow}_ref"), SCHEMA, table, ref)
+            key = {"aws": "usage_start,usage_account_id,product_code,product_family,availability_zone,region,"
+                          "instance_type,unit,tags,cost_category,resource_ids",
+                   "aws_ec2": "resource_id,instance_type,tags,cost_category,memory,vcpu"}.get(flow, "usage_start")
+            self.oracle_compare(label, f"{table} ({n} rows; Koku's SQL {m})", ref, ours, "--key", key,
+                                "--ignore-columns", DAILY_IGNORED, "--abs-tol", "1.01e-9")
+
+    def step_costmodel(self) -> None:
+        """Koku's update_cost_model_costs for the OCP source (patch 0009's hooks: each Trino statement of the cost
+        model handed to poc_tasks' apply_ocp_cost_model), then its rows against Koku's statements on the same
+        data (cost_model_parity.py's reference)."""
+        sc = self.scenario()
+        tracing = f"i13-costmodel-{uuid.uuid4().hex[:8]}"
+        res = self.driver("cost_model", {
+            "schema": SCHEMA, "provider_uuid": sc["source_uuid"], "start": sc["start_date"], "end": sc["end_date"],
+            "tracing_id": tracing,
+            "trino": {"payer": sc["aws"]["payer_account"], "start": sc["start_date"], "end": sc["end_date"],
+                      "schema": SCHEMA, "tables": OCP_TRINO_TABLES}}) | {"tracing_id": tracing}
+        print(f"  OCP cost model: tracing_id {tracing}; {res['trino_statements']} Trino statement(s) recorded; "
+              f"Trino INSERTs: {res['trino_inserts']}")
+        for line in res["poc_log"]:
+            print("    " + line[:200])
+        done = [x for x in res["poc_log"] if "poc_tasks OCP run done" in x and tracing in x]
+        fell = [x for x in res["poc_log"] if "falling back to Trino" in x]
+        self.results.append(("OCP cost model", "hook path (0009: steps and look-ups)",
+                             f"{len(done)} poc_tasks answer(s) with the tracing id, {len(fell)} fallback(s), "
+                             f"{len(res['trino_inserts'])} Trino INSERT(s)",
+                             "poc" if done and not fell and not res["trino_inserts"] else "NOT poc"))
+        self.ok &= bool(done) and not fell and not res["trino_inserts"]
+        ours = [line for line in (self.work / "worker.log").read_text().splitlines() if tracing in line]
+        steps = sorted({m for line in ours if "steps=" in line
+                        for m in re.findall(r"'([a-z_]+)'", line.split("steps=", 1)[1])})
+        lookups = sorted({line.split("] lookup ", 1)[1].split()[0] for line in ours if "] lookup " in line})
+        self.results.append(("OCP cost model", "what the worker ran for Koku's cost-model run",
+                             f"steps {', '.join(steps)}; look-ups {', '.join(lookups) or '-'}", "poc"))
+        source = f"source_uuid = '{sc['source_uuid']}'"  # our own uuid
+        steps = (f"{source} AND (monthly_cost_type IN ('Tag', 'OCP_VM_CORE') OR (monthly_cost_type IS NULL"
+                 " AND cost_model_rate_type IN ('Infrastructure', 'Supplementary') AND data_source = 'Pod'"
+                 " AND cost_model_memory_cost IS NULL AND cost_model_volume_cost IS NULL"
+                 " AND pod_labels ? 'vm_kubevirt_io_name'))")
+        table = "reporting_ocpusagelineitem_daily_summary"
+        ignored = "report_period_id,cost_model_id,rate_id,infrastructure_markup_cost,infrastructure_project_markup_cost"
+        ours = self.work / "cost_model_koku.parquet"
+        n = self.export(self.db_url, SCHEMA, table, ours, steps)
+        self.oracle_compare("OCP cost model", f"GPU/VM/project cost rows ({n})", self.ref / "cost_model" /
+                            "koku.parquet", ours, "--ignore-columns", ignored)
+        ours = self.work / "cost_model_dist_koku.parquet"
+        n = self.export(self.db_url, SCHEMA, table, ours, f"{source} AND cost_model_rate_type = 'gpu_distributed'")
+        self.oracle_compare("OCP cost model", f"gpu_distributed rows ({n})", self.ref / "cost_model" /
+                            "dist_koku.parquet", ours, "--ignore-columns", ignored)
 
     def log_summary(self, label: str, res: dict[str, Any]) -> None:
         lines = res["poc_log"]
@@ -488,7 +711,7 @@ def main() -> int:
     run = Run(a)
     try:
         for step in [s for s in a.steps.split(",") if s]:
-            if step not in ALL_STEPS:
+            if step not in ALL_STEPS + EXTRA_STEPS:
                 ap.error(f"unknown step {step!r}")
             print(f"== {step}", flush=True)
             getattr(run, f"step_{step}")()

@@ -11,7 +11,7 @@ from celery import Celery
 QUEUE = "poc_aggregation"
 QUEUE_XL = "poc_aggregation_xl"
 
-app = Celery("poc_tasks", include=["poc_tasks.tasks", "poc_tasks.cost_model.tasks"])
+app = Celery("poc_tasks", include=["poc_tasks.tasks", "poc_tasks.cost_model.tasks", "poc_tasks.lookup_tasks"])
 app.config_from_object("poc_tasks.celeryconfig")
 
 # one INFO line per run step in the worker's log, at its default log level (poc_tasks/worker_log.py)

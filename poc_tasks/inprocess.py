@@ -1,5 +1,6 @@
-"""A run's Celery chord in-process (the CLI's `run ocp` / `run ocp-on-*`): prepare, every chunk, the table writes
-in threads (db.parallel_writes), finalize; the stage is dropped on any failure.
+"""A run's Celery chord in-process (the CLI's `run ocp` / `run ocp-on-*`): prepare, every chunk, the tables staged
+in threads (db.parallel_writes), finalize (every table swapped in, one transaction: db.run_swap); the stage and
+the run's side tables are dropped on any failure.
 
 With a run key the whole run holds the run lock (locks.in_process_run_lock): the PostgreSQL run lock, and the
 Celery tasks' Redis lease when the shell names a Redis; a second run of the same month waits, then refuses."""
@@ -7,6 +8,7 @@ Celery tasks' Redis lease when the shell names a Redis; a second run of the same
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -17,7 +19,9 @@ from poc_tasks.io.staging import Stage, sweep_stale_stages
 from poc_tasks.retry import with_retries
 from poc_tasks.settings import Settings
 
-__all__ = ["new_stage", "run_in_process"]
+__all__ = ["new_stage", "run_in_process", "discard_run", "sweep_staging"]
+
+LOG = logging.getLogger(__name__)
 
 Progress = Callable[[str, dict[str, Any]], None]
 
@@ -27,8 +31,38 @@ def new_stage(settings: Settings) -> Stage:
 
 
 def sweep_staging(settings: Settings, keep: str) -> None:
-    """Drop the staging of runs older than a day (io.staging.sweep_stale_stages), at the start of a run."""
+    """Drop the staging folders and the side tables of runs older than a day (io.staging.sweep_stale_stages,
+    db.run_swap.sweep_side_tables), at the start of a run. Best effort: a failure is logged."""
     sweep_stale_stages(settings.effective_staging_root(), settings.storage_options(), keep=keep)
+    if settings.database_url:
+        _best_effort("sweep side tables", settings, lambda conn: _swap().sweep_side_tables(conn, keep=keep))
+
+
+def discard_run(settings: Settings, stage: Stage) -> None:
+    """After a run failed or was cancelled: drop its side tables (db.run_swap) and its staging folder. Never
+    raises (the run's own error stays the one reported); what is left is swept a day later."""
+    if settings.database_url:
+        _best_effort(f"drop the side tables of run {stage.run_id}", settings,
+                     lambda conn: _swap().drop_side_tables(conn, stage.run_id))
+    stage.discard()
+
+
+def _swap():
+    from poc_tasks.db import run_swap
+
+    return run_swap
+
+
+def _best_effort(what: str, settings: Settings, action: Callable[[Any], Any]) -> None:
+    from contextlib import closing
+
+    from poc_tasks.db.connection import connect
+
+    try:
+        with closing(connect(settings.require_database_url())) as conn:
+            action(conn)
+    except Exception as exc:  # noqa: BLE001 - logged; swept after a day
+        LOG.warning("could not %s (%s: %s); swept after a day", what, type(exc).__name__, exc)
 
 
 def run_in_process(settings: Settings, prepare: Callable[[Stage], dict[str, Any]],
@@ -61,14 +95,17 @@ def _run(settings: Settings, stage: Stage, prepare: Callable[[Stage], dict[str, 
                   for a, b in manifest["chunks"]]
         t1 = time.perf_counter()
         progress("write", {"tables": len(manifest["tables"])})
-        written = write_tables(manifest["tables"], lambda t: with_retries(
+        written = write_tables(manifest["tables"], lambda t: with_retries(  # staged: no table changes yet
             f"write_table {t}", lambda: write_table(settings, stage, t), settings))
         write_s = time.perf_counter() - t1
         progress("finalize", {})
+        t2 = time.perf_counter()
         result = with_retries("finalize", lambda: finalize(settings, stage, written, chunks), settings)
+        finalize_s = time.perf_counter() - t2
     except BaseException:
-        stage.discard()
+        discard_run(settings, stage)
         raise
-    result["timings"]["write_s"] = round(write_s, 3)
+    result["timings"]["write_s"] = round(write_s, 3)  # the tables staged (db.run_swap), in parallel
+    result["timings"]["finalize_s"] = round(finalize_s, 3)  # every table swapped in, one transaction
     result["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
     return result

@@ -9,7 +9,8 @@ ends without a result of its own (Ignore); every later task of the run reports P
 tables done) on its id, and finalize_run stores the run's result there (run_failed the error), so the caller's
 AsyncResult(id).get() returns the run's summary as before.
 
-Day chunks run on any number of workers; each table is then written in one transaction. Arguments arrive from
+Day chunks run on any number of workers; each table is then staged (write_table, in parallel) into a side table
+of the run, and finalize swaps every table in at once, in one transaction (db.run_swap). Arguments arrive from
 a broker, so each task validates them (schema names, uuids, dates) before any SQL or path is built from them;
 staging paths come from the worker's own settings, never from the message.
 
@@ -371,7 +372,8 @@ def run_failed(request: Any, exc: BaseException, traceback: Any, run_id: str | N
     """Error callback of a run's chords (called in the process that saw the failure): the run is marked failed
     (its late tasks are no-ops), its staging is removed, its lock given back at once, and the error is stored as
     the summarize_* task's result and sent as its task-failed event: the caller gets a failed task, not silence.
-    Every table is as the failed step left it: each table's write is one transaction (see docs/reliability.md).
+    Every table is as before the run: the tables are only staged until finalize swaps all of them in one
+    transaction (db.run_swap; docs/reliability.md §4).
 
     Not bound (bind=True would make Celery send it as an old-style errback with the task id only)."""
     from poc_tasks.locks import run_state, set_run_state
@@ -379,7 +381,9 @@ def run_failed(request: Any, exc: BaseException, traceback: Any, run_id: str | N
     if run_id:
         first = run_state(app, run_id) != "failed"
         set_run_state(app, run_id, "failed")
-        _stage(run_id)[1].discard()
+        from poc_tasks.inprocess import discard_run
+
+        discard_run(*_stage(run_id))  # its side tables in PostgreSQL and its staging folder
         if not first:
             return
     lease = RunLock(*_found_lease(lock)) if lock and _found_lease(lock) else None
@@ -455,7 +459,7 @@ def write_tables(self, chunk_results: list[dict[str, Any]], run_id: str, lock: d
 @app.task(name="poc_tasks.write_table", bind=True, acks_late=True)
 def write_table(self, run_id: str, table: str, lock: dict[str, str] | None = None, root: str | None = None,
                 tables_total: int | None = None) -> dict[str, int]:
-    """One table's replace: delete what the run replaces, COPY the staged rows, commit (one transaction)."""
+    """Stage one table: COPY the staged rows into the run's side table (finalize swaps every table in at once)."""
     from poc_tasks.ocp.pipeline import write_table as write
 
     return _write_one(self, write, run_id, table, lock, root, tables_total)
@@ -569,7 +573,7 @@ def cloud_write_tables(self, chunk_results: list[dict[str, Any]], run_id: str, l
 @app.task(name="poc_tasks.cloud_write_table", bind=True, acks_late=True)
 def cloud_write_table(self, run_id: str, table: str, lock: dict[str, str] | None = None, root: str | None = None,
                       tables_total: int | None = None) -> dict[str, int]:
-    """One table's replace with Koku's delete rule, in one transaction."""
+    """Stage one table into the run's side table (finalize swaps every table in with Koku's delete rules)."""
     from poc_tasks.cloud.flow import write_table as write
 
     return _write_one(self, write, run_id, table, lock, root, tables_total)
@@ -687,7 +691,7 @@ def daily_write_tables(self, chunk_results: list[dict[str, Any]], run_id: str, l
 @app.task(name="poc_tasks.daily_write_table", bind=True, acks_late=True)
 def daily_write_table(self, run_id: str, table: str, lock: dict[str, str] | None = None, root: str | None = None,
                       tables_total: int | None = None) -> dict[str, int]:
-    """One table's replace with Koku's delete rule, in one transaction."""
+    """Stage one table into the run's side table (finalize swaps every table in with Koku's delete rules)."""
     from poc_tasks.daily.run import write_table as write
 
     return _write_one(self, write, run_id, table, lock, root, tables_total)

@@ -11,8 +11,9 @@ A chunk is computed in two passes over its days, so that at most one day of clou
 provider's narrow first pass (which lines can match, disk sizes, each disk's total PV capacity over the chunk, the
 texts the matched tags are discovered from), then per day the matched lines in parts (the provider's day_rows),
 each part's attribution and output rows, appended to the chunk's staged Parquet; the memory of each part goes back
-to the system before the next. Every table is then written in one transaction (writer.replace_rows /
-tag_summary.write_tag_summaries) with Koku's delete rules, as a Celery chord or in-process.
+to the system before the next. Every table is then staged into a side table of the run (in parallel, as a
+Celery chord or in threads) and finalize swaps all of them in with Koku's delete rules, the tag summaries and
+the report period's stamp in ONE transaction (db.run_swap): a run that gives up leaves every table as it was.
 The provider modules are registered in :data:`PROVIDERS` (name -> module whose ``PROVIDER`` describes it).
 """
 
@@ -47,8 +48,8 @@ from poc_tasks.cloud.provider import ChunkContext, CloudProvider
 from poc_tasks.cloud.spec import CloudRunSpec, date_range_pair
 from poc_tasks.cloud.tag_summary import ChunkTags, write_tag_summaries
 from poc_tasks.db.connection import connect
+from poc_tasks.db.run_swap import TableReplace, stage_table, swap_tables
 from poc_tasks.db.tables import SUMMARY_TABLE, get_table
-from poc_tasks.db.writer import replace_rows
 from poc_tasks.errors import MissingInputData
 from poc_tasks.inprocess import run_in_process
 from poc_tasks.io.staging import Stage
@@ -302,62 +303,85 @@ def _read_staged(stage: Stage, table: str, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
 
 
+def _replace(p: CloudProvider, manifest: dict[str, Any], table: str) -> TableReplace | None:
+    """Koku's delete rule of one table of the run (None: the tag summaries, merged in finalize's transaction)."""
+    run_spec = CloudRunSpec.from_kwargs(manifest["run"], cloud_type=p.name)
+    start, end = parse_date(manifest["start_date"], "start_date"), parse_date(manifest["end_date"], "end_date")
+    rp = manifest["report_period_id"]
+    if table == p.project_table:
+        # Koku: usage_start BETWEEN start AND end AND cost_entry_bill_id = bill; restricted to this run's
+        # cluster (report period), since a run here is one (cluster, cloud source) pair.
+        where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND cost_entry_bill_id = %(bill)s"
+                 " AND report_period_id = %(rp)s")
+        return TableReplace(table, where, {"start": start, "end": end, "bill": manifest["bill_id"], "rp": rp},
+                            partition_range=(start, end))
+    if table == SUMMARY_TABLE:
+        # Koku's delete_infrastructure_raw_cost_from_daily_summary, plus back-populated rows without cost
+        # (only the back-populate writes supplementary_usage_cost), which Koku leaves to pile up.
+        where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND report_period_id = %(rp)s"
+                 " AND ((infrastructure_raw_cost IS NOT NULL AND infrastructure_raw_cost <> 0)"
+                 " OR supplementary_usage_cost IS NOT NULL)")
+        return TableReplace(table, where, {"start": start, "end": end, "rp": rp}, partition_range=(start, end),
+                            analyze=True)
+    if table == p.tags.summary:
+        return None
+    # UI tables: Koku deletes usage_start BETWEEN start AND end AND source_uuid = cloud source; restricted to
+    # this run's cluster as above.
+    where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND source_uuid = %(source)s"
+             " AND cluster_id = %(cluster)s")
+    params = {"start": start, "end": end, "source": run_spec.cloud_provider_uuid, "cluster": run_spec.cluster_id}
+    return TableReplace(table, where, params, partition_range=(start, end), generate_uuid=False)
+
+
 def write_table(settings: Settings, stage: Stage, table: str) -> int:
-    """Replace the run's rows of one table in one transaction (Koku's delete rule); returns the rows written."""
+    """Stage the run's rows of one table in its side table (db.run_swap: finalize swaps every table in at once);
+    returns the rows staged. The tag summaries are merged by finalize, from the stage."""
     manifest = stage.read_manifest()
     if table not in manifest["tables"]:
         raise ValueError(f"run {stage.run_id} staged no table {table!r}")
     p = provider(manifest["provider"])
-    run_spec = CloudRunSpec.from_kwargs(manifest["run"], cloud_type=p.name)
-    schema = run_spec.schema_name
-    start, end = parse_date(manifest["start_date"], "start_date"), parse_date(manifest["end_date"], "end_date")
-    rp = manifest["report_period_id"]
+    rule = _replace(p, manifest, table)
+    if rule is None:
+        return 0
     # the staged rows of a table in COPY-sized batches (~10 MiB of CSV each: memory stays at one batch)
     batches = stage.read_batches(table, batch_size=WRITE_BATCH_ROWS)
     with closing(connect(settings.require_database_url())) as conn:
-        if table == p.project_table:
-            # Koku: usage_start BETWEEN start AND end AND cost_entry_bill_id = bill; restricted to this run's
-            # cluster (report period), since a run here is one (cluster, cloud source) pair.
-            where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND cost_entry_bill_id = %(bill)s"
-                     " AND report_period_id = %(rp)s")
-            params = {"start": start, "end": end, "bill": manifest["bill_id"], "rp": rp}
-            return replace_rows(conn, schema, table, where, params, batches, partition_range=(start, end)).inserted
-        if table == SUMMARY_TABLE:
-            # Koku's delete_infrastructure_raw_cost_from_daily_summary, plus back-populated rows without cost
-            # (only the back-populate writes supplementary_usage_cost), which Koku leaves to pile up.
-            where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND report_period_id = %(rp)s"
-                     " AND ((infrastructure_raw_cost IS NOT NULL AND infrastructure_raw_cost <> 0)"
-                     " OR supplementary_usage_cost IS NOT NULL)")
-            params = {"start": start, "end": end, "rp": rp}
-            return replace_rows(conn, schema, table, where, params, batches,
-                                partition_range=(start, end), analyze=True).inserted
-        if table == p.tags.summary:
-            counts = write_tag_summaries(conn, schema, p.tags, manifest["bill_id"], rp, manifest["rp_cluster_id"],
-                                         manifest["rp_cluster_alias"],
-                                         stage.read_batches(TAGS_SUMMARY_PART, batch_size=50_000),
-                                         _read_staged(stage, TAGS_VALUES_PART, p.tags.values_schema))
-            return counts["summary_rows"]
-        # UI tables: Koku deletes usage_start BETWEEN start AND end AND source_uuid = cloud source; restricted to
-        # this run's cluster as above.
-        where = ("usage_start >= %(start)s AND usage_start <= %(end)s AND source_uuid = %(source)s"
-                 " AND cluster_id = %(cluster)s")
-        params = {"start": start, "end": end, "source": run_spec.cloud_provider_uuid, "cluster": run_spec.cluster_id}
-        return replace_rows(conn, schema, table, where, params, batches, partition_range=(start, end),
-                            generate_uuid=False).inserted
+        return stage_table(conn, manifest["run"]["schema_name"], stage.run_id, rule, batches)
+
+
+def _finalize_statements(p: CloudProvider, stage: Stage, manifest: dict[str, Any]) -> Callable[[Any], dict[str, int]]:
+    """finalize's statements after the swap, in its transaction: the tag summaries merged from the stage, the
+    provider's own steps, the report period's ocp_on_cloud_updated_datetime."""
+    schema = manifest["run"]["schema_name"]
+
+    def statements(conn: Any) -> dict[str, int]:
+        counts = write_tag_summaries(conn, schema, p.tags, manifest["bill_id"], manifest["report_period_id"],
+                                     manifest["rp_cluster_id"], manifest["rp_cluster_alias"],
+                                     stage.read_batches(TAGS_SUMMARY_PART, batch_size=50_000),
+                                     _read_staged(stage, TAGS_VALUES_PART, p.tags.values_schema), commit=False)
+        written = {p.tags.summary: counts["summary_rows"]}
+        if p.finalize_steps is not None:
+            written.update(p.finalize_steps(conn, manifest))
+        tenant.stamp_report_period(conn, schema, manifest["report_period_id"])
+        return written
+
+    return statements
 
 
 def finalize(settings: Settings, stage: Stage, written: dict[str, int],
              chunk_results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """After every write, in one transaction: the provider's own steps (rows written per table, added to
-    `written`), the report period's ocp_on_cloud_updated_datetime; then drop the stage and summarise."""
+    """After every table is staged, in ONE transaction (db.run_swap.swap_tables): every table swapped in with
+    Koku's delete rules, the tag summaries, the provider's own steps (rows per table, added to `written`), the
+    report period's ocp_on_cloud_updated_datetime; then drop the stage and summarise. A failure anywhere leaves
+    every table as before the run."""
     manifest = stage.read_manifest()
     p = provider(manifest["provider"])
+    rules = [r for r in (_replace(p, manifest, t) for t in manifest["tables"]) if r is not None]
     with closing(connect(settings.require_database_url())) as conn:
-        with conn:
-            if p.finalize_steps is not None:
-                written = {**written, **p.finalize_steps(conn, manifest)}
-            tenant.stamp_report_period(conn, manifest["run"]["schema_name"], manifest["report_period_id"])
-    stage.cleanup()
+        swapped = swap_tables(conn, manifest["run"]["schema_name"], stage.run_id, rules,
+                              then=_finalize_statements(p, stage, manifest))
+    written = {**written, **{t: r.inserted for t, r in swapped.items()}}
+    stage.discard()  # after the commit: a staging endpoint that fails now must not fail the run (swept later)
     chunks = chunk_results or []
     timings = dict(manifest["timings"])
     timings["compute_s"] = round(sum(c["seconds"] for c in chunks), 3)

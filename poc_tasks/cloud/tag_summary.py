@@ -164,8 +164,9 @@ def _sorted_distinct(values: Iterable[Any]) -> list[Any]:
 
 def write_tag_summaries(conn: Connection, schema: str, spec: TagTables, bill_id: int, report_period_id: int,
                         cluster_id: str, cluster_alias: str | None, summary: Iterable[pa.RecordBatch],
-                        values: pa.Table) -> dict[str, int]:
-    """Apply a run's staged parts to both tables in one transaction (commits; rolls back on error)."""
+                        values: pa.Table, commit: bool = True) -> dict[str, int]:
+    """Apply a run's staged parts to both tables in one transaction (commits unless `commit` is False: statements
+    of the run's swap transaction; rolls back on error)."""
     stable, vtable = qualified(schema, spec.summary), qualified(schema, spec.values)
     keys = qualified(schema, "reporting_enabledtagkeys")
     counts = dict.fromkeys(("summary_rows", "summary_inserted", "summary_updated", "values_upserted",
@@ -182,7 +183,8 @@ def write_tag_summaries(conn: Connection, schema: str, spec: TagTables, bill_id:
             cur.execute(sql.SQL("DELETE FROM {} tv WHERE NOT EXISTS (SELECT 1 FROM {} ts WHERE ts.key = tv.key)")
                         .format(vtable, stable))
             counts["values_deleted"] = cur.rowcount
-        conn.commit()
+        if commit:
+            conn.commit()
     except BaseException:
         rollback_quietly(conn)
         raise

@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal
+from typing import Any
 
 import pandas as pd
 import psycopg2.extensions
@@ -64,12 +65,19 @@ def vm_summary_rows(conn: Connection, schema: str, report_period_id: int) -> pd.
         return pd.DataFrame(cur.fetchall(), columns=names)
 
 
+def _text_max(values: pd.Series) -> Any:
+    """SQL's max() of a text column: NULLs ignored, NULL when there is no value (pandas' "max" raises on an object
+    column mixing None and text, e.g. Koku's back-populated OCP-on-cloud rows without a resource id)."""
+    present = [v for v in values if v is not None and v == v]
+    return max(present) if present else None
+
+
 def _latest(vm_raw: pd.DataFrame) -> pd.DataFrame:
     """Per VM: max(node), max(resource_id) of its rows at its last interval_start of the month."""
     rows = vm_raw.dropna(subset=["vm_name", "interval_start"])
     last = rows.groupby("vm_name")["interval_start"].transform("max")
     at_last = rows[rows["interval_start"] == last]
-    out = at_last.groupby("vm_name").agg(node=("node", "max"), resource_id=("resource_id", "max"),
+    out = at_last.groupby("vm_name").agg(node=("node", _text_max), resource_id=("resource_id", _text_max),
                                          last_day=("usage_start", "max"))
     return out
 
@@ -125,7 +133,7 @@ def _vm_groups(summary: pd.DataFrame, vm_raw: pd.DataFrame, start: dt.date, end:
     group = ["usage_start", "usage_end", "source_uuid", "cluster_id", "cluster_alias", "namespace", "data_source",
              "cost_category_id", "labels"]
     return main.groupby(group, dropna=False, sort=False).agg(
-        node=("node", "max"), resource_id=("resource_id", "max"),
+        node=("node", _text_max), resource_id=("resource_id", _text_max),
         cores=("cores", lambda x: pd.to_numeric(x, errors="coerce").max()),
         uptime=("uptime", lambda x: pd.to_numeric(x, errors="coerce").max())).reset_index()
 
@@ -194,7 +202,7 @@ def vm_hourly_rows(summary: pd.DataFrame, vm_hours: pd.Series, rate_type: str, r
     group = ["usage_start", "usage_end", "source_uuid", "cluster_id", "cluster_alias", "node", "namespace",
              "data_source", "cost_category_id", "pod_labels", "all_labels"]
     out = main.groupby(group, dropna=False, sort=False).agg(
-        resource_id=("resource_id", "max"),
+        resource_id=("resource_id", _text_max),
         hours=("hours", lambda x: pd.to_numeric(x, errors="coerce").max())).reset_index()
     out["cost_model_cpu_cost"] = out["hours"].astype(float) * numeric15(rate)
     out["cost_model_rate_type"] = rate_type
@@ -322,7 +330,7 @@ def vm_tag_rows(kind: str, summary: pd.DataFrame, params, start: dt.date, end: d
         rows = rows.assign(value=[vm_hours.get(k) for k in zip(rows["vm_name"], rows["usage_start"], strict=True)])
         group = [*TAG_GROUP, "node", "tag_rate"]
         out = rows.groupby(group, dropna=False, sort=False).agg(
-            resource_id=("resource_id", "max"),
+            resource_id=("resource_id", _text_max),
             value=("value", lambda x: pd.to_numeric(x, errors="coerce").max())).reset_index()
         out["cost_model_cpu_cost"] = [v * numeric15(r) for v, r in zip(out["value"], out["tag_rate"], strict=True)]
     else:

@@ -12,10 +12,11 @@ registered in :data:`FLOWS`; this module runs it, as a Celery chord (poc_tasks/t
 - ``compute_chunk`` (one task per chunk, any worker): ``flow.compute`` streams the chunk's Parquet (row-group
   streaming through poc_tasks/io/parquet.py) and yields ``(table, Arrow rows)``; the rows are staged as Parquet
   (one part per chunk: a retried chunk rewrites its part).
-- ``write_table`` (one task per table): Koku's delete of the run's range and the COPY of the staged rows in one
-  transaction (poc_tasks/db/writer.py ``replace_rows``): a failure leaves the previous rows, a re-run the same.
-- ``finalize``: ``flow.finalize`` (e.g. the bill's summary timestamps) in one transaction, the stage dropped,
-  a summary of the run returned.
+- ``write_table`` (one task per table): the staged rows COPYed into a side table of the run
+  (poc_tasks/db/run_swap.py ``stage_table``); nothing a reader sees changes yet.
+- ``finalize``: in ONE transaction, every table's Koku delete of the run's range and the side table's rows
+  (``swap_tables``), then ``flow.finalize`` (e.g. the bill's summary timestamps): a failure leaves every table
+  as before the run, a re-run the same rows. The stage dropped, a summary of the run returned.
 
 Staged rows are in the Arrow types of :func:`staged_schema`: numeric columns as decimal128 values computed exactly as
 Koku's SQL casts them (daily/numbers.py; decimal text is cast on staging), so the writer sends them to PostgreSQL
@@ -40,8 +41,8 @@ from sqlalchemy.dialects import postgresql as pg
 
 from poc_tasks.db import tables_daily  # noqa: F401  (declares the tables the flows write)
 from poc_tasks.db.connection import connect
+from poc_tasks.db.run_swap import TableReplace, side_tables_needed, stage_table, swap_tables
 from poc_tasks.db.tables import get_table
-from poc_tasks.db.writer import replace_rows
 from poc_tasks.errors import InvalidArgument
 from poc_tasks.inprocess import run_in_process
 from poc_tasks.io.staging import Stage
@@ -359,31 +360,45 @@ def _arrays_as_literals(table: str, batches: Iterator[pa.RecordBatch]) -> Iterat
         yield batch
 
 
+def _replace(f: DailyFlow, manifest: dict[str, Any], table: str) -> TableReplace:
+    """Koku's delete rule of one table of the run."""
+    t = f.table(table)
+    return TableReplace(table, t.delete_where, t.params(manifest), partition_range=t.range_of(manifest))
+
+
+def _staged_batches(stage: Stage, table: str) -> Any:
+    return _arrays_as_literals(table, stage.read_batches(table, batch_size=WRITE_BATCH_ROWS))
+
+
 def write_table(settings: Settings, stage: Stage, table: str) -> int:
-    """Replace the run's rows of one table in one transaction with Koku's delete rule; returns the rows written."""
+    """Stage the run's rows of one table in its side table (db.run_swap: finalize swaps every table in at once);
+    returns the rows staged."""
     manifest = stage.read_manifest()
     if table not in manifest["tables"]:
         raise InvalidArgument(f"run {stage.run_id} staged no table {table!r}")
     f = flow(manifest["flow"])
-    t = f.table(table)
     spec = DailyRunSpec.from_kwargs(manifest["run"])
-    batches = _arrays_as_literals(table, stage.read_batches(table, batch_size=WRITE_BATCH_ROWS))
+    batches = _staged_batches(stage, table)
+    if not side_tables_needed(manifest["tables"]):
+        return 0  # one table: finalize COPYs it straight from the stage, in its swap transaction
     with closing(connect(settings.require_database_url())) as conn:
-        result = replace_rows(conn, spec.schema_name, table, t.delete_where, t.params(manifest), batches,
-                              partition_range=t.range_of(manifest))
-    return result.inserted
+        return stage_table(conn, spec.schema_name, stage.run_id, _replace(f, manifest, table), batches)
 
 
 def finalize(settings: Settings, stage: Stage, written: dict[str, int],
              chunk_results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """After every write: the flow's finalize in one transaction, the stage dropped; the run's summary."""
+    """After every table is staged, in ONE transaction (db.run_swap.swap_tables): every table swapped in with
+    Koku's delete rule, then the flow's finalize; the stage dropped; the run's summary."""
     manifest = stage.read_manifest()
     f = flow(manifest["flow"])
-    if f.finalize is not None:
-        with closing(connect(settings.require_database_url())) as conn:
-            with conn:
-                written = {**written, **f.finalize(conn, manifest)}
-    stage.cleanup()
+    then = (lambda conn: f.finalize(conn, manifest)) if f.finalize is not None else None
+    direct = {} if side_tables_needed(manifest["tables"]) else {
+        t: (lambda t=t: _staged_batches(stage, t)) for t in manifest["tables"]}
+    with closing(connect(settings.require_database_url())) as conn:
+        swapped = swap_tables(conn, DailyRunSpec.from_kwargs(manifest["run"]).schema_name, stage.run_id,
+                              [_replace(f, manifest, t) for t in manifest["tables"]], then=then, direct=direct)
+    written = {**written, **{t: r.inserted for t, r in swapped.items()}}
+    stage.discard()  # after the commit: a staging endpoint that fails now must not fail the run (swept later)
     chunks = chunk_results or []
     timings = dict(manifest["timings"])
     timings["compute_s"] = round(sum(c.get("seconds", 0) for c in chunks), 3)

@@ -3,7 +3,8 @@
 Transactions: the complete write units (``init_tenant``, ``replace_rows``, ``replace_daily_summary``,
 ``upsert_cluster_info``, ``set_report_period_summary_times``) commit, and roll back on error. The building
 blocks (``ensure_provider``, ``ensure_report_period``, ``ensure_month_partitions``, ``copy_rows``) and the
-reads run in the caller's transaction and leave committing to it.
+reads run in the caller's transaction and leave committing to it. A run's tables are replaced together by
+``db.run_swap`` (each staged into a side table, then all swapped in by one transaction).
 """
 
 from __future__ import annotations

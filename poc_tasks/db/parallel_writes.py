@@ -1,10 +1,11 @@
-"""The in-process twin of the write chord: a run's staged tables written concurrently, one transaction each.
+"""The in-process twin of the write chord: a run's tables staged concurrently, one transaction each.
 
 Through Celery the per-table writes are a chord, so they run in parallel on the worker's processes. The CLI's
 in-process runs (and the embedded demo) call the same per-table write in threads instead: each write opens its own
 connection and the COPY is server-side work (psycopg2 releases the GIL while PostgreSQL maintains the indexes),
-so two tables load in about the time of the larger one. Which tables were committed when one fails is the same
-as with the chord: each table's write is atomic, the run is not (a re-run replaces everything).
+so two tables load in about the time of the larger one. As with the chord, the writes only stage the tables (each
+into the run's side table, db.run_swap); finalize swaps all of them in one transaction, so when one fails no
+table has changed.
 """
 
 from __future__ import annotations

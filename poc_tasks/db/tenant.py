@@ -105,8 +105,10 @@ def get_report_period(conn: Connection, schema: str, provider_uuid: str, month_s
     return int(row[0]) if row else None
 
 
-def set_report_period_summary_times(conn: Connection, schema: str, report_period_id: int) -> None:
-    """summary_data_creation_datetime = now if it is NULL; summary_data_updated_datetime = now. Commits."""
+def set_report_period_summary_times(conn: Connection, schema: str, report_period_id: int,
+                                    commit: bool = True) -> None:
+    """summary_data_creation_datetime = now if it is NULL; summary_data_updated_datetime = now. Commits unless
+    `commit` is False (a statement of the caller's transaction: the run's swap)."""
     try:
         with conn.cursor() as cur:
             cur.execute(
@@ -116,7 +118,8 @@ def set_report_period_summary_times(conn: Connection, schema: str, report_period
                 ).format(qualified(schema, "reporting_ocpusagereportperiod")),
                 (int(report_period_id),),
             )
-        conn.commit()
+        if commit:
+            conn.commit()
     except BaseException:
         rollback_quietly(conn)
         raise

@@ -46,7 +46,8 @@ from poc_tasks.errors import InvalidArgument
 from poc_tasks.validate import parse_date, validate_schema
 
 __all__ = ["WriteResult", "copy_rows", "replace_rows", "replace_daily_summary", "analyze_months",
-           "DAILY_SUMMARY_DELETE_WHERE", "write_lock_keys", "lock_table_months"]
+           "DAILY_SUMMARY_DELETE_WHERE", "write_lock_keys", "lock_table_months", "range_check", "same_report_period",
+           "partitions_and_checks"]
 
 Connection = psycopg2.extensions.connection
 BatchCheck = Callable[[pa.Table], None]
@@ -200,23 +201,7 @@ def replace_rows(
     """
     validate_schema(schema)
     t = _table(table)
-    all_checks = list(checks)
-    if is_partitioned(t):
-        if partition_range is None:
-            raise InvalidArgument(f"{t.name} is partitioned: replace_rows needs partition_range=(start, end)")
-        start, end = partition_range
-        try:
-            ensure_month_partitions(conn, schema, t.name, months_between(start, end))
-            conn.commit()
-        except BaseException:
-            rollback_quietly(conn)
-            raise
-        all_checks.append(range_check(partition_column(t), start, end))
-
-    def check(data: pa.Table) -> None:
-        for c in all_checks:
-            c(data)
-
+    check = partitions_and_checks(conn, schema, t, partition_range, checks, "replace_rows")
     where = sql.SQL(delete_where_sql) if isinstance(delete_where_sql, str) else delete_where_sql
     try:
         lock_table_months(conn, schema, t.name, *(partition_range or (None, None)))
@@ -233,6 +218,31 @@ def replace_rows(
     if analyze:
         analyze_months(conn, schema, t, *(partition_range or (None, None)))
     return WriteResult(deleted, inserted)
+
+
+def partitions_and_checks(conn: Connection, schema: str, t: sa.Table, partition_range: tuple[dt.date, dt.date] | None,
+                          checks: Sequence[BatchCheck], who: str) -> BatchCheck:
+    """Before a write of `t`: its missing month partitions created and committed (a transaction of their own:
+    creating one locks the parent exclusively); returns the check every batch must pass (`checks`, and for a
+    partitioned table its partition column within `partition_range`, which it requires)."""
+    all_checks = list(checks)
+    if is_partitioned(t):
+        if partition_range is None:
+            raise InvalidArgument(f"{t.name} is partitioned: {who} needs partition_range=(start, end)")
+        start, end = partition_range
+        try:
+            ensure_month_partitions(conn, schema, t.name, months_between(start, end))
+            conn.commit()
+        except BaseException:
+            rollback_quietly(conn)
+            raise
+        all_checks.append(range_check(partition_column(t), start, end))
+
+    def check(data: pa.Table) -> None:
+        for c in all_checks:
+            c(data)
+
+    return check
 
 
 def analyze_months(conn: Connection, schema: str, table: str | sa.Table, start: dt.date | None,
@@ -252,7 +262,9 @@ def analyze_months(conn: Connection, schema: str, table: str | sa.Table, start: 
         raise
 
 
-def _same_report_period(report_period_id: int) -> BatchCheck:
+def same_report_period(report_period_id: int) -> BatchCheck:
+    """A batch check: every row carries `report_period_id`."""
+
     def check(data: pa.Table) -> None:
         arr = data.column("report_period_id").cast(pa.int64())
         if arr.null_count or pc.any(pc.not_equal(arr, report_period_id)).as_py():
@@ -290,7 +302,7 @@ def replace_daily_summary(
         columns=columns,
         constants={"report_period_id": rp},
         partition_range=(start_d, end_d),
-        checks=[_same_report_period(rp)],
+        checks=[same_report_period(rp)],
         analyze=True,  # OCP on cloud reads these rows back
     )
     return result.inserted

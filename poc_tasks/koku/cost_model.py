@@ -27,11 +27,14 @@ from poc_tasks.koku.fallback import (
     current_tracing_id,
     run_or_fallback,
 )
+from poc_tasks.koku.lookups import lookup_or_trino
 from poc_tasks.koku.names import OCP
 from poc_tasks.koku.routing import TRINO
 from poc_tasks.runspec import OcpRunSpec
+from poc_tasks.validate import parse_date, validate_schema, validate_uuid
 
-__all__ = ["COST_MODEL_TASK", "COST_MODEL_STEPS", "KOKU_CALL_SITES", "cost_model_kwargs", "cost_model_step_or_trino"]
+__all__ = ["COST_MODEL_TASK", "COST_MODEL_STEPS", "KOKU_CALL_SITES", "cost_model_kwargs", "cost_model_step_or_trino",
+           "reporting_period_has_gpu_data_or_trino", "max_min_timestamp_or_trino"]
 
 COST_MODEL_TASK = "poc_tasks.apply_ocp_cost_model"
 # poc_tasks.cost_model.flow.STEPS, repeated: importing the flow would pull pandas into Koku's process
@@ -91,13 +94,46 @@ def cost_model_step_or_trino(step: str, *, trino: Callable[[], Any], schema_name
         from celery.exceptions import TimeoutError as CeleryTimeout
 
         from poc_tasks.koku.fallback import PocRunTimeout
+        from poc_tasks.koku.wait import send_and_wait
 
-        result = _current_app(app).send_task(COST_MODEL_TASK, kwargs=kwargs, queue=queue)
-        try:
-            return result.get(timeout=timeout or cfg.timeout, disable_sync_subtasks=False)
+        celery_app, sent = _current_app(app), []
+
+        def send(task_id: str) -> Any:
+            sent.append(task_id)
+            return celery_app.send_task(COST_MODEL_TASK, kwargs=kwargs, queue=queue, task_id=task_id)
+
+        try:  # a broker that lost the run is said at once (koku.wait.BrokerLost), not after the timeout
+            return send_and_wait(celery_app, send, timeout or cfg.timeout, f"cost-model step {step}")
         except CeleryTimeout:
-            raise PocRunTimeout(f"cost-model step {step} ({result.id}) did not finish within "
-                                f"{timeout or cfg.timeout:g}s", result.id) from None
+            raise PocRunTimeout(f"cost-model step {step} ({sent[0]}) did not finish within "
+                                f"{timeout or cfg.timeout:g}s", sent[0]) from None
 
     return run_or_fallback(OCP, poc, trino, schema_name=kwargs["schema_name"], tracing_id=kwargs["tracing_id"],
                            decision=decision)
+
+
+# --- Koku's two look-ups that answer a question from Trino (no rows written; poc_tasks.koku.lookups) ----------------
+
+def reporting_period_has_gpu_data_or_trino(*, schema_name: Any, source_uuid: Any, start_date: Any,
+                                           trino: Callable[[], Any], config: RoutingConfig | None = None,
+                                           **options: Any) -> Outcome:
+    """The hook of OCPReportDBAccessor._reporting_period_has_gpu_data(source_uuid, start_date): Outcome.result is
+    True when the source has GPU rows (openshift_gpu_usage_line_items_daily) in start_date's month. Routed as the
+    tenant's OCP summary; `options`: app, mode, timeout of lookup_or_trino."""
+    arguments = {"schema_name": validate_schema(schema_name), "source_uuid": validate_uuid(source_uuid),
+                 "start_date": parse_date(start_date, "start_date").isoformat()}
+    return lookup_or_trino("gpu_data", OCP, arguments=arguments, trino=trino, config=config, **options)
+
+
+def max_min_timestamp_or_trino(*, schema_name: Any, source_uuid: Any, start_date: Any, end_date: Any,
+                               trino: Callable[[], Any], config: RoutingConfig | None = None,
+                               **options: Any) -> Outcome:
+    """The hook of OCPReportDBAccessor.get_max_min_timestamp_from_parquet(source_uuid, start_date, end_date):
+    Outcome.result is Koku's (min, max) of the pod Parquet's interval_start in the range (naive datetimes; the
+    range's midnights when there is no row). Routed as the tenant's OCP summary."""
+    start, end = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
+    if end < start:
+        raise InvalidArgument(f"end_date {end} is before start_date {start}")
+    arguments = {"schema_name": validate_schema(schema_name), "source_uuid": validate_uuid(source_uuid),
+                 "start_date": start.isoformat(), "end_date": end.isoformat()}
+    return lookup_or_trino("max_min_timestamp", OCP, arguments=arguments, trino=trino, config=config, **options)

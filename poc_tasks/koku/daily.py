@@ -6,16 +6,16 @@
 - :func:`summarize_daily_or_trino`: the run-or-fall-back hook of that accessor method (one date chunk, through
   Celery; on failure or timeout Koku's Trino SQL runs).
 - :func:`fetch_invoice_month_dates_or_trino` and :func:`get_gcp_topology_or_trino`: GCPReportDBAccessor's reads
-  that return values (in Koku's shapes), computed in Koku's own process from the Parquet, else by Trino.
+  that return values (in Koku's shapes), answered from the Parquet (poc_tasks.koku.lookups), else by Trino.
 
-Importable without pandas, pyarrow, s3fs or SQLAlchemy (the Parquet reads import them only when they run).
+Importable without pandas, pyarrow, s3fs or SQLAlchemy (the Parquet reads import them only when they run inline;
+by default the look-ups are the task poc_tasks.lookup on a poc_tasks worker: poc_tasks.koku.lookups).
 Provider types: AWS-daily, Azure-daily, GCP-daily (routing: POC_AGGREGATOR_PROVIDERS, POC_AGGREGATOR_PERCENT_
 AZURE_DAILY, ...).
 """
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +24,7 @@ from poc_tasks.errors import InvalidArgument
 from poc_tasks.koku.config import RoutingConfig
 from poc_tasks.koku.enqueue import queue_for, send_summary
 from poc_tasks.koku.fallback import Outcome, _current_app, _route, _send_and_wait, current_tracing_id, run_or_fallback
+from poc_tasks.koku.lookups import lookup_or_trino
 from poc_tasks.koku.names import DAILY_TYPES, GCP_DAILY, provider_type
 from poc_tasks.koku.routing import TRINO
 from poc_tasks.validate import parse_date, validate_schema, validate_uuid
@@ -31,7 +32,6 @@ from poc_tasks.validate import parse_date, validate_schema, validate_uuid
 __all__ = ["daily_summary_kwargs", "send_daily_summary", "summarize_daily_or_trino",
            "fetch_invoice_month_dates_or_trino", "get_gcp_topology_or_trino"]
 
-LOG = logging.getLogger(__name__)
 _INVOICE_MONTH = re.compile(r"[0-9]{4}(0[1-9]|1[0-2])")
 
 
@@ -114,47 +114,28 @@ def summarize_daily_or_trino(provider: str, *, trino: Callable[[], Any], app: An
                            tracing_id=kwargs.get("tracing_id"), decision=decision, before_fallback=before_fallback)
 
 
-def _inline_lookup(name: str, schema_name: Any, trino: Callable[[], Any], config: RoutingConfig | None,
-                   call: Callable[[Any], Any]) -> Outcome:
-    schema = validate_schema(schema_name)
-    cfg, decision = _route(schema, GCP_DAILY, config)
-    if decision.path == TRINO:
-        return Outcome(TRINO, trino(), None, decision)
-
-    def poc() -> Any:
-        from poc_tasks.settings import Settings
-
-        return call(Settings.from_env())
-
-    LOG.debug("GCP %s from Parquet for schema=%s", name, schema)
-    return run_or_fallback(GCP_DAILY, poc, trino, schema_name=schema, decision=decision)
+def _gcp_lookup_arguments(schema_name: Any, source_uuid: Any, start_date: Any, end_date: Any,
+                          invoice_month: Any) -> dict[str, Any]:
+    return {"schema_name": validate_schema(schema_name), "source_uuid": validate_uuid(source_uuid),
+            "start_date": parse_date(start_date, "start_date").isoformat(),
+            "end_date": parse_date(end_date, "end_date").isoformat(), "invoice_month": _invoice_month(invoice_month)}
 
 
 def fetch_invoice_month_dates_or_trino(*, schema_name: Any, start_date: Any, end_date: Any, invoice_month: Any,
                                        source_uuid: Any, trino: Callable[[], Any],
-                                       config: RoutingConfig | None = None) -> Outcome:
+                                       config: RoutingConfig | None = None, **options: Any) -> Outcome:
     """The hook of GCPReportDBAccessor.fetch_invoice_month_dates: Outcome.result is ``[(min, max)]`` of the invoice
-    month's usage_start_time (naive datetimes; ``[(None, None)]`` when none), as Koku's Trino query returns it."""
-    month = _invoice_month(invoice_month)
-
-    def call(settings: Any) -> Any:
-        from poc_tasks.daily.gcp_lookups import fetch_invoice_month_dates
-
-        return fetch_invoice_month_dates(settings, schema_name, start_date, end_date, month, source_uuid)
-
-    return _inline_lookup("invoice month dates", schema_name, trino, config, call)
+    month's usage_start_time (naive datetimes; ``[(None, None)]`` when none), as Koku's Trino query returns it.
+    `options`: app, mode, timeout of poc_tasks.koku.lookups.lookup_or_trino."""
+    arguments = _gcp_lookup_arguments(schema_name, source_uuid, start_date, end_date, invoice_month)
+    return lookup_or_trino("gcp_invoice_month_dates", GCP_DAILY, arguments=arguments, trino=trino, config=config,
+                           **options)
 
 
 def get_gcp_topology_or_trino(*, schema_name: Any, source_uuid: Any, start_date: Any, end_date: Any,
                               invoice_month: Any, trino: Callable[[], Any],
-                              config: RoutingConfig | None = None) -> Outcome:
+                              config: RoutingConfig | None = None, **options: Any) -> Outcome:
     """The hook of GCPReportDBAccessor.get_gcp_topology_trino: Outcome.result is the list of (source,
     billing_account_id, project_id, project_name, service_id, service_description, location_region) tuples."""
-    month = _invoice_month(invoice_month)
-
-    def call(settings: Any) -> Any:
-        from poc_tasks.daily.gcp_lookups import get_gcp_topology
-
-        return get_gcp_topology(settings, schema_name, source_uuid, start_date, end_date, month)
-
-    return _inline_lookup("topology", schema_name, trino, config, call)
+    arguments = _gcp_lookup_arguments(schema_name, source_uuid, start_date, end_date, invoice_month)
+    return lookup_or_trino("gcp_topology", GCP_DAILY, arguments=arguments, trino=trino, config=config, **options)

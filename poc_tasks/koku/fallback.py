@@ -118,18 +118,31 @@ def _current_app(app: Any) -> Any:
 
 
 def _send_and_wait(app: Any, provider: str, kwargs: dict[str, Any], queue: str, timeout: float) -> Any:
+    """Send the run and wait for its result (koku.wait: a broker that lost the run is said within
+    POC_BROKER_CHECK_S seconds, not after the timeout). A run given up on is flagged as cancelled, so its
+    remaining tasks write nothing after Trino did."""
     from celery.exceptions import TimeoutError as CeleryTimeout
 
-    result = send_summary(app, provider, kwargs, queue=queue)
+    from poc_tasks.koku.wait import BrokerLost, send_and_wait
+
+    sent: list[str] = []
+
+    def send(task_id: str) -> Any:
+        sent.append(task_id)
+        return send_summary(app, provider, kwargs, queue=queue, task_id=task_id)
+
     try:
         # Koku calls this from inside its own task: waiting on another task's result is what we mean here.
-        return result.get(timeout=timeout, disable_sync_subtasks=False)
-    except CeleryTimeout:
+        return send_and_wait(app, send, timeout, f"{provider} run")
+    except (CeleryTimeout, BrokerLost) as exc:
         from poc_tasks.locks import request_cancel
 
-        flagged = request_cancel(app, result.id)
-        raise PocRunTimeout(f"{provider} run {result.id} did not finish within {timeout:g}s"
-                            f"{' (cancelled)' if flagged else ''}", result.id) from None
+        task_id = sent[0] if sent else None
+        flagged = bool(task_id) and request_cancel(app, task_id)
+        if isinstance(exc, BrokerLost):
+            raise
+        raise PocRunTimeout(f"{provider} run {task_id} did not finish within {timeout:g}s"
+                            f"{' (cancelled)' if flagged else ''}", task_id) from None
 
 
 def _run_inline_ocp(kwargs: dict[str, Any]) -> dict[str, Any]:

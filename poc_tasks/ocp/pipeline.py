@@ -23,7 +23,8 @@ import pyarrow as pa
 from poc_tasks.db import tenant
 from poc_tasks.db.connection import connect
 from poc_tasks.db.init import ensure_report_period
-from poc_tasks.db.writer import replace_daily_summary
+from poc_tasks.db.run_swap import TableReplace, side_tables_needed, stage_table, swap_tables
+from poc_tasks.db.writer import DAILY_SUMMARY_DELETE_WHERE, same_report_period
 from poc_tasks.errors import MissingInputData
 from poc_tasks.inprocess import new_stage as new_stage  # compare/shadow.py and tests take it from here
 from poc_tasks.inprocess import run_in_process
@@ -166,28 +167,45 @@ def _written_columns(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBat
         yield batch.select(WRITTEN_COLUMNS)
 
 
+def _summary_replace(manifest: dict[str, Any]) -> TableReplace:
+    """Koku's delete rule of the run's summary rows (report period, range; infrastructure cost rows kept)."""
+    start, end = parse_date(manifest["start_date"], "start_date"), parse_date(manifest["end_date"], "end_date")
+    rp = int(manifest["report_period_id"])
+    return TableReplace(SUMMARY_TABLE, DAILY_SUMMARY_DELETE_WHERE, {"start": start, "end": end,
+                                                                   "report_period_id": rp},
+                        partition_range=(start, end), constants={"report_period_id": rp},
+                        checks=(same_report_period(rp),), analyze=True)  # OCP on cloud reads these rows back
+
+
 def write_table(settings: Settings, stage: Stage, table: str) -> int:
-    """Replace the run's rows of one table in one transaction; returns the rows written."""
+    """Stage the run's rows of one table in its side table (db.run_swap; finalize swaps them in); returns the
+    rows staged. The OCP run writes one table: nothing to stage, finalize COPYs it in its swap transaction."""
     manifest = stage.read_manifest()
     _refuse_shadow(stage, manifest)
     if table not in manifest["tables"]:
         raise ValueError(f"run {stage.run_id} staged no table {table!r}")
-    run = manifest["run"]
+    if not side_tables_needed(manifest["tables"]):
+        return 0  # one table: finalize COPYs it straight from the stage, in its swap transaction
     with closing(connect(settings.require_database_url())) as conn:
-        return replace_daily_summary(
-            conn, run["schema_name"], manifest["report_period_id"],
-            manifest["start_date"], manifest["end_date"], _written_columns(stage.read_batches(table)))
+        return stage_table(conn, manifest["run"]["schema_name"], stage.run_id, _summary_replace(manifest),
+                           _written_columns(stage.read_batches(table)))
 
 
 def finalize(settings: Settings, stage: Stage, written: dict[str, int],
              chunk_results: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """After every write: stamp the report period as Koku does, drop the staging folder, summarise the run."""
+    """After every table is staged, in one transaction: the summary rows swapped in (Koku's delete, the staged
+    rows) and the report period stamped as Koku does; then drop the staging folder, summarise the run."""
     manifest = stage.read_manifest()
     _refuse_shadow(stage, manifest)
+    schema = manifest["run"]["schema_name"]
     with closing(connect(settings.require_database_url())) as conn:
-        with conn:
-            tenant.set_report_period_summary_times(conn, manifest["run"]["schema_name"], manifest["report_period_id"])
-    stage.cleanup()
+        direct = {} if side_tables_needed(manifest["tables"]) else {
+            SUMMARY_TABLE: lambda: _written_columns(stage.read_batches(SUMMARY_TABLE))}
+        swapped = swap_tables(conn, schema, stage.run_id, [_summary_replace(manifest)], direct=direct,
+                              then=lambda c: tenant.set_report_period_summary_times(
+                                  c, schema, manifest["report_period_id"], commit=False))
+    written = {**written, **{t: r.inserted for t, r in swapped.items()}}
+    stage.discard()  # after the commit: a staging endpoint that fails now must not fail the run (swept later)
     chunks = chunk_results or []
     timings = dict(manifest["timings"])
     timings["compute_s"] = round(sum(c["seconds"] for c in chunks), 3)

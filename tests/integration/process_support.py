@@ -184,9 +184,10 @@ def recorded_events(app: Any) -> Iterator[EventLog]:
 
 
 @contextmanager
-def own_redis(tmp: Path) -> Iterator[tuple[str, Any]]:
+def own_redis(tmp: Path, persist: bool = False) -> Iterator[tuple[str, Any]]:
     """A redis-server on a free port without persistence; yields (url, restart()) -- restart() stops it and starts
-    it again on the same port (everything it held is gone, as on a Redis restarted without persistence)."""
+    it again on the same port (everything it held is gone, as on a Redis restarted without persistence). With
+    `persist` every write goes to an append-only file first, so a restart keeps everything (a blip)."""
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.skip("redis-server is not installed")
@@ -194,8 +195,9 @@ def own_redis(tmp: Path) -> Iterator[tuple[str, Any]]:
     state: dict[str, subprocess.Popen[bytes]] = {}
 
     def start() -> None:
-        state["proc"] = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                          "--appendonly", "no", "--dir", str(tmp)],
+        keep = ["--appendonly", "yes", "--appendfsync", "always"] if persist else ["--appendonly", "no"]
+        state["proc"] = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", *keep,
+                                          "--dir", str(tmp)],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         import redis
 

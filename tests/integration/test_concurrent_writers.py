@@ -12,12 +12,8 @@ Every check compares the table with a single clean run's rows (uuids aside).
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
-from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -28,54 +24,40 @@ from poc_tasks.db.tables import SUMMARY_TABLE
 from poc_tasks.db.writer import lock_table_months
 from poc_tasks.koku import send_ocp_summary
 from poc_tasks.locks import hold_run_lock, lock_key
-from poc_tasks.ocp.pipeline import compute_chunk, new_stage, prepare_ocp, run_ocp, write_table
-from poc_tasks.runspec import OcpRunSpec
+from poc_tasks.ocp.pipeline import compute_chunk, finalize, new_stage, prepare_ocp, write_table
+from tests.integration.fault_support import (
+    clean_run,
+    cli,
+    ocp_dataset,
+    ocp_kwargs,
+    ocp_spec,
+    waiting_on_advisory,
+)
 from tests.integration.koku_support import (
     forget_kombu_pools,  # noqa: F401 - a fixture
     koku_app,
     start_worker,
-    worker_env,
 )
-from tests.integration.ocp_support import count_rows, make_dataset, summary_multiset
+from tests.integration.ocp_support import count_rows, summary_multiset
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("forget_kombu_pools")]
 
 
 @pytest.fixture
 def ds(pg_url, tenant_schema, tmp_path: Path, monkeypatch):
-    root = str(tmp_path / "bucket")
-    worker_env(monkeypatch, pg_url, root)
-    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
-    return make_dataset(pg_url, tenant_schema, root, days=3)
-
-
-def _spec(ds) -> OcpRunSpec:
-    c = ds.config
-    return OcpRunSpec.build(ds.schema, ds.source, c.cluster_id, c.start_date, c.end_date, c.cluster_alias)
-
-
-def _clean_run(pg_url, ds):
-    """A single clean run's rows (uuids aside): the reference every concurrent outcome must equal."""
-    run_ocp(_spec(ds), ds.settings(pg_url))
-    return summary_multiset(pg_url, ds.schema)
-
-
-def _waiting_on_advisory(pg_url: str, application: str) -> int:
-    with closing(connect(pg_url)) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND wait_event = 'advisory'"
-                    " AND application_name = %s", (application,))
-        return cur.fetchone()[0]
+    return ocp_dataset(pg_url, tenant_schema, tmp_path, monkeypatch)
 
 
 def test_two_writes_released_together_leave_one_runs_rows(pg_url, ds, monkeypatch) -> None:
-    reference = _clean_run(pg_url, ds)
+    reference = clean_run(pg_url, ds)
     settings = ds.settings(pg_url)
     stages = []
-    for _ in range(2):  # two complete runs staged, as two workers would have them just before writing
+    for _ in range(2):  # two complete runs staged (their side tables loaded), just before their swaps
         stage = new_stage(settings)
-        manifest = prepare_ocp(_spec(ds), settings, stage)
+        manifest = prepare_ocp(ocp_spec(ds), settings, stage)
         for a, b in manifest["chunks"]:
             compute_chunk(settings, stage, a, b)
+        write_table(settings, stage, SUMMARY_TABLE)
         stages.append(stage)
     app_name = f"poc_tasks-{ds.schema}"
     import poc_tasks.ocp.pipeline as pipeline
@@ -83,40 +65,29 @@ def test_two_writes_released_together_leave_one_runs_rows(pg_url, ds, monkeypatc
     monkeypatch.setattr(pipeline, "connect", lambda url: connect(url, application_name=app_name))
     errors: list[BaseException] = []
 
-    def write(stage) -> None:
+    def swap(stage) -> None:
         try:
-            write_table(settings, stage, SUMMARY_TABLE)
+            finalize(settings, stage, {})
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
     gate = connect(pg_url)
     try:
         lock_table_months(gate, ds.schema, SUMMARY_TABLE, ds.config.start_date, ds.config.end_date)
-        threads = [threading.Thread(target=write, args=(s,)) for s in stages]
+        threads = [threading.Thread(target=swap, args=(s,)) for s in stages]
         for t in threads:
             t.start()
         deadline = time.monotonic() + 30
-        while _waiting_on_advisory(pg_url, app_name) < 2 and time.monotonic() < deadline:
+        while waiting_on_advisory(pg_url, app_name) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _waiting_on_advisory(pg_url, app_name) == 2  # both writers are inside their transaction, queued
+        assert waiting_on_advisory(pg_url, app_name) == 2  # both swaps are inside their transaction, queued
     finally:
         gate.rollback()  # both go at once
         gate.close()
     for t in threads:
         t.join(60)
     assert not errors
-    for stage in stages:
-        stage.cleanup()
     assert summary_multiset(pg_url, ds.schema) == reference  # one copy, not two
-
-
-def _cli(pg_url, ds, err: Path, env_extra: dict[str, str] | None = None) -> subprocess.Popen:
-    """`poc-tasks run ocp` in a process of its own; stderr goes to `err` (read while it runs)."""
-    argv = [sys.executable, "-m", "poc_tasks.cli", *ds.run_argv(), "--database-url", pg_url, "--data-root", ds.root]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POC_", "CELERY_"))}
-    env.update(env_extra or {})
-    with err.open("w") as fh:
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=fh, text=True, env=env)
 
 
 def _wait_for_text(paths: list[Path], text: str, timeout: float = 60) -> None:
@@ -126,12 +97,12 @@ def _wait_for_text(paths: list[Path], text: str, timeout: float = 60) -> None:
 
 
 def test_two_cli_runs_started_together_leave_one_copy_and_say_when_they_wait(pg_url, ds, tmp_path) -> None:
-    reference = _clean_run(pg_url, ds)
+    reference = clean_run(pg_url, ds)
     key = lock_key("OCP", ds.schema, ds.source, ds.config.start_date)
     errs = [tmp_path / "a.err", tmp_path / "b.err"]
     # both runs queue for a run lock this test holds, then start at the same instant when it lets go
     with hold_run_lock(pg_url, key, wait_s=0):
-        procs = [_cli(pg_url, ds, e) for e in errs]
+        procs = [cli(pg_url, ds, e) for e in errs]
         _wait_for_text(errs, f"waiting up to 900s for run lock {key}, held by PostgreSQL session pid")
     outs = [p.communicate(timeout=180)[0] for p in procs]
     texts = [e.read_text() for e in errs]
@@ -143,10 +114,10 @@ def test_two_cli_runs_started_together_leave_one_copy_and_say_when_they_wait(pg_
 
 
 def test_a_cli_run_that_may_not_wait_refuses_naming_the_holder(pg_url, ds, tmp_path) -> None:
-    reference = _clean_run(pg_url, ds)
+    reference = clean_run(pg_url, ds)
     key = lock_key("OCP", ds.schema, ds.source, ds.config.start_date)
     with hold_run_lock(pg_url, key, wait_s=0):
-        proc = _cli(pg_url, ds, tmp_path / "err", {"POC_LOCK_WAIT": "0"})
+        proc = cli(pg_url, ds, tmp_path / "err", {"POC_LOCK_WAIT": "0"})
         proc.communicate(timeout=120)
     err = (tmp_path / "err").read_text()
     assert proc.returncode == 2, err
@@ -164,14 +135,14 @@ def test_a_celery_run_requeues_while_an_in_process_run_holds_the_run_lock(
 ) -> None:
     from poc_tasks.app import app as poc_app
 
-    reference = _clean_run(pg_url, ds)
+    reference = clean_run(pg_url, ds)
     monkeypatch.setenv("POC_LOCK_RETRY_COUNTDOWN", "0.5")
     start_worker(celery_worker_app, poc_app, ["poc_aggregation"])
     key = lock_key("OCP", ds.schema, ds.source, ds.config.start_date)
     waits = _lock_waits("OCP")
     with hold_run_lock(pg_url, key, wait_s=0):
         held_until = time.time() + 2
-        result = send_ocp_summary(koku_app(redis_url, redis_key_prefix), **_kwargs(ds))
+        result = send_ocp_summary(koku_app(redis_url, redis_key_prefix), **ocp_kwargs(ds))
         time.sleep(2)
     out = result.get(timeout=120)
     assert out["started_at"] >= held_until - 0.5  # it ran after the in-process run let go
@@ -179,23 +150,17 @@ def test_a_celery_run_requeues_while_an_in_process_run_holds_the_run_lock(
     assert summary_multiset(pg_url, ds.schema) == reference
 
 
-def _kwargs(ds) -> dict[str, str]:
-    c = ds.config
-    return {"schema_name": ds.schema, "source_uuid": ds.source, "start_date": c.start_date.isoformat(),
-            "end_date": c.end_date.isoformat(), "cluster_id": c.cluster_id, "cluster_alias": c.cluster_alias}
-
-
 def test_two_celery_runs_without_a_lease_still_leave_one_copy(
     pg_url, ds, celery_worker_app, redis_url, redis_key_prefix, monkeypatch
 ) -> None:
     from poc_tasks.app import app as poc_app
 
-    reference = _clean_run(pg_url, ds)
+    reference = clean_run(pg_url, ds)
     monkeypatch.setenv("POC_LOCK_REDIS_URL", "none://")  # no lease, no run markers: only PostgreSQL serialises
     monkeypatch.setenv("POC_DATE_STEP", "1")
     start_worker(celery_worker_app, poc_app, ["poc_aggregation"], pool="threads", concurrency=4)
     koku = koku_app(redis_url, redis_key_prefix)
-    first, second = send_ocp_summary(koku, **_kwargs(ds)), send_ocp_summary(koku, **_kwargs(ds))
+    first, second = send_ocp_summary(koku, **ocp_kwargs(ds)), send_ocp_summary(koku, **ocp_kwargs(ds))
     a, b = first.get(timeout=180), second.get(timeout=180)
     overlap = min(a["finished_at"], b["finished_at"]) - max(a["started_at"], b["started_at"])
     assert overlap > 0  # the two runs did run at the same time (nothing serialised them but PostgreSQL)

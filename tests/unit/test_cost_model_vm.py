@@ -150,3 +150,23 @@ def test_vm_tag_rows_hand_computed():
     hours = vm_hours_from_vm_report(VM)
     per_hour = vm_tag_rows("vm_hour", SUMMARY, by_app, D1, D2, vm_hours=hours)
     assert sorted(per_hour["cost_model_cpu_cost"].round(12)) == [1.5, 3.0, 6.0]  # x: 1.5 h x 1; z: 3 x 1; y: 3 x 2
+
+
+def test_vm_rows_take_sqls_max_over_a_null_resource_id():
+    """Koku's back-populated OCP-on-cloud rows of a VM pod may have no resource id; in one row group with a row that
+    has one, SQL's max() ignores the NULL (seen inside real Koku: pandas' max raised on the mixed column)."""
+    from poc_tasks.cost_model.rates import TagRateParams
+    from poc_tasks.cost_model.vm import vm_hourly_rows, vm_tag_rows
+
+    labels = _labels(app="x", vm_kubevirt_io_name="vm-a")
+    summary = _summary([{"usage_start": D1, "vm_name": "vm-a", "pod_labels": labels, "all_labels": labels},
+                        {"usage_start": D1, "vm_name": "vm-a", "pod_labels": labels, "all_labels": labels,
+                         "resource_id": None}])
+    hours = vm_hours_from_vm_report(VM)
+    tag = vm_tag_rows("vm_hour", summary, TagRateParams("Infrastructure", "app", {}, 1.0), D1, D1, vm_hours=hours)
+    assert tag["resource_id"].tolist() == ["i-n1"] and tag["cost_model_cpu_cost"].tolist() == [pytest.approx(1.5)]
+    hourly = vm_hourly_rows(summary, hours, "Infrastructure", 2.0, D1, D1)
+    assert hourly["resource_id"].tolist() == ["i-n1"] and hourly["cost_model_cpu_cost"].tolist() == [3.0]
+    only_null = summary.assign(resource_id=None)
+    assert vm_tag_rows("vm_hour", only_null, TagRateParams("Infrastructure", "app", {}, 1.0), D1, D1,
+                       vm_hours=hours)["resource_id"].tolist() == [None]

@@ -44,7 +44,7 @@ def scratch(tmp_path: Path) -> Path:
 def test_patches_are_numbered_in_order() -> None:
     numbers = [int(re.match(r"(\d{4})-", p.name).group(1)) for p in PATCHES]
     assert numbers == list(range(1, len(PATCHES) + 1)), [p.name for p in PATCHES]
-    assert len(PATCHES) >= 8  # 0007/0008: the Trino-off hooks (docs/koku-integration.md 3.4)
+    assert len(PATCHES) >= 9  # 0007/0008: the Trino-off hooks (docs/koku-integration.md 3.4); 0009 the cost model
 
 
 def test_patches_apply_in_order_and_patched_files_compile(scratch: Path) -> None:
@@ -68,7 +68,8 @@ def test_trino_off_hooks_keep_kokus_body_under_a_private_name(scratch: Path) -> 
         "koku/masu/database/azure_report_db_accessor.py": ["populate_line_item_daily_summary_table_trino"],
         "koku/masu/database/gcp_report_db_accessor.py": ["populate_line_item_daily_summary_table_trino",
                                                          "fetch_invoice_month_dates", "get_gcp_topology_trino"],
-        "koku/masu/database/ocp_report_db_accessor.py": ["get_ocp_infrastructure_map_trino"],
+        "koku/masu/database/ocp_report_db_accessor.py": ["get_ocp_infrastructure_map_trino",
+                                                         "get_max_min_timestamp_from_parquet"],
     }
     for patch in PATCHES:
         _git(scratch, "apply", "--cached", str(patch))
@@ -80,3 +81,22 @@ def test_trino_off_hooks_keep_kokus_body_under_a_private_name(scratch: Path) -> 
             assert f"self._{name}(" in source, (path, name)
         assert not re.search(r"^(from|import) poc_tasks", source, re.M), f"{path}: a module-level poc_tasks import"
 
+
+
+def test_cost_model_hooks_name_every_step_and_keep_kokus_trino_statements(scratch: Path) -> None:
+    """0009: every step poc_tasks.koku.cost_model can send is called from Koku's accessor, each hook passes Koku's
+    own Trino statement as the fallback, and the GPU look-up keeps its Trino body under a private name."""
+    from poc_tasks.koku.cost_model import COST_MODEL_STEPS, OPTIONAL_STEPS
+
+    for patch in PATCHES:
+        _git(scratch, "apply", "--cached", str(patch))
+    path = "koku/masu/database/ocp_report_db_accessor.py"
+    source = _git(scratch, "show", f":{path}")
+    for step in COST_MODEL_STEPS + OPTIONAL_STEPS:
+        assert re.search(rf'(self\._poc_cost_model_step\(\s*|: )"{step}"', source), f"{path}: no hook sends {step}"
+    assert len(re.findall(r"self\._poc_cost_model_step\(", source)) == 6  # + the tag-based loop's one call
+    assert "def _trino_reporting_period_has_gpu_data(" in source
+    assert "trino=lambda: self._trino_reporting_period_has_gpu_data(source_uuid, start_date)" in source
+    # the legacy (non-RTU) path only: the _rtu statements still go to Trino
+    assert source.count("if use_rtu") >= 3
+    assert not re.search(r"^(from|import) poc_tasks", source, re.M), f"{path}: a module-level poc_tasks import"
