@@ -67,7 +67,21 @@ def compute_chunks(settings: Any, stage: Any, chunks: Sequence[Sequence[str]], c
     n = compute_workers(len(chunks), workers)
     if n == 1:
         return [one(i, progress) for i in range(len(chunks))]
-    return _in_processes(len(chunks), n, one, progress)
+
+    def in_child(i: int, report: Progress) -> dict[str, Any]:
+        _reopen_stage(settings, stage)
+        return one(i, report)
+
+    return _in_processes(len(chunks), n, in_child, progress)
+
+
+def _reopen_stage(settings: Any, stage: Any) -> None:
+    """The stage's filesystem anew in a forked worker: an S3 (fsspec async) filesystem made in the parent refuses
+    to run in a child ("not fork-safe"); fsspec's instance cache starts empty in a new process."""
+    if hasattr(stage, "fs") and hasattr(stage, "root") and hasattr(settings, "storage_options"):
+        from poc_tasks.io.fs import filesystem
+
+        stage.fs = filesystem(stage.root, settings.storage_options())
 
 
 def _in_processes(count: int, n: int, one: Callable[[int, Progress], dict[str, Any]],
