@@ -252,9 +252,9 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
                    TAGS_SUMMARY_PART: p.tags.summary_schema, TAGS_VALUES_PART: p.tags.values_schema, **ui_schemas}
         w = {name: stack.enter_context(stage.writer(name, sch, part=first.isoformat()))
              for name, sch in schemas.items()}
+        clear_caches()  # per chunk, not per day: a day's label texts recur the next days (the memos are bounded)
         for day in ctx.days:
             progress("attribute", {"day": day.isoformat()})
-            clear_caches()
             ui_parts: dict[str, list[pd.DataFrame]] = {t.name: [] for t in p.ui_tables}
             sums = _conservation(p, None, None)
             for lines, final in p.day_rows(ctx, state, day, candidates, conn):
