@@ -84,49 +84,76 @@ def main() -> int:
     t_gen, _, out = child([POC, "sample", "--data-root", str(data), "--schema", schema, "--nodes", str(nodes),
                            "--pods", str(pods), "--days", str(days)])
     scenario = json.loads((data / "scenario.json").read_text())
-    child(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP SCHEMA IF EXISTS {schema} CASCADE"])
-    child([POC, "init-db", "--database-url", DB, "--schema", schema])
-    seed = ("from contextlib import closing\nfrom poc_tasks.db.connection import connect\n"
-            "from poc_tasks.sample.scenario import read_scenario, seed_tenant\n"
-            f"with closing(connect({DB!r})) as c:\n"
-            f"    with c: seed_tenant(c, {schema!r}, read_scenario({str(data)!r}))")
-    child([sys.executable, "-c", seed])
-    run = [POC, "run", "ocp", "--database-url", DB, "--data-root", str(data), "--schema", schema,
-           "--source-uuid", scenario["source_uuid"], "--cluster-id", scenario["cluster_id"],
-           "--cluster-alias", scenario["cluster_alias"], "--start", scenario["start_date"],
-           "--end", scenario["end_date"]]
-    t_run, rss, out = child(run)
-    result = json.loads(out)
+    prepare_tenant(data, schema)
+    t_run, rss, result = run_cli(data, scenario, schema)
     raw_rows = _raw_pod_rows(data, scenario)
     line = {"nodes": nodes, "pods": pods, "days": days, "raw_pod_rows": raw_rows,
             "summary_rows": sum(result["rows"].values()), "poc_seconds": round(t_run, 2),
             "poc_raw_rows_per_s": round(raw_rows / t_run), "poc_peak_rss_mib": round(rss),
             "poc_timings": result["timings"], "generate_seconds": round(t_gen, 1)}
     if args.peer:
-        line["peer"] = _against_peer(args.peer.split(), run, args.repeat)
+        line["peer"] = _against_peer(args.peer.split(), ocp_command(data, scenario, schema), args.repeat)
     if args.celery:
         line.update(_through_celery(args.celery, data, scenario, schema, work))
     if not args.no_oracle and os.environ.get("KOKU_GIT_DIR") and Path(ORACLE_PY).exists():
         ref = work / "koku_ref.parquet"
-        t_ref, _, _ = child([ORACLE_PY, str(ORACLE / "koku_reference.py"), "--root", str(data), "--out", str(ref),
-                             "--schema", "ref_bench", "--dsn", DSN])
-        meta = json.loads(Path(str(ref) + ".meta.json").read_text())
-        koku_sql = sum(t for name, t, _ in meta["timings_s"] if name.startswith("summary"))
-        # Koku also runs its cluster-info queries (nodes, PVCs, projects) on Trino before the summary
-        line["koku_cluster_info_seconds"] = round(
-            sum(t for name, t, _ in meta["timings_s"] if name == "cluster info tables"), 2)
-        line.update({"koku_summary_sql_seconds": round(koku_sql, 2), "koku_total_seconds_incl_load": round(t_ref, 1),
-                     "speedup_vs_koku_sql": round(koku_sql / t_run, 2)})
+        line.update(koku_summary_sql(data, ref, "ref_bench"))
+        line["speedup_vs_koku_sql"] = round(line["koku_summary_sql_seconds"] / t_run, 2)
         if "celery_seconds" in line:
-            line["celery_speedup_vs_koku_sql"] = round(koku_sql / line["celery_seconds"], 2)
-        cmp = subprocess.run([ORACLE_PY, str(ORACLE / "compare.py"), str(ref),
-                              f"{DSN}|{schema}.reporting_ocpusagelineitem_daily_summary"],
-                             capture_output=True, text=True)
-        line["parity"] = (cmp.stdout.strip().splitlines() or ["?"])[-1]
+            line["celery_speedup_vs_koku_sql"] = round(line["koku_summary_sql_seconds"] / line["celery_seconds"], 2)
+        line["parity"] = parity(ref, schema)
     print(json.dumps(line))
     if not args.workdir:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def prepare_tenant(data: Path, schema: str) -> None:
+    """A fresh tenant schema (init-db) seeded from the dataset's scenario.json (enabled keys, cost categories)."""
+    child(["psql", DB, "-qc", f"DROP SCHEMA IF EXISTS {schema} CASCADE"])
+    child([POC, "init-db", "--database-url", DB, "--schema", schema])
+    seed = ("from contextlib import closing\nfrom poc_tasks.db.connection import connect\n"
+            "from poc_tasks.sample.scenario import read_scenario, seed_tenant\n"
+            f"with closing(connect({DB!r})) as c:\n"
+            f"    with c: seed_tenant(c, {schema!r}, read_scenario({str(data)!r}))")
+    child([sys.executable, "-c", seed])
+
+
+def ocp_command(data: Path, scenario: dict, schema: str) -> list[str]:
+    """`poc-tasks run ocp` for the dataset's whole range into `schema`."""
+    return [POC, "run", "ocp", "--database-url", DB, "--data-root", str(data), "--schema", schema,
+            "--source-uuid", scenario["source_uuid"], "--cluster-id", scenario["cluster_id"],
+            "--cluster-alias", scenario["cluster_alias"], "--start", scenario["start_date"],
+            "--end", scenario["end_date"]]
+
+
+def run_cli(data: Path, scenario: dict, schema: str, env: dict | None = None) -> tuple[float, float, dict]:
+    """`poc-tasks run ocp` on the dataset in a child process: (seconds, peak RSS MiB, its JSON result)."""
+    seconds, rss, out = child(ocp_command(data, scenario, schema), env)
+    return seconds, rss, json.loads(out)
+
+
+def koku_summary_sql(data: Path, ref: Path, ref_schema: str) -> dict:
+    """Koku's self-hosted summary SQL on the dataset (koku_reference.py: load, cluster info, summary per chunk,
+    export to `ref`): the seconds of its summary statements and of its cluster-info queries (data already loaded),
+    its wall time including the load, and the peak RSS of its process."""
+    t_ref, peak, _ = child([ORACLE_PY, str(ORACLE / "koku_reference.py"), "--root", str(data), "--out", str(ref),
+                            "--schema", ref_schema, "--dsn", DSN])
+    meta = json.loads(Path(str(ref) + ".meta.json").read_text())
+    summary = sum(t for name, t, _ in meta["timings_s"] if name.startswith("summary"))
+    # Koku also runs its cluster-info queries (nodes, PVCs, projects) on Trino before the summary
+    cluster_info = sum(t for name, t, _ in meta["timings_s"] if name == "cluster info tables")
+    return {"koku_summary_sql_seconds": round(summary, 2), "koku_cluster_info_seconds": round(cluster_info, 2),
+            "koku_total_seconds_incl_load": round(t_ref, 1), "koku_peak_rss_mib": round(peak),
+            "koku_timings": meta["timings_s"]}
+
+
+def parity(ref: Path, schema: str) -> str:
+    """compare.py's last line: Koku's rows (`ref`) against the schema's OCP daily summary."""
+    cmp = subprocess.run([ORACLE_PY, str(ORACLE / "compare.py"), str(ref),
+                          f"{DSN}|{schema}.reporting_ocpusagelineitem_daily_summary"],
+                         capture_output=True, text=True)
+    return (cmp.stdout.strip().splitlines() or ["?"])[-1]
 
 
 def _against_peer(peer: list[str], run: list[str], repeat: int) -> dict:
@@ -154,41 +181,61 @@ def _against_peer(peer: list[str], run: list[str], repeat: int) -> dict:
 
 def _through_celery(processes: int, data: Path, scenario: dict, schema: str, work: Path) -> dict:
     """The same run through a real worker (prefork, `processes` children) and the chords."""
+    kwargs = {"schema_name": schema, "source_uuid": scenario["source_uuid"],
+              "start_date": scenario["start_date"], "end_date": scenario["end_date"],
+              "cluster_id": scenario["cluster_id"], "cluster_alias": scenario["cluster_alias"]}
+    run = through_worker("poc_tasks.summarize_ocp", kwargs, data, work / "stg", processes)
+    return {"celery_processes": processes, "celery_seconds": run["seconds"],
+            "celery_peak_rss_mib_per_process": run["sampled_peak_rss_mib"],
+            "celery_max_rss_mib": run["max_rss_mib"], "celery_rows": run["result"]["rows"]}
+
+
+def through_worker(task: str, kwargs: dict, data: Path, staging: Path, processes: int = 1,
+                   queue: str = "poc_aggregation") -> dict:
+    """Send `task` to a real `celery -A poc_tasks worker --concurrency N` (prefork) started for it alone, wait for
+    its result and stop the worker. Returns seconds (send to result), the result, the largest RSS of any one worker
+    process sampled every 50 ms, and the worker's exact high-water RSS: ru_maxrss of the worker and its pool
+    processes (the peak wrapper reads getrusage(RUSAGE_CHILDREN) once the worker has exited). `queue`:
+    poc_aggregation or poc_aggregation_xl (a run's follow-up tasks stay on its queue), so that two benchmarks sharing
+    a broker do not take each other's tasks."""
+    import signal
+
     import psutil
 
     broker = os.environ.get("POC_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
-    env = {**os.environ, "POC_DATABASE_URL": DB, "POC_DATA_ROOT": str(data), "POC_STAGING_ROOT": str(work / "stg"),
+    env = {**os.environ, "POC_DATABASE_URL": DB, "POC_DATA_ROOT": str(data), "POC_STAGING_ROOT": str(staging),
            "CELERY_BROKER_URL": broker, "CELERY_RESULT_BACKEND": broker}
     celery = str(Path(sys.executable).parent / "celery")
-    worker = subprocess.Popen([celery, "-A", "poc_tasks", "worker", "-Q", "poc_aggregation", "--concurrency",
-                               str(processes), "--prefetch-multiplier", "1", "--loglevel", "WARNING"],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        os.environ.update({"CELERY_BROKER_URL": broker, "CELERY_RESULT_BACKEND": broker})
-        from poc_tasks.app import app
+    with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as peak_file:
+        wrapper = subprocess.Popen([sys.executable, "-c", _PEAK_WRAPPER, peak_file.name, celery, "-A", "poc_tasks",
+                                    "worker", "-Q", queue, "--concurrency", str(processes),
+                                    "--prefetch-multiplier", "1", "--loglevel", "WARNING"],
+                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            os.environ.update({"CELERY_BROKER_URL": broker, "CELERY_RESULT_BACKEND": broker})
+            from poc_tasks.app import app
 
-        app.conf.update(broker_url=broker, result_backend=broker)
-        time.sleep(3)  # worker start-up (not timed)
-        kwargs = {"schema_name": schema, "source_uuid": scenario["source_uuid"],
-                  "start_date": scenario["start_date"], "end_date": scenario["end_date"],
-                  "cluster_id": scenario["cluster_id"], "cluster_alias": scenario["cluster_alias"]}
-        peak = 0
-        t0 = time.perf_counter()
-        res = app.send_task("poc_tasks.summarize_ocp", kwargs=kwargs, queue="poc_aggregation")
-        while not res.ready():
-            for proc in psutil.Process(worker.pid).children(recursive=True):
-                try:
-                    peak = max(peak, proc.memory_info().rss)
-                except psutil.NoSuchProcess:
-                    pass
-            time.sleep(0.05)
-        seconds = time.perf_counter() - t0
-        result = res.get()
-    finally:
-        worker.terminate()
-        worker.wait(timeout=60)
-    return {"celery_processes": processes, "celery_seconds": round(seconds, 2),
-            "celery_peak_rss_mib_per_process": round(peak / 2**20), "celery_rows": result["rows"]}
+            app.conf.update(broker_url=broker, result_backend=broker)
+            time.sleep(3)  # worker start-up (not timed)
+            peak = 0
+            t0 = time.perf_counter()
+            res = app.send_task(task, kwargs=kwargs, queue=queue)
+            while not res.ready():
+                for proc in psutil.Process(wrapper.pid).children(recursive=True):
+                    try:
+                        peak = max(peak, proc.memory_info().rss)
+                    except psutil.NoSuchProcess:
+                        pass
+                time.sleep(0.05)
+            seconds = time.perf_counter() - t0
+            result = res.get()
+        finally:
+            for proc in psutil.Process(wrapper.pid).children():  # the celery main process: a warm shutdown
+                proc.send_signal(signal.SIGTERM)
+            wrapper.wait(timeout=120)
+        max_rss_kib = float(peak_file.read() or 0)
+    return {"seconds": round(seconds, 2), "result": result, "sampled_peak_rss_mib": round(peak / 2**20),
+            "max_rss_mib": round(max_rss_kib / 1024)}
 
 
 def _raw_pod_rows(data: Path, scenario: dict) -> int:

@@ -90,10 +90,15 @@ def run_ocp_and_cloud(provider: str, data: Path, scenario: dict, schema: str) ->
 
 def run_oracle(script: str, data: Path, out_dir: Path, schema: str, *extra: str) -> float:
     """Koku's SQL on the same data (an oracle script of ORACLE_DIR); its wall time in seconds."""
-    seconds, _peak, _ = child([ORACLE_PY, str(ORACLE / script), *extra, "--root", str(data), "--out", str(out_dir),
+    return run_oracle_measured(script, data, out_dir, schema, *extra)[0]
+
+
+def run_oracle_measured(script: str, data: Path, out_dir: Path, schema: str, *extra: str) -> tuple[float, float]:
+    """run_oracle, also returning the peak RSS (MiB) of the oracle's process."""
+    seconds, peak, _ = child([ORACLE_PY, str(ORACLE / script), *extra, "--root", str(data), "--out", str(out_dir),
                                "--schema", f"ref_{schema}", "--dsn", DSN, "--no-ui-crosscheck"])
     print(f"Koku's SQL (Trino SQL on DuckDB + PostgreSQL): {seconds:.1f} s")
-    return round(seconds, 1)
+    return round(seconds, 1), peak
 
 
 def main() -> int:

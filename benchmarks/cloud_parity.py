@@ -108,6 +108,18 @@ def cloud_keys(prov: str, cloud: dict) -> list[tuple[str, bool]]:
 
 
 def prepare_and_run(ds: Path, sc: dict, prov: str, schema: str, root: Path, markup: str, distribution: str) -> None:
+    env = prepare(ds, sc, prov, schema, root)
+    for cmd in run_commands(sc, prov, schema, markup, distribution):
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if r.returncode:
+            sys.exit(f"{' '.join(cmd[:3])} failed:\n{r.stdout}\n{r.stderr[-5000:]}")
+    res = json.loads(r.stdout)
+    print("rows", res["rows"], "timings", res["timings"])
+
+
+def prepare(ds: Path, sc: dict, prov: str, schema: str, root: Path) -> dict:
+    """A fresh tenant `schema` seeded as the oracle seeds it, and a data tree at `root` whose account folder is
+    that schema (symlinks into the dataset); returns the environment the runs need."""
     cloud, ptype = sc[prov], PROVIDERS[prov][0]
     shutil.rmtree(root, ignore_errors=True)
     for daily in (False, True):
@@ -137,17 +149,16 @@ def prepare_and_run(ds: Path, sc: dict, prov: str, schema: str, root: Path, mark
                 " (uuid, name, type) VALUES (%s,%s,%s)",
                 (cloud["source_uuid"], cloud.get("source_name", prov), ptype))
     conn.close()
-    env = dict(os.environ, POC_DATABASE_URL=URL, POC_DATA_ROOT=str(root))
+    return dict(os.environ, POC_DATABASE_URL=URL, POC_DATA_ROOT=str(root))
+
+
+def run_commands(sc: dict, prov: str, schema: str, markup: str = "0", distribution: str = "cpu") -> list[list[str]]:
+    """`poc-tasks run ocp` (the OCP summary the cloud flow needs), then `run ocp-on-<prov>`."""
     common = ["--schema", schema, "--cluster-id", sc["cluster_id"], "--cluster-alias", sc["cluster_alias"],
               "--start", sc["start_date"], "--end", sc["end_date"]]
-    for cmd in ([POC, "run", "ocp", "--source-uuid", sc["source_uuid"], *common],
-                [POC, "run", f"ocp-on-{prov}", "--ocp-source-uuid", sc["source_uuid"], f"--{prov}-source-uuid",
-                 cloud["source_uuid"], "--markup", markup, "--distribution", distribution, *common]):
-        r = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        if r.returncode:
-            sys.exit(f"{' '.join(cmd[:3])} failed:\n{r.stdout}\n{r.stderr[-5000:]}")
-    res = json.loads(r.stdout)
-    print("rows", res["rows"], "timings", res["timings"])
+    return [[POC, "run", "ocp", "--source-uuid", sc["source_uuid"], *common],
+            [POC, "run", f"ocp-on-{prov}", "--ocp-source-uuid", sc["source_uuid"], f"--{prov}-source-uuid",
+             sc[prov]["source_uuid"], "--markup", markup, "--distribution", distribution, *common]]
 
 
 TIE_TOL = 1.01e-9  # one unit in the 9th decimal of a numeric(33,9) column (+1% for the doubles' slack)
