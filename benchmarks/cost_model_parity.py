@@ -80,6 +80,21 @@ def koku_tag_params(rates: list[dict], metric: str) -> list[dict]:
     return out
 
 
+def tag_statements(days: int, scenario: dict, vm_report: bool, gpu: bool) -> list[tuple[str, str, dict]]:
+    """populate_tag_based_costs' Trino entries in its order: (metric, statement, extra parameters); the VM-core
+    ones need the VM table; GPU only when asked for (the summary run does it first, after Koku's Tag delete)."""
+    monthly = {"amortized_denominator": days, "cost_type": "Tag"}
+    cluster = {"cluster_id": scenario["cluster_id"], "cluster_alias": scenario["cluster_alias"]}
+    out = [("vm_cost_per_hour", "hourly_cost_vm_tag_based", {"use_fractional_hours": vm_report})]
+    if vm_report:
+        out += [("vm_core_cost_per_month", "monthly_vm_core_tag_based", monthly),
+                ("vm_core_cost_per_hour", "hourly_vm_core_tag_based", {})]
+    if gpu:
+        out.append(("gpu_cost_per_month", "monthly_cost_gpu", {**monthly, **cluster}))
+    out.append(("project_per_month", "monthly_project_tag_based", {**monthly, **cluster}))
+    return out
+
+
 def run_koku(conn, koku, render, schema, scenario, rp, rates, timings, vm_report: bool) -> None:
     start, end = scenario["start_date"], scenario["end_date"]
     first = dt.date.fromisoformat(start)
@@ -99,17 +114,7 @@ def run_koku(conn, koku, render, schema, scenario, rp, rates, timings, vm_report
                   "metric_type": "gpu"}
         oracle.execute_koku_script(conn, gpu_sql, params, render, None, timings, f"gpu {p['tag_key']}")
     # populate_tag_based_costs' VM entries, in its order (after Koku's Tag delete above)
-    for metric, name, extra in (
-        ("vm_cost_per_hour", "hourly_cost_vm_tag_based", {"use_fractional_hours": vm_report}),
-        ("vm_core_cost_per_month", "monthly_vm_core_tag_based",
-         {"amortized_denominator": days.day, "cost_type": "Tag"}),
-        ("vm_core_cost_per_hour", "hourly_vm_core_tag_based", {}),
-        ("project_per_month", "monthly_project_tag_based",
-         {"amortized_denominator": days.day, "cost_type": "Tag", "cluster_id": scenario["cluster_id"],
-          "cluster_alias": scenario["cluster_alias"]}),
-    ):
-        if metric in ("vm_core_cost_per_month", "vm_core_cost_per_hour") and not vm_report:
-            continue
+    for metric, name, extra in tag_statements(days.day, scenario, vm_report, gpu=False):
         for p in koku_tag_params(rates, metric):
             params = {**base, **p, **extra, "cost_model_id": sample_data.SAMPLE_COST_MODEL_UUID, "rate_uuid": None,
                       "custom_name": metric, "metric_type": "cpu"}
@@ -146,6 +151,161 @@ def run_koku(conn, koku, render, schema, scenario, rp, rates, timings, vm_report
                       "custom_name": metric, "metric_type": "cpu", "use_fractional_hours": vm_report}
             oracle.execute_koku_script(conn, koku.show(f"{SQL_DIR}/{name}.sql"), params, render, None, timings,
                                        f"{name} {rate_type}")
+
+
+RTU_KEY = ("usage_start,data_source,namespace,node,custom_name,metric_type,cost_model_rate_type,monthly_cost_type,"
+           "label_hash,cost_category_id")
+RTU_MONTHLY_DELETE = "koku/masu/database/sql/openshift/cost_model/delete_monthly_cost_rates_to_usage.sql"
+
+
+def koku_rate_info(rows: dict) -> dict:
+    """CostModelDBAccessor.rate_info_map over the sample's cost_model_rate rows: (metric, cost_type, tag_key) ->
+    (rate uuid, custom_name)."""
+    return {(r["metric"], r["cost_type"], r["tag_key"] or ""): (r["uuid"], r["custom_name"])
+            for r in rows["cost_model_rate"]}
+
+
+def run_koku_rtu(conn, koku, render, schema, scenario, rp, rows, timings, vm_report: bool,
+                 distribution: str) -> None:
+    """update_summary_cost_model_costs with use_rtu=True, the statements poc_tasks replaces, in Koku's order:
+    insert_usage_rates_to_usage's delete (every Infrastructure/Supplementary row without a monthly cost type or
+    with 'Tag'), populate_monthly_cost_sql(OCP_VM_CORE) with delete_monthly_cost_rates_to_usage.sql, the rtu
+    entries of populate_tag_based_costs, populate_vm_usage_costs' rtu statements."""
+    rates = rows["cost_model"][0]["rates"]
+    info = koku_rate_info(rows)
+    cm_id = rows["cost_model"][0]["uuid"]
+    start, end = scenario["start_date"], scenario["end_date"]
+    first = dt.date.fromisoformat(start)
+    days = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1) - dt.timedelta(days=1)
+    base = {"schema": schema, "start_date": start, "end_date": end, "year": scenario["year"],
+            "month": scenario["month"], "source_uuid": scenario["source_uuid"], "report_period_id": rp,
+            "cost_model_id": cm_id}
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("DELETE FROM {}.rates_to_usage WHERE usage_start >= %s AND usage_start <= %s "
+                            "AND source_uuid = %s AND report_period_id = %s AND cost_model_rate_type IN "
+                            "('Infrastructure', 'Supplementary') AND (monthly_cost_type IS NULL OR "
+                            "monthly_cost_type = 'Tag')").format(sql.Identifier(schema)),
+                    (start, end, scenario["source_uuid"], rp))
+    vm_rate = next((r for r in rates if r["metric"]["name"] == "vm_core_cost_per_month" and not r.get("tag_rates")),
+                   None)
+    if vm_report:
+        oracle.execute_koku_script(conn, koku.show(RTU_MONTHLY_DELETE), {**base, "cost_type": "OCP_VM_CORE"},
+                                   render, None, timings, "rtu vm core delete")
+    if vm_rate and vm_report:
+        amortized = Decimal(vm_rate["tiered_rates"][0]["value"]) / days.day
+        rate_uuid, custom = info.get(("vm_core_cost_per_month", vm_rate["cost_type"], ""), (None, None))
+        params = {**base, "rate": amortized, "cost_type": "OCP_VM_CORE", "rate_type": vm_rate["cost_type"],
+                  "distribution": distribution, "rate_uuid": rate_uuid, "custom_name": custom or "OCP_VM_CORE",
+                  "metric_type": "cpu" if distribution == "cpu" else "memory"}
+        oracle.execute_koku_script(conn, koku.show(f"{SQL_DIR}/monthly_vm_core_rtu.sql"), params, render, None,
+                                   timings, "rtu vm core")
+    for metric, name, extra in tag_statements(days.day, scenario, vm_report, gpu=True):
+        for p in koku_tag_params(rates, metric):
+            rate_uuid, custom = info.get((metric, p["rate_type"], p["tag_key"]), (None, metric))
+            params = {**base, **p, **extra, "rate_uuid": rate_uuid, "custom_name": custom,
+                      "metric_type": "gpu" if "gpu" in metric else "cpu"}
+            oracle.execute_koku_script(conn, koku.show(f"{SQL_DIR}/{name}_rtu.sql"), params, render, None, timings,
+                                       f"{name}_rtu {p['tag_key']}")
+    for rate_type in ("Infrastructure", "Supplementary"):
+        for metric, name in (("vm_cost_per_hour", "hourly_cost_virtual_machine"),
+                             ("vm_core_cost_per_hour", "hourly_vm_core")):
+            rate = next((r for r in rates if r["metric"]["name"] == metric and r["cost_type"] == rate_type
+                         and not r.get("tag_rates")), None)
+            if rate is None or (metric == "vm_core_cost_per_hour" and not vm_report):
+                continue
+            rate_uuid, custom = info.get((metric, rate_type, ""), (None, metric))
+            params = {**base, "rate_type": rate_type, "hourly_rate": float(rate["tiered_rates"][0]["value"]),
+                      "rate_uuid": rate_uuid, "custom_name": custom, "metric_type": "cpu",
+                      "use_fractional_hours": vm_report}
+            oracle.execute_koku_script(conn, koku.show(f"{SQL_DIR}/{name}_rtu.sql"), params, render, None, timings,
+                                       f"{name}_rtu {rate_type}")
+
+
+def export_rtu(conn, schema: str, source_uuid: str, out: Path, monthly_cost_type: str | None = None) -> int:
+    """rates_to_usage rows of the source (uuid left out), as Parquet for compare.py."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = ["usage_start", "usage_end", "report_period_id", "cost_model_id", "rate_id", "node", "namespace",
+            "cluster_id", "cluster_alias", "data_source", "persistentvolumeclaim", "pod_labels", "volume_labels",
+            "all_labels", "label_hash", "custom_name", "metric_type", "cost_model_rate_type", "monthly_cost_type",
+            "calculated_cost", "distributed_cost", "cost_category_id", "resource_id"]
+    select = sql.SQL(", ").join(
+        sql.SQL("{}::text").format(sql.Identifier(c)) if c in ("pod_labels", "volume_labels", "all_labels",
+                                                               "cost_model_id", "rate_id") else sql.Identifier(c)
+        for c in cols)
+    where = sql.SQL("source_uuid = %s") + (sql.SQL(" AND monthly_cost_type = %s") if monthly_cost_type else
+                                           sql.SQL(" AND (monthly_cost_type IS NULL OR monthly_cost_type <> "
+                                                   "'gpu_distributed')"))
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT {} FROM {}.rates_to_usage WHERE ").format(select, sql.Identifier(schema)) + where,
+                    (source_uuid, monthly_cost_type) if monthly_cost_type else (source_uuid,))
+        df = pd.DataFrame(cur.fetchall(), columns=cols)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), out)
+    return len(df)
+
+
+def _compare(work: Path, name: str, key: str) -> tuple[str, int]:
+    cmp = subprocess.run([sys.executable, str(ORACLE_DIR / "compare.py"), "--key", key,
+                          str(work / f"{name}_koku.parquet"), str(work / f"{name}_poc.parquet")],
+                         capture_output=True, text=True)
+    last = (cmp.stdout.strip().splitlines() or ["(no output)"])[-1]
+    if cmp.returncode:
+        print(cmp.stdout[-3000:])
+    return f"{last} (exit {cmp.returncode})", cmp.returncode
+
+
+def rtu_parity(conn, koku, render, schema, scenario, root, rp, rows, vm_report, distribution, work: Path) -> dict:
+    """The _rtu variants: Koku's into rates_to_usage, exported; poc_tasks' (use_rtu) in the same table after them
+    (its deletes must remove exactly Koku's rows); then the GPU distribution's rtu variant over the month."""
+    import calendar
+
+    from poc_tasks.db.tables_cost_model import ensure_cost_model_output_tables
+
+    conn.autocommit = False
+    ensure_cost_model_output_tables(conn, schema)
+    conn.commit()
+    conn.autocommit = True
+    timings: list = []
+    t0 = time.monotonic()
+    run_koku_rtu(conn, koku, render, schema, scenario, rp, rows, timings, vm_report, distribution)
+    t_koku = time.monotonic() - t0
+    n_koku = export_rtu(conn, schema, scenario["source_uuid"], work / "rtu_koku.parquet")
+    conn.autocommit = False
+    spec = OcpRunSpec.build(schema, scenario["source_uuid"], scenario["cluster_id"], scenario["start_date"],
+                            scenario["end_date"], scenario["cluster_alias"], rp)
+    t0 = time.monotonic()
+    res = run_cost_model(conn, root, spec, use_rtu=True)
+    t_poc = time.monotonic() - t0
+    conn.autocommit = True
+    n_poc = export_rtu(conn, schema, scenario["source_uuid"], work / "rtu_poc.parquet")
+    verdict, code = _compare(work, "rtu", RTU_KEY)
+    # distribute_unallocated_gpu_cost_rtu.sql over the whole month (Koku's two deletes first)
+    first = dt.date(int(scenario["year"]), int(scenario["month"]), 1)
+    last = first.replace(day=calendar.monthrange(first.year, first.month)[1])
+    params = {"schema": schema, "start_date": str(first), "end_date": str(last), "source_uuid": scenario["source_uuid"],
+              "cost_model_rate_type": "gpu_distributed", "report_period_id": rp, "year": scenario["year"],
+              "month": scenario["month"], "cost_model_id": rows["cost_model"][0]["uuid"], "distribution": distribution}
+    oracle.execute_koku_script(conn, koku.show(DIST_DELETE), params, render, None, [], "dist delete")
+    oracle.execute_koku_script(conn, koku.show(
+        "koku/masu/database/sql/openshift/cost_model/distribute_cost/delete_distributed_rates_to_usage.sql"),
+        params, render, None, [], "rtu dist delete")
+    oracle.execute_koku_script(conn, koku.show(f"{SQL_DIR}/distribute_cost/distribute_unallocated_gpu_cost_rtu.sql"),
+                               params, render, None, [], "rtu gpu distribution")
+    d_koku = export_rtu(conn, schema, scenario["source_uuid"], work / "rtudist_koku.parquet", "gpu_distributed")
+    conn.autocommit = False
+    spec = OcpRunSpec.build(schema, scenario["source_uuid"], scenario["cluster_id"], first, last,
+                            scenario["cluster_alias"], rp)
+    run_cost_model(conn, root, spec, steps=("gpu_distribution",), use_rtu=True)
+    conn.autocommit = True
+    d_poc = export_rtu(conn, schema, scenario["source_uuid"], work / "rtudist_poc.parquet", "gpu_distributed")
+    d_verdict, d_code = _compare(work, "rtudist", "usage_start,namespace,node,custom_name,metric_type")
+    print(f"rates_to_usage (rtu statements): Koku {n_koku} rows, poc_tasks {n_poc} rows; {verdict}")
+    print(f"rates_to_usage gpu_distributed: Koku {d_koku} rows, poc_tasks {d_poc} rows; {d_verdict}")
+    return {"code": code or d_code, "koku_rows": n_koku, "poc_rows": n_poc, "dist_rows": [d_koku, d_poc],
+            "seconds": {"koku_sql": round(t_koku, 3), "poc_tasks": round(t_poc, 3)},
+            "poc_steps": res["steps"]}
 
 
 TMP_CREATE = "koku/masu/database/sql/openshift/create_virtualization_tmp_table.sql"
@@ -189,10 +349,93 @@ def tmp_table_parity(conn, koku, render, schema, scenario, root, vm_report, work
     return counts[0], counts[1], f"{last} (exit {cmp.returncode})"
 
 
+VM_UI_SQL = "koku/masu/database/sql/openshift/ui_summary/reporting_ocp_vm_summary_p.sql"
+VM_UI_KEY = "usage_start,namespace,node,vm_name,cost_model_rate_type,persistentvolumeclaim,pod_labels"
+
+
+def add_vm_ui_edge_rows(conn, schema: str, root: str, vm_report: bool) -> int:
+    """Hand-made summary rows so that all three inserts of the VM UI statement have input (the sample's VMs run on
+    nodes without distributed costs, and their VM-report disks have no Storage rows): a platform_distributed row
+    per (day, namespace, node) of a VM pod, and, with a VM report, a Storage row per day for each of the VM's PVC
+    names (on the VM pod's node and namespace, with volume labels and costs)."""
+    import pyarrow.parquet as pq
+
+    table = sql.SQL("{}.reporting_ocpusagelineitem_daily_summary").format(sql.Identifier(schema))
+    vm_pod = sql.SQL("data_source = 'Pod' AND pod_labels ? 'vm_kubevirt_io_name' AND cost_model_rate_type IS NULL"
+                     " AND monthly_cost_type IS NULL")
+    with conn.cursor() as cur:
+        cur.execute(sql.SQL(
+            "INSERT INTO {t} (uuid, report_period_id, cluster_id, cluster_alias, data_source, usage_start, usage_end,"
+            " namespace, node, source_uuid, cost_model_rate_type, distributed_cost, raw_currency)"
+            " SELECT gen_random_uuid(), max(report_period_id), cluster_id, max(cluster_alias), 'Pod', usage_start,"
+            " usage_start, namespace, node, source_uuid, 'platform_distributed',"
+            " 0.25 + extract(day FROM usage_start)::numeric / 7, 'USD'"
+            " FROM {t} WHERE {vm} GROUP BY cluster_id, usage_start, namespace, node, source_uuid").format(
+            t=table, vm=vm_pod))
+        added = cur.rowcount
+        if vm_report:
+            pairs = set()
+            for path in Path(root).glob("data/parquet/**/vm_usage/**/*.parquet"):
+                if "/daily/" in str(path):
+                    continue
+                t = pq.read_table(path, columns=["vm_name", "vm_persistentvolumeclaim_name"])
+                pairs |= set(zip(*(t.column(c).to_pylist() for c in t.column_names), strict=True))
+            cur.execute(sql.SQL("SELECT DISTINCT persistentvolumeclaim FROM {t} WHERE data_source = 'Storage'").format(
+                t=table))
+            known = {r[0] for r in cur.fetchall()}
+            # only PVCs without Storage rows: a second row of a PVC on one day would leave Koku's DISTINCT ON pick
+            # to the database (documented; not a parity input)
+            for vm, pvc in sorted(p for p in pairs if p[0] and p[1] and p[1] not in known):
+                cur.execute(sql.SQL(
+                    "INSERT INTO {t} (uuid, report_period_id, cluster_id, cluster_alias, data_source, usage_start,"
+                    " usage_end, namespace, node, resource_id, persistentvolumeclaim, persistentvolume, storageclass,"
+                    " volume_labels, all_labels, persistentvolumeclaim_capacity_gigabyte_months,"
+                    " persistentvolumeclaim_usage_gigabyte_months, source_uuid, cost_model_rate_type,"
+                    " cost_model_volume_cost, raw_currency)"
+                    " SELECT gen_random_uuid(), max(report_period_id), cluster_id, max(cluster_alias), 'Storage',"
+                    " usage_start, usage_start, namespace, node, 'pv-' || %(pvc)s || '-' || %(vm)s, %(pvc)s,"
+                    " 'pv-' || %(pvc)s, 'gp3', jsonb_build_object('disk', %(pvc)s, 'vm_kubevirt_io_name', %(vm)s),"
+                    " jsonb_build_object('disk', %(pvc)s), 0.5, 0.125, source_uuid, 'Infrastructure',"
+                    " 0.75 + extract(day FROM usage_start)::numeric / 3, 'USD'"
+                    " FROM {t} WHERE {vm_pod} AND pod_labels->>'vm_kubevirt_io_name' = %(vm)s"
+                    " GROUP BY cluster_id, usage_start, namespace, node, source_uuid").format(t=table, vm_pod=vm_pod),
+                    {"pvc": pvc, "vm": vm})
+                added += cur.rowcount
+    return added
+
+
+def vm_ui_parity(conn, koku, render, schema, scenario, root, vm_report, work: Path) -> tuple[int, int, str]:
+    """_populate_virtualization_ui_summary_table: Koku's tmp table (self_hosted populate SQL) and its PostgreSQL
+    UI statement, then poc_tasks' step vm_ui_summary; reporting_ocp_vm_summary_p compared row by row."""
+    from poc_tasks.db.tables_cost_model import ensure_cost_model_output_tables
+
+    conn.autocommit = False
+    ensure_cost_model_output_tables(conn, schema)
+    conn.commit()
+    conn.autocommit = True
+    u = "c" * 32
+    base = {"schema": schema, "start_date": scenario["start_date"], "end_date": scenario["end_date"],
+            "source_uuid": scenario["source_uuid"], "year": scenario["year"], "month": scenario["month"], "uuid": u}
+    oracle.execute_koku_script(conn, koku.show(TMP_CREATE), base, render, None, [], "tmp create")
+    name = "populate_vm_tmp_table_with_vm_report.sql" if vm_report else "populate_vm_tmp_table.sql"
+    oracle.execute_koku_script(conn, koku.show(f"koku/masu/database/self_hosted_sql/openshift/{name}"), base, render,
+                               None, [], "tmp populate")
+    oracle.execute_koku_script(conn, koku.show(VM_UI_SQL), base, render, None, [], "vm ui")
+    n_koku = export_table(conn, schema, "reporting_ocp_vm_summary_p", work / "vmui_koku.parquet", skip=("id",))
+    conn.autocommit = False
+    spec = OcpRunSpec.build(schema, scenario["source_uuid"], scenario["cluster_id"], scenario["start_date"],
+                            scenario["end_date"], scenario["cluster_alias"])
+    run_cost_model(conn, root, spec, steps=("vm_ui_summary",))
+    conn.autocommit = True
+    n_poc = export_table(conn, schema, "reporting_ocp_vm_summary_p", work / "vmui_poc.parquet", skip=("id",))
+    verdict, _code = _compare(work, "vmui", VM_UI_KEY)
+    return n_koku, n_poc, verdict
+
+
 GPU_UI_KEY = "usage_start,namespace,node,vendor_name,model_name,mig_profile,mig_instance_id,gpu_uuid"
 
 
-def export_table(conn, schema: str, table: str, out: Path) -> int:
+def export_table(conn, schema: str, table: str, out: Path, skip: tuple[str, ...] = ()) -> int:
     """Every row of schema.table as Parquet (json/uuid as text, numerics as decimals), for compare.py."""
     import pandas as pd
     import pyarrow as pa
@@ -203,10 +446,10 @@ def export_table(conn, schema: str, table: str, out: Path) -> int:
                     "AND table_name = %s ORDER BY ordinal_position", (schema, table))
         cols = cur.fetchall()
         select = sql.SQL(", ").join(
-            sql.SQL("{}::text").format(sql.Identifier(c)) if t in ("uuid", "jsonb") else sql.Identifier(c)
-            for c, t in cols)
+            sql.SQL("{}::text").format(sql.Identifier(c)) if t in ("uuid", "jsonb", "ARRAY") else sql.Identifier(c)
+            for c, t in cols if c not in skip)
         cur.execute(sql.SQL("SELECT {} FROM {}.{}").format(select, sql.Identifier(schema), sql.Identifier(table)))
-        df = pd.DataFrame(cur.fetchall(), columns=[c for c, _t in cols])
+        df = pd.DataFrame(cur.fetchall(), columns=[c for c, _t in cols if c not in skip])
     pq.write_table(pa.Table.from_pandas(df, preserve_index=False), out)
     return len(df)
 
@@ -291,6 +534,41 @@ def export(conn, schema, source_uuid, out: Path, rate_type: str | None = None) -
     return len(df)
 
 
+def timing_only(args) -> int:
+    """Koku's cost-model statements and poc_tasks' steps on a kept schema, each variant timed (the 50-node month's
+    performance table in docs/cost-model.md). Koku's rows are replaced by poc_tasks' and back: deletes included."""
+    scenario = json.loads((Path(args.root) / "scenario.json").read_text())
+    schema, rp = args.schema or scenario["schema"], args.timing_only
+    start = dt.date.fromisoformat(scenario["start_date"])
+    end = dt.date.fromisoformat(scenario["end_date"])
+    rows = sample_data.cost_model_rows(scenario["source_uuid"], start, end, rate_type=args.rate_type,
+                                       distribution=args.distribution)
+    conn = psycopg2.connect(args.dsn)
+    conn.autocommit = True
+    koku = oracle.KokuSource(args.koku_git_dir)
+    render, _ = oracle.make_renderers("builtin")
+    spec = OcpRunSpec.build(schema, scenario["source_uuid"], scenario["cluster_id"], start, end,
+                            scenario["cluster_alias"], rp)
+    out: dict = {}
+    for label, fn in (
+        ("koku_sql", lambda: run_koku(conn, koku, render, schema, scenario, rp, rows["cost_model"][0]["rates"], [],
+                                      True)),
+        ("koku_sql_rtu", lambda: run_koku_rtu(conn, koku, render, schema, scenario, rp, rows, [], True,
+                                              args.distribution)),
+        ("poc_tasks", lambda: run_cost_model(conn, args.root, spec)),
+        ("poc_tasks_rtu", lambda: run_cost_model(conn, args.root, spec, use_rtu=True)),
+    ):
+        conn.autocommit = label.startswith("koku")
+        t0 = time.monotonic()
+        fn()
+        out[label] = round(time.monotonic() - t0, 2)
+        conn.autocommit = True
+        print(label, out[label], flush=True)
+    print(json.dumps(out))
+    conn.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dsn", default=os.environ.get("ORACLE_DSN", "host=127.0.0.1 user=postgres dbname=postgres"))
@@ -306,9 +584,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clean", action="store_true", help="sample without mid-day label changes")
     ap.add_argument("--gpu-vendor", default="NVIDIA",
                     help="the vendor the sample cost model's NVIDIA GPU rate is keyed on (nise data: nvidia)")
+    ap.add_argument("--distribution", default="cpu", choices=["cpu", "memory"],
+                    help="the cost model's distribution (routes the OCP_VM_CORE rtu rows; the VM UI's shares)")
+    ap.add_argument("--no-rtu", action="store_true", help="skip the _rtu variants")
+    ap.add_argument("--no-vm-ui-edge-rows", action="store_true",
+                    help="run the VM UI statement on the summary as it is (no hand-made distributed/Storage rows)")
     ap.add_argument("--without-vm-report", action="store_true",
                     help="drop the VM report after adding VMs (Koku then counts VM hours from the pods' raw rows)")
+    ap.add_argument("--timing-only", metavar="REPORT_PERIOD_ID", type=int,
+                    help="on a schema kept by an earlier --keep run of the same --root (and cost model): only time "
+                         "Koku's statements (both variants) and poc_tasks' steps (both variants), no comparison")
     args = ap.parse_args(argv)
+    if args.timing_only:
+        return timing_only(args)
 
     work = Path(tempfile.mkdtemp(prefix="cmparity-"))
     root = args.root
@@ -335,7 +623,8 @@ def main(argv: list[str] | None = None) -> int:
     rp, schema = meta["report_period_id"], args.schema or scenario["schema"]
     start = dt.date.fromisoformat(scenario["start_date"])
     end = dt.date.fromisoformat(scenario["end_date"])
-    rows = sample_data.cost_model_rows(scenario["source_uuid"], start, end, rate_type=args.rate_type)
+    rows = sample_data.cost_model_rows(scenario["source_uuid"], start, end, rate_type=args.rate_type,
+                                       distribution=args.distribution)
     for table in ("cost_model", "price_list"):
         for rate in rows[table][0]["rates"]:
             if (rate.get("tag_rates") or {}).get("tag_key") == "NVIDIA":
@@ -376,6 +665,13 @@ def main(argv: list[str] | None = None) -> int:
           f"poc_tasks {tmp_poc} rows; {tmp_verdict}")
     d_koku, d_poc, d_verdict = gpu_distribution_parity(conn, koku, render, schema, scenario, root, rp, work)
     print(f"gpu_distributed rows: Koku {d_koku}, poc_tasks {d_poc}; {d_verdict}")
+    edge = add_vm_ui_edge_rows(conn, schema, root, vm_report) if not args.no_vm_ui_edge_rows else 0
+    vmui_koku, vmui_poc, vmui_verdict = vm_ui_parity(conn, koku, render, schema, scenario, root, vm_report, work)
+    print(f"(VM UI input: {edge} hand-made distributed and VM-disk Storage rows added to the summary)")
+    print(f"reporting_ocp_vm_summary_p: Koku {vmui_koku} rows, poc_tasks {vmui_poc} rows; {vmui_verdict}")
+    rtu = {"code": 0}
+    if not args.no_rtu:
+        rtu = rtu_parity(conn, koku, render, schema, scenario, root, rp, rows, vm_report, args.distribution, work)
     gpu_koku, gpu_poc, gpu_verdict = gpu_ui_parity(conn, koku, render, schema, scenario, root, rows, work)
     print(f"reporting_ocp_gpu_summary_p (usage only): Koku {gpu_koku} rows, poc_tasks {gpu_poc} rows; {gpu_verdict}")
 
@@ -384,6 +680,7 @@ def main(argv: list[str] | None = None) -> int:
                 "features": scenario.get("features", {}).get("cost_model")})
     print(json.dumps({"dataset": dataset,
                       "koku_rows": n_koku, "poc_rows": n_poc, "poc_steps": result["steps"],
+                      "rtu": {k: v for k, v in rtu.items() if k != "code"},
                       "seconds": {"oracle_load_and_summary": round(t_load, 2), "koku_sql": round(t_koku, 3),
                                   "poc_tasks": round(t_poc, 3)}}, indent=1, default=str))
     if not args.keep:
@@ -391,7 +688,7 @@ def main(argv: list[str] | None = None) -> int:
             cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
     conn.close()
     return (cmp.returncode or int("exit 0" not in tmp_verdict) or int("exit 0" not in gpu_verdict)
-            or int("exit 0" not in d_verdict))
+            or int("exit 0" not in d_verdict) or int("exit 0" not in vmui_verdict) or rtu["code"])
 
 
 if __name__ == "__main__":

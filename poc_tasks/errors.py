@@ -25,8 +25,12 @@ class InputFileError(PocTasksError):
     def __init__(self, path: str, message: str, column: str | None = None) -> None:
         self.path = path
         self.column = column
+        self.message = message
         where = f"{path}" + (f", column {column!r}" if column else "")
         super().__init__(f"{where}: {message}")
+
+    def __reduce__(self) -> tuple:  # pickled whole (a chunk's worker process sends it to the run's process)
+        return type(self), (self.path, self.message, self.column), self.__dict__
 
 
 class ConfigurationError(PocTasksError):
@@ -43,7 +47,11 @@ class KokuRowMissing(PocTasksError):
     def __init__(self, table: str, what: str, message: str) -> None:
         self.table = table
         self.what = what
+        self.message = message
         super().__init__(f"{table}: {what} is missing: {message}")
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.table, self.what, self.message), self.__dict__
 
 
 class OwnershipConflict(InvalidArgument):

@@ -16,6 +16,7 @@ from typing import Any
 
 from poc_tasks.db.parallel_writes import write_tables
 from poc_tasks.io.staging import Stage, sweep_stale_stages
+from poc_tasks.parallel_chunks import compute_chunks
 from poc_tasks.retry import with_retries
 from poc_tasks.settings import Settings
 
@@ -90,9 +91,7 @@ def _run(settings: Settings, stage: Stage, prepare: Callable[[Stage], dict[str, 
          finalize: Callable[..., dict[str, Any]], progress: Progress, t0: float) -> dict[str, Any]:
     try:
         manifest = with_retries("prepare", lambda: prepare(stage), settings)
-        chunks = [with_retries(f"compute_chunk {a}..{b}", lambda a=a, b=b: compute_chunk(settings, stage, a, b,
-                                                                                          progress), settings)
-                  for a, b in manifest["chunks"]]
+        chunks = compute_chunks(settings, stage, manifest["chunks"], compute_chunk, progress)  # in processes
         t1 = time.perf_counter()
         progress("write", {"tables": len(manifest["tables"])})
         written = write_tables(manifest["tables"], lambda t: with_retries(  # staged: no table changes yet

@@ -9,8 +9,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from poc_tasks.errors import InvalidArgument
-from poc_tasks.validate import check_text, parse_date, validate_schema, validate_uuid
+from poc_tasks.validate import check_text, date_range, optional_int, validate_schema, validate_uuid
 
 
 def days_in_range(start: dt.date, end: dt.date) -> list[dt.date]:
@@ -65,20 +64,8 @@ class OcpRunSpec(TenantMonthPaths):
         source = validate_uuid(source_uuid)
         cid = check_text(cluster_id, "cluster_id", 50)
         alias = check_text(cluster_alias if cluster_alias else cid, "cluster_alias", 256)
-        start = parse_date(start_date, "start_date")
-        end = parse_date(end_date, "end_date")
-        if end < start:
-            raise InvalidArgument(f"end_date {end} is before start_date {start}")
-        if (start.year, start.month) != (end.year, end.month):
-            # Koku's callers split ranges by month before summarising; so do we.
-            raise InvalidArgument(f"start_date {start} and end_date {end} are not in the same month")
-        rp: int | None = None
-        if report_period_id is not None:
-            try:
-                rp = int(report_period_id)
-            except (TypeError, ValueError) as exc:
-                raise InvalidArgument(f"report_period_id {report_period_id!r} is not an integer") from exc
-        return cls(schema, source, cid, alias, start, end, rp)
+        start, end = date_range(start_date, end_date)
+        return cls(schema, source, cid, alias, start, end, optional_int(report_period_id, "report_period_id"))
 
     @property
     def days(self) -> list[dt.date]:

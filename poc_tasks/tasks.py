@@ -731,15 +731,30 @@ def ocp_infrastructure_map(self, schema_name: str, start_date: str, end_date: st
 @app.task(name="poc_tasks.shadow_compare", bind=True, acks_late=True)
 def shadow_compare(self, schema_name: str, source_uuid: str, start_date: str, end_date: str,
                    cluster_id: str | None = None, cluster_alias: str | None = None,
-                   report_period_id: int | None = None, tracing_id: str | None = None) -> dict[str, Any]:
-    """Compute poc_tasks' OCP rows for a range Trino already summarised, without writing them; compare with
-    the live table; store the verdict in <schema>.poc_shadow_comparison and write the report (JSON + HTML)
-    under POC_SHADOW_REPORT_ROOT (default DATA_ROOT/poc_tasks_reports). Returns the verdict's summary."""
+                   report_period_id: int | None = None, tracing_id: str | None = None,
+                   provider_type: str | None = None, bill_id: int | None = None,
+                   markup_value: float | str | None = None, invoice_month: str | None = None) -> dict[str, Any]:
+    """Compute poc_tasks' rows for a range Trino already summarised, without writing them; compare with the live
+    table; store the verdict in <schema>.poc_shadow_comparison and write the report (JSON + HTML) under
+    POC_SHADOW_REPORT_ROOT (default DATA_ROOT/poc_tasks_reports). Returns the verdict's summary.
+
+    OCP by default (cluster and report period read from the live report period when not given). With
+    ``provider_type`` AWS-daily, AWS-EC2-compute, Azure-daily or GCP-daily: that cloud daily summary with the
+    arguments Koku's summary updater passed to Trino (bill_id, markup_value, GCP's invoice_month)."""
+    settings = Settings.from_env()
+    progress = _progress(self, self.request.id or "")
+    if provider_type not in (None, "", "OCP"):
+        from poc_tasks.compare.daily import daily_spec_for, shadow_compare_daily
+
+        spec = daily_spec_for(provider_type, schema_name, source_uuid, start_date, end_date, bill_id, markup_value,
+                              invoice_month)
+        LOG.info("shadow_compare %s schema=%s source=%s %s..%s tracing_id=%s", provider_type, spec.schema_name,
+                 spec.source_uuid, spec.start_date, spec.end_date, tracing_id)
+        return shadow_compare_daily(spec, settings, tracing_id=tracing_id, progress=progress)
     from poc_tasks.compare.shadow import resolve_ocp_spec, shadow_compare_ocp
 
-    settings = Settings.from_env()
     spec = resolve_ocp_spec(settings, schema_name, source_uuid, start_date, end_date, cluster_id, cluster_alias,
                             report_period_id)
     LOG.info("shadow_compare schema=%s source=%s %s..%s tracing_id=%s", spec.schema_name, spec.source_uuid,
              spec.start_date, spec.end_date, tracing_id)
-    return shadow_compare_ocp(spec, settings, tracing_id=tracing_id, progress=_progress(self, self.request.id or ""))
+    return shadow_compare_ocp(spec, settings, tracing_id=tracing_id, progress=progress)

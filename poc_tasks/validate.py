@@ -51,6 +51,27 @@ def parse_date(value: Any, what: str) -> dt.date:
     raise InvalidArgument(f"{what} {value!r} is not an ISO date (YYYY-MM-DD)")
 
 
+def date_range(start_date: Any, end_date: Any, *, one_month: bool = True) -> tuple[dt.date, dt.date]:
+    """(start, end) of a run's inclusive range: ISO dates, end not before start and, with `one_month`, both in one
+    calendar month (Koku's callers split their ranges by month before summarising)."""
+    start, end = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
+    if end < start:
+        raise InvalidArgument(f"end_date {end} is before start_date {start}")
+    if one_month and (start.year, start.month) != (end.year, end.month):
+        raise InvalidArgument(f"start_date {start} and end_date {end} are not in the same month")
+    return start, end
+
+
+def optional_int(value: Any, what: str) -> int | None:
+    """None for None, else the integer (an id such as bill_id or report_period_id); InvalidArgument otherwise."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"{what} {value!r} is not an integer") from exc
+
+
 def check_text(value: Any, what: str, max_len: int) -> str:
     if not isinstance(value, str) or not value or len(value) > max_len or "\x00" in value:
         raise InvalidArgument(f"{what} {value!r} must be a non-empty string of at most {max_len} characters")

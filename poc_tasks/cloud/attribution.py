@@ -15,7 +15,7 @@ Arithmetic is float64 with SQL NULL semantics (NaN), in the order Koku's SQL wri
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,17 +130,20 @@ def pv_capacity_contributions(matched_ids: set[str], ocp_all: pd.DataFrame) -> p
     return g.rename(columns={"resource_id_cloud": "resource_id"})[cols]
 
 
-def pv_capacity_totals(contributions: pd.DataFrame) -> dict[str, tuple[float, int]]:
+def pv_capacity_totals(contributions: pd.DataFrame,
+                       per: Sequence[str] = ("persistentvolume", "resource_id", "cluster_id"),
+                       key: str = "resource_id", count: str = "cluster_id") -> dict[str, tuple[float, int]]:
     """resource -> (total_pv_capacity, cluster_count) over a chunk's contributions: per (volume, resource,
-    cluster) the largest capacity, summed per resource; distinct clusters counted."""
+    cluster) the largest capacity, summed per resource; distinct clusters counted (GCP: per (disk, volume),
+    volumes counted)."""
     if contributions.empty:
         return {}
-    per_pv = sql_group(contributions, ["persistentvolume", "resource_id", "cluster_id"], {PVC_CAPACITY: "max"})
+    per_pv = sql_group(contributions, list(per), {PVC_CAPACITY: "max"})
     out: dict[str, tuple[float, int]] = {}
-    for rid, g in per_pv.groupby("resource_id", sort=False):
+    for rid, g in per_pv.groupby(key, sort=False):
         caps = g[PVC_CAPACITY].to_numpy(dtype=float)
         total = float(np.nansum(caps)) if np.isfinite(caps).any() else float("nan")
-        out[rid] = (total, int(g["cluster_id"].dropna().nunique()))
+        out[rid] = (total, int(g[count].dropna().nunique()))
     return out
 
 

@@ -12,10 +12,10 @@ read a day at a time by ``lineitem_usagestartdate``.
 :func:`daily_temp` is Koku's step 1 output for the lines of one day (``managed_aws_openshift_daily_temp``):
 derived columns, resource-id match, tag match; :func:`ebs_capacities` is step 2's disk capacity.
 
-A chunk's first pass (:func:`_pass_one`) reads resource ids (and tag texts when the matched tags must be discovered
+A chunk's first pass (:func:`pass_one`) reads resource ids (and tag texts when the matched tags must be discovered
 from the Parquet): which lines can match, the EBS capacity of each disk and day, each disk's total PV capacity over
 the chunk. Then per day the matched lines are attributed in parts of about POC_BUCKET_ROWS step-2 rows
-(:func:`_day_rows`), so that memory stays bounded on big clusters.
+(:func:`day_rows`), so that memory stays bounded on big clusters.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import datetime as dt
 import logging
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,9 +36,9 @@ from psycopg2 import sql
 from psycopg2.extras import execute_values
 
 from poc_tasks.cloud import attribution as attr
-from poc_tasks.cloud import tenant
+from poc_tasks.cloud import project, tenant
 from poc_tasks.cloud.attribution import CloudProfile
-from poc_tasks.cloud.frames import mapped_once, text_column
+from poc_tasks.cloud.frames import mapped_once, nullif_empty, renamed_texts, text_column
 from poc_tasks.cloud.jsontext import candidate_string
 from poc_tasks.cloud.matching import (
     SuffixMatcher,
@@ -50,8 +49,7 @@ from poc_tasks.cloud.matching import (
 )
 from poc_tasks.cloud.ocp_input import read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable
-from poc_tasks.cloud.project import project_rows
-from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, bucket_rows, line_parts
+from poc_tasks.cloud.provider import ChunkContext, ChunkState, DaySources, bucket_rows, line_parts, module_provider
 from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.db.connection import qualified
@@ -66,8 +64,7 @@ __all__ = [
     "COSTS",
     "MARKUPS",
     "CLOUD_ATTRIBUTES",
-    "AwsSources",
-    "open_aws_sources",
+    "open_sources",
     "daily_temp",
     "ebs_capacities",
     "hours_in_month",
@@ -111,29 +108,9 @@ TEMP_COLUMNS = ["row_uuid", "resource_id", "product_code", "usage_start", "usage
                 "data_transfer_direction", "currency_code", *COSTS, "resource_id_matched", "matched_tag"]
 
 
-@dataclass
-class AwsSources:
-    daily: ParquetSource
-    raw: ParquetSource
-
-    def rows_read(self) -> int:
-        return self.daily.rows_read + self.raw.rows_read
-
-    def bytes_read(self) -> int:
-        return self.daily.bytes_read + self.raw.bytes_read
-
-    def folder(self) -> str:
-        return self.daily.files[0].rsplit("/", 1)[0] if self.daily.files else "aws_line_items_daily"
-
-    def read_day(self, day: dt.date, columns: list[str]) -> pa.Table | None:
-        """Every daily line of the day with the given columns (one day of CUR lines, never more)."""
-        parts = [t for _path, t in self.daily.read_day(day, columns)]
-        return pa.concat_tables(parts) if parts else None
-
-
-def open_aws_sources(root: str, account: str, source_uuid: str, year: str, month: str,
+def open_sources(root: str, account: str, source_uuid: str, year: str, month: str,
                      storage_options: dict[str, Any] | None = None,
-                     index: dict[str, Any] | None = None) -> AwsSources:
+                     index: dict[str, Any] | None = None) -> DaySources:
     """The AWS source-month's daily and raw Parquet in Koku's layout; no daily file is MissingInputData."""
     fs = filesystem(root, storage_options)
     daily_dir = provider_prefix(root, account, "AWS", source_uuid, year, month, daily=True)
@@ -146,12 +123,7 @@ def open_aws_sources(root: str, account: str, source_uuid: str, year: str, month
     if not daily.files:
         raise MissingInputData(f"no aws_line_items_daily Parquet for AWS source {source_uuid} {year}-{month} "
                                f"under {daily_dir}")
-    return AwsSources(daily, raw)
-
-
-def _nullif_empty(col: pd.Series) -> pd.Series:
-    col = text_column(col)
-    return col.where(col != "", None)
+    return DaySources({(year, month): daily}, raw)
 
 
 def _contains_lower(col: pd.Series, needle: str) -> np.ndarray:
@@ -175,7 +147,7 @@ def transfer_direction(product_code: pd.Series, family: pd.Series, usage_type: p
 
 def product_code(billing_entity: pd.Series, product_name: pd.Series, code: pd.Series) -> pd.Series:
     """Marketplace lines are named by their product name (if any), others by lineitem_productcode; '' is NULL."""
-    name, code_n = _nullif_empty(product_name), _nullif_empty(code)
+    name, code_n = nullif_empty(product_name), nullif_empty(code)
     marketplace = (billing_entity == "AWS Marketplace").fillna(False).to_numpy(dtype=bool)
     return pd.Series(np.where(marketplace, name.where(name.notna(), code_n), code_n), index=code.index,
                      dtype=object)
@@ -196,6 +168,13 @@ def costs(line_type: pd.Series, unblended: pd.Series, blended: pd.Series,
     }
 
 
+# step 1's text columns: {temp column: CUR column}, as text / with '' as NULL
+_TEXTS = {"row_uuid": "row_uuid", "usage_account_id": "lineitem_usageaccountid", "aws_cost_category": "costcategory"}
+_NULLIF = dict(availability_zone="lineitem_availabilityzone", product_family="product_productfamily",
+               instance_type="product_instancetype", region="product_region", unit="pricing_unit",
+               currency_code="lineitem_currencycode")
+
+
 def daily_temp(day_table: pa.Table, matcher: SuffixMatcher, candidates: list[str],
                enabled_aws_keys: Iterable[str], path_hint: str = "aws_line_items_daily") -> pd.DataFrame:
     """Koku's step 1 for one day of daily CUR lines: the lines that belong to the cluster, in the temp shape.
@@ -213,22 +192,14 @@ def daily_temp(day_table: pa.Table, matcher: SuffixMatcher, candidates: list[str
                                    path_hint, "resourcetags")
     df, rid, resource_matched = df[keep], rid[keep], resource_matched[keep]
     out = pd.DataFrame({
-        "row_uuid": text_column(df["row_uuid"]),
+        **renamed_texts(df, _TEXTS, _NULLIF),
         "resource_id": rid.where(rid != "", None),
         "product_code": product_code(df["bill_billingentity"], df["product_productname"], df["lineitem_productcode"]),
         "usage_start": df[TIME].dt.date,
-        "usage_account_id": text_column(df["lineitem_usageaccountid"]),
-        "availability_zone": _nullif_empty(df["lineitem_availabilityzone"]),
-        "product_family": _nullif_empty(df["product_productfamily"]),
-        "instance_type": _nullif_empty(df["product_instancetype"]),
-        "region": _nullif_empty(df["product_region"]),
-        "unit": _nullif_empty(df["pricing_unit"]),
         "tags": tags,
-        "aws_cost_category": text_column(df["costcategory"]),
         "usage_amount": df["lineitem_usageamount"].to_numpy(dtype=float),
         "data_transfer_direction": transfer_direction(df["lineitem_productcode"], df["product_productfamily"],
                                                       df["lineitem_usagetype"], df["lineitem_operation"]),
-        "currency_code": _nullif_empty(df["lineitem_currencycode"]),
         **costs(df["lineitem_lineitemtype"], df["lineitem_unblendedcost"], df["lineitem_blendedcost"],
                 df["savingsplan_savingsplaneffectivecost"]),
         "resource_id_matched": resource_matched,
@@ -290,7 +261,7 @@ CATEGORY_SUMMARY = "reporting_ocpawscategory_summary"
 LOG = logging.getLogger(__name__)
 
 
-def _accounts(sources: AwsSources, start: dt.date, end: dt.date) -> tuple[set[str], str | None]:
+def _accounts(sources: DaySources, start: dt.date, end: dt.date) -> tuple[set[str], str | None]:
     """Usage accounts of the range and the bill's payer (Koku: the first distinct bill_payeraccountid)."""
     lo = dt.datetime(start.year, start.month, start.day)
     hi = dt.datetime(end.year, end.month, end.day) + dt.timedelta(days=1)
@@ -320,7 +291,7 @@ def account_aliases(conn: Connection, schema: str) -> dict[str, tuple[int, str |
         return {r[0]: (int(r[1]), r[2]) for r in cur.fetchall()}
 
 
-def _prepare_tenant(conn: Connection, spec: CloudRunSpec, sources: AwsSources) -> dict[str, Any]:
+def prepare_tenant(conn: Connection, spec: CloudRunSpec, sources: DaySources) -> dict[str, Any]:
     """AWSReportParquetProcessor.create_bill (billing_resource 'aws', the payer; bill_type NULL) and the account
     aliases of the range's accounts; the manifest carries every alias (id, name)."""
     accounts, payer = _accounts(sources, spec.start_date, spec.end_date)
@@ -360,7 +331,7 @@ def postgres_matched_tags(conn: Connection, schema: str) -> list[str]:
     return sorted({candidate_string(k, v) for k, v in rows})
 
 
-def _pass_one(ctx: ChunkContext, conn: Connection) -> ChunkState:
+def pass_one(ctx: ChunkContext, conn: Connection) -> ChunkState:
     """Narrow pass over the chunk's days: matchable resource ids, each disk's EBS capacity per day, the PV capacity
     contributions (totals over the chunk) and, when discovering, the (key, value) pairs of the texts that hold a
     matched key (a 50,000-pod chunk has ~29 k distinct label texts but far fewer distinct pairs)."""
@@ -397,7 +368,7 @@ def _pass_one(ctx: ChunkContext, conn: Connection) -> ChunkState:
     return state
 
 
-def _discovery(_ctx: ChunkContext, state: ChunkState, _conn: Connection) -> list[str]:
+def discovery_pairs(_ctx: ChunkContext, state: ChunkState, _conn: Connection) -> list[str]:
     """Koku's Trino matched-tag query over the chunk's pairs (pass one)."""
     return matched_tags_from_pairs(state.data["cloud_pairs"], state.data["ocp_pairs"])
 
@@ -413,7 +384,7 @@ def _line_groups(temp: pd.DataFrame, pre: pd.DataFrame, namespaces: int) -> pd.S
     return pd.Series(1 + np.where(tagged, 2 * namespaces, est), index=temp.index)
 
 
-def _day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Sequence[str],
+def day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Sequence[str],
               conn: Connection) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
     """Pass 2 for one day: the matched lines, then per part of them the step-2 rows and the final rows."""
     spec, manifest, data = ctx.spec, ctx.manifest, state.data
@@ -450,22 +421,22 @@ def _day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Se
         yield part, attr.concat_rows(final_parts)
 
 
-def _project_rows(ctx: ChunkContext, final: pd.DataFrame, tag_keys: frozenset[str]) -> pd.DataFrame:
+def project_rows(final: pd.DataFrame, tag_keys: frozenset[str], ctx: ChunkContext) -> pd.DataFrame:
     """Step 3, with the account alias names the tag values carry; Koku's insert fails on a NULL product code: say
     so, write nothing."""
-    project = project_rows(final, tag_keys, PROFILE).rename(columns={"category_json": "aws_cost_category"})
-    if not project.empty and project["product_code"].isna().any():
-        bad = project.loc[project["product_code"].isna(), "resource_id"].dropna().unique()[:3]
-        raise InputFileError(ctx.sources.folder(), f"matched CUR lines of {project['usage_start'].iloc[0]} have no "
+    rows = project.project_rows(final, tag_keys, PROFILE).rename(columns={"category_json": "aws_cost_category"})
+    if not rows.empty and rows["product_code"].isna().any():
+        bad = rows.loc[rows["product_code"].isna(), "resource_id"].dropna().unique()[:3]
+        raise InputFileError(ctx.sources.folder(), f"matched CUR lines of {rows['usage_start'].iloc[0]} have no "
                              f"product code (lineitem_productcode is empty; e.g. resources {list(bad)}); Koku's insert "
                              f"into {OCPAWS_PROJECT_TABLE} fails on them (product_code is NOT NULL)",
                              "lineitem_productcode")
     names = {k: v[1] for k, v in ctx.manifest["aliases"].items()}
-    project["account_alias"] = project["usage_account_id"].map(lambda a: names.get(a) if isinstance(a, str) else None)
-    return project
+    rows["account_alias"] = rows["usage_account_id"].map(lambda a: names.get(a) if isinstance(a, str) else None)
+    return rows
 
 
-def _check_ui(ctx: ChunkContext, ui: dict[str, pd.DataFrame], day: dt.date) -> None:
+def check_ui(ctx: ChunkContext, ui: dict[str, pd.DataFrame], day: dt.date) -> None:
     """Koku's inserts into the UI tables fail on a NULL currency: say so, write nothing."""
     for name, rows in ui.items():
         if not rows.empty and rows["currency_code"].isna().any():
@@ -525,7 +496,7 @@ def update_category_summary(conn: Connection, schema: str, bill_ids: Sequence[in
         return cur.rowcount
 
 
-def _finalize_steps(conn: Connection, manifest: dict[str, Any]) -> dict[str, int]:
+def finalize_steps(conn: Connection, manifest: dict[str, Any]) -> dict[str, int]:
     # Koku: once per run, after every chunk (it reads the project table as written)
     start, end = parse_date(manifest["start_date"], "start_date"), parse_date(manifest["end_date"], "end_date")
     return {CATEGORY_SUMMARY: update_category_summary(conn, manifest["run"]["schema_name"], manifest["bill_ids"],
@@ -571,7 +542,8 @@ UI_TABLES = (
             _storage),
 )
 
-PROVIDER = CloudProvider(
+PROVIDER = module_provider(
+    __name__,
     name="AWS",
     profile=PROFILE,
     project_table=OCPAWS_PROJECT_TABLE,
@@ -579,22 +551,9 @@ PROVIDER = CloudProvider(
     tags=TagTables(OCPAWS_TAGS_SUMMARY, "reporting_ocpawstags_values", "AWS", ("usage_account_id",),
                    (("usage_account_ids", "usage_account_id"), ("account_aliases", "account_alias")),
                    insert_only=("account_alias_id",), first_arrays=("account_aliases",)),
-    bill_table="reporting_awscostentrybill",
     cost_terms=(CostTerm("calculated_amortized_cost", 9), CostTerm("markup_cost_amortized", 9)),
-    strict_raw=True,
     strict_project=True,
     currency="currency_code",
-    usage_column="usage_amount",
-    requires_cluster=True,
-    open_sources=open_aws_sources,
-    prepare_tenant=_prepare_tenant,
-    postgres_matched_tags=postgres_matched_tags,
-    pass_one=_pass_one,
-    discovery_pairs=_discovery,
-    day_rows=_day_rows,
-    project_rows=_project_rows,
     conservation_costs=("calculated_amortized_cost", "unblended_cost"),
     ui_numeric=("account_alias_id", "cost_category_id"),
-    check_ui=_check_ui,
-    finalize_steps=_finalize_steps,
 )

@@ -23,11 +23,9 @@ computed by the run's first pass with :func:`disk_capacities` and :func:`pv_capa
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,9 +49,10 @@ from poc_tasks.cloud.outputs import CostTerm, UiTable, group_rows
 from poc_tasks.cloud.provider import (
     ChunkContext,
     ChunkState,
-    CloudProvider,
+    DaySources,
     day_parts,
-    tag_discovery,
+    module_provider,
+    tag_hooks,
 )
 from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.sqlfn import decimal_9_array, like, split_part
@@ -69,8 +68,7 @@ __all__ = [
     "PROFILE",
     "LINE_COLUMNS",
     "NARROW_COLUMNS",
-    "AzureSources",
-    "open_azure_sources",
+    "open_sources",
     "unit_of_measure",
     "usage_multiplier",
     "daily_temp",
@@ -111,26 +109,8 @@ EFF, CAPS = (attr.EFF_CPU, attr.EFF_MEM), (attr.CAP_CPU, attr.CAP_MEM)
 
 # --- input ---------------------------------------------------------------------------------------------------
 
-@dataclass
-class AzureSources:
-    lines: ParquetSource
-
-    def rows_read(self) -> int:
-        return self.lines.rows_read
-
-    def bytes_read(self) -> int:
-        return self.lines.bytes_read
-
-    def folder(self) -> str:
-        return self.lines.files[0].rsplit("/", 1)[0] if self.lines.files else "azure_line_items"
-
-    def read_day(self, day: dt.date, columns: list[str]) -> pa.Table | None:
-        parts = [t for _path, t in self.lines.read_day(day, columns)]
-        return pa.concat_tables(parts) if parts else None
-
-
-def open_azure_sources(root: str, account: str, source_uuid: str, year: str, month: str,
-                       storage_options: dict[str, Any] | None = None) -> AzureSources:
+def open_sources(root: str, account: str, source_uuid: str, year: str, month: str,
+                       storage_options: dict[str, Any] | None = None) -> DaySources:
     """The Azure source-month's azure_line_items Parquet; none is MissingInputData (Koku: no bill, no run)."""
     fs = filesystem(root, storage_options)
     folder = provider_prefix(root, account, "Azure", source_uuid, year, month, daily=False)
@@ -138,7 +118,7 @@ def open_azure_sources(root: str, account: str, source_uuid: str, year: str, mon
     if not lines.files:
         raise MissingInputData(f"no azure_line_items Parquet for Azure source {source_uuid} {year}-{month} "
                                f"under {folder}")
-    return AzureSources(lines)
+    return DaySources({(year, month): lines})
 
 
 # --- step 1: the matched lines -----------------------------------------------------------------------------------
@@ -529,9 +509,9 @@ def step2_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, capacity: Mapping[str
 
 # --- the provider module's hooks (cloud/provider.py) ----------------------------------------------------------
 
-def _prepare_tenant(conn, spec: CloudRunSpec, sources) -> dict[str, Any]:
+def prepare_tenant(conn, spec: CloudRunSpec, sources) -> dict[str, Any]:
     """The month's bill, and Koku's disk tiers (the manifest carries them to the chunk tasks)."""
-    tenant.month_bill(conn, spec, sources, "reporting_azurecostentrybill", "Azure")
+    tenant.month_bill(conn, spec, sources, PROVIDER.bill_table, PROVIDER.name)
     return {"disk_tiers": [list(t) for t in disk_tiers(conn)]}
 
 
@@ -547,7 +527,7 @@ def disk_tiers(conn) -> list[tuple[str, int]]:
         return [(r[0], int(r[1])) for r in cur.fetchall()]
 
 
-def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
+def pass_one(ctx: ChunkContext, conn) -> ChunkState:
     """Narrow pass over the chunk: matchable resource ids, each disk's size per day (capacity temp), each disk's
     total PV capacity and cluster count over the chunk (all OCP sources), and the discovery texts."""
     spec, sets = ctx.spec, ctx.ocp
@@ -591,7 +571,7 @@ def _step2(ctx: ChunkContext, state: ChunkState, day: dt.date, part: pd.DataFram
 
 
 # Day parts of whole resources (every project and back-populate group has the line's resource id in its key).
-_DAY_ROWS = day_parts([c.name for c in LINE_COLUMNS], daily_temp, "matcher", _step2, final_columns(PROFILE), split=True)
+day_rows = day_parts([c.name for c in LINE_COLUMNS], daily_temp, "matcher", _step2, final_columns(PROFILE))
 
 
 PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node", "persistentvolumeclaim",
@@ -600,7 +580,7 @@ PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node",
                 "cost_category_id"]
 
 
-def project_rows(final: pd.DataFrame, tag_keys: frozenset[str]) -> pd.DataFrame:
+def project_rows(final: pd.DataFrame, tag_keys: frozenset[str], _ctx: ChunkContext | None = None) -> pd.DataFrame:
     """Step 3 (3_reporting_ocpazurecostlineitem_project_daily_summary_p.sql) for one day's final rows: tags filtered
     to the enabled keys, 'datatrin' / 'datatrout' -> 'IN' / 'OUT' with the usage as data in / out, grouped."""
     sums = ["infrastructure_data_in_gigabytes", "infrastructure_data_out_gigabytes", "usage_quantity",
@@ -652,26 +632,16 @@ UI_TABLES = (
                        & (f["unit_of_measure"] == "GB-Mo")).to_numpy(dtype=bool)),
 )
 
-PROVIDER = CloudProvider(
+PROVIDER = module_provider(
+    __name__,
     name="Azure",
     profile=PROFILE,
     project_table=OCPAZURE_PROJECT_TABLE,
     ui_tables=UI_TABLES,
     tags=TagTables(OCPAZURE_TAGS_SUMMARY, OCPAZURE_TAGS_VALUES, "Azure", ("subscription_guid",),
                    (("subscription_guids", "subscription_guid"),)),
-    bill_table="reporting_azurecostentrybill",
     cost_terms=(CostTerm("pretax_cost", 9), CostTerm("markup_cost", 9)),
-    strict_raw=True,
-    currency="currency",
     usage_column="usage_quantity",
-    requires_cluster=True,
-    open_sources=open_azure_sources,
-    prepare_tenant=_prepare_tenant,
-    postgres_matched_tags=functools.partial(tenant.postgres_matched_tags, provider_type="Azure",
-                                            tags_values_table="reporting_azuretags_values", cloud_enabled_only=True),
-    pass_one=_pass_one,
-    discovery_pairs=tag_discovery("tags", "tag"),
-    day_rows=_DAY_ROWS,
-    project_rows=lambda _ctx, final, tag_keys: project_rows(final, tag_keys),
+    **tag_hooks("Azure", "tags", "tag", cloud_enabled_only=True),
     conservation_costs=("pretax_cost",),
 )

@@ -83,6 +83,11 @@ def provider(name: str) -> CloudProvider:
     return importlib.import_module(PROVIDERS[key]).PROVIDER
 
 
+def _month_bill(p: CloudProvider) -> Callable[..., dict[str, Any]]:
+    """A provider's prepare_tenant when its ingestion makes nothing but the month's bill."""
+    return lambda conn, spec, sources: tenant.month_bill(conn, spec, sources, p.bill_table, p.name)
+
+
 def write_order(p: CloudProvider) -> list[str]:
     """Koku's order of the per-chunk writes: project table, back-populated OCP rows, tags, UI tables. The chord
     writes them in parallel (each from staged rows, so the order changes nothing), `run` in this order."""
@@ -133,7 +138,7 @@ def prepare(p: CloudProvider, spec: CloudRunSpec, settings: Settings, stage: Sta
     with closing(connect(settings.require_database_url())) as conn:
         with conn:
             rp = _report_period(conn, spec, month_start, p.requires_cluster)
-            extra = p.prepare_tenant(conn, spec, sources)
+            extra = (p.prepare_tenant or _month_bill(p))(conn, spec, sources)
             bills = tenant.bill_ids(conn, spec.schema_name, p.bill_table, spec.cloud_provider_uuid, month_start,
                                     spec.end_date)
             cloud_keys = tenant.enabled_keys(conn, spec.schema_name, p.name)
@@ -247,9 +252,9 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
                    TAGS_SUMMARY_PART: p.tags.summary_schema, TAGS_VALUES_PART: p.tags.values_schema, **ui_schemas}
         w = {name: stack.enter_context(stage.writer(name, sch, part=first.isoformat()))
              for name, sch in schemas.items()}
+        clear_caches()  # per chunk, not per day: a day's label texts recur the next days (the memos are bounded)
         for day in ctx.days:
             progress("attribute", {"day": day.isoformat()})
-            clear_caches()
             ui_parts: dict[str, list[pd.DataFrame]] = {t.name: [] for t in p.ui_tables}
             sums = _conservation(p, None, None)
             for lines, final in p.day_rows(ctx, state, day, candidates, conn):
@@ -260,7 +265,7 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
                 for t in p.ui_tables:
                     ui_parts[t.name].append(ui_rows(view, t, p.ui_numeric))
                 del view
-                project = p.project_rows(ctx, final, tag_keys)
+                project = p.project_rows(final, tag_keys, ctx)
                 del final  # the day's largest frame: gone before the next outputs are built
                 w[p.project_table].write_table(_project_arrow(project.copy(), manifest, spec, p.project_table,
                                                               project_schema))

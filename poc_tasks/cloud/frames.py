@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-__all__ = ["arrow_schema", "to_arrow", "text_column", "mapped_once"]
+__all__ = ["arrow_schema", "to_arrow", "text_column", "nullif_empty", "renamed_texts", "mapped_once"]
 
 
 def _arrow_type(t: sa.types.TypeEngine) -> pa.DataType:
@@ -68,6 +68,18 @@ def to_arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
 def text_column(col: pd.Series) -> pd.Series:
     """A varchar column as objects, NULL as None."""
     return col.astype(object).where(col.notna(), None)
+
+
+def nullif_empty(col: pd.Series) -> pd.Series:
+    """text_column with '' as NULL too (nullif(x, ''))."""
+    c = text_column(col)
+    return c.where(c != "", None)
+
+
+def renamed_texts(df: pd.DataFrame, texts: dict[str, str], nullif: dict[str, str]) -> dict[str, pd.Series]:
+    """Step 1's plain text columns of a cloud's lines: {temp column: source column}, as text (`texts`) or with ''
+    as NULL (`nullif`)."""
+    return {**{k: text_column(df[v]) for k, v in texts.items()}, **{k: nullif_empty(df[v]) for k, v in nullif.items()}}
 
 
 def mapped_once(values: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:

@@ -22,11 +22,9 @@ time zone, read as UTC). Koku's quirks kept here:
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,7 +33,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from poc_tasks.cloud import attribution as attr
-from poc_tasks.cloud import tenant
 from poc_tasks.cloud.attribution import (
     NETWORK_UNATTRIBUTED,
     PVC_CAPACITY,
@@ -43,12 +40,12 @@ from poc_tasks.cloud.attribution import (
     CloudProfile,
     final_columns,
 )
-from poc_tasks.cloud.frames import mapped_once, text_column
+from poc_tasks.cloud.frames import mapped_once, renamed_texts, text_column
 from poc_tasks.cloud.jsontext import filter_text
-from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, step1_lines
+from poc_tasks.cloud.matching import ContainsMatcher, TagKey, contained_pairs, step1_lines, tag_join_mask
 from poc_tasks.cloud.ocp_input import read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable, group_rows
-from poc_tasks.cloud.provider import ChunkContext, ChunkState, CloudProvider, day_parts, tag_discovery
+from poc_tasks.cloud.provider import ChunkContext, ChunkState, DaySources, day_parts, module_provider, tag_hooks
 from poc_tasks.cloud.sqlfn import decimal_9_array, like, round_half_away
 from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.db.partitions import month_start, next_month
@@ -59,7 +56,7 @@ from poc_tasks.io.layout import provider_prefix
 from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetSource, line_columns
 from poc_tasks.ocp.frames import sql_group
 
-__all__ = ["PROFILE", "DAILY_COLUMNS", "GcpSources", "open_gcp_sources", "invoice_partitions", "daily_temp",
+__all__ = ["PROFILE", "DAILY_COLUMNS", "open_sources", "invoice_partitions", "daily_temp",
            "matched_names", "capacity_candidates", "disk_capacities", "pv_capacity_contributions",
            "pv_capacity_totals", "storage_rows", "direct_rows", "network_rows", "step2_rows", "project_rows",
            "UI_TABLES", "PROVIDER"]
@@ -106,58 +103,27 @@ def invoice_partitions(usage_month: dt.date) -> list[tuple[str, str]]:
     return [(f"{m.year:04d}", f"{m.month:02d}") for m in (before, first, next_month(first))]
 
 
-@dataclass
-class GcpSources:
-    daily: dict[tuple[str, str], ParquetSource]  # invoice (year, month) -> gcp_line_items_daily
-    raw: ParquetSource  # gcp_line_items of the usage month's partition (disk sizes)
-    folders: list[str] = field(default_factory=list)
-
-    def rows_read(self) -> int:
-        return sum(s.rows_read for s in self.daily.values()) + self.raw.rows_read
-
-    def bytes_read(self) -> int:
-        return sum(s.bytes_read for s in self.daily.values()) + self.raw.bytes_read
-
-    def folder(self) -> str:
-        return self.folders[0] if self.folders else "gcp_line_items_daily"
-
-    def read_day(self, day: dt.date, columns: list[str],
-                 partitions: Iterable[tuple[str, str]] | None = None) -> pa.Table | None:
-        """The day's daily lines (by usage_start_time) from every invoice partition, or only the given ones."""
-        wanted = set(partitions) if partitions is not None else None
-        parts = [t for key, src in self.daily.items() if wanted is None or key in wanted
-                 for _path, t in src.read_day(day, columns)]
-        return pa.concat_tables(parts) if parts else None
-
-
-def open_gcp_sources(root: str, account: str, source_uuid: str, year: str, month: str,
-                     storage_options: dict[str, Any] | None = None) -> GcpSources:
+def open_sources(root: str, account: str, source_uuid: str, year: str, month: str,
+                     storage_options: dict[str, Any] | None = None) -> DaySources:
     """The GCP source's daily Parquet of the usage month's invoice partitions and its neighbours, and the usage
     month's raw partition. No daily file in any of them is MissingInputData (Koku: no data, no run)."""
     fs = filesystem(root, storage_options)
     daily: dict[tuple[str, str], ParquetSource] = {}
-    folders = []
     for y, m in invoice_partitions(dt.date(int(year), int(month), 1)):
         folder = provider_prefix(root, account, "GCP", source_uuid, y, m, daily=True)
         files = list_parquet(fs, folder)
         if files:
             daily[(y, m)] = ParquetSource(fs, files, DAILY_COLUMNS, "gcp_line_items_daily", time_column=TIME)
-            folders.append(folder)
     if not daily:
         raise MissingInputData(f"no gcp_line_items_daily Parquet for GCP source {source_uuid} in the invoice months "
                                f"around {year}-{month} under "
                                f"{provider_prefix(root, account, 'GCP', source_uuid, year, month, daily=True)}")
     raw_dir = provider_prefix(root, account, "GCP", source_uuid, year, month, daily=False)
     raw = ParquetSource(fs, list_parquet(fs, raw_dir), RAW_COLUMNS, "gcp_line_items", time_column=TIME)
-    return GcpSources(daily, raw, folders)
+    return DaySources(daily, raw)
 
 
 # --- step 1 ----------------------------------------------------------------------------------------------------
-
-def _nullif(col: pd.Series) -> pd.Series:
-    c = text_column(col)
-    return c.where(c != "", None)
-
 
 def machine_spec(system_labels: str | None) -> str | None:
     """json_extract_scalar(system_labels, '$["compute.googleapis.com/machine_spec"]')."""
@@ -194,6 +160,14 @@ def transfer_direction(service: pd.Series, sku: pd.Series, matched: np.ndarray) 
     return list(np.select([compute & is_in, compute & is_any], ["IN", "OUT"], default=None))
 
 
+# step 1's text columns: {temp column: export column}, as text / with '' as NULL
+_TEXTS = dict(row_uuid="row_uuid", resource_global_name="resource_global_name", account_id="billing_account_id",
+              project_id="project_id", project_name="project_name", service_id="service_id",
+              sku_description="sku_description", region="location_region", unit="usage_pricing_unit",
+              currency="currency", invoice_month="invoice_month")
+_NULLIF = {"service_alias": "service_description", "sku_id": "sku_id", "sku_alias": "sku_description"}
+
+
 def daily_temp(day_table: pa.Table, names: set[str], candidates: Sequence[str], enabled_gcp_keys: Iterable[str],
                path_hint: str = "gcp_line_items_daily") -> pd.DataFrame:
     """Koku's step 1 for one day of daily GCP lines (managed_gcp_openshift_daily_temp): lines whose resource name
@@ -214,25 +188,12 @@ def daily_temp(day_table: pa.Table, names: set[str], candidates: Sequence[str], 
         raise InputFileError(path_hint, f"unusable system label JSON: {exc}", "system_labels") from exc
     service = text_column(df["service_description"])
     out = pd.DataFrame({
-        "row_uuid": text_column(df["row_uuid"]),
+        **renamed_texts(df, _TEXTS, _NULLIF),
         "usage_start": df[TIME].dt.date,
         "resource_id": None,
         "resource_name": name,
-        "resource_global_name": text_column(df["resource_global_name"]),
-        "account_id": text_column(df["billing_account_id"]),
-        "project_id": text_column(df["project_id"]),
-        "project_name": text_column(df["project_name"]),
         "instance_type": instance,
-        "service_id": text_column(df["service_id"]),
         "service_description": service,
-        "service_alias": _nullif(df["service_description"]),
-        "sku_id": _nullif(df["sku_id"]),
-        "sku_description": text_column(df["sku_description"]),
-        "sku_alias": _nullif(df["sku_description"]),
-        "region": text_column(df["location_region"]),
-        "unit": text_column(df["usage_pricing_unit"]),
-        "currency": text_column(df["currency"]),
-        "invoice_month": text_column(df["invoice_month"]),
         "usage_amount": decimal_9_array(df["usage_amount_in_pricing_units"].to_numpy(dtype=float)),
         "unblended_cost": decimal_9_array(df["cost"].to_numpy(dtype=float)),
         "credit_amount": df["daily_credits"].to_numpy(dtype=float),
@@ -297,15 +258,8 @@ def pv_capacity_contributions(globals_: Iterable[str | None], ocp_all: pd.DataFr
 
 def pv_capacity_totals(contributions: pd.DataFrame) -> dict[str, tuple[float, int]]:
     """global name -> (sum over its PVs of the largest PVC capacity, distinct PVs) over a chunk."""
-    if contributions.empty:
-        return {}
-    per_pv = sql_group(contributions, ["resource_global_name", "persistentvolume"], {PVC_CAPACITY: "max"})
-    out: dict[str, tuple[float, int]] = {}
-    for name, g in per_pv.groupby("resource_global_name", sort=False):
-        caps = g[PVC_CAPACITY].to_numpy(dtype=float)
-        total = float(np.nansum(caps)) if np.isfinite(caps).any() else float("nan")
-        out[name] = (total, int(g["persistentvolume"].dropna().nunique()))
-    return out
+    return attr.pv_capacity_totals(contributions, ["resource_global_name", "persistentvolume"],
+                                   "resource_global_name", "persistentvolume")
 
 
 # --- step 2 ----------------------------------------------------------------------------------------------------
@@ -355,6 +309,14 @@ def _line_pairs(lines: pd.DataFrame, o: pd.DataFrame, hay_cols: Sequence[str], n
     if not parts:
         return pd.DataFrame({"line": pd.Series(dtype=np.int64), "pos": pd.Series(dtype=np.int64)})
     return pd.concat(parts, ignore_index=True).drop_duplicates()
+
+
+def _ocp_nulls(ocp_this: pd.DataFrame) -> pd.DataFrame:
+    """The OCP rows with '' PVC / PV / storage class as NULL (nullif in Koku's direct and network inserts)."""
+    o = ocp_this.copy()
+    for c in ("persistentvolumeclaim", "persistentvolume", "storageclass"):
+        o[c] = o[c].where(o[c] != "", None)
+    return o
 
 
 def _joined(lines: pd.DataFrame, o: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
@@ -451,10 +413,7 @@ def direct_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame) -> pd.DataFrame:
                       ignore_index=True).drop_duplicates()
     if pairs.empty:
         return attr.empty_frame(cols)
-    o = ocp_this.copy()
-    for c in ("persistentvolumeclaim", "persistentvolume", "storageclass"):
-        o[c] = o[c].where(o[c] != "", None)
-    j = _joined(lines[["row_uuid"]], o, pairs)
+    j = _joined(lines[["row_uuid"]], _ocp_nulls(ocp_this), pairs)
     aggs = {**{c: "max" for c in ("cluster_id", "cluster_alias", "node", "persistentvolumeclaim", "persistentvolume",
                                   "storageclass", "resource_id", "cost_category_id", *CAPS)},
             **{c: "sum" for c in EFF}}
@@ -479,10 +438,7 @@ def network_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, markup: float) -> p
     pairs = _line_pairs(lines, ocp_this, ["resource_name"], "node", pod)
     if pairs.empty:
         return attr.empty_frame(cols)
-    o = ocp_this.copy()
-    for c in ("persistentvolumeclaim", "persistentvolume", "storageclass"):
-        o[c] = o[c].where(o[c] != "", None)
-    j = _joined(lines[["row_uuid"]], o, pairs)
+    j = _joined(lines[["row_uuid"]], _ocp_nulls(ocp_this), pairs)
     aggs = {c: "max" for c in ("cluster_id", "cluster_alias", "data_source", "persistentvolumeclaim",
                                "persistentvolume", "storageclass", "resource_id")}
     g = sql_group(j, ["row_uuid_line", "node"], aggs).rename(columns={"row_uuid_line": "row_uuid"})
@@ -496,13 +452,14 @@ def network_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, markup: float) -> p
 
 def step2_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, capacity: Mapping[str, int],
                totals: Mapping[str, tuple[float, int]], report_period_id: int, distribution: str,
-               markup: float) -> pd.DataFrame:
-    """One day's final managed rows (managed_reporting_ocpgcpcostlineitem_project_daily_summary)."""
+               markup: float, cache: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """One day's (part's) final managed rows (managed_reporting_ocpgcpcostlineitem_project_daily_summary);
+    `cache`: tag-join masks over this day's OCP rows of the report period."""
     temp = _step2_view(temp)
     rp = pd.to_numeric(ocp_this["report_period_id"], errors="coerce")
     parts = [storage_rows(temp, ocp_this, capacity, totals),
              direct_rows(temp, ocp_this),
-             attr.tag_rows(temp, ocp_this[(rp == report_period_id).to_numpy(dtype=bool)], PROFILE)]
+             attr.tag_rows(temp, ocp_this[(rp == report_period_id).to_numpy(dtype=bool)], PROFILE, cache)]
     return attr.with_network(parts, network_rows(temp, ocp_this, markup), distribution, markup, PROFILE)
 
 
@@ -513,7 +470,7 @@ def _day_csi(ctx: ChunkContext, day: dt.date) -> set[str]:
     return {csi for (d, _pv), csi in ctx.ocp.csi_by_day_pv.items() if d == day and csi}
 
 
-def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
+def pass_one(ctx: ChunkContext, conn) -> ChunkState:
     """Narrow pass: the chunk's matchable resource names, the global names Koku sizes (and their sizes from the raw
     partition), each one's total PV capacity and PV count, and the discovery texts (first day of the chunk)."""
     spec, sets = ctx.spec, ctx.ocp
@@ -563,14 +520,94 @@ def _pass_one(ctx: ChunkContext, conn) -> ChunkState:
 
 
 def _step2(ctx: ChunkContext, state: ChunkState, day: dt.date, part: pd.DataFrame, ocp: pd.DataFrame,
-           _cache: dict[str, np.ndarray]) -> pd.DataFrame:
+           cache: dict[str, np.ndarray]) -> pd.DataFrame:
     d, m = state.data, ctx.manifest
-    return step2_rows(part, ocp, d["capacity"], d["totals"], m["report_period_id"], m["distribution"], m["markup"])
+    return step2_rows(part, ocp, d["capacity"], d["totals"], m["report_period_id"], m["distribution"], m["markup"],
+                      cache)
 
 
-# One part a day: a row's resource id is its OCP node's, not its line's, so lines of different resources can make
-# the same project group; parts of a day would have to be merged again.
-_DAY_ROWS = day_parts([c.name for c in DAILY_COLUMNS], daily_temp, "names", _step2, final_columns(PROFILE), split=False)
+def _reached(lines: pd.DataFrame, hay_cols: Sequence[str], o: pd.DataFrame, needle_col: str,
+             mask: np.ndarray) -> Iterator[tuple[int, Any]]:
+    """(line position, node) for every OCP row in `mask` whose `needle_col` one of the line's `hay_cols` holds (an
+    empty needle is in every name, as in _pairs)."""
+    if not len(lines) or not mask.any():
+        return
+    needles = o[needle_col].to_numpy(dtype=object)[mask]
+    nodes = o["node"].to_numpy(dtype=object)[mask]
+    by_needle: dict[Any, set[Any]] = {}
+    for needle, node in zip(needles, nodes, strict=True):
+        by_needle.setdefault(needle, set()).add(node)
+    for col in hay_cols:
+        hay = lines[col].to_numpy(dtype=object)
+        pairs = contained_pairs(hay, by_needle)
+        found: dict[str, set[Any]] = {}
+        for h, needle in zip(pairs["haystack"], pairs["needle"], strict=True):
+            found.setdefault(h, set()).update(by_needle[needle])
+        everywhere = by_needle.get("", set())
+        for i, h in enumerate(hay):
+            if h is not None:
+                for node in found.get(h, set()) | everywhere:
+                    yield i, node
+
+
+def node_groups(ctx: ChunkContext, temp: pd.DataFrame, ocp_this: pd.DataFrame,
+                cache: dict[str, np.ndarray]) -> pd.Series:
+    """The day parts of GCP: a label per matched line, the same for lines whose step-2 rows can carry the same
+    node. A GCP row takes its OCP row's node and resource id (max over the OCP rows it joins), not its line's id,
+    and both are in every project and back-populate key; so lines that can reach a common node (Koku's substring
+    rule: `worker-1`'s pods join the instances of `worker-10`..`worker-19` too; a tag that joins pods on several
+    nodes) stay in one part, and parts never share a group. Reach is over-estimated (every join of step 2, a NULL
+    node counted as a node), never under."""
+    rid, source = ocp_this["resource_id"], ocp_this["data_source"]
+    has_rid = (rid.notna() & (rid != "")).to_numpy(dtype=bool)
+    csi = ocp_this["csi_volume_handle"]
+    storage = (source == "Storage").to_numpy(dtype=bool)
+    matched = temp["resource_id_matched"].to_numpy(dtype=bool)
+    direct = temp[matched].reset_index()
+    reach = [*_reached(direct, ["resource_name"], ocp_this, "node", has_rid & (source == "Pod").to_numpy(dtype=bool)),
+             *_reached(direct, ["resource_name"], ocp_this, "persistentvolume", has_rid & storage),
+             *_reached(direct, ["resource_global_name", "resource_name"], ocp_this, "csi_volume_handle",
+                       storage & (csi.notna() & (csi != "")).to_numpy(dtype=bool)
+                       & ocp_this["persistentvolume"].notna().to_numpy(dtype=bool))]
+    labels = direct["index"].to_numpy()
+    pairs = [(int(labels[i]), node) for i, node in reach]
+    tagged = temp[~matched & (temp["matched_tag"].notna() & (temp["matched_tag"] != "")).to_numpy(dtype=bool)]
+    if not tagged.empty:
+        rp = pd.to_numeric(ocp_this["report_period_id"], errors="coerce")
+        o = ocp_this[(rp == ctx.manifest["report_period_id"]).to_numpy(dtype=bool)]  # as step2_rows' tag rows
+        nodes = o["node"].to_numpy(dtype=object)
+        by_key: dict[tuple[Any, Any], list[int]] = {}
+        for line, tags, hit in zip(tagged.index, tagged["tags"], tagged["matched_tag"], strict=True):
+            by_key.setdefault((tags, hit), []).append(int(line))
+        for (tags, hit), group in by_key.items():
+            joined = set(nodes[tag_join_mask(TagKey(tags, hit), o, cache)])
+            pairs.extend((line, node) for line in group for node in joined)
+    return pd.Series(_components(temp.index, pairs), index=temp.index)
+
+
+def _components(lines: Iterable[int], pairs: Iterable[tuple[int, Any]]) -> list[str]:
+    """Union-find over lines sharing a node: per line, its component's root node (or its own label)."""
+    parent: dict[Any, Any] = {}
+
+    def root(x: Any) -> Any:
+        while parent.get(x, x) != x:
+            parent[x] = parent.get(parent[x], parent[x])
+            x = parent[x]
+        return x
+
+    first: dict[int, Any] = {}
+    for line, node in pairs:
+        node = ("node", node if isinstance(node, str) else None)  # NULL (None or NaN) keys group together
+        if line not in first:
+            first[line] = node
+        a, b = root(first[line]), root(node)
+        if a != b:
+            parent[a] = b
+    return [repr(root(first[i])) if i in first else f"line {i}" for i in lines]
+
+
+day_rows = day_parts([c.name for c in DAILY_COLUMNS], daily_temp, "names", _step2, final_columns(PROFILE),
+                      part_key=node_groups)
 
 
 PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node", "persistentvolumeclaim",
@@ -579,7 +616,7 @@ PROJECT_KEYS = ["usage_start", "cluster_id", "data_source", "namespace", "node",
                 "sku_alias", "region", "unit", "cost_category_id", "invoice_month", "currency"]
 
 
-def project_rows(final: pd.DataFrame, tag_keys: frozenset[str]) -> pd.DataFrame:
+def project_rows(final: pd.DataFrame, tag_keys: frozenset[str], _ctx: ChunkContext | None = None) -> pd.DataFrame:
     """Step 3 (3_reporting_ocpgcpcostlineitem_project_daily_summary_p.sql) for one day's final rows: tags filtered
     to the enabled keys; data in / out = the usage of IN / OUT rows, gibibytes x 1.07374."""
     sums = ["infrastructure_data_in_gigabytes", "infrastructure_data_out_gigabytes", "usage_amount",
@@ -635,26 +672,17 @@ UI_TABLES = (
     UiTable("reporting_ocpgcp_storage_summary_p", _SERVICE, _USAGE, ("unit", "currency"), _storage),
 )
 
-PROVIDER = CloudProvider(
+PROVIDER = module_provider(
+    __name__,
     name="GCP",
     profile=PROFILE,
     project_table=OCPGCP_PROJECT_TABLE,
     ui_tables=UI_TABLES,
     tags=TagTables(OCPGCP_TAGS_SUMMARY, OCPGCP_TAGS_VALUES, "GCP", ("account_id", "project_id", "project_name"),
                    (("account_ids", "account_id"), ("project_ids", "project_id"), ("project_names", "project_name"))),
-    bill_table="reporting_gcpcostentrybill",
     cost_terms=(CostTerm("unblended_cost", 15), CostTerm("markup_cost", 15), CostTerm("credit_amount", 9)),
     strict_raw=False,
-    currency="currency",
-    usage_column="usage_amount",
     requires_cluster=False,
-    open_sources=open_gcp_sources,
-    prepare_tenant=functools.partial(tenant.month_bill, bill_table="reporting_gcpcostentrybill", provider_type="GCP"),
-    postgres_matched_tags=functools.partial(tenant.postgres_matched_tags, provider_type="GCP",
-                                            tags_values_table="reporting_gcptags_values", cloud_enabled_only=False),
-    pass_one=_pass_one,
-    discovery_pairs=tag_discovery("labels", "label"),
-    day_rows=_DAY_ROWS,
-    project_rows=lambda _ctx, final, tag_keys: project_rows(final, tag_keys),
+    **tag_hooks("GCP", "labels", "label", cloud_enabled_only=False),
     conservation_costs=("unblended_cost", "credit_amount"),
 )

@@ -33,7 +33,7 @@ __all__ = [
 
 
 # Per-function memo sizes: label and tag texts repeat across a day's rows, but a 50,000-pod cluster has ~50,000
-# distinct label texts of a few hundred bytes each, so the memos are bounded and cleared after every day.
+# distinct label texts of a few hundred bytes each, so the memos are bounded (LRU) and cleared for every chunk.
 _CACHE = 8192
 
 

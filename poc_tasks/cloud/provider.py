@@ -13,8 +13,10 @@ run's, the same for every provider.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
-from collections.abc import Callable, Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -32,10 +34,11 @@ from poc_tasks.cloud.outputs import CostTerm, UiTable
 from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.errors import InputFileError
+from poc_tasks.io.parquet import ParquetSource
 from poc_tasks.settings import Settings
 
-__all__ = ["CloudProvider", "Sources", "ChunkContext", "ChunkState", "Discovery", "tag_discovery", "line_parts",
-           "line_weights", "bucket_rows", "day_parts"]
+__all__ = ["CloudProvider", "Sources", "DaySources", "ChunkContext", "ChunkState", "Discovery", "tag_discovery",
+           "tag_hooks", "module_provider", "HOOKS", "line_parts", "line_weights", "bucket_rows", "day_parts"]
 
 Connection = psycopg2.extensions.connection
 
@@ -50,6 +53,42 @@ class Sources(Protocol):
     def folder(self) -> str: ...
 
     def read_day(self, day: dt.date, columns: list[str]) -> pa.Table | None: ...
+
+
+@dataclass
+class DaySources:
+    """A provider's opened Parquet (implements Sources): its line files by partition (one; GCP: the invoice months
+    around the usage month), read a day at a time, and the raw files disks are sized from (AWS, GCP)."""
+
+    lines: dict[tuple[str, str], ParquetSource]
+    raw: ParquetSource | None = None
+
+    @property
+    def daily(self) -> ParquetSource:
+        """The line files of the first partition (AWS, Azure: the only one)."""
+        return next(iter(self.lines.values()))
+
+    def _all(self) -> list[ParquetSource]:
+        return [*self.lines.values(), *([self.raw] if self.raw is not None else [])]
+
+    def rows_read(self) -> int:
+        return sum(s.rows_read for s in self._all())
+
+    def bytes_read(self) -> int:
+        return sum(s.bytes_read for s in self._all())
+
+    def folder(self) -> str:
+        """Where the line files are (the first partition with files), for error messages."""
+        files = [s.files[0] for s in self.lines.values() if s.files]
+        return files[0].rsplit("/", 1)[0] if files else self.daily.table
+
+    def read_day(self, day: dt.date, columns: list[str],
+                 partitions: Iterable[tuple[str, str]] | None = None) -> pa.Table | None:
+        """The day's lines with the given columns, from every partition or only the given ones."""
+        wanted = set(partitions) if partitions is not None else None
+        parts = [t for key, src in self.lines.items() if wanted is None or key in wanted
+                 for _path, t in src.read_day(day, columns)]
+        return pa.concat_tables(parts) if parts else None
 
 
 @dataclass
@@ -90,29 +129,34 @@ class CloudProvider:
     project_table: str
     ui_tables: tuple[UiTable, ...]
     tags: TagTables
-    bill_table: str
     cost_terms: tuple[CostTerm, ...]  # project columns summed into infrastructure_raw_cost, with their scales
-    strict_raw: bool  # infrastructure_raw_cost = sum(a + b): a NULL term drops the row (AWS, Azure)
-    currency: str  # the project table's currency column
-    usage_column: str  # the project / UI tables' name of the attributed usage ('usage_quantity', 'usage_amount')
-    requires_cluster: bool  # Koku returns early without a reporting_ocp_clusters row (AWS, Azure; not GCP)
+    conservation_costs: tuple[str, ...]  # the line costs each day's attribution must conserve
     open_sources: Callable[..., Sources]  # (root, account, source uuid, year, month, storage options)
-    # the tenant rows ingestion would have made (the month's bill, ...); returns what the manifest carries besides
-    prepare_tenant: Callable[[Connection, CloudRunSpec, Sources], dict[str, Any]]
     postgres_matched_tags: Callable[[Connection, str], list[str]]  # Koku's discovery from PostgreSQL (schema)
     pass_one: Callable[[ChunkContext, Connection], ChunkState]
     discovery_pairs: Callable[[ChunkContext, ChunkState, Connection], list[str]]  # Koku's Trino fallback
     # (matched lines, final rows) of each part of one day: a day's lines in parts bound the memory of big clusters
     day_rows: Callable[[ChunkContext, ChunkState, dt.date, Sequence[str], Connection],
                        Iterator[tuple[pd.DataFrame, pd.DataFrame]]]
-    project_rows: Callable[[ChunkContext, pd.DataFrame, frozenset[str]], pd.DataFrame]  # step 3 of a day (part)
-    conservation_costs: tuple[str, ...]
+    project_rows: Callable[[pd.DataFrame, frozenset[str], ChunkContext], pd.DataFrame]  # step 3 of a day (part)
+    # the tenant rows ingestion would have made besides the month's bill (None: the bill alone); returns what the
+    # manifest carries besides
+    prepare_tenant: Callable[[Connection, CloudRunSpec, Sources], dict[str, Any]] | None = None
+    strict_raw: bool = True  # infrastructure_raw_cost = sum(a + b): a NULL term drops the row (AWS, Azure)
     strict_project: bool = False  # infrastructure_project_raw_cost is strict too (AWS)
+    currency: str = "currency"  # the project table's currency column
+    usage_column: str = "usage_amount"  # the project / UI tables' name of the attributed usage
+    requires_cluster: bool = True  # Koku returns early without a reporting_ocp_clusters row (AWS, Azure; not GCP)
     ui_numeric: tuple[str, ...] = ("cost_category_id",)
     # a day's UI rows before they are staged (AWS: Koku's insert fails on a NULL currency)
     check_ui: Callable[[ChunkContext, dict[str, pd.DataFrame], dt.date], None] | None = None
     # finalize's steps besides the stamp, in its transaction (AWS: the category summary): rows written per table
     finalize_steps: Callable[[Connection, dict[str, Any]], dict[str, int]] | None = None
+
+    @property
+    def bill_table(self) -> str:
+        """The cloud's bill table ('reporting_gcpcostentrybill')."""
+        return f"reporting_{self.name.lower()}costentrybill"
 
     @property
     def run_name(self) -> str:
@@ -123,6 +167,17 @@ class CloudProvider:
     def kwarg(self) -> str:
         """The cloud source's keyword argument ('azure_provider_uuid')."""
         return f"{self.name.lower()}_provider_uuid"
+
+
+HOOKS = ("open_sources", "prepare_tenant", "postgres_matched_tags", "pass_one", "discovery_pairs", "day_rows",
+         "project_rows", "check_ui", "finalize_steps")
+
+
+def module_provider(module: str, **fields: Any) -> CloudProvider:
+    """A provider module's CloudProvider: its data (`fields`) and, as its hooks, the module's functions named as
+    the protocol's fields (HOOKS; an optional one the module does not define is left out)."""
+    mod = sys.modules[module]
+    return CloudProvider(**fields, **{h: getattr(mod, h) for h in HOOKS if h not in fields and hasattr(mod, h)})
 
 
 def tag_discovery(column: str, what: str) -> Callable[[ChunkContext, ChunkState, Connection], list[str]]:
@@ -148,6 +203,15 @@ def tag_discovery(column: str, what: str) -> Callable[[ChunkContext, ChunkState,
     return discover
 
 
+def tag_hooks(provider_type: str, column: str, what: str, cloud_enabled_only: bool) -> dict[str, Callable[..., Any]]:
+    """Azure's and GCP's matched-tag discovery hooks: Koku's PostgreSQL query over the cloud's tag-values table
+    (`cloud_enabled_only`: the cloud key must be enabled, Azure), its Trino fallback over the chunk's texts."""
+    pg = functools.partial(tenant.postgres_matched_tags, provider_type=provider_type,
+                           tags_values_table=f"reporting_{provider_type.lower()}tags_values",
+                           cloud_enabled_only=cloud_enabled_only)
+    return {"postgres_matched_tags": pg, "discovery_pairs": tag_discovery(column, what)}
+
+
 def bucket_rows() -> int:
     """Step-2 rows per part of a day (POC_BUCKET_ROWS): a day of a 50,000-pod cluster is ~100 k rows of ~40
     columns; parts keep it at ~20 k."""
@@ -162,11 +226,14 @@ def line_weights(temp: pd.DataFrame, ocp: pd.DataFrame) -> pd.Series:
     return pd.Series(1 + np.where(tagged, 2 * int(ocp["namespace"].nunique()), per_node), index=temp.index)
 
 
-def line_parts(temp: pd.DataFrame, weights: pd.Series, target: int) -> Iterator[pd.DataFrame]:
+def line_parts(temp: pd.DataFrame, weights: pd.Series, target: int,
+               key: pd.Series | None = None) -> Iterator[pd.DataFrame]:
     """A day's matched lines in parts of about `target` step-2 rows (`weights`: an estimate per line); the lines
-    of one resource stay together (every step-2 and step-3 grouping of a line's rows has its resource id in the
-    key, so parts never share a project or back-populate group; UI rows are combined per day)."""
-    key = temp["resource_id"].fillna("\x00")
+    of one `key` (default: one resource) stay together. AWS and Azure rows keep their line's resource id, which
+    every step-2 and step-3 grouping has in its key, so parts never share a project or back-populate group; a
+    provider whose rows take another id (GCP: the node's) passes a key that keeps such lines together. UI rows
+    are combined per day."""
+    key = temp["resource_id"].fillna("\x00") if key is None else key
     per_resource = weights.groupby(key, sort=False).sum()
     bucket, size, assign = 0, 0.0, {}
     for resource, w in per_resource.items():
@@ -181,13 +248,16 @@ def line_parts(temp: pd.DataFrame, weights: pd.Series, target: int) -> Iterator[
 
 DayRows = Callable[[ChunkContext, ChunkState, dt.date, Sequence[str], Connection],
                    Iterator[tuple[pd.DataFrame, pd.DataFrame]]]
+# (run context, the day's matched lines, this source's OCP rows of the day, the day's tag-join masks) -> a part key
+PartKey = Callable[[ChunkContext, pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]], pd.Series]
 
 
 def day_parts(columns: list[str], daily_temp: Callable[..., pd.DataFrame], matchable: str,
-              attribute: Callable[..., pd.DataFrame], final_columns: list[str], split: bool = True) -> DayRows:
+              attribute: Callable[..., pd.DataFrame], final_columns: list[str],
+              part_key: PartKey | None = None) -> DayRows:
     """A provider's day_rows from its steps: read the day's cloud `columns`, step 1 (`daily_temp(table, the chunk
     state's `matchable`, candidates, the cloud's enabled keys, the folder)`: the matched lines), this OCP source's
-    rows of the day, then per part of whole resources (`split`; else the whole day) (matched lines, step 2:
+    rows of the day, then per part (of whole resources, or of whole `part_key` values) (matched lines, step 2:
     `attribute(ctx, state, day, lines, ocp, cache)`; `cache`: the day's tag-join masks, shared by its parts)."""
 
     def day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Sequence[str],
@@ -205,7 +275,8 @@ def day_parts(columns: list[str], daily_temp: Callable[..., pd.DataFrame], match
         conn.rollback()
         ocp = ocp[(ocp["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)].reset_index(drop=True)
         cache: dict[str, np.ndarray] = {}
-        for part in line_parts(temp, line_weights(temp, ocp), bucket_rows()) if split else [temp]:
+        key = part_key(ctx, temp, ocp, cache) if part_key is not None else None
+        for part in line_parts(temp, line_weights(temp, ocp), bucket_rows(), key):
             yield part, attribute(ctx, state, day, part, ocp, cache)
 
     return day_rows

@@ -16,7 +16,7 @@ from typing import Any
 
 from poc_tasks.errors import InvalidArgument
 from poc_tasks.runspec import OcpRunSpec, TenantMonthPaths, days_in_range
-from poc_tasks.validate import validate_uuid
+from poc_tasks.validate import optional_int, validate_uuid
 
 __all__ = ["CloudRunSpec", "date_range_pair", "markup_fraction"]
 
@@ -81,6 +81,8 @@ class CloudRunSpec(TenantMonthPaths):
               start_date: Any, end_date: Any, cluster_alias: Any = None, markup: Any = None,
               distribution: Any = None, report_period_id: Any = None, bill_id: Any = None,
               cloud_type: str = "AWS") -> CloudRunSpec:
+        # named as the task's keyword (two sources here: "source_uuid" would not say which one is wrong)
+        openshift_provider_uuid = validate_uuid(openshift_provider_uuid, "openshift_provider_uuid")
         base = OcpRunSpec.build(schema_name, openshift_provider_uuid, cluster_id, start_date, end_date,
                                 cluster_alias, report_period_id)
         cloud = validate_uuid(cloud_provider_uuid, f"{cloud_type.lower()}_provider_uuid")
@@ -88,12 +90,7 @@ class CloudRunSpec(TenantMonthPaths):
         dist = distribution or "cpu"
         if dist not in DISTRIBUTIONS:
             raise InvalidArgument(f"distribution {distribution!r} must be one of {', '.join(DISTRIBUTIONS)}")
-        bill: int | None = None
-        if bill_id is not None:
-            try:
-                bill = int(bill_id)
-            except (TypeError, ValueError) as exc:
-                raise InvalidArgument(f"bill_id {bill_id!r} is not an integer") from exc
+        bill = optional_int(bill_id, "bill_id")
         return cls(base.schema_name, base.source_uuid, cloud, base.cluster_id, base.cluster_alias,
                    base.start_date, base.end_date, str(markup if markup not in (None, "") else "0"), dist,
                    base.report_period_id, bill, cloud_type)

@@ -137,6 +137,16 @@ def table_exists(cur, schema: str, table: str) -> bool:
     return bool(cur.fetchone()[0])
 
 
+# the cloud's listed (key, value) pairs equal, case-insensitively, to OCP's; {enabled}: Azure's "and enabled"
+_MATCHED_TAGS = """
+WITH cloud AS (SELECT DISTINCT v.key, v.value FROM {cloud} v
+                 JOIN {etk} e ON lower(e.key) = lower(v.key) AND e.provider_type = %s{enabled}),
+     ocp AS (SELECT DISTINCT v.key, v.value FROM {ocp} v
+               JOIN {etk} e ON lower(e.key) = lower(v.key) WHERE e.provider_type = 'OCP')
+SELECT c.key, c.value FROM cloud c JOIN ocp o ON lower(c.key) = lower(o.key) AND lower(c.value) = lower(o.value)
+"""
+
+
 def postgres_matched_tags(conn: Connection, schema: str, provider_type: str, tags_values_table: str,
                           cloud_enabled_only: bool) -> list[str]:
     """Koku's sql/{azure,gcp}/openshift/reporting_ocp{azure,gcp}_matched_tags.sql as candidate strings: the cloud's
@@ -147,15 +157,9 @@ def postgres_matched_tags(conn: Connection, schema: str, provider_type: str, tag
         if not all(table_exists(cur, schema, t) for t in (tags_values_table, "reporting_ocptags_values")):
             return []
         enabled = sql.SQL(" AND e.enabled") if cloud_enabled_only else sql.SQL("")
-        q = sql.SQL(
-            "WITH cloud AS (SELECT DISTINCT v.key, v.value FROM {cloud} v JOIN {etk} e ON lower(e.key) = lower(v.key)"
-            "   AND e.provider_type = %s{enabled}),"
-            " ocp AS (SELECT DISTINCT v.key, v.value FROM {ocp} v JOIN {etk} e ON lower(e.key) = lower(v.key)"
-            "   WHERE e.provider_type = 'OCP')"
-            " SELECT c.key, c.value FROM cloud c JOIN ocp o ON lower(c.key) = lower(o.key)"
-            "   AND lower(c.value) = lower(o.value)"
-        ).format(cloud=qualified(schema, tags_values_table), ocp=qualified(schema, "reporting_ocptags_values"),
-                 etk=qualified(schema, "reporting_enabledtagkeys"), enabled=enabled)
+        q = sql.SQL(_MATCHED_TAGS).format(cloud=qualified(schema, tags_values_table), enabled=enabled,
+                                          ocp=qualified(schema, "reporting_ocptags_values"),
+                                          etk=qualified(schema, "reporting_enabledtagkeys"))
         cur.execute(q, (provider_type,))
         rows = cur.fetchall()
     return sorted({candidate_string(k, v) for k, v in rows})

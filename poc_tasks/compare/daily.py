@@ -33,10 +33,26 @@ from poc_tasks.io.layout import join
 from poc_tasks.io.staging import Stage
 from poc_tasks.settings import Settings
 
-__all__ = ["shadow_compare_daily"]
+__all__ = ["shadow_compare_daily", "daily_spec_for"]
 
 LOG = logging.getLogger(__name__)
 _NAMES = {"AWS": "AWS-daily", "AWS-EC2": "AWS-EC2-compute", "Azure": "Azure-daily", "GCP": "GCP-daily"}
+_FLOWS = {kind: name for name, kind in _NAMES.items()}
+
+
+def daily_spec_for(provider_type: str, schema_name: Any, source_uuid: Any, start_date: Any, end_date: Any,
+                   bill_id: Any = None, markup_value: Any = None, invoice_month: Any = None) -> daily.DailyRunSpec:
+    """The run spec of a shadow comparison sent by Koku (poc_tasks.shadow_compare with a daily provider type:
+    AWS-daily, AWS-EC2-compute, Azure-daily, GCP-daily), with the summary's own arguments."""
+    from poc_tasks.errors import InvalidArgument
+    from poc_tasks.koku.names import provider_type as canonical
+
+    kind = canonical(provider_type)
+    if kind not in _FLOWS:
+        raise InvalidArgument(f"provider_type {provider_type!r} is not a cloud daily summary type "
+                              f"({', '.join(_FLOWS)})")
+    return daily.DailyRunSpec.build(_FLOWS[kind], schema_name, source_uuid, start_date, end_date, bill_id,
+                                    markup_value, invoice_month)
 
 
 def _noop(_step: str, _meta: dict[str, Any]) -> None:
@@ -153,6 +169,13 @@ def shadow_compare_daily(spec: daily.DailyRunSpec, settings: Settings, *, report
     metrics.SHADOW_COMPARISONS.labels(kind, report["verdict"]).inc()
     LOG.info("shadow comparison %s %s schema=%s source=%s %s..%s: %s (tracing_id=%s)", comparison_id, kind,
              spec.schema_name, spec.source_uuid, spec.start_date, spec.end_date, report["verdict"], tracing_id)
+    if not report["equal"]:
+        metrics.SHADOW_MISMATCHES.labels(kind).inc(sum(report["rows"][k] for k in
+                                                       ("changed", "missing_in_poc", "extra_in_poc")))
+        LOG.warning("shadow comparison %s %s schema=%s source=%s %s..%s differs: rows %s, changed columns %s, days %s,"
+                    " report %s (tracing_id=%s)", comparison_id, kind, spec.schema_name, spec.source_uuid,
+                    spec.start_date, spec.end_date, report["rows"], report["changed_columns"],
+                    [d["day"] for d in report["differing_days"]], paths["json"], tracing_id)
     return {"equal": report["equal"], "verdict": report["verdict"], "comparison_id": comparison_id,
             "table": table, "rows": report["rows"], "changed_columns": report["changed_columns"],
             "differing_days": [d["day"] for d in report["differing_days"]], "report": paths,

@@ -186,10 +186,13 @@ def _gpu_count(text: str | None, node: str) -> Decimal | None:
 
 
 def gpu_unallocated_rows(gpu: pd.DataFrame, node_hours: pd.DataFrame, params: TagRateParams, days: int,
-                         cluster_id: str, cluster_alias: str, source_uuid: str) -> pd.DataFrame:
+                         cluster_id: str, cluster_alias: str, source_uuid: str,
+                         unmatched_zero: bool = False) -> pd.DataFrame:
     """The second INSERT of monthly_cost_gpu.sql ("GPU unallocated") for one tag parameter set.
 
     `node_hours`: hours per (node, usage_start, node_labels) of GPU nodes (read_gpu_node_hours).
+    `unmatched_zero`: monthly_cost_gpu_rtu.sql's CASE, whose ELSE 0 prices a model neither a value nor a default
+    matches at 0 (the summary variant has no ELSE: NULL).
     """
     if not len(node_hours):
         return pd.DataFrame(columns=GPU_OUTPUT_COLUMNS)
@@ -229,7 +232,9 @@ def gpu_unallocated_rows(gpu: pd.DataFrame, node_hours: pd.DataFrame, params: Ta
         return pd.DataFrame(columns=GPU_OUTPUT_COLUMNS)
     hrs = pd.DataFrame(records, columns=["node", "usage_start", "model", "max_slices", "unused"], dtype=object)
     extra = np.array([24.0 * m if m is not None else np.nan for m in hrs["max_slices"]])
-    price, _matched = _model_rates(hrs["model"], params, days, extra)  # no ELSE here: unmatched is NULL
+    price, matched = _model_rates(hrs["model"], params, days, extra)  # no ELSE here: unmatched is NULL
+    if unmatched_zero:
+        price = np.where(matched, price, 0.0)
     return pd.DataFrame({
         "cluster_id": cluster_id, "cluster_alias": cluster_alias, "data_source": "GPU",
         "usage_start": hrs["usage_start"], "usage_end": hrs["usage_start"], "namespace": "GPU unallocated",

@@ -66,6 +66,13 @@ class CostModelInputs:
     infrastructure_rates: dict[str, float] = field(default_factory=dict)
     supplementary_rates: dict[str, float] = field(default_factory=dict)
     tag_params: dict[str, list[TagRateParams]] = field(default_factory=dict)
+    # CostModelDBAccessor.rate_info_map: (metric, cost_type, tag_key or "") -> (rate uuid, custom_name), what the
+    # _rtu statements write as rate_id and custom_name
+    rate_info: dict[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
+
+    def rate_ref(self, metric: str, rate_type: str, tag_key: str = "") -> tuple[str | None, str | None]:
+        """(rate_id, custom_name) of a rate as Koku looks it up; (None, None) when the map has no such rate."""
+        return self.rate_info.get((metric, rate_type, tag_key or ""), (None, None))
 
     @property
     def distribution(self) -> str:
@@ -170,6 +177,12 @@ def load_cost_model(conn: Connection, schema: str, provider_uuid: str, effective
             (inputs.price_list_uuid,),
         )
         where = f"price list {inputs.price_list_uuid}"
+        info_rows = _fetch(
+            conn,
+            sql.SQL("SELECT metric, cost_type, tag_key, uuid::text, custom_name FROM {} WHERE price_list_id = %s"
+                    " ORDER BY uuid").format(qualified(schema, "cost_model_rate")),
+            (inputs.price_list_uuid,),
+        )
     else:
         rates_json = cm_rates
         rate_rows = _fetch(
@@ -181,6 +194,15 @@ def load_cost_model(conn: Connection, schema: str, provider_uuid: str, effective
             (cm_uuid,),
         )
         where = f"cost model {cm_uuid}"
+        # Koku orders these by descending priority and the last one of a key wins: the lowest priority's rate
+        info_rows = _fetch(
+            conn,
+            sql.SQL("SELECT r.metric, r.cost_type, r.tag_key, r.uuid::text, r.custom_name FROM {} r JOIN {} m"
+                    " ON m.price_list_id = r.price_list_id WHERE m.cost_model_id = %s"
+                    " ORDER BY m.priority DESC, m.id DESC, r.uuid").format(
+                qualified(schema, "cost_model_rate"), qualified(schema, "price_list_cost_model_map")),
+            (cm_uuid,),
+        )
     for metric, cost_type, value in rate_rows:
         target = {INFRASTRUCTURE: inputs.infrastructure_rates, SUPPLEMENTARY: inputs.supplementary_rates}.get(cost_type)
         if target is None:
@@ -188,4 +210,6 @@ def load_cost_model(conn: Connection, schema: str, provider_uuid: str, effective
                                   f"{INFRASTRUCTURE} or {SUPPLEMENTARY}")
         target[metric] = target.get(metric, 0.0) + (value if value is not None else 0.0)
     inputs.tag_params = _tag_params(rates_json, where)
+    for metric, cost_type, tag_key, rate_uuid, custom_name in info_rows:
+        inputs.rate_info[(metric, cost_type, tag_key or "")] = (rate_uuid, custom_name)
     return inputs

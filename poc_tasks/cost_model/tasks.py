@@ -38,13 +38,15 @@ def _steps(value: Any) -> tuple[str, ...] | None:
 def apply_ocp_cost_model(self, schema_name: str, provider_uuid: str, start_date: str, end_date: str,
                          cluster_id: str, cluster_alias: str | None = None, report_period_id: int | None = None,
                          steps: list[str] | None = None, vm_tmp_uuid: str | None = None,
-                         tracing_id: str | None = None) -> dict[str, Any]:
+                         use_rtu: bool = False, tracing_id: str | None = None) -> dict[str, Any]:
     """The Trino steps of Koku's update_summary_cost_model_costs for one source-month (see cost_model.flow)."""
     from poc_tasks.cost_model.flow import apply_cost_model
 
     spec = OcpRunSpec.build(schema_name, provider_uuid, cluster_id, start_date, end_date, cluster_alias,
                             report_period_id)
     chosen = _steps(steps)
+    if not isinstance(use_rtu, bool):
+        raise InvalidArgument(f"use_rtu must be true or false (Koku's flag), got {use_rtu!r}")
     LOG.info("apply_ocp_cost_model schema=%s source=%s %s..%s steps=%s tracing_id=%s", spec.schema_name,
              spec.source_uuid, spec.start_date, spec.end_date, chosen or "all", tracing_id)
     lock = run_lock(self.app, LOCK_PROVIDER, spec.schema_name, spec.source_uuid, spec.start_date,
@@ -55,7 +57,8 @@ def apply_ocp_cost_model(self, schema_name: str, provider_uuid: str, start_date:
             raise RunLocked(message)
         raise self.retry(countdown=30, max_retries=240, exc=RunLocked(message))
     try:
-        return apply_cost_model(spec, Settings.from_env(), steps=chosen, vm_tmp_uuid=vm_tmp_uuid)
+        return apply_cost_model(spec, Settings.from_env(), steps=chosen, vm_tmp_uuid=vm_tmp_uuid,
+                                use_rtu=use_rtu)
     finally:
         if lock is not None:
             lock.release()

@@ -50,7 +50,7 @@ from poc_tasks.io.parquet import NUMBER, STRING, TIMESTAMP, ColumnSpec, ParquetS
 from poc_tasks.settings import Settings
 
 __all__ = ["DAILY", "LINE_COLUMNS", "DAILY_KEYS", "MARKUPS", "open_daily_lines", "aggregate_lines", "daily_rows",
-           "filter_tags", "prepare_daily", "compute_daily"]
+           "filter_tags", "prepare_daily", "compute_daily", "cost_columns"]
 
 TIME = "lineitem_usagestartdate"
 TABLE = "aws_line_items_daily"
@@ -322,18 +322,7 @@ def daily_rows(agg: pa.Table, manifest: dict[str, Any], path: str = TABLE) -> pa
         "unit": _nullif_empty(agg.column("pricing_unit")),
         "resource_ids": agg.column("resource_ids"),
         "resource_count": agg.column("resource_count").cast(pa.int64()),
-        "usage_amount": to_decimal(sums["usage_amount"], 9),
-        "normalization_factor": agg.column("normalization_factor").cast(pa.float64()),
-        "normalized_usage_amount": agg.column("normalized_usage_amount").cast(pa.float64()),
-        "currency_code": agg.column("currency_code"),
-        "unblended_rate": to_decimal(agg.column("unblended_rate"), 9),
-        "unblended_cost": to_decimal(sums["unblended_cost"], 9),
-        "blended_rate": to_decimal(agg.column("blended_rate"), 9),
-        "blended_cost": to_decimal(sums["blended_cost"], 9),
-        "savingsplan_effective_cost": to_decimal(sums["savingsplan_effective_cost"], 9),
-        "calculated_amortized_cost": to_decimal(sums["calculated_amortized_cost"], 9),
-        "public_on_demand_cost": to_decimal(sums["public_on_demand_cost"], 9),
-        "public_on_demand_rate": to_decimal(agg.column("public_on_demand_rate"), 9),
+        **cost_columns(agg, sums),
         "tags": _per_distinct(agg.column("resourcetags"), lambda t: _tags_of(t, enabled, path)),
         "cost_category": _per_distinct(agg.column("costcategory"),
                                        lambda t: _checked_json(t, path, "costcategory")),
@@ -346,6 +335,22 @@ def daily_rows(agg: pa.Table, manifest: dict[str, Any], path: str = TABLE) -> pa
         rows = rows.take(pa.array(index))
     return rows.set_column(rows.schema.get_field_index("organizational_unit_id"), "organizational_unit_id",
                            unit_ids).cast(schema)
+
+
+def cost_columns(agg: pa.Table, sums: dict[str, pa.Array]) -> dict[str, pa.Array]:
+    """The usage, rate and cost columns both AWS summaries write (daily and EC2 compute), as Koku's SQL casts
+    them: sums and rates to numeric(24,9), the normalisation columns as doubles. `agg` holds the group's rates
+    and currency, `sums` its summed terms."""
+    out = {"usage_amount": to_decimal(sums["usage_amount"], 9),
+           "normalization_factor": agg.column("normalization_factor").cast(pa.float64()),
+           "normalized_usage_amount": agg.column("normalized_usage_amount").cast(pa.float64()),
+           "currency_code": agg.column("currency_code")}
+    for rate in ("unblended_rate", "blended_rate", "public_on_demand_rate"):
+        out[rate] = to_decimal(agg.column(rate), 9)
+    for cost in ("unblended_cost", "blended_cost", "savingsplan_effective_cost", "calculated_amortized_cost",
+                 "public_on_demand_cost"):
+        out[cost] = to_decimal(sums[cost], 9)
+    return out
 
 
 def _read_columns() -> list[str]:

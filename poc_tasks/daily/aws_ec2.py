@@ -41,14 +41,15 @@ from poc_tasks.daily.aws import (
     _markups,
     _nullif_empty,
     _per_distinct,
+    cost_columns,
     filter_tags,
     prepare_daily,
     source_fs,
 )
-from poc_tasks.daily.numbers import to_decimal
 from poc_tasks.daily.run import ChunkInput, DailyFlow, DailyRunSpec, DailyTable, staged_schema
 from poc_tasks.db.tables_daily import AWS_EC2_COMPUTE_TABLE
 from poc_tasks.errors import InputFileError
+from poc_tasks.io.line_checks import refuse_rows
 from poc_tasks.io.parquet import ParquetSource
 
 __all__ = ["EC2_COMPUTE", "ec2_rows", "last_days", "is_compute_line", "instance_name", "vcpu_value"]
@@ -74,6 +75,17 @@ def is_compute_line(lines: pa.Table) -> pa.ChunkedArray:
     family = pc.match_substring(lines.column("product_productfamily"), "Compute Instance")
     rid = pc.not_equal(lines.column("lineitem_resourceid"), "")
     return pc.fill_null(pc.and_(pc.and_(code, family), rid), False)
+
+
+_NO_RESOURCE = ("EC2 compute lines without a resource id (NULL): Koku's EC2 summary (lineitem_resourceid != '') "
+                "would drop them silently")
+
+
+def _compute_without_resource(lines: pa.Table) -> pa.ChunkedArray:
+    """EC2 compute lines whose resource id is NULL (a '' is Koku's "no resource" and is filtered, as Koku does)."""
+    code = pc.equal(lines.column("lineitem_productcode"), "AmazonEC2")
+    family = pc.match_substring(lines.column("product_productfamily"), "Compute Instance")
+    return pc.and_(pc.and_(code, family), pc.is_null(lines.column("lineitem_resourceid")))
 
 
 def _max_day(t: pa.Table) -> pa.Table:
@@ -175,18 +187,7 @@ def ec2_rows(ds: pa.Table, latest: pa.Table, manifest: dict[str, Any], path: str
         "vcpu": pa.array([vcpu_value(v, path) for v in joined.column("product_vcpu").to_pylist()], type=pa.int64()),
         "memory": _nullif_empty(joined.column("product_memory")),
         "unit": joined.column("unit"),
-        "usage_amount": to_decimal(sums["usage_amount"], 9),
-        "normalization_factor": joined.column("normalization_factor").cast(pa.float64()),
-        "normalized_usage_amount": joined.column("normalized_usage_amount").cast(pa.float64()),
-        "currency_code": joined.column("currency_code"),
-        "unblended_rate": to_decimal(joined.column("unblended_rate"), 9),
-        "unblended_cost": to_decimal(sums["unblended_cost"], 9),
-        "blended_rate": to_decimal(joined.column("blended_rate"), 9),
-        "blended_cost": to_decimal(sums["blended_cost"], 9),
-        "savingsplan_effective_cost": to_decimal(sums["savingsplan_effective_cost"], 9),
-        "calculated_amortized_cost": to_decimal(sums["calculated_amortized_cost"], 9),
-        "public_on_demand_cost": to_decimal(sums["public_on_demand_cost"], 9),
-        "public_on_demand_rate": to_decimal(joined.column("public_on_demand_rate"), 9),
+        **cost_columns(joined, sums),
         "tags": _per_distinct(joined.column("resourcetags"), lambda t: filter_tags(t, enabled, path)),
         "cost_category": _per_distinct(joined.column("costcategory"),
                                        lambda t: _checked_json(t, path, "costcategory")),
@@ -211,6 +212,7 @@ def compute_ec2(ctx: ChunkInput) -> Iterator[tuple[str, pa.Table]]:
     ctx.progress("aggregate", {"pass": "resources"})
     for file_path, t in source.read_range(*_ALL, columns):
         path = file_path  # errors name the last file read
+        refuse_rows(path, _compute_without_resource(t), "lineitem_resourceid", _NO_RESOURCE)
         lines = t.filter(is_compute_line(t))
         if lines.num_rows == 0:
             continue

@@ -29,12 +29,16 @@ def reduce_days(ctx: ChunkInput, source: ParquetSource, columns: list[str], tabl
         partials: list[pa.Table] = []
         for path, lines in source.read_day(day, columns):
             part = partial_of(lines, path)
+            del lines  # the row group's buffers go before the next one is read and before the day's rows are built
             if part is not None and part.num_rows:
                 partials.append(part)
             if len(partials) >= _PENDING:
                 partials = [merge(partials)]
         if partials:
-            yield table, rows_of(partials)
+            rows = rows_of(partials)
+            partials = part = None  # not held by this frame while the caller stages the rows
+            yield table, rows
+            del rows
     yield "__stats__", pa.table({"rows_read": [source.rows_read], "bytes_read": [source.bytes_read]})
 
 

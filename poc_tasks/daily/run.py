@@ -49,7 +49,7 @@ from poc_tasks.io.staging import Stage
 from poc_tasks.memory import release_memory, tune_allocators
 from poc_tasks.runspec import TenantMonthPaths
 from poc_tasks.settings import Settings
-from poc_tasks.validate import parse_date, validate_schema, validate_uuid
+from poc_tasks.validate import date_range, optional_int, parse_date, validate_schema, validate_uuid
 
 __all__ = [
     "FLOWS",
@@ -141,9 +141,7 @@ class DailyRunSpec(TenantMonthPaths):
             raise InvalidArgument(f"no daily summary flow {provider!r} (known: {', '.join(FLOWS)})")
         schema = validate_schema(schema_name)
         source = validate_uuid(source_uuid, "source_uuid")
-        start, end = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
-        if end < start:
-            raise InvalidArgument(f"end_date {end} is before start_date {start}")
+        start, end = date_range(start_date, end_date, one_month=False)
         # GCP's invoice month spans the days its lines ran, a few of them in the month before or after: with an
         # invoice_month the range may cross a month boundary (at most 62 days), else it lies in one month
         if invoice_month in (None, "") and (start.year, start.month) != (end.year, end.month):
@@ -151,12 +149,7 @@ class DailyRunSpec(TenantMonthPaths):
                                   "a bill month at a time)")
         if (end - start).days > 62:
             raise InvalidArgument(f"start_date {start} .. end_date {end} spans more than an invoice month")
-        bill: int | None = None
-        if bill_id not in (None, ""):
-            try:
-                bill = int(bill_id)
-            except (TypeError, ValueError) as exc:
-                raise InvalidArgument(f"bill_id {bill_id!r} is not an integer") from exc
+        bill = optional_int(None if bill_id == "" else bill_id, "bill_id")
         month: str | None = None
         if invoice_month not in (None, ""):
             month = str(invoice_month)
@@ -333,6 +326,7 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
                 continue
             writers[name].write_table(table.select(staged_schema(name).names).cast(staged_schema(name)))
             rows[name] += table.num_rows
+            del table  # before the memory is given back: the day's rows are staged
             release_memory()
     return {"chunk": [first.isoformat(), last.isoformat()], "rows": rows, **stats,
             "seconds": round(time.perf_counter() - t0, 3)}

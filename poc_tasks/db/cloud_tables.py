@@ -14,13 +14,14 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from poc_tasks.db.tables import metadata
+from poc_tasks.db.tables import UUID, columns, foreign_key, metadata
 
-__all__ = ["CloudTables", "identity_id", "partitioned", "ui_head", "partitioned_table", "project_ocp_indexes"]
+__all__ = ["CloudTables", "foreign_key", "identity_id", "partitioned", "ui_head", "partitioned_table",
+           "project_ocp_indexes"]
 
 # Django's ForeignKey: a deferrable constraint checked at commit.
 _FK = {"deferrable": True, "initially": "DEFERRED"}
-_UUID = pg.UUID(as_uuid=False)
+_UUID = UUID
 
 
 def identity_id() -> sa.Column:
@@ -50,8 +51,7 @@ class CloudTables:
 
     def fk(self, column: str, target: str, table: str, nullable: bool = True,
            type_: sa.types.TypeEngine | None = None) -> sa.Column:
-        return sa.Column(column, type_ if type_ is not None else sa.Integer,
-                         sa.ForeignKey(target, name=f"{self.short(table)}_{column}_fk", **_FK), nullable=nullable)
+        return foreign_key(column, target, f"{self.short(table)}_{column}_fk", nullable, type_)
 
     def bill_fk(self, table: str, nullable: bool = False) -> sa.Column:
         return self.fk("cost_entry_bill_id", f"{self.bill_table}.id", table, nullable)
@@ -112,18 +112,10 @@ class CloudTables:
         return [
             sa.Column("uuid", _UUID, nullable=False),
             self.fk("report_period_id", "reporting_ocpusagereportperiod.id", t),
-            sa.Column("cluster_id", sa.String(50)),
-            sa.Column("cluster_alias", sa.String(256)),
-            sa.Column("data_source", sa.String(64)),
-            sa.Column("namespace", sa.String(253)),
-            sa.Column("node", sa.String(253)),
-            sa.Column("persistentvolumeclaim", sa.String(253)),
-            sa.Column("persistentvolume", sa.String(253)),
-            sa.Column("storageclass", sa.String(50)),
-            sa.Column("pod_labels", pg.JSONB),
-            sa.Column("resource_id", sa.String(253)),
-            sa.Column("usage_start", sa.Date, nullable=False),
-            sa.Column("usage_end", sa.Date, nullable=False),
+            *columns("cluster_id varchar(50), cluster_alias varchar(256), data_source varchar(64), namespace"
+                     " varchar(253), node varchar(253), persistentvolumeclaim varchar(253), persistentvolume"
+                     " varchar(253), storageclass varchar(50), pod_labels jsonb, resource_id varchar(253), usage_start"
+                     " date not null, usage_end date not null"),
             self.bill_fk(t, bill_nullable),
         ]
 

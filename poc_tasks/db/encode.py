@@ -18,6 +18,8 @@ import io
 import json
 import math
 import os
+import queue
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -32,7 +34,7 @@ from sqlalchemy.dialects import postgresql as pg
 
 from poc_tasks.errors import InvalidArgument
 
-__all__ = ["Batch", "to_arrow", "csv_bytes", "random_uuid_array", "pg_array_literal"]
+__all__ = ["Batch", "to_arrow", "csv_bytes", "random_uuid_array", "pg_array_literal", "encode_ahead"]
 
 Batch = pd.DataFrame | pa.RecordBatch | pa.Table
 _WRITE_OPTIONS = pacsv.WriteOptions(include_header=False)
@@ -190,6 +192,54 @@ def csv_bytes(data: pa.Table) -> bytes:
     buf = io.BytesIO()
     pacsv.write_csv(data, buf, _WRITE_OPTIONS)
     return buf.getvalue()
+
+
+_DONE = object()
+
+
+def encode_ahead(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
+    """The chunks of `chunks`, produced by a thread that runs up to `depth` chunks ahead of the consumer.
+
+    COPY sends a chunk and PostgreSQL parses it and maintains the table's indexes; without this the next chunk
+    is read from the stage and encoded only after the send returns, while the server sits idle once it has
+    drained the socket. Arrow's reading, casting and CSV writing release the GIL, so on two cores the encoding
+    of the next chunk overlaps the server's work on this one. An error of the producer (bad input, a check) is
+    raised here, in the consumer, at the point its chunk would have come.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():  # never blocks for good on a consumer that has gone
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                if not put((chunk, None)):
+                    return
+            put((_DONE, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put((_DONE, exc))
+
+    worker = threading.Thread(target=produce, name="poc-copy-encode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = q.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()  # the consumer gave up (the COPY failed): the producer stops at its next chunk
+        worker.join()
 
 
 class CsvStream(io.RawIOBase):

@@ -24,6 +24,8 @@ Koku's name for their primary key.
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
@@ -49,17 +51,67 @@ __all__ = [
     "get_table",
     "is_partitioned",
     "partition_column",
+    "columns",
+    "indexes",
+    "foreign_key",
+    "UUID",
 ]
 
 metadata = sa.MetaData()
 
+_TYPES = {
+    "text": sa.Text, "date": sa.Date, "integer": sa.Integer, "smallint": sa.SmallInteger, "bigint": sa.BigInteger,
+    "boolean": sa.Boolean, "float": sa.Float, "jsonb": pg.JSONB, "uuid": lambda: pg.UUID(as_uuid=False),
+    "text[]": lambda: pg.ARRAY(sa.Text), "timestamptz": lambda: sa.DateTime(timezone=True),
+}
+_SIZED = re.compile(r"(varchar|numeric)\((\d+)(?:,(\d+))?\)")
+
+
+def columns(spec: str) -> list[sa.Column]:
+    """Plain columns (no key, default or foreign key) written as PostgreSQL spells them, comma separated, in model
+    order: ``"cluster_id varchar(50), usage_start date not null, cost numeric(33,15), tags jsonb"`` (types: those
+    of _TYPES, varchar(n), numeric(p,s)). Koku's parallel models repeat long runs of such columns; one line of
+    text per run reads like the DDL it makes."""
+    out = []
+    for item in _items(spec):
+        name, type_, *rest = item
+        if rest not in ([], ["not", "null"]):
+            raise ValueError(f"column spec {' '.join(item)!r}: expected 'name type [not null]'")
+        sized = _SIZED.fullmatch(type_)
+        if sized:
+            kind, a, b = sized.groups()
+            col_type = sa.String(int(a)) if kind == "varchar" else sa.Numeric(int(a), int(b))
+        else:
+            col_type = _TYPES[type_]()
+        out.append(sa.Column(name, col_type, nullable=not rest))
+    return out
+
+
+def indexes(spec: str) -> list[sa.Index]:
+    """Single-column indexes, comma separated: ``"name column"``, or ``"name column gin"`` for a GIN index."""
+    out = []
+    for name, column, *using in _items(spec):
+        if using not in ([], ["gin"]):
+            raise ValueError(f"index spec {name} {column} {' '.join(using)!r}: expected 'name column [gin]'")
+        out.append(sa.Index(name, column, **({"postgresql_using": "gin"} if using else {})))
+    return out
+
+
+def _items(spec: str) -> list[list[str]]:
+    """'a text, b numeric(33,15) not null' -> [['a', 'text'], ['b', 'numeric(33,15)', 'not', 'null']] (commas
+    inside a type's parentheses stay)."""
+    return [item.split() for item in re.split(r",(?![^(]*\))", spec) if item.strip()]
+
 # Django's ForeignKey: a deferrable constraint checked at commit, plus an index on the column.
 _FK = {"deferrable": True, "initially": "DEFERRED"}
+UUID = pg.UUID(as_uuid=False)  # Django's UUIDField
 
 
-def _money() -> sa.Numeric:
-    """numeric(33,15): every usage and cost column of Koku's OCP tables."""
-    return sa.Numeric(33, 15)
+def foreign_key(column: str, target: str, name: str, nullable: bool = True,
+                type_: sa.types.TypeEngine | None = None) -> sa.Column:
+    """Django's ForeignKey column (integer unless `type_`), its constraint named `name`."""
+    return sa.Column(column, type_ if type_ is not None else sa.Integer, sa.ForeignKey(target, name=name, **_FK),
+                     nullable=nullable)
 
 
 def _id() -> sa.Column:
@@ -77,8 +129,7 @@ tenant_api_provider = sa.Table(
     "reporting_tenant_api_provider",
     metadata,
     sa.Column("uuid", pg.UUID(as_uuid=False), primary_key=True),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("type", sa.Text, nullable=False),
+    *columns("name text not null, type text not null"),
     # FK to public.api_provider in Koku; not declared (see the module docstring).
     sa.Column("provider_id", pg.UUID(as_uuid=False), nullable=True),
     sa.Index("reporting_tenant_api_provider_provider_id_idx", "provider_id"),
@@ -89,22 +140,12 @@ ocp_usage_report_period = sa.Table(
     "reporting_ocpusagereportperiod",
     metadata,
     _id(),
-    sa.Column("cluster_id", sa.String(50), nullable=False),
-    sa.Column("cluster_alias", sa.String(256), nullable=True),
-    sa.Column("report_period_start", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("report_period_end", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("summary_data_creation_datetime", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("summary_data_updated_datetime", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("ocp_on_cloud_updated_datetime", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("derived_cost_datetime", sa.DateTime(timezone=True), nullable=True),
-    sa.Column(
-        "provider_id",
-        pg.UUID(as_uuid=False),
-        sa.ForeignKey(
-            "reporting_tenant_api_provider.uuid", name="reporting_ocpusagereportperiod_provider_id_fk", **_FK
-        ),
-        nullable=False,
-    ),
+    *columns("cluster_id varchar(50) not null, cluster_alias varchar(256), report_period_start timestamptz not null,"
+             " report_period_end timestamptz not null, summary_data_creation_datetime timestamptz,"
+             " summary_data_updated_datetime timestamptz, ocp_on_cloud_updated_datetime timestamptz,"
+             " derived_cost_datetime timestamptz"),
+    foreign_key("provider_id", "reporting_tenant_api_provider.uuid",
+                "reporting_ocpusagereportperiod_provider_id_fk", False, UUID),
     sa.UniqueConstraint(
         "cluster_id", "report_period_start", "provider_id", name="reporting_ocpusagereportperiod_cluster_start_uniq"
     ),
@@ -117,9 +158,7 @@ ocp_cost_category = sa.Table(
     _id(),
     sa.Column("name", sa.Text, nullable=False, unique=True),  # PG names it reporting_ocp_cost_category_name_key
     sa.Column("description", sa.Text, nullable=False),
-    sa.Column("source_type", sa.Text, nullable=False),
-    sa.Column("system_default", sa.Boolean, nullable=False),
-    sa.Column("label", pg.ARRAY(sa.Text), nullable=False),
+    *columns("source_type text not null, system_default boolean not null, label text[] not null"),
     sa.Index("reporting_ocp_cost_category_name_like", "name", postgresql_ops={"name": "text_pattern_ops"}),
 )
 
@@ -129,14 +168,8 @@ ocp_cost_category_namespace = sa.Table(
     _id(),
     sa.Column("namespace", sa.Text, nullable=False, unique=True),  # a LIKE pattern
     sa.Column("system_default", sa.Boolean, nullable=False),
-    sa.Column(
-        "cost_category_id",
-        sa.Integer,
-        sa.ForeignKey(
-            "reporting_ocp_cost_category.id", name="reporting_ocp_cost_category_namespace_cost_category_id_fk", **_FK
-        ),
-        nullable=False,
-    ),
+    foreign_key("cost_category_id", "reporting_ocp_cost_category.id",
+                "reporting_ocp_cost_category_namespace_cost_category_id_fk", False),
     sa.Index("reporting_ocp_cost_category_namespace_cost_category_id_idx", "cost_category_id"),
     sa.Index(
         "reporting_ocp_cost_category_namespace_namespace_like",
@@ -149,14 +182,9 @@ ocp_clusters = sa.Table(
     "reporting_ocp_clusters",
     metadata,
     sa.Column("uuid", pg.UUID(as_uuid=False), primary_key=True),
-    sa.Column("cluster_id", sa.Text, nullable=False),
-    sa.Column("cluster_alias", sa.Text, nullable=True),
-    sa.Column(
-        "provider_id",
-        pg.UUID(as_uuid=False),
-        sa.ForeignKey("reporting_tenant_api_provider.uuid", name="reporting_ocp_clusters_provider_id_fk", **_FK),
-        nullable=False,
-    ),
+    *columns("cluster_id text not null, cluster_alias text"),
+    foreign_key("provider_id", "reporting_tenant_api_provider.uuid",
+                "reporting_ocp_clusters_provider_id_fk", False, UUID),
     sa.UniqueConstraint("cluster_id", "cluster_alias", "provider_id", name="reporting_ocp_clusters_uniq"),
     sa.Index("reporting_ocp_clusters_provider_id_idx", "provider_id"),
 )
@@ -175,12 +203,9 @@ ocp_nodes = sa.Table(
     "reporting_ocp_nodes",
     metadata,
     sa.Column("uuid", pg.UUID(as_uuid=False), primary_key=True),
-    sa.Column("node", sa.Text, nullable=False),
-    sa.Column("resource_id", sa.Text, nullable=True),
-    sa.Column("node_capacity_cpu_cores", sa.Numeric(18, 2), nullable=True),
+    *columns("node text not null, resource_id text, node_capacity_cpu_cores numeric(18,2)"),
     _cluster_fk("reporting_ocp_nodes"),
-    sa.Column("node_role", sa.Text, nullable=True),
-    sa.Column("architecture", sa.Text, nullable=True),  # migration 0338
+    *columns("node_role text, architecture text"),  # architecture: migration 0338
     sa.Index("reporting_ocp_nodes_cluster_id_idx", "cluster_id"),
 )
 
@@ -188,8 +213,7 @@ ocp_pvcs = sa.Table(
     "reporting_ocp_pvcs",
     metadata,
     sa.Column("uuid", pg.UUID(as_uuid=False), primary_key=True),
-    sa.Column("persistent_volume_claim", sa.Text, nullable=False),
-    sa.Column("persistent_volume", sa.Text, nullable=False),
+    *columns("persistent_volume_claim text not null, persistent_volume text not null"),
     _cluster_fk("reporting_ocp_pvcs"),
     sa.Column("csi_volume_handle", sa.Text, nullable=True),  # migration 0324
     sa.UniqueConstraint("persistent_volume", "persistent_volume_claim", "cluster_id", name="reporting_ocp_pvcs_uniq"),
@@ -214,86 +238,45 @@ ocp_daily_summary = _partitioned(
         SUMMARY_TABLE,
         metadata,
         sa.Column("uuid", pg.UUID(as_uuid=False), nullable=False),
-        sa.Column(
-            "report_period_id",
-            sa.Integer,
-            sa.ForeignKey("reporting_ocpusagereportperiod.id", name=f"{SUMMARY_TABLE}_report_period_id_fk", **_FK),
-            nullable=True,
-        ),
-        sa.Column(
-            "cost_category_id",
-            sa.Integer,
-            sa.ForeignKey("reporting_ocp_cost_category.id", name=f"{SUMMARY_TABLE}_cost_category_id_fk", **_FK),
-            nullable=True,
-        ),
-        sa.Column("cluster_id", sa.String(50)),
-        sa.Column("cluster_alias", sa.String(256)),
-        sa.Column("data_source", sa.String(64)),
-        sa.Column("namespace", sa.String(253)),
-        sa.Column("node", sa.String(253)),
-        sa.Column("resource_id", sa.String(253)),
-        sa.Column("usage_start", sa.Date, nullable=False),
-        sa.Column("usage_end", sa.Date, nullable=False),
-        sa.Column("pod_labels", pg.JSONB),
-        sa.Column("pod_usage_cpu_core_hours", _money()),
-        sa.Column("pod_request_cpu_core_hours", _money()),
-        sa.Column("pod_effective_usage_cpu_core_hours", _money()),
-        sa.Column("pod_limit_cpu_core_hours", _money()),
-        sa.Column("pod_usage_memory_gigabyte_hours", _money()),
-        sa.Column("pod_request_memory_gigabyte_hours", _money()),
-        sa.Column("pod_effective_usage_memory_gigabyte_hours", _money()),
-        sa.Column("pod_limit_memory_gigabyte_hours", _money()),
-        sa.Column("node_capacity_cpu_cores", _money()),
-        sa.Column("node_capacity_cpu_core_hours", _money()),
-        sa.Column("node_capacity_memory_gigabytes", _money()),
-        sa.Column("node_capacity_memory_gigabyte_hours", _money()),
-        sa.Column("cluster_capacity_cpu_core_hours", _money()),
-        sa.Column("cluster_capacity_memory_gigabyte_hours", _money()),
-        sa.Column("persistentvolumeclaim", sa.String(253)),
-        sa.Column("persistentvolume", sa.String(253)),
-        sa.Column("storageclass", sa.String(253)),
-        sa.Column("volume_labels", pg.JSONB),
-        sa.Column("all_labels", pg.JSONB),  # migration 0308
-        sa.Column("persistentvolumeclaim_capacity_gigabyte", _money()),
-        sa.Column("persistentvolumeclaim_capacity_gigabyte_months", _money()),
-        sa.Column("volume_request_storage_gigabyte_months", _money()),
-        sa.Column("persistentvolumeclaim_usage_gigabyte_months", _money()),
-        # Django's default=Decimal(0) on the next two is applied by the ORM only: no database default.
-        sa.Column("infrastructure_raw_cost", _money()),
-        sa.Column("infrastructure_project_raw_cost", _money()),
-        sa.Column("infrastructure_data_in_gigabytes", _money()),  # migration 0319
-        sa.Column("infrastructure_data_out_gigabytes", _money()),  # migration 0319
-        sa.Column("infrastructure_usage_cost", pg.JSONB),
-        sa.Column("infrastructure_markup_cost", _money()),
-        sa.Column("infrastructure_project_markup_cost", _money()),
-        sa.Column("infrastructure_monthly_cost", _money()),
-        sa.Column("infrastructure_monthly_cost_json", pg.JSONB),
-        sa.Column("supplementary_usage_cost", pg.JSONB),
-        sa.Column("supplementary_monthly_cost", _money()),
-        sa.Column("supplementary_monthly_cost_json", pg.JSONB),
+        foreign_key("report_period_id", "reporting_ocpusagereportperiod.id", f"{SUMMARY_TABLE}_report_period_id_fk"),
+        foreign_key("cost_category_id", "reporting_ocp_cost_category.id", f"{SUMMARY_TABLE}_cost_category_id_fk"),
+        *columns(
+            "cluster_id varchar(50), cluster_alias varchar(256), data_source varchar(64), namespace varchar(253),"
+            " node varchar(253), resource_id varchar(253), usage_start date not null, usage_end date not null,"
+            " pod_labels jsonb, pod_usage_cpu_core_hours numeric(33,15), pod_request_cpu_core_hours numeric(33,15),"
+            " pod_effective_usage_cpu_core_hours numeric(33,15), pod_limit_cpu_core_hours numeric(33,15),"
+            " pod_usage_memory_gigabyte_hours numeric(33,15), pod_request_memory_gigabyte_hours numeric(33,15),"
+            " pod_effective_usage_memory_gigabyte_hours numeric(33,15), pod_limit_memory_gigabyte_hours"
+            " numeric(33,15), node_capacity_cpu_cores numeric(33,15), node_capacity_cpu_core_hours numeric(33,15),"
+            " node_capacity_memory_gigabytes numeric(33,15), node_capacity_memory_gigabyte_hours numeric(33,15),"
+            " cluster_capacity_cpu_core_hours numeric(33,15), cluster_capacity_memory_gigabyte_hours numeric(33,15),"
+            " persistentvolumeclaim varchar(253), persistentvolume varchar(253), storageclass varchar(253),"
+            " volume_labels jsonb, all_labels jsonb, persistentvolumeclaim_capacity_gigabyte numeric(33,15),"
+            " persistentvolumeclaim_capacity_gigabyte_months numeric(33,15), volume_request_storage_gigabyte_months"
+            " numeric(33,15), persistentvolumeclaim_usage_gigabyte_months numeric(33,15)"),
+        # all_labels: migration 0308; the data in / out columns: 0319; cost_model_gpu_cost: 0339. Django's
+        # default=Decimal(0) on the two raw costs is applied by the ORM only: no database default.
         # The model assigns infrastructure_project_monthly_cost twice; the later field object survives, so
-        # Django places the column here (as migration 0300 lists it).
-        sa.Column("infrastructure_project_monthly_cost", pg.JSONB),
-        sa.Column("supplementary_project_monthly_cost", pg.JSONB),
-        sa.Column("cost_model_cpu_cost", _money()),
-        sa.Column("cost_model_memory_cost", _money()),
-        sa.Column("cost_model_volume_cost", _money()),
-        sa.Column("cost_model_gpu_cost", _money()),  # migration 0339
-        sa.Column("cost_model_rate_type", sa.Text),
-        sa.Column("monthly_cost_type", sa.Text),
-        sa.Column("source_uuid", pg.UUID(as_uuid=False)),  # a plain uuid, not a foreign key
-        sa.Column("raw_currency", sa.Text),
-        sa.Column("distributed_cost", _money()),
+        # Django places the column after supplementary_monthly_cost_json (as migration 0300 lists it).
+        # source_uuid is a plain uuid, not a foreign key.
+        *columns(
+            "infrastructure_raw_cost numeric(33,15), infrastructure_project_raw_cost numeric(33,15),"
+            " infrastructure_data_in_gigabytes numeric(33,15), infrastructure_data_out_gigabytes numeric(33,15),"
+            " infrastructure_usage_cost jsonb, infrastructure_markup_cost numeric(33,15),"
+            " infrastructure_project_markup_cost numeric(33,15), infrastructure_monthly_cost numeric(33,15),"
+            " infrastructure_monthly_cost_json jsonb, supplementary_usage_cost jsonb, supplementary_monthly_cost"
+            " numeric(33,15), supplementary_monthly_cost_json jsonb, infrastructure_project_monthly_cost jsonb,"
+            " supplementary_project_monthly_cost jsonb, cost_model_cpu_cost numeric(33,15), cost_model_memory_cost"
+            " numeric(33,15), cost_model_volume_cost numeric(33,15), cost_model_gpu_cost numeric(33,15),"
+            " cost_model_rate_type text, monthly_cost_type text, source_uuid uuid, raw_currency text,"
+            " distributed_cost numeric(33,15)"),
         sa.PrimaryKeyConstraint("usage_start", "uuid", name=f"{SUMMARY_TABLE}_pk"),
         sa.Index("summary_ocp_usage_idx", "usage_start"),
         sa.Index("summary_namespace_idx", "namespace", postgresql_ops={"namespace": "varchar_pattern_ops"}),
         sa.Index("summary_node_idx", "node", postgresql_ops={"node": "varchar_pattern_ops"}),
-        sa.Index("summary_data_source_idx", "data_source"),
-        sa.Index("monthly_cost_type_idx", "monthly_cost_type"),
-        sa.Index("cost_model_rate_type_idx", "cost_model_rate_type"),
-        sa.Index("all_labels_idx", "all_labels", postgresql_using="gin"),
-        sa.Index("pod_labels_idx", "pod_labels", postgresql_using="gin"),
-        sa.Index("volume_labels_idx", "volume_labels", postgresql_using="gin"),
+        *indexes("summary_data_source_idx data_source, monthly_cost_type_idx monthly_cost_type,"
+                 " cost_model_rate_type_idx cost_model_rate_type, all_labels_idx all_labels gin, pod_labels_idx"
+                 " pod_labels gin, volume_labels_idx volume_labels gin"),
         sa.Index(f"{SUMMARY_TABLE}_report_period_id_idx", "report_period_id"),
         sa.Index(f"{SUMMARY_TABLE}_cost_category_id_idx", "cost_category_id"),
         postgresql_partition_by="RANGE (usage_start)",
@@ -308,8 +291,7 @@ enabled_tag_keys = sa.Table(
     sa.Column("uuid", pg.UUID(as_uuid=False), primary_key=True),
     sa.Column("key", sa.String(512), nullable=False),
     # Django default=True is ORM-side only; the column has no database default.
-    sa.Column("enabled", sa.Boolean, nullable=False),
-    sa.Column("provider_type", sa.String(50), nullable=False),
+    *columns("enabled boolean not null, provider_type varchar(50) not null"),
     sa.UniqueConstraint("key", "provider_type", name="reporting_enabledtagkeys_key_provider_type_uniq"),
     sa.Index("tag_enabled_key_index", "key", "enabled"),
     sa.Index("tag_provider_type_index", "provider_type"),
@@ -319,12 +301,7 @@ tag_mapping = sa.Table(
     "reporting_tagmapping",
     metadata,
     _id(),
-    sa.Column(
-        "parent_id",
-        pg.UUID(as_uuid=False),
-        sa.ForeignKey("reporting_enabledtagkeys.uuid", name="reporting_tagmapping_parent_id_fk", **_FK),
-        nullable=False,
-    ),
+    foreign_key("parent_id", "reporting_enabledtagkeys.uuid", "reporting_tagmapping_parent_id_fk", False, UUID),
     sa.Column(
         "child_id",
         pg.UUID(as_uuid=False),
@@ -344,19 +321,13 @@ partitioned_tables = sa.Table(
     "partitioned_tables",
     metadata,
     _id(),
-    sa.Column("schema_name", sa.Text, nullable=False),
-    sa.Column("table_name", sa.Text, nullable=False),
-    sa.Column("partition_of_table_name", sa.Text, nullable=False),
-    sa.Column("partition_type", sa.Text, nullable=False),
-    sa.Column("partition_col", sa.Text, nullable=False),
-    sa.Column("partition_parameters", pg.JSONB, nullable=False),
+    *columns("schema_name text not null, table_name text not null, partition_of_table_name text not null,"
+             " partition_type text not null, partition_col text not null, partition_parameters jsonb not null"),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),  # 0300: SET DEFAULT true
-    sa.Column("subpartition_type", sa.Text, nullable=True),
-    sa.Column("subpartition_col", sa.Text, nullable=True),
+    *columns("subpartition_type text, subpartition_col text"),
     sa.UniqueConstraint("schema_name", "table_name", name="partitioned_tables_schema_name_table_name_uniq"),
     sa.Index("partable_table", "schema_name", "table_name"),
-    sa.Index("partable_partition_type", "partition_type"),
-    sa.Index("partable_partition_parameters", "partition_parameters", postgresql_using="gin"),
+    *indexes("partable_partition_type partition_type, partable_partition_parameters partition_parameters gin"),
 )
 
 
@@ -370,22 +341,11 @@ shadow_comparison = sa.Table(
     metadata,
     _id(),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-    sa.Column("provider_type", sa.Text, nullable=False),
-    sa.Column("source_uuid", pg.UUID(as_uuid=False), nullable=False),
-    sa.Column("report_period_id", sa.Integer, nullable=True),
-    sa.Column("start_date", sa.Date, nullable=False),
-    sa.Column("end_date", sa.Date, nullable=False),
-    sa.Column("equal", sa.Boolean, nullable=False),
-    sa.Column("live_rows", sa.BigInteger, nullable=False),
-    sa.Column("poc_rows", sa.BigInteger, nullable=False),
-    sa.Column("changed_rows", sa.BigInteger, nullable=False),
-    sa.Column("missing_rows", sa.BigInteger, nullable=False),
-    sa.Column("extra_rows", sa.BigInteger, nullable=False),
-    sa.Column("differing_days", pg.JSONB, nullable=False),
-    sa.Column("differing_namespaces", pg.JSONB, nullable=False),
-    sa.Column("summary", pg.JSONB, nullable=False),
-    sa.Column("report_path", sa.Text, nullable=True),
-    sa.Column("tracing_id", sa.Text, nullable=True),
+    *columns("provider_type text not null, source_uuid uuid not null, report_period_id integer, start_date date not"
+             " null, end_date date not null, equal boolean not null, live_rows bigint not null, poc_rows bigint not"
+             " null, changed_rows bigint not null, missing_rows bigint not null, extra_rows bigint not null,"
+             " differing_days jsonb not null, differing_namespaces jsonb not null, summary jsonb not null, report_path"
+             " text, tracing_id text"),
     sa.Index("poc_shadow_comparison_source_idx", "source_uuid", "start_date"),
 )
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
 from poc_tasks.db.cloud_tables import CloudTables, identity_id, partitioned_table, project_ocp_indexes, ui_head
-from poc_tasks.db.tables import metadata
+from poc_tasks.db.tables import columns, indexes, metadata
 
 __all__ = [
     "aws_cost_entry_bill",
@@ -97,32 +97,20 @@ _COSTS_15 = ("unblended_cost", "markup_cost", "blended_cost", "markup_cost_blend
 _COSTS_9 = ("calculated_amortized_cost", "markup_cost_amortized")
 
 ocpaws_project_daily_summary = _AWS.project(
-    sa.Column("product_code", sa.Text, nullable=False),
-    sa.Column("product_family", sa.String(150)),
-    sa.Column("infrastructure_data_in_gigabytes", sa.Numeric(33, 15)),
-    sa.Column("infrastructure_data_out_gigabytes", sa.Numeric(33, 15)),
-    sa.Column("data_transfer_direction", sa.Text),
-    sa.Column("instance_type", sa.String(50)),
-    sa.Column("usage_account_id", sa.String(50), nullable=False),
+    *columns("product_code text not null, product_family varchar(150), infrastructure_data_in_gigabytes"
+             " numeric(33,15), infrastructure_data_out_gigabytes numeric(33,15), data_transfer_direction text,"
+             " instance_type varchar(50), usage_account_id varchar(50) not null"),
     _AWS.fk("account_alias_id", _ALIAS, OCPAWS_PROJECT_TABLE),
-    sa.Column("availability_zone", sa.String(50)),
-    sa.Column("region", sa.String(50)),
-    sa.Column("unit", sa.String(63)),
-    sa.Column("usage_amount", sa.Numeric(30, 15)),
-    sa.Column("normalized_usage_amount", sa.Float),
-    sa.Column("currency_code", sa.String(10)),
-    sa.Column("unblended_cost", sa.Numeric(30, 15)),
-    sa.Column("markup_cost", sa.Numeric(30, 15)),
+    *columns("availability_zone varchar(50), region varchar(50), unit varchar(63), usage_amount numeric(30,15),"
+             " normalized_usage_amount float, currency_code varchar(10), unblended_cost numeric(30,15), markup_cost"
+             " numeric(30,15)"),
     *(sa.Column(c, sa.Numeric(33, 15)) for c in _COSTS_15[2:]),
     *(sa.Column(c, sa.Numeric(33, 9)) for c in _COSTS_9),
-    sa.Column("tags", pg.JSONB),
-    sa.Column("aws_cost_category", pg.JSONB),
-    sa.Column("source_uuid", pg.UUID(as_uuid=False)),
+    *columns("tags jsonb, aws_cost_category jsonb, source_uuid uuid"),
     *project_ocp_indexes("p_cost_prj_sum_ocp_use_idx", "p_cost_prj_sum_nspc_idx", "p_cost_prj_sum_nd_idx",
                          "p_cost_prj_sum_rsrc_idx", "p_cost_prj_pod_lbls_idx"),
-    sa.Index("aws_cost_category_idx", "aws_cost_category", postgresql_using="gin"),
-    sa.Index("p_ocpaws_prj_prd_fam_idx", "product_family"),
-    sa.Index("p_ocpaws_prj_inst_typ_idx", "instance_type"),
+    *indexes("aws_cost_category_idx aws_cost_category gin, p_ocpaws_prj_prd_fam_idx product_family,"
+             " p_ocpaws_prj_inst_typ_idx instance_type"),
     bill_nullable=True,
 )
 

@@ -16,10 +16,9 @@ reporting_common 0041 seeds (:data:`AZURE_DISK_TIERS`), once for the whole datab
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
 
 from poc_tasks.db.cloud_tables import CloudTables, partitioned_table, project_ocp_indexes, ui_head
-from poc_tasks.db.tables import metadata
+from poc_tasks.db.tables import columns, metadata
 
 __all__ = [
     "azure_cost_entry_bill",
@@ -88,21 +87,11 @@ ocpazure_tags_summary = _AZURE.tags_summary(
     ("key", "cost_entry_bill_id", "report_period_id", "subscription_guid", "namespace", "node"), ocp=True)
 
 ocpazure_project_daily_summary = _AZURE.project(
-    sa.Column("subscription_guid", sa.Text, nullable=False),
-    sa.Column("subscription_name", sa.Text),
-    sa.Column("instance_type", sa.Text),
-    sa.Column("service_name", sa.Text),
-    sa.Column("infrastructure_data_in_gigabytes", sa.Numeric(33, 15)),
-    sa.Column("infrastructure_data_out_gigabytes", sa.Numeric(33, 15)),
-    sa.Column("data_transfer_direction", sa.Text),
-    sa.Column("resource_location", sa.Text),
-    sa.Column("usage_quantity", sa.Numeric(24, 9)),
-    sa.Column("unit_of_measure", sa.Text),
-    sa.Column("currency", sa.Text),
-    sa.Column("pretax_cost", sa.Numeric(17, 9)),
-    sa.Column("markup_cost", sa.Numeric(17, 9)),
-    sa.Column("tags", pg.JSONB),
-    sa.Column("source_uuid", pg.UUID(as_uuid=False)),
+    *columns("subscription_guid text not null, subscription_name text, instance_type text, service_name text,"
+             " infrastructure_data_in_gigabytes numeric(33,15), infrastructure_data_out_gigabytes numeric(33,15),"
+             " data_transfer_direction text, resource_location text, usage_quantity numeric(24,9), unit_of_measure"
+             " text, currency text, pretax_cost numeric(17,9), markup_cost numeric(17,9), tags jsonb, source_uuid"
+             " uuid"),
     *project_ocp_indexes("p_ocpaz_prj_use_strt_idx", "p_ocpaz_prj_nspc_idx", "p_ocpaz_prj_nde_idx",
                          "p_ocpaz_prj_rsrc_idx", "p_ocpaz_prj_pod_lbl_idx"),
     sa.Index("p_ocpaz_prj_srvc_name_idx", "service_name"),

@@ -13,10 +13,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from poc_tasks.db.tables import metadata
+from poc_tasks.db.tables import UUID, columns, foreign_key, indexes, metadata
 
 __all__ = ["cost_model", "cost_model_map", "price_list", "cost_model_rate", "price_list_cost_model_map",
-           "ocp_gpu_summary_p", "GPU_SUMMARY_TABLE"]
+           "ocp_gpu_summary_p", "GPU_SUMMARY_TABLE", "rates_to_usage", "RATES_TO_USAGE_TABLE", "ocp_vm_summary_p",
+           "VM_SUMMARY_TABLE", "output_metadata", "ensure_cost_model_output_tables"]
 
 _FK = {"deferrable": True, "initially": "DEFERRED"}
 
@@ -24,19 +25,11 @@ cost_model = sa.Table(
     "cost_model",
     metadata,
     sa.Column("uuid", pg.UUID(as_uuid=False), primary_key=True),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("description", sa.Text, nullable=False),
-    sa.Column("source_type", sa.String(50), nullable=False),
-    sa.Column("created_timestamp", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_timestamp", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("rates", pg.JSONB, nullable=False),
-    sa.Column("markup", pg.JSONB, nullable=False),
-    sa.Column("distribution", sa.Text, nullable=False),  # migration 0002
-    sa.Column("distribution_info", pg.JSONB, nullable=False),  # migration 0005
-    sa.Column("currency", sa.Text, nullable=False),  # migration 0004
-    sa.Index("name_idx", "name"),
-    sa.Index("source_type_idx", "source_type"),
-    sa.Index("updated_timestamp_idx", "updated_timestamp"),
+    # distribution: migration 0002, distribution_info: 0005, currency: 0004
+    *columns("name text not null, description text not null, source_type varchar(50) not null, created_timestamp"
+             " timestamptz not null, updated_timestamp timestamptz not null, rates jsonb not null, markup jsonb not"
+             " null, distribution text not null, distribution_info jsonb not null, currency text not null"),
+    *indexes("name_idx name, source_type_idx source_type, updated_timestamp_idx updated_timestamp"),
 )
 
 cost_model_map = sa.Table(
@@ -44,12 +37,7 @@ cost_model_map = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, sa.Identity(always=False), primary_key=True),
     sa.Column("provider_uuid", pg.UUID(as_uuid=False), nullable=False),
-    sa.Column(
-        "cost_model_id",
-        pg.UUID(as_uuid=False),
-        sa.ForeignKey("cost_model.uuid", name="cost_model_map_cost_model_id_fk", **_FK),
-        nullable=True,
-    ),
+    foreign_key("cost_model_id", "cost_model.uuid", "cost_model_map_cost_model_id_fk", type_=UUID),
     sa.UniqueConstraint("provider_uuid", "cost_model_id", name="cost_model_map_provider_uuid_cost_model_uniq"),
     sa.Index("cost_model_map_cost_model_id_idx", "cost_model_id"),
 )
@@ -58,17 +46,11 @@ price_list = sa.Table(
     "price_list",
     metadata,
     sa.Column("uuid", pg.UUID(as_uuid=False), primary_key=True),
-    sa.Column("name", sa.Text, nullable=False),
-    sa.Column("description", sa.Text, nullable=False),
-    sa.Column("currency", sa.Text, nullable=False),
-    sa.Column("effective_start_date", sa.Date, nullable=False),
-    sa.Column("effective_end_date", sa.Date, nullable=False),
-    sa.Column("enabled", sa.Boolean, nullable=False),
+    *columns("name text not null, description text not null, currency text not null, effective_start_date date not"
+             " null, effective_end_date date not null, enabled boolean not null"),
     sa.Column("version", sa.Integer, sa.CheckConstraint("version >= 0", name="price_list_version_check"),
               nullable=False),
-    sa.Column("rates", pg.JSONB, nullable=False),
-    sa.Column("created_timestamp", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_timestamp", sa.DateTime(timezone=True), nullable=False),
+    *columns("rates jsonb not null, created_timestamp timestamptz not null, updated_timestamp timestamptz not null"),
     sa.Index("price_list_name_idx", "name"),
     sa.Index("price_list_validity_idx", "effective_start_date", "effective_end_date"),
 )
@@ -77,49 +59,26 @@ cost_model_rate = sa.Table(
     "cost_model_rate",
     metadata,
     sa.Column("uuid", pg.UUID(as_uuid=False), primary_key=True),
-    sa.Column(
-        "price_list_id",
-        pg.UUID(as_uuid=False),
-        sa.ForeignKey("price_list.uuid", name="cost_model_rate_price_list_id_fk", **_FK),
-        nullable=False,
-    ),
-    sa.Column("custom_name", sa.String(50), nullable=False),
-    sa.Column("description", sa.Text, nullable=False),
-    sa.Column("metric", sa.String(100), nullable=False),
-    sa.Column("metric_type", sa.String(20), nullable=False),
-    sa.Column("cost_type", sa.String(20), nullable=False),
-    sa.Column("default_rate", sa.Numeric(33, 15), nullable=True),
-    sa.Column("tag_key", sa.String(253), nullable=False),
-    sa.Column("tag_values", pg.JSONB, nullable=False),
-    sa.Column("created_timestamp", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("updated_timestamp", sa.DateTime(timezone=True), nullable=False),
+    foreign_key("price_list_id", "price_list.uuid", "cost_model_rate_price_list_id_fk", False, UUID),
+    *columns("custom_name varchar(50) not null, description text not null, metric varchar(100) not null, metric_type"
+             " varchar(20) not null, cost_type varchar(20) not null, default_rate numeric(33,15), tag_key varchar(253)"
+             " not null, tag_values jsonb not null, created_timestamp timestamptz not null, updated_timestamp"
+             " timestamptz not null"),
     sa.UniqueConstraint("price_list_id", "custom_name", name="cost_model_rate_price_list_custom_name_uniq"),
-    sa.Index("rate_price_list_idx", "price_list_id"),
-    sa.Index("rate_custom_name_idx", "custom_name"),
-    sa.Index("rate_metric_idx", "metric"),
+    *indexes("rate_price_list_idx price_list_id, rate_custom_name_idx custom_name, rate_metric_idx metric"),
 )
 
 price_list_cost_model_map = sa.Table(
     "price_list_cost_model_map",
     metadata,
     sa.Column("id", sa.Integer, sa.Identity(always=False), primary_key=True),
-    sa.Column(
-        "price_list_id",
-        pg.UUID(as_uuid=False),
-        sa.ForeignKey("price_list.uuid", name="price_list_cost_model_map_price_list_id_fk", **_FK),
-        nullable=False,
-    ),
-    sa.Column(
-        "cost_model_id",
-        pg.UUID(as_uuid=False),
-        sa.ForeignKey("cost_model.uuid", name="price_list_cost_model_map_cost_model_id_fk", **_FK),
-        nullable=False,
-    ),
+    foreign_key("price_list_id", "price_list.uuid", "price_list_cost_model_map_price_list_id_fk", False, UUID),
+    foreign_key("cost_model_id", "cost_model.uuid", "price_list_cost_model_map_cost_model_id_fk", False, UUID),
     sa.Column("priority", sa.Integer,
               sa.CheckConstraint("priority >= 0", name="price_list_cost_model_map_priority_check"), nullable=False),
     sa.UniqueConstraint("price_list_id", "cost_model_id", name="price_list_cost_model_map_uniq"),
-    sa.Index("price_list_cost_model_map_price_list_id_idx", "price_list_id"),
-    sa.Index("price_list_cost_model_map_cost_model_id_idx", "cost_model_id"),
+    *indexes("price_list_cost_model_map_price_list_id_idx price_list_id, price_list_cost_model_map_cost_model_id_idx"
+             " cost_model_id"),
 )
 
 # --- reporting/provider/ocp/models.py OCPGpuSummaryP (partitioned by usage_start) ------------------------------
@@ -128,46 +87,144 @@ ocp_gpu_summary_p = sa.Table(
     GPU_SUMMARY_TABLE,
     metadata,
     sa.Column("id", pg.UUID(as_uuid=False), nullable=False),
-    sa.Column("cluster_id", sa.Text, nullable=False),
-    sa.Column("cluster_alias", sa.Text),
-    sa.Column("namespace", sa.String(253)),
-    sa.Column("node", sa.String(253)),
-    sa.Column("usage_start", sa.Date, nullable=False),
-    sa.Column("usage_end", sa.Date, nullable=False),
-    sa.Column("vendor_name", sa.String(128)),
-    sa.Column("model_name", sa.String(128)),
-    sa.Column("memory_capacity_gb", sa.Numeric(33, 15)),
-    sa.Column("gpu_count", sa.Integer),
-    sa.Column("mig_instance_id", sa.String(128)),
-    sa.Column("gpu_uuid", sa.String(128)),
-    sa.Column("gpu_mode", sa.String(32)),
-    sa.Column("mig_profile", sa.String(64)),
-    sa.Column("mig_slice_count", sa.Integer),
-    sa.Column("mig_memory_capacity_gb", sa.Numeric(33, 15)),
-    sa.Column("mig_strategy", sa.String(10)),
-    sa.Column("gpu_max_slices", sa.Integer),
-    sa.Column("cost_model_gpu_cost", sa.Numeric(33, 15)),
+    *columns("cluster_id text not null, cluster_alias text, namespace varchar(253), node varchar(253), usage_start"
+             " date not null, usage_end date not null, vendor_name varchar(128), model_name varchar(128),"
+             " memory_capacity_gb numeric(33,15), gpu_count integer, mig_instance_id varchar(128), gpu_uuid"
+             " varchar(128), gpu_mode varchar(32), mig_profile varchar(64), mig_slice_count integer,"
+             " mig_memory_capacity_gb numeric(33,15), mig_strategy varchar(10), gpu_max_slices integer,"
+             " cost_model_gpu_cost numeric(33,15)"),
     sa.Column("source_uuid", pg.UUID(as_uuid=False),
               sa.ForeignKey("reporting_tenant_api_provider.uuid", name="reporting_ocp_gpu_summary_p_source_uuid_fk",
                             **_FK)),
     sa.Column("cost_category_id", sa.Integer,
               sa.ForeignKey("reporting_ocp_cost_category.id", name="reporting_ocp_gpu_summary_p_cost_category_fk",
                             **_FK)),
-    sa.Column("raw_currency", sa.Text),
-    sa.Column("cost_model_cpu_cost", sa.Numeric(33, 15)),
-    sa.Column("cost_model_memory_cost", sa.Numeric(33, 15)),
-    sa.Column("cost_model_volume_cost", sa.Numeric(33, 15)),
-    sa.Column("cost_model_rate_type", sa.Text),
+    *columns("raw_currency text, cost_model_cpu_cost numeric(33,15), cost_model_memory_cost numeric(33,15),"
+             " cost_model_volume_cost numeric(33,15), cost_model_rate_type text"),
     sa.PrimaryKeyConstraint("usage_start", "id", name="reporting_ocp_gpu_summary_p_pk"),
-    sa.Index("ocpgpusumm_usage_start", "usage_start"),
-    sa.Index("ocpgpusumm_cluster_idx", "cluster_id"),
-    sa.Index("ocpgpusumm_namespace_idx", "namespace"),
-    sa.Index("ocpgpusumm_node_idx", "node"),
-    sa.Index("ocpgpusumm_vendor_idx", "vendor_name"),
-    sa.Index("ocpgpusumm_model_idx", "model_name"),
-    sa.Index("ocpgpusumm_mig_profile_idx", "mig_profile"),
-    sa.Index("reporting_ocp_gpu_summary_p_source_uuid_idx", "source_uuid"),
-    sa.Index("reporting_ocp_gpu_summary_p_cost_category_idx", "cost_category_id"),
+    *indexes("ocpgpusumm_usage_start usage_start, ocpgpusumm_cluster_idx cluster_id, ocpgpusumm_namespace_idx"
+             " namespace, ocpgpusumm_node_idx node, ocpgpusumm_vendor_idx vendor_name, ocpgpusumm_model_idx"
+             " model_name, ocpgpusumm_mig_profile_idx mig_profile, reporting_ocp_gpu_summary_p_source_uuid_idx"
+             " source_uuid, reporting_ocp_gpu_summary_p_cost_category_idx cost_category_id"),
     postgresql_partition_by="RANGE (usage_start)",
     info={"partition_by": "usage_start", "koku_pk_name": "reporting_ocp_gpu_summary_p_pk"},
 )
+
+
+# --- tables the _rtu statements and the virtualization UI write (koku/reporting/provider/ocp/models.py) -----------
+# Declared on their own metadata, not the shared one: init-db's DDL is checked against the snapshot of a Koku tenant
+# (integration/koku_ddl_snapshot.json), which does not list them yet. The cost-model run creates them when missing
+# (ensure_cost_model_output_tables), i.e. standalone; inside Koku they exist (Koku's migrations). Koku's foreign keys
+# (rate, cost model, report period, source, cost category; all ON DELETE CASCADE in Django) are left out here.
+# Both are partitioned by usage_start as in Koku, but poc_tasks' partition helpers only know the shared metadata:
+# standalone, they get one DEFAULT partition; in Koku, Koku creates their month partitions before its run.
+output_metadata = sa.MetaData()
+
+RATES_TO_USAGE_TABLE = "rates_to_usage"
+rates_to_usage = sa.Table(
+    RATES_TO_USAGE_TABLE,
+    output_metadata,
+    sa.Column("uuid", pg.UUID(as_uuid=False), nullable=False),
+    sa.Column("rate_id", pg.UUID(as_uuid=False)),
+    sa.Column("cost_model_id", pg.UUID(as_uuid=False)),
+    sa.Column("report_period_id", sa.Integer),
+    sa.Column("source_uuid", pg.UUID(as_uuid=False), nullable=False),
+    sa.Column("usage_start", sa.Date, nullable=False),
+    sa.Column("usage_end", sa.Date, nullable=False),
+    sa.Column("node", sa.String(253)),
+    sa.Column("namespace", sa.String(253)),
+    sa.Column("cluster_id", sa.Text, nullable=False),
+    sa.Column("cluster_alias", sa.Text),
+    sa.Column("data_source", sa.String(63)),
+    sa.Column("persistentvolumeclaim", sa.String(253)),
+    sa.Column("pod_labels", pg.JSONB),
+    sa.Column("volume_labels", pg.JSONB),
+    sa.Column("all_labels", pg.JSONB),
+    sa.Column("custom_name", sa.String(50), nullable=False),
+    sa.Column("metric_type", sa.String(20), nullable=False),
+    sa.Column("cost_model_rate_type", sa.Text),
+    sa.Column("monthly_cost_type", sa.Text),
+    sa.Column("calculated_cost", sa.Numeric(33, 15)),
+    sa.Column("distributed_cost", sa.Numeric(33, 15)),
+    sa.Column("cost_category_id", sa.Integer),
+    sa.Column("labels", pg.JSONB),
+    sa.Column("label_hash", sa.String(64)),
+    sa.Column("node_capacity_cpu_cores", sa.Numeric(33, 15)),
+    sa.Column("node_capacity_cpu_core_hours", sa.Numeric(33, 15)),
+    sa.Column("node_capacity_memory_gigabytes", sa.Numeric(33, 15)),
+    sa.Column("node_capacity_memory_gigabyte_hours", sa.Numeric(33, 15)),
+    sa.Column("cluster_capacity_cpu_core_hours", sa.Numeric(33, 15)),
+    sa.Column("cluster_capacity_memory_gigabyte_hours", sa.Numeric(33, 15)),
+    sa.Column("resource_id", sa.String(253)),
+    sa.Column("persistentvolume", sa.String(253)),
+    sa.Column("storageclass", sa.String(253)),
+    sa.PrimaryKeyConstraint("usage_start", "uuid", name="rates_to_usage_pkey"),
+    sa.Index("ratestousage_start_src_rp_idx", "usage_start", "source_uuid", "report_period_id"),
+    sa.Index("ratestousage_namespace_idx", "namespace"),
+    sa.Index("ratestousage_custom_name_idx", "custom_name"),
+    sa.Index("ratestousage_monthly_cost_idx", "monthly_cost_type"),
+    sa.Index("ratestousage_rate_id_idx", "rate_id"),
+    postgresql_partition_by="RANGE (usage_start)",  # no info["partition_by"]: see output_metadata's comment
+)
+
+VM_SUMMARY_TABLE = "reporting_ocp_vm_summary_p"
+ocp_vm_summary_p = sa.Table(
+    VM_SUMMARY_TABLE,
+    output_metadata,
+    sa.Column("id", pg.UUID(as_uuid=False), nullable=False),
+    sa.Column("cluster_alias", sa.Text),
+    sa.Column("cluster_id", sa.Text),
+    sa.Column("namespace", sa.String(253)),
+    sa.Column("node", sa.String(253)),
+    sa.Column("vm_name", sa.Text),
+    sa.Column("cost_model_cpu_cost", sa.Numeric(33, 15)),
+    sa.Column("cost_model_memory_cost", sa.Numeric(33, 15)),
+    sa.Column("cost_model_rate_type", sa.Text),
+    sa.Column("cost_model_volume_cost", sa.Numeric(33, 15)),
+    sa.Column("cost_model_gpu_cost", sa.Numeric(33, 15)),
+    sa.Column("distributed_cost", sa.Numeric(33, 15)),
+    sa.Column("pod_labels", pg.JSONB),
+    sa.Column("pod_request_cpu_core_hours", sa.Numeric(33, 15)),
+    sa.Column("pod_request_memory_gigabyte_hours", sa.Numeric(33, 15)),
+    sa.Column("persistentvolumeclaim", sa.String(253)),
+    sa.Column("storageclass", sa.String(253)),
+    sa.Column("persistentvolumeclaim_usage_gigabyte_months", sa.Numeric(33, 15)),
+    sa.Column("persistentvolumeclaim_capacity_gigabyte_months", sa.Numeric(33, 15)),
+    sa.Column("infrastructure_markup_cost", sa.Numeric(33, 15)),
+    sa.Column("infrastructure_raw_cost", sa.Numeric(33, 15)),
+    sa.Column("raw_currency", sa.Text),
+    sa.Column("resource_ids", pg.ARRAY(sa.String(256))),
+    sa.Column("usage_end", sa.Date, nullable=False),
+    sa.Column("usage_start", sa.Date, nullable=False),
+    sa.Column("cost_category_id", sa.Integer),
+    sa.Column("source_uuid", pg.UUID(as_uuid=False)),
+    sa.PrimaryKeyConstraint("usage_start", "id", name="reporting_ocp_vm_summary_p_pkey"),
+    sa.Index("ocp_vm_summ_usage_start", "usage_start"),
+    sa.Index("ocp_vm_summ_vm_name", "vm_name"),
+    postgresql_partition_by="RANGE (usage_start)",  # no info["partition_by"]: see output_metadata's comment
+)
+
+
+def ensure_cost_model_output_tables(conn, schema: str) -> None:
+    """CREATE TABLE / INDEX IF NOT EXISTS for rates_to_usage and reporting_ocp_vm_summary_p (+ default partition),
+    in the current transaction; a no-op where Koku created them."""
+    from psycopg2 import sql
+    from sqlalchemy.dialects import postgresql as pg_dialect
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    from poc_tasks.db.connection import qualified
+    from poc_tasks.validate import validate_schema
+
+    validate_schema(schema)
+    opts = {"schema_translate_map": {None: schema}, "render_schema_translate": True}
+    dialect = pg_dialect.dialect()
+    with conn.cursor() as cur:
+        for table in output_metadata.sorted_tables:
+            cur.execute("SELECT to_regclass(%s)", (f'"{schema}"."{table.name}"',))
+            if cur.fetchone()[0] is not None:
+                continue
+            cur.execute(str(CreateTable(table, if_not_exists=True).compile(dialect=dialect, **opts)))
+            for index in sorted(table.indexes, key=lambda i: i.name):
+                cur.execute(str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect, **opts)))
+            cur.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} DEFAULT").format(
+                qualified(schema, f"{table.name}_default"), qualified(schema, table.name)))

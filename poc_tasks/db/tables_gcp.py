@@ -10,9 +10,9 @@ two invoice months.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql as pg
 
 from poc_tasks.db.cloud_tables import CloudTables, partitioned_table, ui_head
+from poc_tasks.db.tables import columns, indexes
 
 __all__ = [
     "gcp_cost_entry_bill",
@@ -50,36 +50,19 @@ ocpgcp_tags_summary = _GCP.tags_summary(
     ("key", "cost_entry_bill_id", *_PROJECT, "report_period_id", "namespace", "node"), ocp=True)
 
 ocpgcp_project_daily_summary = _GCP.project(
-    sa.Column("account_id", sa.String(20), nullable=False),
-    sa.Column("project_id", sa.String(256), nullable=False),
-    sa.Column("project_name", sa.String(256), nullable=False),
-    sa.Column("instance_type", sa.String(50)),
-    sa.Column("service_id", sa.String(256)),
-    sa.Column("service_alias", sa.String(256)),
-    sa.Column("infrastructure_data_in_gigabytes", sa.Numeric(33, 15)),
-    sa.Column("infrastructure_data_out_gigabytes", sa.Numeric(33, 15)),
-    sa.Column("data_transfer_direction", sa.Text),
-    sa.Column("sku_id", sa.String(256)),
-    sa.Column("sku_alias", sa.String(256)),
-    sa.Column("region", sa.Text),
-    sa.Column("unit", sa.String(63)),
-    sa.Column("usage_amount", sa.Numeric(30, 15)),
-    sa.Column("currency", sa.String(10)),
-    sa.Column("invoice_month", sa.String(256)),
-    sa.Column("unblended_cost", sa.Numeric(30, 15)),
-    sa.Column("markup_cost", sa.Numeric(30, 15)),
-    sa.Column("tags", pg.JSONB),
-    sa.Column("source_uuid", pg.UUID(as_uuid=False)),
-    sa.Column("credit_amount", sa.Numeric(24, 9)),
+    *columns("account_id varchar(20) not null, project_id varchar(256) not null, project_name varchar(256) not null,"
+             " instance_type varchar(50), service_id varchar(256), service_alias varchar(256),"
+             " infrastructure_data_in_gigabytes numeric(33,15), infrastructure_data_out_gigabytes numeric(33,15),"
+             " data_transfer_direction text, sku_id varchar(256), sku_alias varchar(256), region text, unit"
+             " varchar(63), usage_amount numeric(30,15), currency varchar(10), invoice_month varchar(256),"
+             " unblended_cost numeric(30,15), markup_cost numeric(30,15), tags jsonb, source_uuid uuid, credit_amount"
+             " numeric(24,9)"),
     sa.Index("ocpgcp_proj_usage_start_idx", "usage_start"),
     sa.Index("ocpgcp_proj_namespace_idx", "namespace"),
     sa.Index("ocpgcp_proj_node_idx", "node", postgresql_ops={"node": "varchar_pattern_ops"}),
-    sa.Index("ocpgcp_proj_resource_idx", "resource_id"),
-    sa.Index("ocpgcp_proj_tags_idx", "tags", postgresql_using="gin"),
-    sa.Index("ocpgcp_proj_id_idx", "project_id"),
-    sa.Index("ocpgcp_proj_name_idx", "project_name"),
-    sa.Index("ocpgcp_proj_service_id_idx", "service_id"),
-    sa.Index("ocpgcp_proj_service_alias_idx", "service_alias"),
+    *indexes("ocpgcp_proj_resource_idx resource_id, ocpgcp_proj_tags_idx tags gin, ocpgcp_proj_id_idx project_id,"
+             " ocpgcp_proj_name_idx project_name, ocpgcp_proj_service_id_idx service_id, ocpgcp_proj_service_alias_idx"
+             " service_alias"),
 )
 
 

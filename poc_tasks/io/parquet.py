@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from poc_tasks.errors import InputFileError
+from poc_tasks.io.line_checks import check_lines
 
 # What a column must be, in Koku's Parquet (spec ocp.md §1.5): pandas writes str -> UTF8, float64 -> DOUBLE,
 # datetime64 -> TIMESTAMP(ms). We accept the compatible physical variants (dictionary strings, ints, any unit).
@@ -166,7 +167,9 @@ class ParquetSource:
                 if tbl.num_rows == 0:
                     continue
                 self.rows_read += tbl.num_rows
-                yield fi.path, self._conform(tbl, columns, fi.path)
+                conformed = self._conform(tbl, columns, fi.path)
+                check_lines(self.table, conformed, fi.path)  # rows Koku's SQL fails on, refused naming the file
+                yield fi.path, conformed
 
     def min_time(self, start: dt.datetime, end: dt.datetime) -> dt.datetime | None:
         """The smallest time value in [start, end), reading only row groups whose statistics cannot answer."""

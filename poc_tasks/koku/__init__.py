@@ -10,10 +10,13 @@ from __future__ import annotations
 from poc_tasks.errors import ConfigurationError, InvalidArgument, PocTasksError
 from poc_tasks.koku.config import RoutingConfig
 from poc_tasks.koku.daily import (
+    daily_shadow_kwargs,
     daily_summary_kwargs,
     fetch_invoice_month_dates_or_trino,
     get_gcp_topology_or_trino,
+    send_daily_shadow_compare,
     send_daily_summary,
+    shadow_daily_summary_if_selected,
     summarize_daily_or_trino,
 )
 from poc_tasks.koku.enqueue import (
@@ -99,6 +102,9 @@ __all__ = [
     "daily_summary_kwargs",
     "send_daily_summary",
     "summarize_daily_or_trino",
+    "daily_shadow_kwargs",
+    "send_daily_shadow_compare",
+    "shadow_daily_summary_if_selected",
     "fetch_invoice_month_dates_or_trino",
     "get_gcp_topology_or_trino",
     # errors

@@ -7,6 +7,9 @@
   Celery; on failure or timeout Koku's Trino SQL runs).
 - :func:`fetch_invoice_month_dates_or_trino` and :func:`get_gcp_topology_or_trino`: GCPReportDBAccessor's reads
   that return values (in Koku's shapes), answered from the Parquet (poc_tasks.koku.lookups), else by Trino.
+- :func:`shadow_daily_summary_if_selected`: phase 1 (integration/koku/0010): at the end of Koku's
+  {AWS,Azure,GCP}ReportParquetSummaryUpdater.update_summary_tables, after Trino wrote the range (and Koku's tag
+  mapping ran), send ``poc_tasks.shadow_compare`` for it when the routing shadows the tenant.
 
 Importable without pandas, pyarrow, s3fs or SQLAlchemy (the Parquet reads import them only when they run inline;
 by default the look-ups are the task poc_tasks.lookup on a poc_tasks worker: poc_tasks.koku.lookups).
@@ -16,22 +19,26 @@ AZURE_DAILY, ...).
 
 from __future__ import annotations
 
+import calendar
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
 
 from poc_tasks.errors import InvalidArgument
 from poc_tasks.koku.config import RoutingConfig
-from poc_tasks.koku.enqueue import queue_for, send_summary
+from poc_tasks.koku.enqueue import _tracing_id, queue_for, send_summary
 from poc_tasks.koku.fallback import Outcome, _current_app, _route, _send_and_wait, current_tracing_id, run_or_fallback
 from poc_tasks.koku.lookups import lookup_or_trino
-from poc_tasks.koku.names import DAILY_TYPES, GCP_DAILY, provider_type
-from poc_tasks.koku.routing import TRINO
-from poc_tasks.validate import parse_date, validate_schema, validate_uuid
+from poc_tasks.koku.names import AWS_EC2_COMPUTE, DAILY_TYPES, GCP_DAILY, SHADOW_TASK, provider_type
+from poc_tasks.koku.routing import TRINO, decide
+from poc_tasks.validate import date_range, optional_int, parse_date, validate_schema, validate_uuid
 
 __all__ = ["daily_summary_kwargs", "send_daily_summary", "summarize_daily_or_trino",
-           "fetch_invoice_month_dates_or_trino", "get_gcp_topology_or_trino"]
+           "fetch_invoice_month_dates_or_trino", "get_gcp_topology_or_trino", "daily_shadow_kwargs",
+           "send_daily_shadow_compare", "shadow_daily_summary_if_selected"]
 
+LOG = logging.getLogger(__name__)
 _INVOICE_MONTH = re.compile(r"[0-9]{4}(0[1-9]|1[0-2])")
 
 
@@ -55,19 +62,12 @@ def daily_summary_kwargs(provider: str, *, schema_name: Any, source_uuid: Any, s
     """Keyword arguments of poc_tasks.summarize_<aws|azure|gcp>. The range lies in one month, except for GCP with an
     invoice_month (its invoice's days reach into the months around it); optional values are sent only when given."""
     kind = _daily_type(provider)
-    start, end = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
-    if end < start:
-        raise InvalidArgument(f"end_date {end} is before start_date {start}")
-    crosses = (start.year, start.month) != (end.year, end.month)
-    if crosses and not (kind == GCP_DAILY and invoice_month is not None):
-        raise InvalidArgument(f"start_date {start} and end_date {end} are not in the same month")
+    # a GCP invoice's days may reach into the months around it; every other range lies in one month
+    start, end = date_range(start_date, end_date, one_month=not (kind == GCP_DAILY and invoice_month is not None))
     kwargs: dict[str, Any] = {"schema_name": validate_schema(schema_name), "source_uuid": validate_uuid(source_uuid),
                               "start_date": start.isoformat(), "end_date": end.isoformat()}
     if bill_id is not None:
-        try:
-            kwargs["bill_id"] = int(bill_id)
-        except (TypeError, ValueError):
-            raise InvalidArgument(f"bill_id {bill_id!r} is not an integer") from None
+        kwargs["bill_id"] = optional_int(bill_id, "bill_id")
     if markup_value is not None:
         try:
             kwargs["markup_value"] = float(markup_value)
@@ -78,10 +78,7 @@ def daily_summary_kwargs(provider: str, *, schema_name: Any, source_uuid: Any, s
             raise InvalidArgument("invoice_month is GCP's argument")
         kwargs["invoice_month"] = _invoice_month(invoice_month)
     if tracing_id is not None:
-        text = str(tracing_id)
-        if not text or len(text) > 256 or "\x00" in text:
-            raise InvalidArgument(f"tracing_id {tracing_id!r} must be a non-empty string of at most 256 characters")
-        kwargs["tracing_id"] = text
+        kwargs["tracing_id"] = _tracing_id(tracing_id)
     return kwargs
 
 
@@ -139,3 +136,51 @@ def get_gcp_topology_or_trino(*, schema_name: Any, source_uuid: Any, start_date:
     billing_account_id, project_id, project_name, service_id, service_description, location_region) tuples."""
     arguments = _gcp_lookup_arguments(schema_name, source_uuid, start_date, end_date, invoice_month)
     return lookup_or_trino("gcp_topology", GCP_DAILY, arguments=arguments, trino=trino, config=config, **options)
+
+
+# --- phase 1: shadow comparisons of the daily summaries Trino wrote -------------------------------------------
+
+
+def daily_shadow_kwargs(provider: str, **arguments: Any) -> dict[str, Any]:
+    """Keyword arguments of poc_tasks.shadow_compare for a cloud daily summary: the summary's own arguments
+    (daily_summary_kwargs: range, bill, markup, invoice month) and its provider type."""
+    kind = _daily_type(provider)
+    return {**daily_summary_kwargs(kind, **arguments), "provider_type": kind}
+
+
+def _send_shadow(app: Any, kwargs: dict[str, Any], queue: str) -> Any:
+    LOG.info("sending %s %s schema=%s source=%s %s..%s queue=%s tracing_id=%s", SHADOW_TASK, kwargs["provider_type"],
+             kwargs["schema_name"], kwargs["source_uuid"], kwargs["start_date"], kwargs["end_date"], queue,
+             kwargs.get("tracing_id"))
+    return app.send_task(SHADOW_TASK, kwargs=kwargs, queue=queue)
+
+
+def send_daily_shadow_compare(app: Any, provider: str, *, queue: str | None = None, xl: bool | None = None,
+                              **arguments: Any) -> Any:
+    """Send poc_tasks.shadow_compare for a cloud daily summary; `arguments` as daily_summary_kwargs takes them."""
+    kwargs = daily_shadow_kwargs(provider, **arguments)
+    return _send_shadow(app, kwargs, queue or queue_for(kwargs["schema_name"], xl))
+
+
+def shadow_daily_summary_if_selected(provider: str, *, app: Any = None, config: RoutingConfig | None = None,
+                                     **arguments: Any) -> Any | None:
+    """Koku's phase-1 hook of the cloud daily summaries (integration/koku/0010), called by the summary updater
+    once Trino has written the whole range: send poc_tasks.shadow_compare (returns the AsyncResult) when the
+    routing shadows this tenant and provider type (POC_SHADOW_COMPARE on, the type on POC_AGGREGATOR_PROVIDERS,
+    the tenant selected, the summary was Trino's), else None. `arguments` as daily_summary_kwargs takes them; the
+    tracing id defaults to the one Koku's task set (poc_tasks.koku.tracing). Bad arguments raise InvalidArgument
+    (Koku's hook logs it and goes on: a comparison never affects the summary)."""
+    cfg = config if config is not None else RoutingConfig.from_settings()
+    if _daily_type(provider) == AWS_EC2_COMPUTE and arguments.get("start_date") is not None:
+        # Koku's EC2 SQL reads and inserts the whole month (its delete stops at the updater's end_date): compare
+        # the month, as the Trino-off hook runs it (integration/koku/0007)
+        first = parse_date(arguments["start_date"], "start_date").replace(day=1)
+        arguments = {**arguments, "start_date": first,
+                     "end_date": first.replace(day=calendar.monthrange(first.year, first.month)[1])}
+    kwargs = daily_shadow_kwargs(provider, **{"tracing_id": current_tracing_id(), **arguments})
+    decision = decide(kwargs["schema_name"], kwargs["provider_type"], cfg)
+    if not decision.shadow:
+        LOG.debug("no shadow comparison of %s for schema=%s: %s", decision.provider_type, decision.schema_name,
+                  decision.reason)
+        return None
+    return _send_shadow(_current_app(app), kwargs, queue_for(kwargs["schema_name"], None, cfg))

@@ -6,7 +6,6 @@ Arguments are checked here, before anything goes on the broker, and sent as JSON
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
@@ -23,7 +22,7 @@ from poc_tasks.koku.names import (
 )
 from poc_tasks.koku.routing import decide
 from poc_tasks.runspec import OcpRunSpec
-from poc_tasks.validate import parse_date, validate_schema, validate_uuid
+from poc_tasks.validate import date_range, optional_int, validate_schema, validate_uuid
 
 __all__ = [
     "ocp_summary_kwargs",
@@ -49,15 +48,6 @@ def _tracing_id(value: Any) -> str | None:
     return text
 
 
-def _month_range(start_date: Any, end_date: Any) -> tuple[dt.date, dt.date]:
-    start, end = parse_date(start_date, "start_date"), parse_date(end_date, "end_date")
-    if end < start:
-        raise InvalidArgument(f"end_date {end} is before start_date {start}")
-    if (start.year, start.month) != (end.year, end.month):
-        raise InvalidArgument(f"start_date {start} and end_date {end} are not in the same month")
-    return start, end
-
-
 def ocp_summary_kwargs(*, schema_name: Any, source_uuid: Any, start_date: Any, end_date: Any, cluster_id: Any,
                        cluster_alias: Any = None, report_period_id: Any = None,
                        tracing_id: Any = None) -> dict[str, Any]:
@@ -78,7 +68,7 @@ def ocp_on_cloud_kwargs(provider: str, *, schema_name: Any, openshift_provider_u
     kind = provider_type(provider)
     if kind == OCP:
         raise InvalidArgument("ocp_on_cloud_kwargs is for OCP-on-AWS/Azure/GCP; use ocp_summary_kwargs for OCP")
-    start, end = _month_range(start_date, end_date)
+    start, end = date_range(start_date, end_date)
     kwargs: dict[str, Any] = {
         "schema_name": validate_schema(schema_name),
         "openshift_provider_uuid": validate_uuid(openshift_provider_uuid, "openshift_provider_uuid"),
@@ -88,10 +78,7 @@ def ocp_on_cloud_kwargs(provider: str, *, schema_name: Any, openshift_provider_u
     }
     for name, value in (("report_period_id", report_period_id), ("bill_id", bill_id)):
         if value is not None:
-            try:
-                kwargs[name] = int(value)
-            except (TypeError, ValueError):
-                raise InvalidArgument(f"{name} {value!r} is not an integer") from None
+            kwargs[name] = optional_int(value, name)
     if not isinstance(cluster_id, str) or not cluster_id:
         raise InvalidArgument(f"cluster_id {cluster_id!r} must be a non-empty string")
     kwargs["cluster_id"] = cluster_id
@@ -117,7 +104,7 @@ def shadow_kwargs(*, schema_name: Any, source_uuid: Any, start_date: Any, end_da
     task reads them from the tenant's report period (Koku's run created it)."""
     if provider_type(provider) != OCP:
         raise InvalidArgument(f"shadow comparison supports OCP only for now, not {provider!r}")
-    start, end = _month_range(start_date, end_date)
+    start, end = date_range(start_date, end_date)
     kwargs: dict[str, Any] = {
         "schema_name": validate_schema(schema_name),
         "source_uuid": validate_uuid(source_uuid),
@@ -130,10 +117,7 @@ def shadow_kwargs(*, schema_name: Any, source_uuid: Any, start_date: Any, end_da
     if cluster_alias is not None:
         kwargs["cluster_alias"] = str(cluster_alias)
     if report_period_id is not None:
-        try:
-            kwargs["report_period_id"] = int(report_period_id)
-        except (TypeError, ValueError):
-            raise InvalidArgument(f"report_period_id {report_period_id!r} is not an integer") from None
+        kwargs["report_period_id"] = optional_int(report_period_id, "report_period_id")
     return kwargs
 
 
@@ -205,8 +189,12 @@ def send_shadow_compare_if_selected(app: Any, *, schema_name: str, provider_type
     if not decision.shadow:
         return None
     if decision.provider_type != OCP:
-        LOG.info("no shadow comparison for %s yet (schema=%s tracing_id=%s)", decision.provider_type,
-                 schema_name, tracing_id)
+        # Koku passes its source's type ("AWS", ...): that source's daily summaries are compared by the summary
+        # updater's hook (poc_tasks.koku.daily.shadow_daily_summary_if_selected, integration/koku/0010), which
+        # has the bill, markup and invoice month Trino ran with; OCP-on-cloud has no comparison yet.
+        LOG.info("no shadow comparison here for %s (schema=%s tracing_id=%s): cloud daily summaries are compared "
+                 "from Koku's summary updater, OCP-on-cloud runs not yet", decision.provider_type, schema_name,
+                 tracing_id)
         return None
     return send_shadow_compare(app, schema_name=schema_name, source_uuid=source_uuid, start_date=start_date,
                                end_date=end_date, tracing_id=tracing_id, xl=schema_name in cfg.xl)

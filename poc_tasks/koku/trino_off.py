@@ -12,7 +12,7 @@ from typing import Any
 
 from poc_tasks.errors import InvalidArgument
 from poc_tasks.koku.config import RoutingConfig
-from poc_tasks.koku.enqueue import queue_for
+from poc_tasks.koku.enqueue import _tracing_id, queue_for
 from poc_tasks.koku.fallback import Outcome, _current_app, _route, _send_and_wait, current_tracing_id, run_or_fallback
 from poc_tasks.koku.names import OCP_INFRA_MAP
 from poc_tasks.koku.routing import TRINO
@@ -36,10 +36,7 @@ def infra_map_kwargs(*, schema_name: Any, start_date: Any, end_date: Any, tracin
         if value:
             out[name] = validate_uuid(value, name)
     if tracing_id is not None:
-        text = str(tracing_id)
-        if not text or len(text) > 256 or "\x00" in text:
-            raise InvalidArgument(f"tracing_id {tracing_id!r} must be a non-empty string of at most 256 characters")
-        out["tracing_id"] = text
+        out["tracing_id"] = _tracing_id(tracing_id)
     return out
 
 

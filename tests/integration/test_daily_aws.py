@@ -7,8 +7,6 @@ AWS-only tenant).
 
 from __future__ import annotations
 
-import collections
-import time
 import uuid
 from contextlib import closing
 from typing import Any
@@ -16,16 +14,16 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from celery.signals import task_postrun
 from psycopg2 import sql
 
 from poc_tasks.daily.run import DailyRunSpec, run
 from poc_tasks.db.connection import connect, qualified
-from poc_tasks.db.tables import get_table
 from poc_tasks.db.tables_daily import AWS_DAILY_TABLE, AWS_EC2_COMPUTE_TABLE
 from poc_tasks.io.fs import strip_scheme
 from poc_tasks.io.layout import provider_prefix
 from poc_tasks.sample.scenario import seed_cloud_tenant
+from tests.integration.cloud_support import by_name  # noqa: F401 - fixture
+from tests.integration.cloud_support import table_multiset as _multiset
 from tests.integration.ocp_support import Dataset, fetch, make_dataset, read_parquet, run_cli, write_parquet
 from tests.integration.test_ocp_run import clean_env, start_worker  # noqa: F401 - fixtures
 
@@ -42,14 +40,6 @@ def _dataset(pg_url: str, schema: str, root: str, storage_options: dict | None =
 
 def _aws(ds: Dataset) -> str:
     return ds.scenario["aws"]["source_uuid"]
-
-
-def _multiset(pg_url: str, schema: str, table: str, where: str = "true") -> collections.Counter:
-    cols = [c for c in get_table(table).columns if c.name != "uuid"]
-    select = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c.name)) for c in cols)
-    with closing(connect(pg_url)) as conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("SELECT {} FROM {} WHERE {}").format(select, qualified(schema, table), sql.SQL(where)))
-        return collections.Counter(cur.fetchall())
 
 
 def _daily_files(ds: Dataset) -> list[str]:
@@ -72,37 +62,15 @@ def local(pg_url: str, tenant_schema: str, tmp_path, clean_env) -> Dataset:  # n
 
 
 def test_summarize_aws_by_name_runs_chunks_and_writes_as_chords(
-    pg_url, tenant_schema, s3_server, start_worker, monkeypatch, clean_env  # noqa: F811
+    pg_url, tenant_schema, s3_server, by_name, clean_env  # noqa: F811
 ):
-    from poc_tasks.app import app
-
     ds = _dataset(pg_url, tenant_schema, f"s3://{s3_server.bucket}", s3_server.storage_options)
-    staging = f"s3://{s3_server.bucket}/staging-{ds.schema}"
-    for name, value in (("POC_DATABASE_URL", pg_url), ("POC_DATA_ROOT", ds.root),
-                        ("POC_S3_ENDPOINT_URL", s3_server.endpoint_url), ("POC_STAGING_ROOT", staging),
-                        ("POC_DATE_STEP", "1")):  # 3 days -> Koku's pairs (1-2), (3-3): two chunk tasks
-        monkeypatch.setenv(name, value)
-    finished: list[str] = []
-
-    def record(task=None, **_kw):
-        finished.append(task.name)
-
-    task_postrun.connect(record, weak=False)
-    try:
-        start_worker()
-        kwargs = {"schema_name": ds.schema, "source_uuid": _aws(ds), "start_date": "2026-01-01",
-                  "end_date": "2026-01-03", "markup_value": 0.1}
-        out = app.send_task("poc_tasks.summarize_aws", kwargs=kwargs, queue="poc_aggregation").get(timeout=180)
-        ec2 = app.send_task("poc_tasks.summarize_aws_ec2_compute", kwargs={**kwargs, "bill_id": out["bill_id"]},
-                            queue="poc_aggregation").get(timeout=180)
-        # finalize stores the run's result on the summarize id from inside its body: task_postrun comes just after
-        deadline = time.monotonic() + 10
-        while finished.count("poc_tasks.daily_finalize_run") < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        task_postrun.disconnect(record)
-
-    assert collections.Counter(finished) == {
+    staging = by_name.start(ds)
+    kwargs = {"schema_name": ds.schema, "source_uuid": _aws(ds), "start_date": "2026-01-01",
+              "end_date": "2026-01-03", "markup_value": 0.1}
+    out = by_name.send("poc_tasks.summarize_aws", kwargs)
+    ec2 = by_name.send("poc_tasks.summarize_aws_ec2_compute", {**kwargs, "bill_id": out["bill_id"]})
+    assert by_name.counts("poc_tasks.daily_finalize_run", 2) == {
         "poc_tasks.summarize_aws": 1, "poc_tasks.summarize_aws_ec2_compute": 1, "poc_tasks.daily_compute_chunk": 3,
         "poc_tasks.daily_write_tables": 2, "poc_tasks.daily_write_table": 2, "poc_tasks.daily_finalize_run": 2}
     assert out["chunks"] == 2 and out["rows"][AWS_DAILY_TABLE] == sum(

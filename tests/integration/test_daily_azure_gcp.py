@@ -7,8 +7,6 @@ the GCP export has an invoice-202512 line used on Jan 1); only the cloud side is
 
 from __future__ import annotations
 
-import collections
-import time
 import uuid
 from contextlib import closing
 from decimal import Decimal
@@ -17,17 +15,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from celery.signals import task_postrun
 from psycopg2 import sql
 
 from poc_tasks.daily.decimal9 import cast_double
 from poc_tasks.daily.run import DailyRunSpec, run
 from poc_tasks.db.connection import connect, qualified
-from poc_tasks.db.tables import get_table
 from poc_tasks.db.tables_daily import AZURE_DAILY_TABLE, GCP_DAILY_TABLE
 from poc_tasks.io.fs import strip_scheme
 from poc_tasks.io.layout import provider_prefix
 from poc_tasks.sample.scenario import seed_cloud_tenant
+from tests.integration.cloud_support import by_name  # noqa: F401 - fixture
+from tests.integration.cloud_support import table_multiset as _multiset
 from tests.integration.ocp_support import Dataset, fetch, make_dataset, read_parquet, run_cli, write_parquet
 from tests.integration.test_ocp_run import clean_env, start_worker  # noqa: F401 - fixtures
 
@@ -49,14 +47,6 @@ def _dataset(cloud: str, pg_url: str, schema: str, root: str, storage_options: d
 
 def _source(cloud: str, ds: Dataset) -> str:
     return ds.scenario[cloud.lower()]["source_uuid"]
-
-
-def _multiset(pg_url: str, schema: str, table: str, where: str = "true") -> collections.Counter:
-    cols = [c for c in get_table(table).columns if c.name != "uuid"]
-    select = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c.name)) for c in cols)
-    with closing(connect(pg_url)) as conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("SELECT {} FROM {} WHERE {}").format(select, qualified(schema, table), sql.SQL(where)))
-        return collections.Counter(cur.fetchall())
 
 
 def _files(cloud: str, ds: Dataset, year: str = "2026", month: str = "01") -> list[str]:
@@ -94,38 +84,16 @@ def local(cloud: str, pg_url: str, tenant_schema: str, tmp_path, clean_env) -> D
 
 
 def test_summarize_task_by_name_runs_chunks_and_writes_as_chords(
-    cloud, pg_url, tenant_schema, s3_server, start_worker, monkeypatch, clean_env  # noqa: F811
+    cloud, pg_url, tenant_schema, s3_server, by_name, clean_env  # noqa: F811
 ):
-    from poc_tasks.app import app
-
     ds = _dataset(cloud, pg_url, tenant_schema, f"s3://{s3_server.bucket}", s3_server.storage_options)
-    staging = f"s3://{s3_server.bucket}/staging-{ds.schema}"
-    for name, value in (("POC_DATABASE_URL", pg_url), ("POC_DATA_ROOT", ds.root),
-                        ("POC_S3_ENDPOINT_URL", s3_server.endpoint_url), ("POC_STAGING_ROOT", staging),
-                        ("POC_DATE_STEP", "1")):  # 3 days -> Koku's pairs (1-2), (3-3): two chunk tasks
-        monkeypatch.setenv(name, value)
-    finished: list[str] = []
-
-    def record(task=None, **_kw):
-        finished.append(task.name)
-
-    task_postrun.connect(record, weak=False)
-    try:
-        start_worker()
-        kwargs = {"schema_name": ds.schema, "source_uuid": _source(cloud, ds), "start_date": "2026-01-01",
-                  "end_date": "2026-01-03", "markup_value": 0.1}
-        if cloud == "GCP":
-            kwargs["invoice_month"] = "202601"  # the accessor's call (the updater's range is tested below)
-        out = app.send_task(f"poc_tasks.summarize_{cloud.lower()}", kwargs=kwargs,
-                            queue="poc_aggregation").get(timeout=180)
-        for _ in range(100):  # the callback's postrun signal fires just after its result is stored
-            if "poc_tasks.daily_finalize_run" in finished:
-                break
-            time.sleep(0.05)
-    finally:
-        task_postrun.disconnect(record)
-
-    assert collections.Counter(finished) == {
+    staging = by_name.start(ds)
+    kwargs = {"schema_name": ds.schema, "source_uuid": _source(cloud, ds), "start_date": "2026-01-01",
+              "end_date": "2026-01-03", "markup_value": 0.1}
+    if cloud == "GCP":
+        kwargs["invoice_month"] = "202601"  # the accessor's call (the updater's range is tested below)
+    out = by_name.send(f"poc_tasks.summarize_{cloud.lower()}", kwargs)
+    assert by_name.counts("poc_tasks.daily_finalize_run") == {
         f"poc_tasks.summarize_{cloud.lower()}": 1, "poc_tasks.daily_compute_chunk": 2,
         "poc_tasks.daily_write_tables": 1, "poc_tasks.daily_write_table": 1, "poc_tasks.daily_finalize_run": 1}
     table = TABLE[cloud]

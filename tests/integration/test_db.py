@@ -23,7 +23,7 @@ from poc_tasks.db.encode import CsvStream, pg_array_literal, random_uuid_array
 from poc_tasks.db.init import ensure_report_period, init_tenant
 from poc_tasks.db.partitions import ensure_month_partitions
 from poc_tasks.db.tables import SUMMARY_COLUMNS, SUMMARY_TABLE, is_partitioned, metadata
-from poc_tasks.db.writer import copy_rows, replace_daily_summary, replace_rows
+from poc_tasks.db.writer import ANALYZE_COLUMNS, copy_rows, replace_daily_summary, replace_rows
 from poc_tasks.errors import InvalidArgument
 
 pytestmark = pytest.mark.integration
@@ -392,6 +392,10 @@ def test_arrow_batches_stream_into_one_copy(tenant_schema, pg_conn):
                    " WHERE n.nspname = %s AND c.relname = %s",
                    (tenant_schema, "reporting_ocpusagelineitem_daily_summary_2026_01"))
     assert stats == [(1000,)]
+    # only the columns the reads filter on (writer.ANALYZE_COLUMNS); the jsonb label columns are the dear ones
+    analyzed = {a for (a,) in _fetch(pg_conn, "SELECT attname FROM pg_stats WHERE schemaname = %s AND tablename = %s",
+                                     (tenant_schema, "reporting_ocpusagelineitem_daily_summary_2026_01"))}
+    assert analyzed == set(ANALYZE_COLUMNS["reporting_ocpusagelineitem_daily_summary"])
 
 
 def test_writer_names_unknown_columns_and_foreign_periods(tenant_schema, pg_conn):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import time
 import uuid
 from contextlib import closing
 from pathlib import Path
@@ -22,17 +21,19 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from celery.signals import task_postrun
 from psycopg2 import sql
 
-from poc_tasks.cloud import flow
+from poc_tasks.cloud import aws, flow
+from poc_tasks.cloud import provider as provider_module
+from poc_tasks.cloud.provider import line_parts
 from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.db.connection import connect, qualified
-from poc_tasks.db.tables import get_table
 from poc_tasks.io.fs import strip_scheme
 from poc_tasks.io.layout import provider_prefix
 from poc_tasks.ocp.pipeline import run_ocp
 from poc_tasks.runspec import OcpRunSpec
+from tests.integration.cloud_support import by_name  # noqa: F401 - fixture
+from tests.integration.cloud_support import table_multiset as _multiset
 from tests.integration.ocp_support import SUMMARY_TABLE, Dataset, fetch, make_dataset, run_cli, summary_multiset
 from tests.integration.test_ocp_run import clean_env, start_worker  # noqa: F401 - fixtures
 
@@ -77,14 +78,6 @@ def _spec(cloud: str, ds: Dataset, **kw: Any) -> CloudRunSpec:
                               ds.config.start_date, ds.config.end_date, ds.config.cluster_alias, cloud_type=cloud, **kw)
 
 
-def _multiset(pg_url: str, schema: str, table: str, where: str = "true") -> collections.Counter:
-    cols = [c for c in get_table(table).columns if c.name not in ("uuid", "id")]
-    select = sql.SQL(", ").join(sql.SQL("{}::text").format(sql.Identifier(c.name)) for c in cols)
-    with closing(connect(pg_url)) as conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("SELECT {} FROM {} WHERE {}").format(select, qualified(schema, table), sql.SQL(where)))
-        return collections.Counter(cur.fetchall())
-
-
 def _all_tables(cloud: str, pg_url: str, schema: str) -> dict[str, collections.Counter]:
     p = flow.provider(cloud)
     out = {t: _multiset(pg_url, schema, t) for t in flow.write_order(p)}
@@ -118,41 +111,19 @@ def aws_local(pg_url: str, tenant_schema: str, tmp_path: Path, clean_env) -> Dat
 
 
 def test_summarize_task_by_name_runs_chunks_and_table_writes_as_chords(
-    cloud, pg_url, tenant_schema, s3_server, start_worker, monkeypatch, clean_env  # noqa: F811
+    cloud, pg_url, tenant_schema, s3_server, by_name, clean_env  # noqa: F811
 ):
-    from poc_tasks.app import app
-
     p = flow.provider(cloud)
     ds = _dataset(cloud, pg_url, tenant_schema, f"s3://{s3_server.bucket}", s3_server.storage_options)
     _run_ocp(ds, pg_url)
-    staging = f"s3://{s3_server.bucket}/staging-{ds.schema}"
-    for name, value in (("POC_DATABASE_URL", pg_url), ("POC_DATA_ROOT", ds.root),
-                        ("POC_S3_ENDPOINT_URL", s3_server.endpoint_url), ("POC_STAGING_ROOT", staging),
-                        ("POC_DATE_STEP", "1")):  # 3 days -> Koku's pairs (1-2), (3-3): two chunk tasks
-        monkeypatch.setenv(name, value)
-    finished: list[str] = []
-
-    def record(task=None, **_kw):
-        finished.append(task.name)
-
-    task_postrun.connect(record, weak=False)
-    try:
-        start_worker()
-        kwargs = {"schema_name": ds.schema, "openshift_provider_uuid": ds.source,
-                  p.kwarg: ds.scenario[CLOUDS[cloud]]["source_uuid"], "start_date": "2026-01-01",
-                  "end_date": "2026-01-03", "cluster_id": ds.config.cluster_id,
-                  "cluster_alias": ds.config.cluster_alias, "markup": "10"}
-        out = app.send_task(f"poc_tasks.summarize_ocp_on_{CLOUDS[cloud]}", kwargs=kwargs,
-                            queue="poc_aggregation").get(timeout=180)
-        # task_postrun fires after the result is stored: give the worker thread a moment to report the last task
-        deadline = time.monotonic() + 10
-        while "poc_tasks.cloud_finalize_run" not in finished and time.monotonic() < deadline:
-            time.sleep(0.05)
-    finally:
-        task_postrun.disconnect(record)
-
+    staging = by_name.start(ds)
+    kwargs = {"schema_name": ds.schema, "openshift_provider_uuid": ds.source,
+              p.kwarg: ds.scenario[CLOUDS[cloud]]["source_uuid"], "start_date": "2026-01-01",
+              "end_date": "2026-01-03", "cluster_id": ds.config.cluster_id,
+              "cluster_alias": ds.config.cluster_alias, "markup": "10"}
+    out = by_name.send(f"poc_tasks.summarize_ocp_on_{CLOUDS[cloud]}", kwargs)
     tables = flow.write_order(p)
-    assert collections.Counter(finished) == {
+    assert by_name.counts("poc_tasks.cloud_finalize_run") == {
         f"poc_tasks.summarize_ocp_on_{CLOUDS[cloud]}": 1, "poc_tasks.cloud_compute_chunk": 2,
         "poc_tasks.cloud_write_tables": 1, "poc_tasks.cloud_write_table": len(tables),
         "poc_tasks.cloud_finalize_run": 1}
@@ -343,7 +314,17 @@ def test_a_day_in_parts_gives_the_same_rows(cloud, pg_url, local, monkeypatch):
     whole = flow.run(p, _spec(cloud, ds), ds.settings(pg_url))
     before = _all_tables(cloud, pg_url, ds.schema)
     monkeypatch.setenv("POC_BUCKET_ROWS", "1")
+    seen: list[int] = []
+
+    def counted(*args: Any) -> Any:
+        out = list(line_parts(*args))
+        seen.append(len(out))
+        return iter(out)
+
+    for module in (provider_module, aws):
+        monkeypatch.setattr(module, "line_parts", counted)
     parts = flow.run(p, _spec(cloud, ds), ds.settings(pg_url))
+    assert max(seen) > 1, seen  # days really were split (GCP: one part per group of nodes)
     assert parts["rows"] == whole["rows"]
     after = _all_tables(cloud, pg_url, ds.schema)
     ui = {t.name for t in p.ui_tables}

@@ -223,3 +223,28 @@ def test_ui_storage_filter_takes_pd_and_snapshot_skus_of_compute_engine():
     table = next(t for t in gcp.UI_TABLES if t.name.endswith("storage_summary_p"))
     rows = ui_rows(final, table)
     assert sorted(rows["unblended_cost"].tolist()) == [1.0, 4.0]
+
+
+def test_day_parts_keep_together_the_lines_that_can_reach_a_common_node():
+    """GCP rows take the OCP node's id: lines are split only where no node (NULL included) is reachable from two
+    parts. worker-1's pods join worker-10's instance too (substring), a tag joins pods of worker-2 and worker-3, a
+    disk reaches its PV's node through the CSI handle, a line that joins nothing stands alone."""
+    nodes = ocp([{"namespace": n, "node": node, "resource_id": f"id-{node}", "pod_labels": f'{{"app":"{n}"}}'}
+                 for n, node in (("a", "worker-1"), ("a", "worker-10"), ("b", "worker-2"), ("c", "worker-3"),
+                                 ("d", "worker-4"))]
+                + [{"namespace": "d", "node": "worker-4", "resource_id": "id-worker-4", "data_source": "Storage",
+                    "persistentvolume": "pv-9", "csi_volume_handle": "vol-9"}])
+    lines = temp([{"row_uuid": "w1", "resource_name": "gke-worker-1-x"},
+                  {"row_uuid": "w10", "resource_name": "gke-worker-10-x"},
+                  {"row_uuid": "w2", "resource_name": "gke-worker-2-x"},
+                  {"row_uuid": "w3", "resource_name": "gke-worker-3-x"},
+                  {"row_uuid": "tag", "resource_id_matched": False, "matched_tag": '"app": "b","app": "c"',
+                   "tags": '{"app":"b"}'},
+                  {"row_uuid": "disk", "resource_name": "disk-vol-9"},
+                  {"row_uuid": "w4", "resource_name": "gke-worker-4-x"},
+                  {"row_uuid": "lone", "resource_name": "bucket"}])
+    ctx = type("Ctx", (), {"manifest": {"report_period_id": 1}})()
+    key = gcp.node_groups(ctx, lines, nodes, {}).set_axis(lines["row_uuid"])
+    groups = {frozenset(g.index) for _k, g in key.groupby(key)}
+    assert groups == {frozenset({"w1", "w10"}), frozenset({"w2", "w3", "tag"}), frozenset({"disk", "w4"}),
+                      frozenset({"lone"})}

@@ -44,7 +44,8 @@ def scratch(tmp_path: Path) -> Path:
 def test_patches_are_numbered_in_order() -> None:
     numbers = [int(re.match(r"(\d{4})-", p.name).group(1)) for p in PATCHES]
     assert numbers == list(range(1, len(PATCHES) + 1)), [p.name for p in PATCHES]
-    assert len(PATCHES) >= 9  # 0007/0008: the Trino-off hooks (docs/koku-integration.md 3.4); 0009 the cost model
+    assert len(PATCHES) >= 10  # 0007/0008 Trino off (3.4); 0009 the cost model; 0010 the daily shadow
+    assert "0010-cloud-daily-shadow.patch" in [p.name for p in PATCHES]
 
 
 def test_patches_apply_in_order_and_patched_files_compile(scratch: Path) -> None:
@@ -100,3 +101,48 @@ def test_cost_model_hooks_name_every_step_and_keep_kokus_trino_statements(scratc
     # the legacy (non-RTU) path only: the _rtu statements still go to Trino
     assert source.count("if use_rtu") >= 3
     assert not re.search(r"^(from|import) poc_tasks", source, re.M), f"{path}: a module-level poc_tasks import"
+
+
+def test_every_name_the_patches_import_from_poc_tasks_koku_exists() -> None:
+    """A hook calling a function poc_tasks.koku does not export fails only inside Koku, at run time."""
+    import poc_tasks.koku as koku_api
+
+    names = set()
+    for patch in PATCHES:
+        added = "\n".join(line[1:] for line in patch.read_text().splitlines() if line.startswith("+"))
+        for block in re.findall(r"from poc_tasks\.koku import \(?([\w\s,]+?)\)?\n", added):
+            names.update(n.split(" as ")[0].strip() for n in block.split(",") if n.strip())
+    assert "shadow_daily_summary_if_selected" in names and "summarize_daily_or_trino" in names
+    assert sorted(n for n in names if not hasattr(koku_api, n)) == []
+
+
+def test_cloud_daily_shadow_hooks_run_after_trino_and_koku_s_tag_mapping(scratch: Path) -> None:
+    """0010: each cloud summary updater sends its shadow comparison last (after Trino's chunks, the tag mapping and
+    the bill timestamps), with the bill, markup and (GCP) invoice range Trino ran with, inside a try that only
+    logs: a comparison never affects Koku's summary."""
+    import ast
+
+    updaters = {
+        "koku/masu/processor/aws/aws_report_parquet_summary_updater.py": ("AWS-daily", "AWS-EC2-compute"),
+        "koku/masu/processor/azure/azure_report_parquet_summary_updater.py": ("Azure-daily",),
+        "koku/masu/processor/gcp/gcp_report_parquet_summary_updater.py": ("GCP-daily",),
+    }
+    for patch in PATCHES:
+        _git(scratch, "apply", "--cached", str(patch))
+    for path, kinds in updaters.items():
+        source = _git(scratch, "show", f":{path}")
+        [hook] = [n for n in ast.walk(ast.parse(source))
+                  if isinstance(n, ast.FunctionDef) and n.name == "_poc_tasks_shadow"]
+        [guard] = hook.body[1:]  # the docstring, then one try
+        assert isinstance(guard, ast.Try) and [ast.unparse(h.type) for h in guard.handlers] == ["Exception"]
+        assert "shadow_daily_summary_if_selected" in ast.unparse(guard.body[0])  # the import is inside the try
+        assert not re.search(r"^(from|import) poc_tasks", source, re.M), f"{path}: a module-level poc_tasks import"
+        last_mapping = source.rindex("update_line_item_daily_summary_with_tag_mapping(")
+        for kind in kinds:
+            [call] = [m.start() for m in re.finditer(rf'self\._poc_tasks_shadow\(\s*"{kind}"', source)]
+            assert call > last_mapping, (path, kind)
+            if kind != "AWS-EC2-compute":
+                assert call > source.rindex("bill.save()"), (path, kind)
+        if "gcp" in path:
+            assert re.search(r'"GCP-daily", invoice_start, invoice_end, current_bill_id, markup_value, '
+                             r"invoice_month=invoice_month", source)

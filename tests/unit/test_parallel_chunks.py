@@ -1,0 +1,113 @@
+"""In-process runs compute their chunks in forked worker processes (poc_tasks.parallel_chunks)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+import pytest
+
+from poc_tasks.errors import InputFileError, KokuRowMissing
+from poc_tasks.parallel_chunks import ChunkFailed, compute_chunks, compute_workers
+
+CHUNKS = [["2026-01-01", "2026-01-05"], ["2026-01-06", "2026-01-10"], ["2026-01-11", "2026-01-12"]]
+
+
+def _chunk(settings, stage, start, end, progress):
+    progress("summarize", {"day": start})
+    return {"chunk": [start, end], "pid": os.getpid(), "stage": stage}
+
+
+def test_chunks_run_in_worker_processes_in_order_with_progress_relayed():
+    events = []
+    results = compute_chunks(None, "stage-1", CHUNKS, _chunk, lambda step, meta: events.append((step, meta)),
+                             workers=2)
+    assert [r["chunk"] for r in results] == CHUNKS
+    assert all(r["stage"] == "stage-1" for r in results)
+    pids = {r["pid"] for r in results}
+    assert os.getpid() not in pids and 1 <= len(pids) <= 2
+    assert sorted(m["day"] for _s, m in events) == [c[0] for c in CHUNKS]  # every child's progress reached us
+
+
+def test_one_worker_or_one_chunk_stays_in_this_process():
+    assert compute_workers(1, 2) == 1 and compute_workers(5, 1) == 1 and compute_workers(5, 8) == 5
+    results = compute_chunks(None, "s", CHUNKS, _chunk, lambda *_: None, workers=1)
+    assert {r["pid"] for r in results} == {os.getpid()}
+
+
+def _bad_file(settings, stage, start, end, progress):
+    if start == "2026-01-06":
+        raise InputFileError("data/pod_usage.parquet", "has no column", column="node")
+    return {"chunk": [start, end]}
+
+
+def test_a_chunks_error_arrives_with_its_class_and_fields():
+    with pytest.raises(InputFileError, match="pod_usage.parquet, column 'node': has no column") as info:
+        compute_chunks(None, "s", CHUNKS, _bad_file, lambda *_: None, workers=2)
+    assert info.value.path == "data/pod_usage.parquet" and info.value.column == "node"
+    assert any("chunk worker process" in n for n in getattr(info.value, "__notes__", []))
+
+
+class _Unpicklable(Exception):
+    def __init__(self, a, b):
+        super().__init__(f"{a}/{b}")
+
+
+def _odd_error(settings, stage, start, end, progress):
+    raise _Unpicklable("x", "y")
+
+
+def test_an_exception_that_cannot_be_pickled_keeps_its_type_and_text():
+    with pytest.raises(ChunkFailed, match="_Unpicklable: x/y"):
+        compute_chunks(None, "s", CHUNKS, _odd_error, lambda *_: None, workers=2)
+
+
+def test_errors_that_name_things_survive_pickling():
+    import pickle
+
+    err = pickle.loads(pickle.dumps(KokuRowMissing("reporting_ocpusagereportperiod", "the report period", "x")))
+    assert (err.table, err.what, str(err)) == ("reporting_ocpusagereportperiod", "the report period",
+                                               "reporting_ocpusagereportperiod: the report period is missing: x")
+
+
+def _workers_in_daemon(queue):
+    queue.put(compute_workers(6, 2))
+
+
+def test_a_daemonic_process_computes_in_order():
+    """A Celery prefork child is daemonic and may not have children: it computes the chunks itself."""
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.SimpleQueue()
+    proc = ctx.Process(target=_workers_in_daemon, args=(queue,), daemon=True)
+    proc.start()
+    proc.join(30)
+    assert queue.get() == 1
+
+
+def test_encode_ahead_keeps_order_raises_at_the_failing_chunk_and_stops_when_abandoned():
+    import threading
+
+    from poc_tasks.db.encode import encode_ahead
+
+    assert list(encode_ahead(iter([b"a", b"b", b"c"]), depth=1)) == [b"a", b"b", b"c"]
+
+    def failing():
+        yield b"1"
+        raise InputFileError("f.parquet", "bad value", column="node")
+
+    got = []
+    with pytest.raises(InputFileError, match="bad value"):
+        for chunk in encode_ahead(failing()):
+            got.append(chunk)
+    assert got == [b"1"]
+    produced = []
+
+    def endless():
+        while True:
+            produced.append(1)
+            yield b"x"
+
+    gen = encode_ahead(endless(), depth=2)
+    assert next(gen) == b"x"
+    gen.close()  # the COPY failed: the producer thread ends instead of blocking on a full queue
+    assert len(produced) <= 4 and not any(t.name == "poc-copy-encode" for t in threading.enumerate())
