@@ -266,7 +266,8 @@ def test_each_day_the_attributed_cost_equals_the_cost_of_the_clusters_lines(clou
 
 
 # OPEN DEFECT (2026-12-07): for AWS this failed in 2 of 2 full-suite runs after the side-table swap (db/run_swap.py)
-# landed (a project row such as an eipalloc line on worker-0 present in one run and not the other) and passes alone.
+# landed (a project row such as an eipalloc line on worker-0 present in one run and not the other), and when this
+# file ran alone on an idle machine: reproducible, most likely a real re-run defect to find.
 # Until it is explained, CI reports it as xfail instead of hiding it; outside CI it is a plain failure.
 @pytest.mark.xfail(os.environ.get("CI") == "true", reason="AWS re-run differs inside the full suite (open defect)",
                    strict=False)
