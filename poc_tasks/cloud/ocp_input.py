@@ -159,8 +159,12 @@ def read_ocp_rows(conn: Connection, schema: str, first: dt.date, last: dt.date, 
     where = sql.SQL("usage_start >= %s AND usage_start <= %s AND " + OCP_ROW_FILTER)
     if storage_only:
         where += sql.SQL(" AND data_source = 'Storage'")
+    # ORDER BY every column read: the heap order changes whenever the OCP summary is re-run, and the float sums
+    # downstream add their terms in row order, so without it a re-run over the same rows could differ in the
+    # last digits (a sort of ~55 k rows a day in PostgreSQL)
+    order = sql.SQL(" ORDER BY ") + sql.SQL(", ").join(sql.Literal(i) for i in range(1, len(cols) + 1))
     query = sql.SQL("SELECT {} FROM {} WHERE ").format(
-        sql.SQL(", ").join(cols), qualified(schema, "reporting_ocpusagelineitem_daily_summary")) + where
+        sql.SQL(", ").join(cols), qualified(schema, "reporting_ocpusagelineitem_daily_summary")) + where + order
     df = query_arrow(conn, query, (first, last), _READ_TYPES).to_pandas(date_as_object=True)
     df["pod_labels"] = _labels(df["pod_labels"], "pod_labels")
     df["volume_labels"] = _labels(df["volume_labels"], "volume_labels")

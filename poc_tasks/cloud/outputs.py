@@ -48,7 +48,9 @@ _BACK_ZERO_COLUMNS = BACK_POPULATE_COLUMNS[BACK_POPULATE_COLUMNS.index("pod_usag
 def group_rows(frame: pd.DataFrame, keys: Sequence[str], aggs: Mapping[str, str],
                numeric: Sequence[str] = ()) -> pd.DataFrame:
     """GROUP BY keys (usage_start first among them, a date) with {column: 'sum'|'max'}; `numeric` columns (and
-    every summed column) are compared and summed as float64. Returns keys then aggregates, usage_start a date."""
+    every summed column) are compared and summed as float64, in an order fixed by the rows' values (so a re-run
+    writes the same digits whatever order its inputs arrived in). Returns keys then aggregates, usage_start a
+    date."""
     keys, aggs = list(keys), dict(aggs)
     columns = list(dict.fromkeys([*keys, *aggs]))
     if frame.empty:
@@ -58,7 +60,7 @@ def group_rows(frame: pd.DataFrame, keys: Sequence[str], aggs: Mapping[str, str]
         f[c] = pd.to_numeric(f[c], errors="coerce").astype("float64")
     if "usage_start" in f.columns:
         f["usage_start"] = f["usage_start"].astype(str)
-    out = sql_group(f, keys, aggs)
+    out = sql_group(f, keys, aggs, ordered=True)
     if "usage_start" in out.columns:
         out["usage_start"] = pd.to_datetime(out["usage_start"]).dt.date
     return out[columns]

@@ -23,9 +23,16 @@ def _arrow(df: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(df, schema=pa.schema(fields), preserve_index=False)
 
 
-def sql_group(df: pd.DataFrame, keys: list[str], aggs: dict[str, str]) -> pd.DataFrame:
-    """GROUP BY keys with {column: 'sum'|'max'|'min'}, SQL NULL semantics."""
-    table = group(_arrow(df[[*keys, *aggs]]), keys, aggs)
+def sql_group(df: pd.DataFrame, keys: list[str], aggs: dict[str, str], ordered: bool = False) -> pd.DataFrame:
+    """GROUP BY keys with {column: 'sum'|'max'|'min'}, SQL NULL semantics.
+
+    ordered=True sorts the rows by every column first: a float sum depends on the order of its terms, and the
+    order rows arrive in (chunks finishing, a table re-written by another run) is not part of the data, so a
+    re-run of the same rows must add them in the same order to write the same digits."""
+    table = _arrow(df[[*keys, *aggs]])
+    if ordered:
+        table = table.sort_by([(c, "ascending") for c in table.column_names])
+    table = group(table, keys, aggs)
     out = table.to_pandas()
     return out[[*keys, *aggs]]
 

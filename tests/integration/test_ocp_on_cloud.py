@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import os
 import uuid
 from contextlib import closing
 from pathlib import Path
@@ -265,12 +264,6 @@ def test_each_day_the_attributed_cost_equals_the_cost_of_the_clusters_lines(clou
 # --- idempotence -----------------------------------------------------------------------------------------------
 
 
-# OPEN DEFECT (2026-12-07): for AWS this failed in 2 of 2 full-suite runs after the side-table swap (db/run_swap.py)
-# landed (a project row such as an eipalloc line on worker-0 present in one run and not the other), and when this
-# file ran alone on an idle machine: reproducible, most likely a real re-run defect to find.
-# Until it is explained, CI reports it as xfail instead of hiding it; outside CI it is a plain failure.
-@pytest.mark.xfail(os.environ.get("CI") == "true", reason="AWS re-run differs inside the full suite (open defect)",
-                   strict=False)
 def test_rerun_gives_the_same_rows_and_leaves_the_ocp_summary_rows_alone(cloud, pg_url, local):
     ds, p = local, flow.provider(cloud)
     ocp_rows = summary_multiset(pg_url, ds.schema, where="NOT (" + BACK_POPULATED + ")")
