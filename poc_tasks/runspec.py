@@ -16,6 +16,26 @@ def days_in_range(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
 
 
+def date_range_pair(start: dt.date, end: dt.date, step: int = 5) -> list[tuple[dt.date, dt.date]]:
+    """Koku's masu.util.common.date_range_pair: (start, start+step), (start+step+1, start+2*step), ... (.., end).
+
+    The first chunk has step+1 days. Chunks matter for OCP on cloud (the matched-tag candidates, the matchable
+    resource ids and a disk's total PV capacity are computed over a chunk) and are the compute chunks of the
+    cloud daily summaries.
+    """
+    if step < 1:
+        raise ValueError("step must be >= 1")
+    out: list[tuple[dt.date, dt.date]] = []
+    first = start
+    mark = start + dt.timedelta(days=step)
+    while mark < end:
+        out.append((first, mark))
+        first = mark + dt.timedelta(days=1)
+        mark += dt.timedelta(days=step)
+    out.append((first, end))
+    return out
+
+
 class TenantMonthPaths:
     """The S3 path parts every run spec derives from its schema and first day (Koku's get_path_prefix): shared by
     the OCP, OCP-on-cloud and cloud daily specs, which each carry ``schema_name`` and ``start_date``."""

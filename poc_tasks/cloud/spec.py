@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from poc_tasks.errors import InvalidArgument
-from poc_tasks.runspec import OcpRunSpec, TenantMonthPaths, days_in_range
+from poc_tasks.runspec import OcpRunSpec, TenantMonthPaths, date_range_pair
 from poc_tasks.validate import optional_int, validate_uuid
 
 __all__ = ["CloudRunSpec", "date_range_pair", "markup_fraction"]
@@ -34,29 +34,6 @@ def markup_fraction(percent: Any) -> float:
         raise InvalidArgument(f"markup {percent!r} is not a finite number")
     frac = (value / 100).quantize(decimal.Decimal("1e-9"), rounding=decimal.ROUND_HALF_UP)
     return float(frac)
-
-
-def date_range_pair(start: dt.date, end: dt.date, step: int = 5) -> list[tuple[dt.date, dt.date]]:
-    """Koku's masu.util.common.date_range_pair: (start, start+step), (start+step+1, start+2*step), ... (.., end).
-
-    The first chunk has step+1 days. Chunks matter here (unlike for the OCP summary): the matched-tag candidates,
-    the matchable resource ids and a disk's total PV capacity are computed over a chunk.
-    """
-    if step < 1:
-        raise ValueError("step must be >= 1")
-    marks = days_in_range(start, end)[::step]
-    if len(marks) == 1:
-        return [(start, end)]
-    out = []
-    first = start
-    for mark in marks:
-        if mark == start and mark != end:
-            continue
-        out.append((first, mark))
-        first = mark + dt.timedelta(days=1)
-    if end not in marks:
-        out.append((first, end))
-    return out
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ from poc_tasks.errors import InvalidArgument
 from poc_tasks.inprocess import run_in_process
 from poc_tasks.io.staging import Stage
 from poc_tasks.memory import release_memory, tune_allocators
-from poc_tasks.runspec import TenantMonthPaths
+from poc_tasks.runspec import TenantMonthPaths, date_range_pair
 from poc_tasks.settings import Settings
 from poc_tasks.validate import date_range, optional_int, parse_date, validate_schema, validate_uuid
 
@@ -97,21 +97,6 @@ def koku_markup(value: Any, what: str = "markup_value") -> float:
         raise InvalidArgument(f"{what} {value!r} is not a number") from exc
     if out != out or out in (float("inf"), float("-inf")):
         raise InvalidArgument(f"{what} {value!r} is not a finite number")
-    return out
-
-
-def date_range_pair(start: dt.date, end: dt.date, step: int = DEFAULT_DATE_STEP) -> list[tuple[dt.date, dt.date]]:
-    """Koku's masu.util.common.date_range_pair: (start, start+step), (start+step+1, start+2*step), ..., (.., end)."""
-    if step < 1:
-        raise ValueError("step must be >= 1")
-    out: list[tuple[dt.date, dt.date]] = []
-    first = start
-    mark = start + dt.timedelta(days=step)
-    while mark < end:
-        out.append((first, mark))
-        first = mark + dt.timedelta(days=1)
-        mark += dt.timedelta(days=step)
-    out.append((first, end))
     return out
 
 
