@@ -40,6 +40,9 @@ __all__ = [
     "pv_capacity_contributions",
     "pv_capacity_totals",
     "disk_candidates",
+    "LINE_COPIES",
+    "collapse_copies",
+    "count_copies",
 ]
 
 EFF_CPU, EFF_MEM = "pod_effective_usage_cpu_core_hours", "pod_effective_usage_memory_gigabyte_hours"
@@ -47,6 +50,7 @@ CAP_CPU, CAP_MEM = "node_capacity_cpu_core_hours", "node_capacity_memory_gigabyt
 PVC_CAPACITY = "persistentvolumeclaim_capacity_gigabyte"
 STORAGE_UNATTRIBUTED = "Storage unattributed"
 NETWORK_UNATTRIBUTED = "Network unattributed"
+LINE_COPIES = "line_copies"  # how many times a matched line was read (collapse_copies)
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,38 @@ def _cloud(temp: pd.DataFrame, profile: CloudProfile) -> pd.DataFrame:
 
 def _fresh_uuids(n: int) -> list[str]:
     return [str(uuid.uuid4()) for _ in range(n)]
+
+
+# --- the same line read twice ---------------------------------------------------------------------------------
+
+def collapse_copies(temp: pd.DataFrame) -> pd.DataFrame:
+    """The day's matched lines with one row per row_uuid, and LINE_COPIES (the times it was read) when a line was
+    read more than once: the same rows in two Parquet files of the partition.
+
+    Koku's step 2 reads every file, but each of its inserts groups by the line's row_uuid and takes max() of the
+    line's columns (storage, unattributed storage, direct, tag and network inserts of trino_sql/{aws,azure,gcp}/
+    openshift/populate_daily_summary/2_summarize_data_by_cluster.sql), and the split counts rows per row_uuid:
+    copies of a line are one line there. The one exception is the direct match's sum(ocp.pod_effective_usage_*),
+    which adds every OCP row once per copy (count_copies). A copy is taken as equal to the first: the same rows.
+    Lines without a row_uuid are kept as read."""
+    uuids = temp["row_uuid"]
+    copy = (uuids.duplicated(keep="first") & uuids.notna()).to_numpy(dtype=bool)
+    if not copy.any():
+        return temp
+    out = temp[~copy].copy()
+    out[LINE_COPIES] = out["row_uuid"].map(uuids.value_counts()).fillna(1).to_numpy(dtype=np.int64)
+    return out
+
+
+def count_copies(rows: pd.DataFrame, lines: pd.DataFrame) -> pd.DataFrame:
+    """Direct-match rows (one per line and OCP group) with the effective usage summed once per copy of the line, as
+    Koku's join of every copy to the OCP rows sums it (the node capacity is a max: unchanged)."""
+    if LINE_COPIES not in lines.columns or rows.empty:
+        return rows
+    k = rows["row_uuid"].map(dict(zip(lines["row_uuid"], lines[LINE_COPIES], strict=True))).fillna(1)
+    for c in (EFF_CPU, EFF_MEM):
+        rows[c] = rows[c].to_numpy(dtype=float) * k.to_numpy(dtype=float)
+    return rows
 
 
 # --- EBS / disks ---------------------------------------------------------------------------------------------
@@ -267,7 +303,7 @@ def direct_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, disk_ids: set[str],
     rows["data_source"] = "Pod"
     for c in ("persistentvolumeclaim", "persistentvolume", "storageclass", "volume_labels", "matched_tag"):
         rows[c] = None
-    return temp_defaults(rows, matched=True)[cols]
+    return temp_defaults(count_copies(rows, cand), matched=True)[cols]
 
 
 # --- tag matching ---------------------------------------------------------------------------------------------

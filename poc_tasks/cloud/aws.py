@@ -393,6 +393,7 @@ def day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Seq
         return
     temp = daily_temp(tbl, data["matcher"], list(candidates), manifest["cloud_keys"], ctx.sources.folder())
     del tbl
+    temp = attr.collapse_copies(temp)  # a line read twice is one line in Koku's step 2
     if temp.empty:
         yield temp, pd.DataFrame()
         return

@@ -463,7 +463,7 @@ def direct_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, sized: set[str]) -> 
     g = sql_group(j, ["line_rid", "namespace", "data_source", "pod_labels", "volume_labels"], aggs)
     rows = _cloud(_decimal_view(cand)).merge(g, left_on="resource_id", right_on="line_rid").drop(columns="line_rid")
     rows["matched_tag"] = None
-    return attr.temp_defaults(rows, True)[cols]
+    return attr.temp_defaults(attr.count_copies(rows, cand), True)[cols]
 
 
 def network_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, markup: float) -> pd.DataFrame:

@@ -421,7 +421,7 @@ def direct_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame) -> pd.DataFrame:
         columns={"row_uuid_line": "row_uuid"})
     rows = _cloud(lines).merge(g, on="row_uuid")
     rows["matched_tag"] = None
-    return attr.temp_defaults(rows, True)[cols]
+    return attr.temp_defaults(attr.count_copies(rows, lines), True)[cols]
 
 
 def network_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, markup: float) -> pd.DataFrame:

@@ -26,7 +26,7 @@ import psycopg2.extensions
 import pyarrow as pa
 
 from poc_tasks.cloud import tenant
-from poc_tasks.cloud.attribution import CloudProfile
+from poc_tasks.cloud.attribution import CloudProfile, collapse_copies
 from poc_tasks.cloud.jsontext import TagJsonError, distinct_pairs
 from poc_tasks.cloud.matching import fallback_matched_tags
 from poc_tasks.cloud.ocp_input import OcpChunkSets, read_ocp_rows
@@ -267,6 +267,7 @@ def day_parts(columns: list[str], daily_temp: Callable[..., pd.DataFrame], match
             return
         temp = daily_temp(tbl, state.data[matchable], candidates, ctx.manifest["cloud_keys"], ctx.sources.folder())
         del tbl
+        temp = collapse_copies(temp)  # a line read twice is one line in Koku's step 2
         if temp.empty:
             yield temp, pd.DataFrame({c: pd.Series(dtype=object) for c in final_columns})
             return

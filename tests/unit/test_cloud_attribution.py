@@ -236,3 +236,59 @@ def test_day_invariant_attributed_equals_matched(distribution):
     for col in ("unblended_cost", "calculated_amortized_cost"):
         assert math.isclose(np.nansum(final[col]), lines[col].sum())
     assert math.isclose(np.nansum(final["markup_cost"]), 0.1 * lines["unblended_cost"].sum())
+
+
+# --- the same lines read twice (the same rows in two files; docs/reliability.md §5) ------------------------------
+
+def _twice(lines):
+    """Every line read twice, as when its Parquet file is in the partition under two names; then what day_rows
+    does with the day's matched lines before step 2."""
+    return attr.collapse_copies(pd.concat([lines, lines], ignore_index=True))
+
+
+def test_collapse_copies_keeps_one_row_per_row_uuid_with_its_number_of_copies():
+    lines = pd.concat([INSTANCE, DISK_LINES], ignore_index=True)
+    once = attr.collapse_copies(lines)
+    assert once is lines and attr.LINE_COPIES not in once.columns  # nothing read twice: untouched
+    twice = _twice(lines)
+    assert twice["row_uuid"].tolist() == ["r1", "v1", "v2", "v3"] and twice[attr.LINE_COPIES].tolist() == [2] * 4
+    three = attr.collapse_copies(pd.concat([INSTANCE] * 3 + [DISK_LINES], ignore_index=True))
+    assert dict(zip(three["row_uuid"], three[attr.LINE_COPIES], strict=True)) == {"r1": 3, "v1": 1, "v2": 1, "v3": 1}
+    # lines without a row_uuid are not one line: kept as read
+    no_uuid = temp([{"resource_id": "i-1"}, {"resource_id": "i-1"}, {"row_uuid": "x", "resource_id": "i-1"}])
+    assert len(attr.collapse_copies(no_uuid)) == 3
+
+
+def test_an_instance_read_twice_doubles_its_pod_shares_as_kokus_usage_sum_does():
+    """Koku's direct insert groups by row_uuid with max(cost) but sum(ocp.pod_effective_usage_*) over the join of
+    every copy: the effective usage (not the capacity, a max) counts twice, so each Pod share doubles."""
+    final = _final(attr.direct_rows(_twice(INSTANCE), NODE, set(), AWS_PROFILE))
+    # 2.4 x (2 x 6)/24, (2 x 2)/24, (2 x 10)/24, (2 x 6)/24; read once: 0.6, 0.2, 1.0, 0.6
+    assert _by_ns(final) == {("a", '{"app":"a"}'): 1.2, ("a", '{"app":"a2"}'): 0.4, ("b", '{"app":"b"}'): 2.0,
+                             ("Worker unallocated", None): 1.2, ("b", None): None}
+    assert final["usage_amount"].tolist() == [4.8] * 5  # max(usage) / the line's 5 rows: as read once
+    assert len(final) == 5  # one row per (line, namespace, pod_labels), not one per copy
+
+
+def test_data_transfer_read_twice_is_one_network_row_with_the_cost_once():
+    """Koku's network insert groups by (row_uuid, node, direction) with max(cost): one row, the line's cost once
+    (the rows were doubled before: the defect of issue 12 item 4)."""
+    line = temp([{"row_uuid": "n1", "resource_id": "i-1", "data_transfer_direction": "OUT", "cost": 0.5,
+                  "usage_amount": 3.0}])
+    final = attr.network_rows(_twice(line), NODE, 0.1, ALIASES, AWS_PROFILE)
+    assert len(final) == 1
+    assert (final.iloc[0]["calculated_amortized_cost"], final.iloc[0]["usage_amount"]) == (0.5, 3.0)
+
+
+def test_disks_and_tag_matched_lines_read_twice_give_the_rows_of_one_read():
+    """Storage, unattributed storage and tag inserts group by row_uuid with max(): a copy changes nothing."""
+    totals = {"vol-1": (20.0, 1), "vol-2": (50.0, 1), "vol-3": (12.0, 1)}
+    storage = _final(attr.storage_rows(_twice(DISK_LINES), DISKS, CAPACITY, totals, AWS_PROFILE))
+    got = {(r.resource_id, r.namespace): round(r.calculated_amortized_cost, 12) for r in storage.itertuples()}
+    assert got == {("vol-1", "b"): 0.2, ("vol-1", "Storage unattributed"): 0.8,
+                   ("vol-2", "Storage unattributed"): 2.0, ("vol-3", "c"): 6.0,
+                   ("vol-3", "Storage unattributed"): -1.0}
+    lines = _twice(TAG_LINE)
+    final = _final(attr.tag_rows(lines, TAGGED, AWS_PROFILE), counts=attr.tag_cluster_counts(lines, TAGGED))
+    assert final["calculated_amortized_cost"].tolist() == [1.5, 1.5]  # 3.0 / 2 rows, one cluster
+    assert final["usage_amount"].tolist() == [3.0, 3.0]

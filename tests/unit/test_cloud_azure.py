@@ -311,3 +311,17 @@ def test_ui_tables_filter_as_koku_does():
     assert rows["network_summary_p"]["usage_quantity"].tolist() == [4.0]
     assert rows["cost_summary_p"]["pretax_cost"].tolist() == [10.0]
     assert len(rows["cost_summary_by_service_p"]) == 4
+
+
+def test_lines_read_twice_double_the_vm_pod_shares_only_as_kokus_sql_does():
+    """The same rows in two files: Koku's step 2 groups by row_uuid with max() (one line), but its direct insert sums
+    the pods' effective usage over every copy; the network line stays whole, once."""
+    lines = temp([{"row_uuid": "vm", "resource_id": "worker-1"},
+                  {"row_uuid": "n", "resource_id": "worker-1", "service_name": "Virtual Network",
+                   "data_transfer_direction": "datatrout", "usage_amount": 3.0, "pretax_cost": 0.3}])
+    twice = attr.collapse_copies(pd.concat([lines, lines], ignore_index=True))
+    final = azure.step2_rows(twice, NODE, {}, set(), {}, "cpu", 0.0)
+    # 2.4 x (2 x 6)/24, (2 x 12)/24, (2 x 6)/24 (once: 0.6, 1.2, 0.6); transfer 0.3 once
+    assert _by_ns(final) == {("a", "Pod"): 1.2, ("b", "Pod"): 2.4, ("Worker unallocated", "Pod"): 1.2,
+                             ("Network unattributed", "Pod"): 0.3}
+    assert len(final) == 4

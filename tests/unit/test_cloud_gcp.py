@@ -248,3 +248,18 @@ def test_day_parts_keep_together_the_lines_that_can_reach_a_common_node():
     groups = {frozenset(g.index) for _k, g in key.groupby(key)}
     assert groups == {frozenset({"w1", "w10"}), frozenset({"w2", "w3", "tag"}), frozenset({"disk", "w4"}),
                       frozenset({"lone"})}
+
+
+def test_lines_read_twice_double_the_instance_pod_shares_only_as_kokus_sql_does():
+    """The same rows in two files: Koku's step 2 groups by row_uuid with max() (one line), but its direct insert sums
+    the pods' effective usage over every copy; the network line stays whole, once."""
+    lines = temp([{"row_uuid": "vm", "resource_name": "gke-worker-1-abc"},
+                  {"row_uuid": "n", "resource_name": "worker-1", "data_transfer_direction": "IN",
+                   "usage_amount": 10.0, "unblended_cost": 0.3}])
+    twice = attr.collapse_copies(pd.concat([lines, lines], ignore_index=True))
+    final = gcp.step2_rows(twice, NODE, {}, {}, 1, "cpu", 0.0)
+    # 2.4 x (2 x 6)/24, (2 x 12)/24, (2 x 6)/24 (once: 0.6, 1.2, 0.6); credits alike; transfer 0.3 once
+    assert _sums(final) == {("a", "Pod"): 1.2, ("b", "Pod"): 2.4, ("Worker unallocated", "Pod"): 1.2,
+                            ("Network unattributed", "Pod"): 0.3}
+    assert _sums(final, "credit_amount")[("b", "Pod")] == -0.24
+    assert len(final) == 4
