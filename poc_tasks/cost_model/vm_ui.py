@@ -6,9 +6,10 @@ summary and that table. Here the scratch rows stay in memory and the three inser
 rows of the source (read with plain selects), with numeric arithmetic as PostgreSQL's:
 
 1. VM rows: the source's Pod rows of VM pods with a cost (CPU, memory or volume cost-model cost, distributed, raw or
-   markup: not the GPU cost, which Koku's filter leaves out; not the four unallocated/unattributed namespaces), per (cluster, namespace, VM node, VM, rate type, VM labels): the summed
-   costs, the VM's requests from the scratch rows, its labels from the summary rows of the reference day (the
-   second-to-last day with CPU requests of the source in range, the last when there is only one), its resource ids.
+   markup: not the GPU cost, which Koku's filter leaves out; not the four unallocated/unattributed namespaces),
+   per (cluster, namespace, VM node, VM, rate type, VM labels): the summed costs, the VM's requests from the
+   scratch rows, its labels from the summary rows of the reference day (the second-to-last day with CPU requests
+   of the source in range, the last when there is only one), its resource ids.
 2. Distributed rows: the source's rows with a distributed cost, on a (namespace, node, day) where a VM pod ran,
    each weighted by the VM's share of the effective usage there (cpu or memory after the cost model's
    ``distribution`` column); Koku's ratio divides by the node's usage once per VM row of the group (kept).
