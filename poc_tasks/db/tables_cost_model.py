@@ -4,6 +4,10 @@ poc_tasks only reads them (the rates, distribution and markup of the cost model 
 declared so that ``init-db``, the sample and the tests can create and fill them exactly as Koku does. All five live
 in the tenant schema (the cost_models app is a tenant app).
 
+Also the tables the cost-model steps write: reporting_ocp_gpu_summary_p, rates_to_usage and
+reporting_ocp_vm_summary_p (reporting app, partitioned by usage_start), equal to a tenant Koku's migrations make
+(integration/koku_ddl_snapshot.json).
+
 Deliberate differences from a Koku database: as in tables.py, constraint and FK-index names Django derives from a
 hash get readable names; ``PositiveIntegerField`` gets its ``>= 0`` check under a readable name.
 """
