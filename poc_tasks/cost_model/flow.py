@@ -158,7 +158,7 @@ def _write(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs, parts: 
     _ensure_output_tables(conn, spec.schema_name)
     params = {**_params(spec, rp), "metrics": list(metrics)}
     result = replace_rows(conn, spec.schema_name, rates_to_usage, rtu_where, params, frames,
-                          constants={"report_period_id": rp})
+                          constants={"report_period_id": rp}, partition_range=(spec.start_date, spec.end_date))
     return {"deleted": result.deleted, "inserted": result.inserted, "table": "rates_to_usage"}
 
 
@@ -250,7 +250,6 @@ def vm_ui_summary(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs, 
     its delete when the source has no daily pod or storage Parquet; so does this step."""
     from poc_tasks.cost_model import vm_ui
     from poc_tasks.db.tables_cost_model import ocp_vm_summary_p
-    from poc_tasks.db.writer import range_check
 
     if not (sources.pod_daily.files and sources.storage_daily.files):
         return {"skipped": "no daily pod or storage report for the month"}
@@ -261,7 +260,7 @@ def vm_ui_summary(conn: Any, spec: OcpRunSpec, rp: int, model: CostModelInputs, 
     _ensure_output_tables(conn, spec.schema_name)
     result = replace_rows(conn, spec.schema_name, ocp_vm_summary_p, VM_UI_DELETE_WHERE, _params(spec, rp),
                           [rows] if len(rows) else [], generate_uuid=False,
-                          checks=[range_check("usage_start", spec.start_date, spec.end_date)])
+                          partition_range=(spec.start_date, spec.end_date))
     return {"deleted": result.deleted, "inserted": result.inserted, "vm_report": sources.has_vm,
             "tmp_rows": len(tmp)}
 
@@ -430,7 +429,8 @@ def _gpu_distribution_rtu(conn: Any, spec: OcpRunSpec, rp: int, model: CostModel
         gpu = read_gpu_daily(sources.gpu_daily, spec.start_date, spec.end_date)
         rows.append(rtu_rules.distribution_rows(unallocated, gpu, spec.source_uuid, model.uuid, GPU_DISTRIBUTED))
     result = replace_rows(conn, spec.schema_name, rates_to_usage, RTU_GPU_DISTRIBUTION_DELETE_WHERE,
-                          _params(spec, rp), [f for f in rows if len(f)])
+                          _params(spec, rp), [f for f in rows if len(f)],
+                          partition_range=(spec.start_date, spec.end_date))
     return {"deleted": summary.deleted + result.deleted, "inserted": result.inserted, "enabled": enabled,
             "table": "rates_to_usage"}
 

@@ -66,9 +66,11 @@ def project_tag_rows(ns_labels: pd.DataFrame, pairs: pd.DataFrame, params: TagRa
     """One tag rate's rows. `ns_labels`: daily namespace-label rows in range (usage_start, namespace,
     namespace_labels); `pairs`: namespace_nodes()."""
     rows = ns_labels.dropna(subset=["namespace"])
-    rows = rows[[not _platform(n) for n in rows["namespace"]]]
+    # boolean Series masks: a plain empty list would select no columns of an empty frame instead of no rows
+    rows = rows[pd.Series([not _platform(n) for n in rows["namespace"]], index=rows.index, dtype=bool)]
     picks = [_tag_rate(t, params) for t in rows["namespace_labels"]]
-    rows = rows.assign(_sel=[p[0] for p in picks], rate=[p[1] for p in picks])
+    rows = rows.assign(_sel=pd.Series([p[0] for p in picks], index=rows.index, dtype=bool),
+                       rate=[p[1] for p in picks])
     rows = rows[rows["_sel"]]
     if not len(rows):
         return pd.DataFrame(columns=PROJECT_OUTPUT_COLUMNS)

@@ -5,10 +5,11 @@ x 24; vm.py's vm_tmp_rows_*) and then runs its PostgreSQL ui_summary/reporting_o
 summary and that table. Here the scratch rows stay in memory and the three inserts are computed from the summary
 rows of the source (read with plain selects), with numeric arithmetic as PostgreSQL's:
 
-1. VM rows: the source's Pod rows of VM pods with a cost (cost-model, distributed, raw or markup; not the four
-   unallocated/unattributed namespaces), per (cluster, namespace, VM node, VM, rate type, VM labels): the summed
-   costs, the VM's requests from the scratch rows, its labels from the summary rows of the reference day (the
-   second-to-last day with CPU requests of the source in range, the last when there is only one), its resource ids.
+1. VM rows: the source's Pod rows of VM pods with a cost (CPU, memory or volume cost-model cost, distributed, raw or
+   markup: not the GPU cost, which Koku's filter leaves out; not the four unallocated/unattributed namespaces),
+   per (cluster, namespace, VM node, VM, rate type, VM labels): the summed costs, the VM's requests from the
+   scratch rows, its labels from the summary rows of the reference day (the second-to-last day with CPU requests
+   of the source in range, the last when there is only one), its resource ids.
 2. Distributed rows: the source's rows with a distributed cost, on a (namespace, node, day) where a VM pod ran,
    each weighted by the VM's share of the effective usage there (cpu or memory after the cost model's
    ``distribution`` column); Koku's ratio divides by the node's usage once per VM row of the group (kept).
@@ -36,7 +37,7 @@ from poc_tasks.cost_model.vm import VM_LABEL
 from poc_tasks.db.connection import qualified
 from poc_tasks.db.tables import SUMMARY_TABLE
 
-__all__ = ["vm_ui_rows", "read_vm_ui_inputs", "VM_UI_COLUMNS", "EXCLUDED_NAMESPACES"]
+__all__ = ["vm_ui_rows", "read_vm_ui_inputs", "VM_UI_COLUMNS", "EXCLUDED_NAMESPACES", "FILTER_COSTS"]
 
 Connection = psycopg2.extensions.connection
 EXCLUDED_NAMESPACES = ("Worker unallocated", "Platform unallocated", "Network unattributed", "Storage unattributed")
@@ -47,6 +48,10 @@ VM_UI_COLUMNS = ["id", "cluster_alias", "cluster_id", "namespace", "node", "vm_n
                  "persistentvolumeclaim", "storageclass", "persistentvolumeclaim_usage_gigabyte_months",
                  "persistentvolumeclaim_capacity_gigabyte_months", "raw_currency", "resource_ids", "usage_start",
                  "usage_end", "cost_category_id", "source_uuid"]
+# Koku's "has a cost" filter of the VM insert adds these six, not cost_model_gpu_cost: a VM pod row whose only cost
+# is a GPU cost is left out (its GPU cost is summed only when the row has one of these too)
+FILTER_COSTS = ["cost_model_cpu_cost", "cost_model_memory_cost", "cost_model_volume_cost", "distributed_cost",
+                "infrastructure_raw_cost", "infrastructure_markup_cost"]
 _READ = ["usage_start", "source_uuid", "cluster_id", "cluster_alias", "namespace", "node", "data_source",
          "resource_id", "persistentvolumeclaim", "storageclass", "persistentvolumeclaim_usage_gigabyte_months",
          "persistentvolumeclaim_capacity_gigabyte_months", "pod_labels", "all_labels", "volume_labels",
@@ -157,7 +162,7 @@ def vm_ui_rows(inputs: dict[str, Any], tmp: pd.DataFrame, source_uuid: str) -> p
     pods = pods.assign(vm=[_label(t) for t in pods["pod_labels"]])
     pods = pods[pods["vm"].isin(latest.keys())]
     total = [sum((Decimal(v) for v in vals if v is not None), Decimal(0))
-             for vals in zip(*(pods[c] for c in COSTS), strict=True)] if len(pods) else []
+             for vals in zip(*(pods[c] for c in FILTER_COSTS), strict=True)] if len(pods) else []
     pods = pods[[t != 0 for t in total]] if len(pods) else pods
     if len(pods):
         pods = pods.assign(vm_node=[latest[v][3] for v in pods["vm"]], labels=[latest[v][0] for v in pods["vm"]])

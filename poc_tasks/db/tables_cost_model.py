@@ -4,6 +4,10 @@ poc_tasks only reads them (the rates, distribution and markup of the cost model 
 declared so that ``init-db``, the sample and the tests can create and fill them exactly as Koku does. All five live
 in the tenant schema (the cost_models app is a tenant app).
 
+Also the tables the cost-model steps write: reporting_ocp_gpu_summary_p, rates_to_usage and
+reporting_ocp_vm_summary_p (reporting app, partitioned by usage_start), equal to a tenant Koku's migrations make
+(integration/koku_ddl_snapshot.json).
+
 Deliberate differences from a Koku database: as in tables.py, constraint and FK-index names Django derives from a
 hash get readable names; ``PositiveIntegerField`` gets its ``>= 0`` check under a readable name.
 """
@@ -17,7 +21,7 @@ from poc_tasks.db.tables import UUID, columns, foreign_key, indexes, metadata
 
 __all__ = ["cost_model", "cost_model_map", "price_list", "cost_model_rate", "price_list_cost_model_map",
            "ocp_gpu_summary_p", "GPU_SUMMARY_TABLE", "rates_to_usage", "RATES_TO_USAGE_TABLE", "ocp_vm_summary_p",
-           "VM_SUMMARY_TABLE", "output_metadata", "ensure_cost_model_output_tables"]
+           "VM_SUMMARY_TABLE", "OUTPUT_TABLES", "ensure_cost_model_output_tables"]
 
 _FK = {"deferrable": True, "initially": "DEFERRED"}
 
@@ -111,98 +115,83 @@ ocp_gpu_summary_p = sa.Table(
 )
 
 
-# --- tables the _rtu statements and the virtualization UI write (koku/reporting/provider/ocp/models.py) -----------
-# Declared on their own metadata, not the shared one: init-db's DDL is checked against the snapshot of a Koku tenant
-# (integration/koku_ddl_snapshot.json), which does not list them yet. The cost-model run creates them when missing
-# (ensure_cost_model_output_tables), i.e. standalone; inside Koku they exist (Koku's migrations). Koku's foreign keys
-# (rate, cost model, report period, source, cost category; all ON DELETE CASCADE in Django) are left out here.
-# Both are partitioned by usage_start as in Koku, but poc_tasks' partition helpers only know the shared metadata:
-# standalone, they get one DEFAULT partition; in Koku, Koku creates their month partitions before its run.
-output_metadata = sa.MetaData()
+# --- reporting/provider/ocp/models.py RatesToUsage and OCPVirtualMachineSummaryP (partitioned by usage_start) --------
+# rates_to_usage: migrations 0348 (create), 0349 (one index for start/source/report period), 0350 (label_hash 64),
+# 0352/0353 (foreign keys of rate, cost model, report period and source made ON DELETE CASCADE in the database,
+# indexes on rate_id and cost_model_id instead of Django's FK indexes), 0354 (capacity and resource columns, the
+# source/report-period/start/monthly-type index). The cost-category FK stays Django's (no database cascade, an
+# index).
+_CASCADE = {**_FK, "ondelete": "CASCADE"}
 
 RATES_TO_USAGE_TABLE = "rates_to_usage"
 rates_to_usage = sa.Table(
     RATES_TO_USAGE_TABLE,
-    output_metadata,
+    metadata,
     sa.Column("uuid", pg.UUID(as_uuid=False), nullable=False),
-    sa.Column("rate_id", pg.UUID(as_uuid=False)),
-    sa.Column("cost_model_id", pg.UUID(as_uuid=False)),
-    sa.Column("report_period_id", sa.Integer),
-    sa.Column("source_uuid", pg.UUID(as_uuid=False), nullable=False),
-    sa.Column("usage_start", sa.Date, nullable=False),
-    sa.Column("usage_end", sa.Date, nullable=False),
-    sa.Column("node", sa.String(253)),
-    sa.Column("namespace", sa.String(253)),
-    sa.Column("cluster_id", sa.Text, nullable=False),
-    sa.Column("cluster_alias", sa.Text),
-    sa.Column("data_source", sa.String(63)),
-    sa.Column("persistentvolumeclaim", sa.String(253)),
-    sa.Column("pod_labels", pg.JSONB),
-    sa.Column("volume_labels", pg.JSONB),
-    sa.Column("all_labels", pg.JSONB),
-    sa.Column("custom_name", sa.String(50), nullable=False),
-    sa.Column("metric_type", sa.String(20), nullable=False),
-    sa.Column("cost_model_rate_type", sa.Text),
-    sa.Column("monthly_cost_type", sa.Text),
-    sa.Column("calculated_cost", sa.Numeric(33, 15)),
-    sa.Column("distributed_cost", sa.Numeric(33, 15)),
-    sa.Column("cost_category_id", sa.Integer),
-    sa.Column("labels", pg.JSONB),
-    sa.Column("label_hash", sa.String(64)),
-    sa.Column("node_capacity_cpu_cores", sa.Numeric(33, 15)),
-    sa.Column("node_capacity_cpu_core_hours", sa.Numeric(33, 15)),
-    sa.Column("node_capacity_memory_gigabytes", sa.Numeric(33, 15)),
-    sa.Column("node_capacity_memory_gigabyte_hours", sa.Numeric(33, 15)),
-    sa.Column("cluster_capacity_cpu_core_hours", sa.Numeric(33, 15)),
-    sa.Column("cluster_capacity_memory_gigabyte_hours", sa.Numeric(33, 15)),
-    sa.Column("resource_id", sa.String(253)),
-    sa.Column("persistentvolume", sa.String(253)),
-    sa.Column("storageclass", sa.String(253)),
+    sa.Column("rate_id", pg.UUID(as_uuid=False),
+              sa.ForeignKey("cost_model_rate.uuid", name="rates_to_usage_rate_id_fk", **_CASCADE)),
+    sa.Column("cost_model_id", pg.UUID(as_uuid=False),
+              sa.ForeignKey("cost_model.uuid", name="rates_to_usage_cost_model_id_fk", **_CASCADE)),
+    sa.Column("report_period_id", sa.Integer,
+              sa.ForeignKey("reporting_ocpusagereportperiod.id", name="rates_to_usage_report_period_id_fk",
+                            **_CASCADE)),
+    sa.Column("source_uuid", pg.UUID(as_uuid=False),
+              sa.ForeignKey("reporting_tenant_api_provider.uuid", name="rates_to_usage_source_uuid_fk", **_CASCADE),
+              nullable=False),
+    *columns("usage_start date not null, usage_end date not null, node varchar(253), namespace varchar(253),"
+             " cluster_id text not null, cluster_alias text, data_source varchar(63), persistentvolumeclaim"
+             " varchar(253), pod_labels jsonb, volume_labels jsonb, all_labels jsonb, custom_name varchar(50) not null,"
+             " metric_type varchar(20) not null, cost_model_rate_type text, monthly_cost_type text, calculated_cost"
+             " numeric(33,15), distributed_cost numeric(33,15)"),
+    foreign_key("cost_category_id", "reporting_ocp_cost_category.id", "rates_to_usage_cost_category_id_fk"),
+    *columns("labels jsonb, label_hash varchar(64), node_capacity_cpu_cores numeric(33,15),"
+             " node_capacity_cpu_core_hours numeric(33,15), node_capacity_memory_gigabytes numeric(33,15),"
+             " node_capacity_memory_gigabyte_hours numeric(33,15), cluster_capacity_cpu_core_hours numeric(33,15),"
+             " cluster_capacity_memory_gigabyte_hours numeric(33,15), resource_id varchar(253), persistentvolume"
+             " varchar(253), storageclass varchar(253)"),
     sa.PrimaryKeyConstraint("usage_start", "uuid", name="rates_to_usage_pkey"),
     sa.Index("ratestousage_start_src_rp_idx", "usage_start", "source_uuid", "report_period_id"),
-    sa.Index("ratestousage_namespace_idx", "namespace"),
-    sa.Index("ratestousage_custom_name_idx", "custom_name"),
-    sa.Index("ratestousage_monthly_cost_idx", "monthly_cost_type"),
-    sa.Index("ratestousage_rate_id_idx", "rate_id"),
-    postgresql_partition_by="RANGE (usage_start)",  # no info["partition_by"]: see output_metadata's comment
+    sa.Index("ratestousage_src_rp_mct_idx", "source_uuid", "report_period_id", "usage_start", "monthly_cost_type"),
+    *indexes("ratestousage_namespace_idx namespace, ratestousage_cluster_idx cluster_id, ratestousage_custom_name_idx"
+             " custom_name, ratestousage_monthly_cost_idx monthly_cost_type, ratestousage_label_hash_idx label_hash,"
+             " ratestousage_rate_id_idx rate_id, ratestousage_cost_model_id_idx cost_model_id,"
+             " rates_to_usage_cost_category_id_idx cost_category_id"),
+    postgresql_partition_by="RANGE (usage_start)",
+    info={"partition_by": "usage_start", "koku_pk_name": "rates_to_usage_pkey"},
 )
 
+# reporting_ocp_vm_summary_p: migrations 0327 (create), 0329 (storage columns; the unique key gains the PVC),
+# 0341 (cost_model_gpu_cost)
 VM_SUMMARY_TABLE = "reporting_ocp_vm_summary_p"
 ocp_vm_summary_p = sa.Table(
     VM_SUMMARY_TABLE,
-    output_metadata,
+    metadata,
     sa.Column("id", pg.UUID(as_uuid=False), nullable=False),
-    sa.Column("cluster_alias", sa.Text),
-    sa.Column("cluster_id", sa.Text),
-    sa.Column("namespace", sa.String(253)),
-    sa.Column("node", sa.String(253)),
-    sa.Column("vm_name", sa.Text),
-    sa.Column("cost_model_cpu_cost", sa.Numeric(33, 15)),
-    sa.Column("cost_model_memory_cost", sa.Numeric(33, 15)),
-    sa.Column("cost_model_rate_type", sa.Text),
-    sa.Column("cost_model_volume_cost", sa.Numeric(33, 15)),
-    sa.Column("cost_model_gpu_cost", sa.Numeric(33, 15)),
-    sa.Column("distributed_cost", sa.Numeric(33, 15)),
-    sa.Column("pod_labels", pg.JSONB),
-    sa.Column("pod_request_cpu_core_hours", sa.Numeric(33, 15)),
-    sa.Column("pod_request_memory_gigabyte_hours", sa.Numeric(33, 15)),
-    sa.Column("persistentvolumeclaim", sa.String(253)),
-    sa.Column("storageclass", sa.String(253)),
-    sa.Column("persistentvolumeclaim_usage_gigabyte_months", sa.Numeric(33, 15)),
-    sa.Column("persistentvolumeclaim_capacity_gigabyte_months", sa.Numeric(33, 15)),
-    sa.Column("infrastructure_markup_cost", sa.Numeric(33, 15)),
-    sa.Column("infrastructure_raw_cost", sa.Numeric(33, 15)),
-    sa.Column("raw_currency", sa.Text),
+    *columns("cluster_alias text, cluster_id text, namespace varchar(253), node varchar(253), vm_name text,"
+             " cost_model_cpu_cost numeric(33,15), cost_model_memory_cost numeric(33,15), cost_model_rate_type text,"
+             " cost_model_volume_cost numeric(33,15), cost_model_gpu_cost numeric(33,15), distributed_cost"
+             " numeric(33,15), pod_labels jsonb, pod_request_cpu_core_hours numeric(33,15),"
+             " pod_request_memory_gigabyte_hours numeric(33,15), persistentvolumeclaim varchar(253), storageclass"
+             " varchar(253), persistentvolumeclaim_usage_gigabyte_months numeric(33,15),"
+             " persistentvolumeclaim_capacity_gigabyte_months numeric(33,15), infrastructure_markup_cost"
+             " numeric(33,15), infrastructure_raw_cost numeric(33,15), raw_currency text"),
     sa.Column("resource_ids", pg.ARRAY(sa.String(256))),
-    sa.Column("usage_end", sa.Date, nullable=False),
-    sa.Column("usage_start", sa.Date, nullable=False),
-    sa.Column("cost_category_id", sa.Integer),
-    sa.Column("source_uuid", pg.UUID(as_uuid=False)),
+    *columns("usage_end date not null, usage_start date not null"),
+    foreign_key("cost_category_id", "reporting_ocp_cost_category.id", "reporting_ocp_vm_summary_p_cost_category_fk"),
+    sa.Column("source_uuid", pg.UUID(as_uuid=False),
+              sa.ForeignKey("reporting_tenant_api_provider.uuid", name="reporting_ocp_vm_summary_p_source_uuid_fk",
+                            **_FK)),
     sa.PrimaryKeyConstraint("usage_start", "id", name="reporting_ocp_vm_summary_p_pkey"),
-    sa.Index("ocp_vm_summ_usage_start", "usage_start"),
-    sa.Index("ocp_vm_summ_vm_name", "vm_name"),
-    postgresql_partition_by="RANGE (usage_start)",  # no info["partition_by"]: see output_metadata's comment
+    sa.UniqueConstraint("usage_start", "cluster_id", "namespace", "node", "vm_name", "cost_model_rate_type",
+                        "persistentvolumeclaim", name="reporting_ocp_vm_summary_p_uniq"),
+    *indexes("ocp_vm_summ_usage_start usage_start, ocp_vm_summ_cluster_id cluster_id, ocp_vm_summ_namespace namespace,"
+             " ocp_vm_summ_node node, ocp_vm_summ_vm_name vm_name, ocp_vm_summ_pod_labels_idx pod_labels gin,"
+             " reporting_ocp_vm_summary_p_cost_category_idx cost_category_id,"
+             " reporting_ocp_vm_summary_p_source_uuid_idx source_uuid"),
+    postgresql_partition_by="RANGE (usage_start)",
+    info={"partition_by": "usage_start", "koku_pk_name": "reporting_ocp_vm_summary_p_pkey"},
 )
+OUTPUT_TABLES = (rates_to_usage, ocp_vm_summary_p)
 
 
 def ensure_cost_model_output_tables(conn, schema: str) -> None:
@@ -219,7 +208,7 @@ def ensure_cost_model_output_tables(conn, schema: str) -> None:
     opts = {"schema_translate_map": {None: schema}, "render_schema_translate": True}
     dialect = pg_dialect.dialect()
     with conn.cursor() as cur:
-        for table in output_metadata.sorted_tables:
+        for table in OUTPUT_TABLES:
             cur.execute("SELECT to_regclass(%s)", (f'"{schema}"."{table.name}"',))
             if cur.fetchone()[0] is not None:
                 continue

@@ -77,6 +77,14 @@ def test_snapshot_covers_every_table_init_db_creates() -> None:
     snap = _snapshot()
     assert sorted(snap) == poc_table_names()
     assert all(snap[name] is not None for name in snap), "a table init-db creates is missing from Koku's tenant"
+    # the cost model's output tables (the _rtu statements, the VM UI), partitioned as Koku's migrations make them;
+    # rates_to_usage's foreign keys cascade in the database since Koku's migration 0353
+    for table in ("rates_to_usage", "reporting_ocp_vm_summary_p"):
+        assert snap[table]["partition_key"] == "RANGE (usage_start)"
+    cascades = sorted(d.split(" REFERENCES ")[0] for d in snap["rates_to_usage"]["constraints"].values()
+                      if "ON DELETE CASCADE" in d)
+    assert cascades == ["f: FOREIGN KEY (cost_model_id)", "f: FOREIGN KEY (rate_id)",
+                        "f: FOREIGN KEY (report_period_id)", "f: FOREIGN KEY (source_uuid)"]
 
 
 def test_init_db_in_a_koku_database_has_kokus_ddl(koku_db: str) -> None:

@@ -56,3 +56,14 @@ def test_project_label_variants_each_count_every_node():
                            SRC)
     # two grouped rows for one node: count(node) = 2, so each variant's row carries half of 62/31
     assert sorted(out["cost_model_cpu_cost"]) == ["1.000000000000000", "1.000000000000000"]
+
+
+def test_no_namespace_label_rows_give_no_rows():
+    """A range without namespace-label rows (none in the Parquet, or only platform namespaces): Koku's statement
+    selects nothing; so does the step (an empty mask once dropped every column here)."""
+    cols = ["usage_start", "namespace", "namespace_labels"]
+    pairs = pd.DataFrame(columns=["usage_start", "namespace", "node", "cluster_id", "cluster_alias"])
+    params = TagRateParams("Supplementary", "team", {"pay": 310.0}, 31.0)
+    assert project_tag_rows(pd.DataFrame(columns=cols), pairs, params, 31, "c", "a", SRC).empty
+    platform_only = pd.DataFrame([(D, "openshift-dns", _labels(team="pay"))], columns=cols)
+    assert project_tag_rows(platform_only, pairs, params, 31, "c", "a", SRC).empty

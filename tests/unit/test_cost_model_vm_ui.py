@@ -98,3 +98,25 @@ def test_nothing_without_scratch_rows_or_summary_rows() -> None:
     empty = {"source_rows": pd.DataFrame(columns=_READ), "ref_rows": pd.DataFrame(columns=_READ),
              "distribution": "cpu"}
     assert vm_ui_rows(empty, TMP, SRC).empty
+
+
+def test_a_gpu_cost_alone_does_not_make_a_vm_row() -> None:
+    """Koku's VM insert keeps a row when cpu + memory + volume + distributed + raw + markup cost != 0: the GPU cost
+    is summed but not part of that test, so a VM pod row with only a GPU cost is left out."""
+    d = Decimal
+    inputs = _inputs()
+    extra = [
+        # only a GPU cost, under a rate type no other VM row has: no row of that rate type at all
+        _row(usage_start=D1, pod_labels=VM_LABELS, resource_id="r1", cost_model_gpu_cost=d("5.25"),
+             cost_model_rate_type="Supplementary"),
+        # a GPU cost beside a CPU cost on a kept row: summed (1.5 + 2.5 CPU as before; GPU 0.5)
+        _row(usage_start=D2, pod_labels=VM_LABELS, resource_id="r2", cost_model_gpu_cost=d("0.5"),
+             cost_model_cpu_cost=d(0), cost_model_memory_cost=d("0.25"), cost_model_rate_type="Infrastructure"),
+    ]
+    inputs["source_rows"] = pd.concat([inputs["source_rows"], pd.DataFrame(extra, columns=_READ)],
+                                      ignore_index=True)
+    out = vm_ui_rows(inputs, TMP, SRC)
+    assert "Supplementary" not in set(out["cost_model_rate_type"])
+    vm = out[out["persistentvolumeclaim"].isna() & (out["cost_model_rate_type"] == "Infrastructure")].iloc[0]
+    assert Decimal(vm["cost_model_cpu_cost"]) == d(4) and Decimal(vm["cost_model_gpu_cost"]) == d("0.5")
+    assert Decimal(vm["cost_model_memory_cost"]) == d("0.25")
