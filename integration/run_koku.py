@@ -25,7 +25,8 @@ Given a Koku git checkout (tested: 768be8253), in a work directory:
              and daily_parity*.py for Koku's cost-model and daily-summary SQL on the same data)
  10. paths   the fallback path (a second tenant whose Parquet is missing: poc_tasks fails, Koku's Trino SQL runs)
              and the shadow path (USE_POC_AGGREGATOR off, POC_SHADOW_COMPARE on: Koku's path, then
-             poc_tasks.shadow_compare stores its verdict)
+             poc_tasks.shadow_compare stores its verdict), for OCP and, through patch 0010, for each cloud daily
+             summary (AWS daily and EC2 compute, Azure, GCP: FakeTrino's INSERT writes Koku's Trino SQL's rows)
 
 Trino and Unleash cannot run here: Unleash is Koku's own MockUnleashClient, Trino a recorder
 (integration/koku_driver.py FakeTrino) that answers the few questions asked before a summary from the dataset.
@@ -419,14 +420,16 @@ class Run:
         time.sleep(8)
 
     def summarize(self, schema: str, ptype: str, source: str, infra: list[str] | None, reference: str | None = None,
+                  daily_reference: dict[str, Any] | None = None, ocp_on_cloud: bool = True,
                   **env: str) -> dict[str, Any]:
         sc = self.scenario()
         tracing = f"i13-{ptype.lower()}-{uuid.uuid4().hex[:8]}"
         return self.driver("summarize", {
             "schema": schema, "provider_type": ptype, "provider_uuid": source, "start": sc["start_date"],
-            "end": sc["end_date"], "tracing_id": tracing,
+            "end": sc["end_date"], "tracing_id": tracing, "ocp_on_cloud": ocp_on_cloud,
             "trino": {"payer": sc["aws"]["payer_account"], "start": sc["start_date"], "end": sc["end_date"],
-                      "infra": infra, "ocp_reference": reference, "schema": schema}}, **env) | {"tracing_id": tracing}
+                      "infra": infra, "ocp_reference": reference, "daily_reference": daily_reference,
+                      "schema": schema}}, **env) | {"tracing_id": tracing}
 
     def compare_ocp(self) -> None:
         """Koku's OCP daily summary rows (those without infrastructure cost: the OCP-on-cloud runs add the others)
@@ -677,6 +680,40 @@ class Run:
         self.results.append(("shadow", "Koku's path + poc_tasks.shadow_compare",
                              f"equal|live|poc|changed|missing|extra = {verdict}", "equal" if equal else "DIFFERENT"))
         self.ok &= equal
+        for prov in CLOUDS:
+            self.shadow_daily(prov)
+
+    def shadow_daily(self, prov: str) -> None:
+        """Patch 0010, phase 1 of the cloud daily summaries: USE_POC_AGGREGATOR off, POC_SHADOW_COMPARE on. Koku's
+        update_summary_tables runs its Trino path (FakeTrino's INSERT writes the rows Koku's Trino SQL computes on
+        the same Parquet: the daily_parity reference), then its summary updater sends poc_tasks.shadow_compare
+        per daily type; each verdict poc_tasks stores for the tracing id must be equal."""
+        sc = self.scenario()
+        ptype = CLOUDS[prov]
+        refs = {flow: {"dsn": self.ref_db_url(f"{self.a.database}_daily_{flow}_ref"), "schema": SCHEMA,
+                       "table": table} for _kind, table, flow in DAILY[prov]}
+        # ocp_on_cloud off: this run is about the cloud summary; the OCP-on-cloud step was proven by `run`
+        res = self.summarize(SCHEMA, ptype, sc[prov]["source_uuid"], None, daily_reference=refs, ocp_on_cloud=False,
+                             USE_POC_AGGREGATOR="false", POC_SHADOW_COMPARE="true")
+        written = res.get("daily_reference_written", [])
+        sent = [x for x in res["poc_log"] if "sending poc_tasks.shadow_compare" in x and res["tracing_id"] in x]
+        print(f"  shadow {ptype} daily: Koku's Trino path wrote {written}; {len(sent)} comparison(s) sent")
+        kinds = [kind for kind, _table, _flow in DAILY[prov]]
+        deadline, verdicts = time.time() + 300, {}
+        while time.time() < deadline and len(verdicts) < len(kinds):
+            query = ("SELECT provider_type, equal, live_rows, poc_rows, changed_rows, missing_rows, "  # noqa: S608
+                     f"extra_rows FROM {SCHEMA}.poc_shadow_comparison WHERE tracing_id = '{res['tracing_id']}'")
+            out = subprocess.run(["psql", self.dsn, "-Atc", query], capture_output=True, text=True).stdout.strip()
+            verdicts = {line.split("|", 1)[0]: line.split("|", 1)[1] for line in out.splitlines() if line}
+            if len(verdicts) < len(kinds):
+                time.sleep(3)
+        for kind in kinds:
+            verdict = verdicts.get(kind)
+            equal = bool(verdict) and verdict.startswith("t|") and bool(written) and verdict.split("|")[1] != "0"
+            self.results.append(("shadow", f"{kind} (0010): Koku's Trino path + poc_tasks.shadow_compare",
+                                 f"equal|live|poc|changed|missing|extra = {verdict}",
+                                 "equal" if equal else "DIFFERENT"))
+            self.ok &= equal
 
     def stop(self) -> None:
         for key in ("worker_pid", "redis_pid"):
