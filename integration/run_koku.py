@@ -199,6 +199,9 @@ class Run:
                 "masu.database.aws_report_db_accessor, masu.database.azure_report_db_accessor, "
                 "masu.database.gcp_report_db_accessor, masu.database.ocp_report_db_accessor, "
                 "masu.processor.ocp.ocp_cloud_parquet_summary_updater, masu.processor.ocp.ocp_cost_model_cost_updater, "
+                "masu.processor.aws.aws_report_parquet_summary_updater, "  # 0010's three updaters
+                "masu.processor.azure.azure_report_parquet_summary_updater, "
+                "masu.processor.gcp.gcp_report_parquet_summary_updater, "
                 "poc_tasks.koku, poc_tasks.koku.cost_model; print('imports ok')")
         sh([str(self.py), "-W", "ignore", "-c", code], cwd=self.koku / "koku", env=self.koku_env())
 
