@@ -444,9 +444,25 @@ def cmd_cost_model(args: dict[str, Any]) -> dict[str, Any]:
     # Koku's ingestion marks a source set up when its first manifest is processed; Koku's CostModelCostUpdater
     # skips a source that is not (there is no ingestion here)
     Provider.objects.get(uuid=args["provider_uuid"]).set_setup_complete()
-    trino, log = _under_fake_trino(args["trino"], lambda: update_cost_model_costs(
-        args["schema"], args["provider_uuid"], args["start"], args["end"], synchronous=True,
-        tracing_id=args["tracing_id"]))
+
+    def run() -> None:
+        update_cost_model_costs(args["schema"], args["provider_uuid"], args["start"], args["end"], synchronous=True,
+                                tracing_id=args["tracing_id"])
+
+    def run_rtu() -> None:
+        """Koku's RTU pipeline: its Unleash flag cost_breakdown_rates_to_usage on for this run (Koku's
+        MockUnleashClient answers it with dev_fallback=False), read where Koku reads it, once per run."""
+        import masu.processor.ocp.ocp_cost_model_cost_updater as updater
+
+        original = updater.is_feature_flag_enabled_by_schema
+
+        def flag(schema: str, name: str, *a: Any, **k: Any) -> bool:
+            return True if name == updater.COST_BREAKDOWN_RTU_UNLEASH_FLAG else original(schema, name, *a, **k)
+
+        with mock.patch.object(updater, "is_feature_flag_enabled_by_schema", flag):
+            run()
+
+    trino, log = _under_fake_trino(args["trino"], run_rtu if args.get("use_rtu") else run)
     statements = Counter(s[:90] for s in trino.statements)
     return {"trino_statements": len(trino.statements), "trino": dict(statements.most_common(20)),
             "trino_inserts": [" ".join(s.split())[:160] for s in trino.full if "INSERT" in s.upper()],

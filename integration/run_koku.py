@@ -58,7 +58,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 ORACLE = Path(os.environ.get("ORACLE_DIR", "/work/shared/oracle"))
 ALL_STEPS = ["venv", "patch", "migrate", "tenant", "ddl", "data", "sources", "worker", "run", "paths"]
-EXTRA_STEPS = ["costmodel"]  # part of "run" (after the OCP summary, as Koku chains it); alone for a re-run
+EXTRA_STEPS = ["costmodel",  # part of "run" (after the OCP summary, as Koku chains it); alone for a re-run
+               "costmodel_rtu"]  # Koku's RTU pipeline (its flag on) after `run`: the _rtu steps, use_rtu passed
 ORG, ACCOUNT = "1234567", "10001"
 SCHEMA = f"org{ORG}"
 ORG2 = "7654321"
@@ -600,6 +601,54 @@ class Run:
                    "aws_ec2": "resource_id,instance_type,tags,cost_category,memory,vcpu"}.get(flow, "usage_start")
             self.oracle_compare(label, f"{table} ({n} rows; Koku's SQL {m})", ref, ours, "--key", key,
                                 "--ignore-columns", DAILY_IGNORED, "--abs-tol", "1.01e-9")
+
+    def step_costmodel_rtu(self) -> None:
+        """Koku's update_cost_model_costs with its RTU flag on (Koku's use_rtu=True, patch 0009 passes it to every
+        step with an _rtu variant): poc_tasks' steps then write rates_to_usage rows, compared with Koku's _rtu
+        statements on the same data and rates (cost_model_parity.py's rtu_koku.parquet / rtudist_koku.parquet).
+        FakeTrino writes nothing, so every such row in rates_to_usage is poc_tasks' (and only with use_rtu=True)."""
+        import psycopg2
+
+        sys.path.insert(0, str(REPO))
+        from benchmarks.cost_model_parity import export_rtu
+
+        sc = self.scenario()
+        tracing = f"i13-costmodel-rtu-{uuid.uuid4().hex[:8]}"
+        res = self.driver("cost_model", {
+            "schema": SCHEMA, "provider_uuid": sc["source_uuid"], "start": sc["start_date"], "end": sc["end_date"],
+            "tracing_id": tracing, "use_rtu": True,
+            "trino": {"payer": sc["aws"]["payer_account"], "start": sc["start_date"], "end": sc["end_date"],
+                      "schema": SCHEMA, "tables": OCP_TRINO_TABLES}}) | {"tracing_id": tracing}
+        print(f"  OCP cost model (RTU): tracing_id {tracing}; {res['trino_statements']} Trino statement(s) recorded; "
+              f"Trino INSERTs: {res['trino_inserts']}")
+        done = [x for x in res["poc_log"] if "poc_tasks OCP run done" in x and tracing in x]
+        fell = [x for x in res["poc_log"] if "falling back to Trino" in x]
+        ok = bool(done) and not fell and not res["trino_inserts"]
+        self.results.append(("OCP cost model (RTU)", "hook path (0009, use_rtu=True)",
+                             f"{len(done)} poc_tasks answer(s) with the tracing id, {len(fell)} fallback(s), "
+                             f"{len(res['trino_inserts'])} Trino INSERT(s)", "poc" if ok else "NOT poc"))
+        self.ok &= ok
+        ours = [line for line in (self.work / "worker.log").read_text().splitlines() if tracing in line]
+        steps = sorted({m for line in ours if "steps=" in line
+                        for m in re.findall(r"'([a-z_]+)'", line.split("steps=", 1)[1])})
+        self.results.append(("OCP cost model (RTU)", "what the worker ran", f"steps {', '.join(steps)}", "poc"))
+        reference = next((self.work / "cmref-tmp").glob("cmparity-*"))
+        ignored = "report_period_id,cost_model_id,rate_id"
+        with psycopg2.connect(self.dsn) as conn:
+            for name, kind, what in (("rtu", None, "rates_to_usage rows of the _rtu statements"),
+                                     ("rtudist", "gpu_distributed", "rates_to_usage gpu_distributed rows")):
+                ours = self.work / f"cost_model_{name}_koku.parquet"
+                n = export_rtu(conn, SCHEMA, sc["source_uuid"], ours, kind)
+                if kind is None:  # only the rates of the steps (Koku's PostgreSQL rtu statements write others)
+                    import pandas as pd
+
+                    names = set(pd.read_parquet(reference / "rtu_koku.parquet")["custom_name"].dropna())
+                    frame = pd.read_parquet(ours)
+                    frame = frame[frame["custom_name"].isin(names)]
+                    frame.to_parquet(ours, index=False)
+                    n = len(frame)
+                self.oracle_compare("OCP cost model (RTU)", f"{what} ({n})", reference / f"{name}_koku.parquet", ours,
+                                    "--ignore-columns", ignored)
 
     def step_costmodel(self) -> None:
         """Koku's update_cost_model_costs for the OCP source (patch 0009's hooks: each Trino statement of the cost
