@@ -610,7 +610,7 @@ class Run:
         import psycopg2
 
         sys.path.insert(0, str(REPO))
-        from benchmarks.cost_model_parity import export_rtu
+        from benchmarks.cost_model_parity import RTU_KEY, export_rtu
 
         sc = self.scenario()
         tracing = f"i13-costmodel-rtu-{uuid.uuid4().hex[:8]}"
@@ -635,8 +635,11 @@ class Run:
         reference = next((self.work / "cmref-tmp").glob("cmparity-*"))
         ignored = "report_period_id,cost_model_id,rate_id"
         with psycopg2.connect(self.dsn) as conn:
-            for name, kind, what in (("rtu", None, "rates_to_usage rows of the _rtu statements"),
-                                     ("rtudist", "gpu_distributed", "rates_to_usage gpu_distributed rows")):
+            # the keys cost_model_parity.py compares these tables by
+            for name, kind, what, key in (
+                    ("rtu", None, "rates_to_usage rows of the _rtu statements", RTU_KEY),
+                    ("rtudist", "gpu_distributed", "rates_to_usage gpu_distributed rows",
+                     "usage_start,namespace,node,custom_name,metric_type")):
                 ours = self.work / f"cost_model_{name}_koku.parquet"
                 n = export_rtu(conn, SCHEMA, sc["source_uuid"], ours, kind)
                 if kind is None:  # only the rates of the steps (Koku's PostgreSQL rtu statements write others)
@@ -648,7 +651,7 @@ class Run:
                     frame.to_parquet(ours, index=False)
                     n = len(frame)
                 self.oracle_compare("OCP cost model (RTU)", f"{what} ({n})", reference / f"{name}_koku.parquet", ours,
-                                    "--ignore-columns", ignored)
+                                    "--key", key, "--ignore-columns", ignored)
 
     def step_costmodel(self) -> None:
         """Koku's update_cost_model_costs for the OCP source (patch 0009's hooks: each Trino statement of the cost
