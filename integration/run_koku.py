@@ -27,12 +27,14 @@ Given a Koku git checkout (tested: 768be8253), in a work directory:
              and the shadow path (USE_POC_AGGREGATOR off, POC_SHADOW_COMPARE on: Koku's path, then
              poc_tasks.shadow_compare stores its verdict), for OCP and, through patch 0010, for each cloud daily
              summary (AWS daily and EC2 compute, Azure, GCP: FakeTrino's INSERT writes Koku's Trino SQL's rows)
+ 11. costmodel_rtu  Koku's update_cost_model_costs again with its RTU flag on (use_rtu=True, passed by patch 0009 to
+             every step with an _rtu variant): poc_tasks' rates_to_usage rows against Koku's _rtu statements
 
 Trino and Unleash cannot run here: Unleash is Koku's own MockUnleashClient, Trino a recorder
 (integration/koku_driver.py FakeTrino) that answers the few questions asked before a summary from the dataset.
 
     integration/run_koku.py --koku /path/to/koku [--work /work/koku-run] [--database koku_i13] [--skip-install]
-        [--steps venv,patch,migrate,tenant,ddl,data,sources,worker,run,paths] [--refresh-snapshot]
+        [--steps venv,patch,migrate,tenant,ddl,data,sources,worker,run,paths,costmodel_rtu] [--refresh-snapshot]
 
 Prints a table per provider (rows, totals, equal or not) and exits 0 only when every comparison is equal.
 """
@@ -57,9 +59,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 ORACLE = Path(os.environ.get("ORACLE_DIR", "/work/shared/oracle"))
-ALL_STEPS = ["venv", "patch", "migrate", "tenant", "ddl", "data", "sources", "worker", "run", "paths"]
-EXTRA_STEPS = ["costmodel",  # part of "run" (after the OCP summary, as Koku chains it); alone for a re-run
-               "costmodel_rtu"]  # Koku's RTU pipeline (its flag on) after `run`: the _rtu steps, use_rtu passed
+# costmodel_rtu last: Koku's RTU pipeline rebuilds the tenant's cost-model rows from rates_to_usage
+ALL_STEPS = ["venv", "patch", "migrate", "tenant", "ddl", "data", "sources", "worker", "run", "paths", "costmodel_rtu"]
+EXTRA_STEPS = ["costmodel"]  # part of "run" (after the OCP summary, as Koku chains it); alone for a re-run
 ORG, ACCOUNT = "1234567", "10001"
 SCHEMA = f"org{ORG}"
 ORG2 = "7654321"
@@ -309,7 +311,8 @@ class Run:
         with open(log_path, "w") as log:
             cmd = [sys.executable, str(REPO / "benchmarks" / "cost_model_parity.py"), "--root", str(self.data),
                    "--dsn", f"{self.dsn.rsplit('dbname=', 1)[0]}dbname={database}", "--koku-git-dir",
-                   env["KOKU_GIT_DIR"], "--keep"]
+                   env["KOKU_GIT_DIR"], "--keep", "--distribution", DISTRIBUTION]  # the OCP cost model's: routes
+            # the metric_type of Koku's OCP_VM_CORE _rtu rows
             print("+", " ".join(cmd), flush=True)
             code = subprocess.run(cmd, env=dict(env, TMPDIR=str(tmp), POC_ORACLE_DIR=str(ORACLE)), stdout=log,
                                   stderr=subprocess.STDOUT).returncode
