@@ -580,7 +580,7 @@ class Run:
         oracle_py = os.environ.get("ORACLE_PYTHON", "/work/i13-oracle-venv/bin/python")
         r = subprocess.run([oracle_py, str(ORACLE / "compare.py"), *options, str(expected), str(actual)],
                            capture_output=True, text=True)
-        log = self.work / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"compare-{label}-{what.split()[0]}.log")
+        log = self.work / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"compare-{label}-{' '.join(what.split()[:3])}.log")
         log.write_text(r.stdout + r.stderr)
         last = (r.stdout.strip().splitlines() or [r.stderr.strip()[-150:]])[-1]
         self.results.append((label, f"{what} vs Koku's SQL", last, "equal" if r.returncode == 0 else "DIFFERENT"))
