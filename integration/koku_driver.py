@@ -138,6 +138,94 @@ class FakeTrino:
                             f" VALUES ({placeholders})", rows)
         self.statements.append(f"(reference rows written: {len(rows)})")
 
+    def _daily_patches(self, trino_body: Any) -> list[Any]:
+        """With answers["daily_reference"] (the shadow runs of patch 0010): Koku's Trino bodies of the cloud daily
+        summaries write, as Trino's INSERT into PostgreSQL would, the rows Koku's own Trino SQL computes on the same
+        Parquet (benchmarks/daily_parity*.py's reference databases) for the call's range and bill."""
+        refs = self.answers.get("daily_reference")
+        if not refs:
+            return []
+        from masu.database.aws_report_db_accessor import AWSReportDBAccessor
+        from masu.database.azure_report_db_accessor import AzureReportDBAccessor
+        from masu.database.gcp_report_db_accessor import GCPReportDBAccessor
+
+        def daily(flow: str) -> Any:
+            def body(_self: Any, start_date: Any, end_date: Any, source_uuid: Any, bill_id: Any, markup_value: Any,
+                     invoice_month: Any = None) -> None:
+                self._write_daily_reference(refs[flow], _as_date(start_date), _as_date(end_date), source_uuid,
+                                            bill_id, markup_value, invoice_month)
+            return body
+
+        def ec2(_self: Any, source_uuid: Any, start_date: Any, bill_id: Any, markup_value: Any) -> None:
+            # Koku's EC2 statement reads and inserts the whole month of start_date
+            first = _as_date(start_date).replace(day=1)
+            last = (first + dt.timedelta(days=32)).replace(day=1) - dt.timedelta(days=1)
+            self._write_daily_reference(refs["aws_ec2"], first, last, source_uuid, bill_id, markup_value, None)
+
+        name = "populate_line_item_daily_summary_table_trino"
+        out = [mock.patch.object(cls, trino_body(cls, name), daily(flow)) for cls, flow in
+               ((AWSReportDBAccessor, "aws"), (AzureReportDBAccessor, "azure"), (GCPReportDBAccessor, "gcp"))
+               if flow in refs]
+        if "aws_ec2" in refs:
+            out.append(mock.patch.object(AWSReportDBAccessor,
+                                         trino_body(AWSReportDBAccessor, "populate_ec2_compute_summary_table_trino"),
+                                         ec2))
+        return out
+
+    def _write_daily_reference(self, ref: dict[str, Any], start: dt.date, end: dt.date, source_uuid: Any,
+                               bill_id: Any, markup_value: Any, invoice_month: Any) -> None:
+        """Copy the reference rows of [start, end] (and the invoice month) into the tenant's table with the ids Koku's
+        Trino SQL takes from this tenant: the bill and source it was called with, the account alias joined on
+        usage_account_id (reporting_awsaccountalias, as Koku's SQL joins it); no organizational units (the
+        reference is made without them, as this tenant has none)."""
+        import psycopg2
+        from psycopg2 import sql
+
+        table = ref["table"]
+        with connection.cursor() as cur:
+            cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s"
+                        " AND table_name = %s ORDER BY ordinal_position", (self.answers["schema"], table))
+            columns = [r[0] for r in cur.fetchall()]
+        where = "usage_start >= %s AND usage_start <= %s" + (" AND invoice_month = %s" if invoice_month else "")
+        params = [start, end] + ([str(invoice_month)] if invoice_month else [])
+        with psycopg2.connect(ref["dsn"]) as ref_conn, ref_conn.cursor() as cur:
+            cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s"
+                        " AND table_name = %s", (ref["schema"], table))
+            have = {r[0] for r in cur.fetchall()}
+            read = [c for c in columns if c in have and c != "uuid"]
+            cur.execute(sql.SQL("SELECT {} FROM {}.{} WHERE " + where).format(  # noqa: S608 (our own filter)
+                sql.SQL(", ").join(map(sql.Identifier, read)), sql.Identifier(ref["schema"]), sql.Identifier(table)),
+                params)
+            rows = [dict(zip(read, r, strict=True)) for r in cur.fetchall()]
+        ref_conn.close()
+        aliases: dict[str, int] = {}
+        if "account_alias_id" in columns:
+            with connection.cursor() as cur:
+                schema = self.answers["schema"]
+                cur.execute(f'SELECT account_id, id FROM "{schema}".reporting_awsaccountalias')  # noqa: S608
+                aliases = dict(cur.fetchall())
+        for row in rows:
+            if "cost_entry_bill_id" in columns:
+                row["cost_entry_bill_id"] = int(bill_id)
+            row["source_uuid"] = str(source_uuid)
+            if "account_alias_id" in columns:
+                row["account_alias_id"] = aliases.get(row.get("usage_account_id"))
+            if "organizational_unit_id" in columns:
+                row["organizational_unit_id"] = None
+            if "uuid" in columns:
+                row["uuid"] = str(uuid.uuid4())
+            for key, value in row.items():
+                if isinstance(value, dict | list) and key not in ("resource_ids", "instance_ids"):
+                    row[key] = json.dumps(value)
+        names = list(rows[0]) if rows else []
+        with connection.cursor() as cur:
+            if rows:
+                cur.executemany(f'INSERT INTO "{self.answers["schema"]}"."{table}" ('  # noqa: S608
+                                + ", ".join(f'"{n}"' for n in names) + ") VALUES (" + ", ".join(["%s"] * len(names))
+                                + ")", [tuple(r[n] for n in names) for r in rows])
+        self.statements.append(f"(daily reference rows written: {table} {start}..{end} markup {markup_value}: "
+                               f"{len(rows)})")
+
     def patches(self) -> list[Any]:
         import koku.trino_database as trino_db
         from masu.database.gcp_report_db_accessor import GCPReportDBAccessor
@@ -162,7 +250,7 @@ class FakeTrino:
             # the hook itself runs (and routes); on an unpatched Koku the public method is the Trino body.
             return f"_{name}" if hasattr(cls, f"_{name}") else name
 
-        return [
+        return self._daily_patches(trino_body) + [
             mock.patch.object(trino.dbapi, "connect", self),  # the Trino client itself: every Koku path to Trino
             mock.patch.object(trino_db, "connect", self),
             mock.patch.object(trino_db, "executescript", self.executescript),
@@ -328,9 +416,10 @@ def cmd_summarize(args: dict[str, Any]) -> dict[str, Any]:
         Provider.objects.filter(uuid=ocp_uuid).update(infrastructure=None)
     trino, log = _under_fake_trino(args["trino"], lambda: update_summary_tables(
         args["schema"], args["provider_type"], args["provider_uuid"], args["start"], end_date=args["end"],
-        synchronous=True, tracing_id=args["tracing_id"], ocp_on_cloud=True))
+        synchronous=True, tracing_id=args["tracing_id"], ocp_on_cloud=args.get("ocp_on_cloud", True)))
     statements = Counter(s[:90] for s in trino.statements)
     return {"trino_statements": len(trino.statements), "trino": dict(statements.most_common(12)),
+            "daily_reference_written": [s for s in trino.statements if s.startswith("(daily reference rows")],
             "ocp_summary_sql_sent": any("reporting_ocpusagelineitem_daily_summary" in s and "INSERT" in s.upper()
                                         for s in trino.full),
             "ocp_infrastructure": _infrastructure(ocp_uuid), "poc_log": log}
@@ -355,9 +444,25 @@ def cmd_cost_model(args: dict[str, Any]) -> dict[str, Any]:
     # Koku's ingestion marks a source set up when its first manifest is processed; Koku's CostModelCostUpdater
     # skips a source that is not (there is no ingestion here)
     Provider.objects.get(uuid=args["provider_uuid"]).set_setup_complete()
-    trino, log = _under_fake_trino(args["trino"], lambda: update_cost_model_costs(
-        args["schema"], args["provider_uuid"], args["start"], args["end"], synchronous=True,
-        tracing_id=args["tracing_id"]))
+
+    def run() -> None:
+        update_cost_model_costs(args["schema"], args["provider_uuid"], args["start"], args["end"], synchronous=True,
+                                tracing_id=args["tracing_id"])
+
+    def run_rtu() -> None:
+        """Koku's RTU pipeline: its Unleash flag cost_breakdown_rates_to_usage on for this run (Koku's
+        MockUnleashClient answers it with dev_fallback=False), read where Koku reads it, once per run."""
+        import masu.processor.ocp.ocp_cost_model_cost_updater as updater
+
+        original = updater.is_feature_flag_enabled_by_schema
+
+        def flag(schema: str, name: str, *a: Any, **k: Any) -> bool:
+            return True if name == updater.COST_BREAKDOWN_RTU_UNLEASH_FLAG else original(schema, name, *a, **k)
+
+        with mock.patch.object(updater, "is_feature_flag_enabled_by_schema", flag):
+            run()
+
+    trino, log = _under_fake_trino(args["trino"], run_rtu if args.get("use_rtu") else run)
     statements = Counter(s[:90] for s in trino.statements)
     return {"trino_statements": len(trino.statements), "trino": dict(statements.most_common(20)),
             "trino_inserts": [" ".join(s.split())[:160] for s in trino.full if "INSERT" in s.upper()],

@@ -25,13 +25,16 @@ Given a Koku git checkout (tested: 768be8253), in a work directory:
              and daily_parity*.py for Koku's cost-model and daily-summary SQL on the same data)
  10. paths   the fallback path (a second tenant whose Parquet is missing: poc_tasks fails, Koku's Trino SQL runs)
              and the shadow path (USE_POC_AGGREGATOR off, POC_SHADOW_COMPARE on: Koku's path, then
-             poc_tasks.shadow_compare stores its verdict)
+             poc_tasks.shadow_compare stores its verdict), for OCP and, through patch 0010, for each cloud daily
+             summary (AWS daily and EC2 compute, Azure, GCP: FakeTrino's INSERT writes Koku's Trino SQL's rows)
+ 11. costmodel_rtu  Koku's update_cost_model_costs again with its RTU flag on (use_rtu=True, passed by patch 0009 to
+             every step with an _rtu variant): poc_tasks' rates_to_usage rows against Koku's _rtu statements
 
 Trino and Unleash cannot run here: Unleash is Koku's own MockUnleashClient, Trino a recorder
 (integration/koku_driver.py FakeTrino) that answers the few questions asked before a summary from the dataset.
 
     integration/run_koku.py --koku /path/to/koku [--work /work/koku-run] [--database koku_i13] [--skip-install]
-        [--steps venv,patch,migrate,tenant,ddl,data,sources,worker,run,paths] [--refresh-snapshot]
+        [--steps venv,patch,migrate,tenant,ddl,data,sources,worker,run,paths,costmodel_rtu] [--refresh-snapshot]
 
 Prints a table per provider (rows, totals, equal or not) and exits 0 only when every comparison is equal.
 """
@@ -56,7 +59,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 ORACLE = Path(os.environ.get("ORACLE_DIR", "/work/shared/oracle"))
-ALL_STEPS = ["venv", "patch", "migrate", "tenant", "ddl", "data", "sources", "worker", "run", "paths"]
+# costmodel_rtu last: Koku's RTU pipeline rebuilds the tenant's cost-model rows from rates_to_usage
+ALL_STEPS = ["venv", "patch", "migrate", "tenant", "ddl", "data", "sources", "worker", "run", "paths", "costmodel_rtu"]
 EXTRA_STEPS = ["costmodel"]  # part of "run" (after the OCP summary, as Koku chains it); alone for a re-run
 ORG, ACCOUNT = "1234567", "10001"
 SCHEMA = f"org{ORG}"
@@ -198,6 +202,9 @@ class Run:
                 "masu.database.aws_report_db_accessor, masu.database.azure_report_db_accessor, "
                 "masu.database.gcp_report_db_accessor, masu.database.ocp_report_db_accessor, "
                 "masu.processor.ocp.ocp_cloud_parquet_summary_updater, masu.processor.ocp.ocp_cost_model_cost_updater, "
+                "masu.processor.aws.aws_report_parquet_summary_updater, "  # 0010's three updaters
+                "masu.processor.azure.azure_report_parquet_summary_updater, "
+                "masu.processor.gcp.gcp_report_parquet_summary_updater, "
                 "poc_tasks.koku, poc_tasks.koku.cost_model; print('imports ok')")
         sh([str(self.py), "-W", "ignore", "-c", code], cwd=self.koku / "koku", env=self.koku_env())
 
@@ -304,7 +311,8 @@ class Run:
         with open(log_path, "w") as log:
             cmd = [sys.executable, str(REPO / "benchmarks" / "cost_model_parity.py"), "--root", str(self.data),
                    "--dsn", f"{self.dsn.rsplit('dbname=', 1)[0]}dbname={database}", "--koku-git-dir",
-                   env["KOKU_GIT_DIR"], "--keep"]
+                   env["KOKU_GIT_DIR"], "--keep", "--distribution", DISTRIBUTION]  # the OCP cost model's: routes
+            # the metric_type of Koku's OCP_VM_CORE _rtu rows
             print("+", " ".join(cmd), flush=True)
             code = subprocess.run(cmd, env=dict(env, TMPDIR=str(tmp), POC_ORACLE_DIR=str(ORACLE)), stdout=log,
                                   stderr=subprocess.STDOUT).returncode
@@ -419,14 +427,16 @@ class Run:
         time.sleep(8)
 
     def summarize(self, schema: str, ptype: str, source: str, infra: list[str] | None, reference: str | None = None,
+                  daily_reference: dict[str, Any] | None = None, ocp_on_cloud: bool = True,
                   **env: str) -> dict[str, Any]:
         sc = self.scenario()
         tracing = f"i13-{ptype.lower()}-{uuid.uuid4().hex[:8]}"
         return self.driver("summarize", {
             "schema": schema, "provider_type": ptype, "provider_uuid": source, "start": sc["start_date"],
-            "end": sc["end_date"], "tracing_id": tracing,
+            "end": sc["end_date"], "tracing_id": tracing, "ocp_on_cloud": ocp_on_cloud,
             "trino": {"payer": sc["aws"]["payer_account"], "start": sc["start_date"], "end": sc["end_date"],
-                      "infra": infra, "ocp_reference": reference, "schema": schema}}, **env) | {"tracing_id": tracing}
+                      "infra": infra, "ocp_reference": reference, "daily_reference": daily_reference,
+                      "schema": schema}}, **env) | {"tracing_id": tracing}
 
     def compare_ocp(self) -> None:
         """Koku's OCP daily summary rows (those without infrastructure cost: the OCP-on-cloud runs add the others)
@@ -570,7 +580,7 @@ class Run:
         oracle_py = os.environ.get("ORACLE_PYTHON", "/work/i13-oracle-venv/bin/python")
         r = subprocess.run([oracle_py, str(ORACLE / "compare.py"), *options, str(expected), str(actual)],
                            capture_output=True, text=True)
-        log = self.work / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"compare-{label}-{what.split()[0]}.log")
+        log = self.work / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"compare-{label}-{' '.join(what.split()[:3])}.log")
         log.write_text(r.stdout + r.stderr)
         last = (r.stdout.strip().splitlines() or [r.stderr.strip()[-150:]])[-1]
         self.results.append((label, f"{what} vs Koku's SQL", last, "equal" if r.returncode == 0 else "DIFFERENT"))
@@ -594,6 +604,57 @@ class Run:
                    "aws_ec2": "resource_id,instance_type,tags,cost_category,memory,vcpu"}.get(flow, "usage_start")
             self.oracle_compare(label, f"{table} ({n} rows; Koku's SQL {m})", ref, ours, "--key", key,
                                 "--ignore-columns", DAILY_IGNORED, "--abs-tol", "1.01e-9")
+
+    def step_costmodel_rtu(self) -> None:
+        """Koku's update_cost_model_costs with its RTU flag on (Koku's use_rtu=True, patch 0009 passes it to every
+        step with an _rtu variant): poc_tasks' steps then write rates_to_usage rows, compared with Koku's _rtu
+        statements on the same data and rates (cost_model_parity.py's rtu_koku.parquet / rtudist_koku.parquet).
+        FakeTrino writes nothing, so every such row in rates_to_usage is poc_tasks' (and only with use_rtu=True)."""
+        import psycopg2
+
+        sys.path.insert(0, str(REPO))
+        from benchmarks.cost_model_parity import RTU_KEY, export_rtu
+
+        sc = self.scenario()
+        tracing = f"i13-costmodel-rtu-{uuid.uuid4().hex[:8]}"
+        res = self.driver("cost_model", {
+            "schema": SCHEMA, "provider_uuid": sc["source_uuid"], "start": sc["start_date"], "end": sc["end_date"],
+            "tracing_id": tracing, "use_rtu": True,
+            "trino": {"payer": sc["aws"]["payer_account"], "start": sc["start_date"], "end": sc["end_date"],
+                      "schema": SCHEMA, "tables": OCP_TRINO_TABLES}}) | {"tracing_id": tracing}
+        print(f"  OCP cost model (RTU): tracing_id {tracing}; {res['trino_statements']} Trino statement(s) recorded; "
+              f"Trino INSERTs: {res['trino_inserts']}")
+        done = [x for x in res["poc_log"] if "poc_tasks OCP run done" in x and tracing in x]
+        fell = [x for x in res["poc_log"] if "falling back to Trino" in x]
+        ok = bool(done) and not fell and not res["trino_inserts"]
+        self.results.append(("OCP cost model (RTU)", "hook path (0009, use_rtu=True)",
+                             f"{len(done)} poc_tasks answer(s) with the tracing id, {len(fell)} fallback(s), "
+                             f"{len(res['trino_inserts'])} Trino INSERT(s)", "poc" if ok else "NOT poc"))
+        self.ok &= ok
+        ours = [line for line in (self.work / "worker.log").read_text().splitlines() if tracing in line]
+        steps = sorted({m for line in ours if "steps=" in line
+                        for m in re.findall(r"'([a-z_]+)'", line.split("steps=", 1)[1])})
+        self.results.append(("OCP cost model (RTU)", "what the worker ran", f"steps {', '.join(steps)}", "poc"))
+        reference = next((self.work / "cmref-tmp").glob("cmparity-*"))
+        ignored = "report_period_id,cost_model_id,rate_id"
+        with psycopg2.connect(self.dsn) as conn:
+            # the keys cost_model_parity.py compares these tables by
+            for name, kind, what, key in (
+                    ("rtu", None, "rates_to_usage rows of the _rtu statements", RTU_KEY),
+                    ("rtudist", "gpu_distributed", "rates_to_usage gpu_distributed rows",
+                     "usage_start,namespace,node,custom_name,metric_type")):
+                ours = self.work / f"cost_model_{name}_koku.parquet"
+                n = export_rtu(conn, SCHEMA, sc["source_uuid"], ours, kind)
+                if kind is None:  # only the rates of the steps (Koku's PostgreSQL rtu statements write others)
+                    import pandas as pd
+
+                    names = set(pd.read_parquet(reference / "rtu_koku.parquet")["custom_name"].dropna())
+                    frame = pd.read_parquet(ours)
+                    frame = frame[frame["custom_name"].isin(names)]
+                    frame.to_parquet(ours, index=False)
+                    n = len(frame)
+                self.oracle_compare("OCP cost model (RTU)", f"{what} ({n})", reference / f"{name}_koku.parquet", ours,
+                                    "--key", key, "--ignore-columns", ignored)
 
     def step_costmodel(self) -> None:
         """Koku's update_cost_model_costs for the OCP source (patch 0009's hooks: each Trino statement of the cost
@@ -677,6 +738,40 @@ class Run:
         self.results.append(("shadow", "Koku's path + poc_tasks.shadow_compare",
                              f"equal|live|poc|changed|missing|extra = {verdict}", "equal" if equal else "DIFFERENT"))
         self.ok &= equal
+        for prov in CLOUDS:
+            self.shadow_daily(prov)
+
+    def shadow_daily(self, prov: str) -> None:
+        """Patch 0010, phase 1 of the cloud daily summaries: USE_POC_AGGREGATOR off, POC_SHADOW_COMPARE on. Koku's
+        update_summary_tables runs its Trino path (FakeTrino's INSERT writes the rows Koku's Trino SQL computes on
+        the same Parquet: the daily_parity reference), then its summary updater sends poc_tasks.shadow_compare
+        per daily type; each verdict poc_tasks stores for the tracing id must be equal."""
+        sc = self.scenario()
+        ptype = CLOUDS[prov]
+        refs = {flow: {"dsn": self.ref_db_url(f"{self.a.database}_daily_{flow}_ref"), "schema": SCHEMA,
+                       "table": table} for _kind, table, flow in DAILY[prov]}
+        # ocp_on_cloud off: this run is about the cloud summary; the OCP-on-cloud step was proven by `run`
+        res = self.summarize(SCHEMA, ptype, sc[prov]["source_uuid"], None, daily_reference=refs, ocp_on_cloud=False,
+                             USE_POC_AGGREGATOR="false", POC_SHADOW_COMPARE="true")
+        written = res.get("daily_reference_written", [])
+        sent = [x for x in res["poc_log"] if "sending poc_tasks.shadow_compare" in x and res["tracing_id"] in x]
+        print(f"  shadow {ptype} daily: Koku's Trino path wrote {written}; {len(sent)} comparison(s) sent")
+        kinds = [kind for kind, _table, _flow in DAILY[prov]]
+        deadline, verdicts = time.time() + 300, {}
+        while time.time() < deadline and len(verdicts) < len(kinds):
+            query = ("SELECT provider_type, equal, live_rows, poc_rows, changed_rows, missing_rows, "  # noqa: S608
+                     f"extra_rows FROM {SCHEMA}.poc_shadow_comparison WHERE tracing_id = '{res['tracing_id']}'")
+            out = subprocess.run(["psql", self.dsn, "-Atc", query], capture_output=True, text=True).stdout.strip()
+            verdicts = {line.split("|", 1)[0]: line.split("|", 1)[1] for line in out.splitlines() if line}
+            if len(verdicts) < len(kinds):
+                time.sleep(3)
+        for kind in kinds:
+            verdict = verdicts.get(kind)
+            equal = bool(verdict) and verdict.startswith("t|") and bool(written) and verdict.split("|")[1] != "0"
+            self.results.append(("shadow", f"{kind} (0010): Koku's Trino path + poc_tasks.shadow_compare",
+                                 f"equal|live|poc|changed|missing|extra = {verdict}",
+                                 "equal" if equal else "DIFFERENT"))
+            self.ok &= equal
 
     def stop(self) -> None:
         for key in ("worker_pid", "redis_pid"):

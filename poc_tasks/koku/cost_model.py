@@ -33,14 +33,15 @@ from poc_tasks.koku.routing import TRINO
 from poc_tasks.runspec import OcpRunSpec
 from poc_tasks.validate import parse_date, validate_schema, validate_uuid
 
-__all__ = ["COST_MODEL_TASK", "COST_MODEL_STEPS", "KOKU_CALL_SITES", "cost_model_kwargs", "cost_model_step_or_trino",
-           "reporting_period_has_gpu_data_or_trino", "max_min_timestamp_or_trino"]
+__all__ = ["COST_MODEL_TASK", "COST_MODEL_STEPS", "OPTIONAL_STEPS", "RTU_STEPS", "KOKU_CALL_SITES", "cost_model_kwargs",
+           "cost_model_step_or_trino", "reporting_period_has_gpu_data_or_trino", "max_min_timestamp_or_trino"]
 
 COST_MODEL_TASK = "poc_tasks.apply_ocp_cost_model"
 # poc_tasks.cost_model.flow.STEPS, repeated: importing the flow would pull pandas into Koku's process
 COST_MODEL_STEPS = ("gpu_monthly", "vm_core_monthly", "vm_hourly", "vm_tag_based", "project_tag_based")
-# run only when named: vm_tmp_table needs vm_tmp_uuid (Koku's tmp_virt_<uuid> table); gpu_ui_usage_only is a UI step
-OPTIONAL_STEPS = ("vm_tmp_table", "gpu_ui_usage_only", "gpu_distribution")
+# run only when named: vm_tmp_table needs vm_tmp_uuid (Koku's tmp_virt_<uuid> table); gpu_ui_usage_only and
+# vm_ui_summary are UI steps (Koku runs them after the costs, from populate_ui_summary_tables)
+OPTIONAL_STEPS = ("vm_tmp_table", "gpu_ui_usage_only", "gpu_distribution", "vm_ui_summary")
 KOKU_CALL_SITES = {
     "vm_core_monthly": "OCPReportDBAccessor.populate_monthly_cost_sql(cost_type='OCP_VM_CORE')",
     "gpu_monthly": "OCPReportDBAccessor.populate_tag_based_costs (gpu_cost_per_month)",
@@ -48,16 +49,24 @@ KOKU_CALL_SITES = {
     "vm_tag_based": "OCPReportDBAccessor.populate_tag_based_costs (vm_cost_per_hour, vm_core_cost_per_month, "
                     "vm_core_cost_per_hour)",
     "project_tag_based": "OCPReportDBAccessor.populate_tag_based_costs (project_per_month)",
-    "vm_tmp_table": "OCPReportDBAccessor._populate_virtualization_ui_summary_table (populate_vm_tmp_table*.sql)",
+    "vm_tmp_table": "OCPReportDBAccessor._populate_virtualization_ui_summary_table (populate_vm_tmp_table*.sql), "
+                    "on Koku's path when vm_ui_summary fell back",
+    "vm_ui_summary": "OCPReportDBAccessor._populate_virtualization_ui_summary_table (whole: the Trino existence "
+                     "checks, tmp_virt_<uuid> and reporting_ocp_vm_summary_p)",
     "gpu_ui_usage_only": "OCPReportDBAccessor._populate_gpu_ui_summary_table_with_usage_only",
     "gpu_distribution": "OCPReportDBAccessor.populate_distributed_cost_sql (GPU_UNALLOCATED, the month's range)",
 }
+# the steps whose Koku statement has an _rtu variant (use_rtu: Koku's cost_breakdown_rates_to_usage flag); the UI
+# and scratch-table steps read and write the same either way
+RTU_STEPS = ("gpu_monthly", "vm_core_monthly", "vm_hourly", "vm_tag_based", "project_tag_based", "gpu_distribution")
 
 
 def cost_model_kwargs(*, schema_name: Any, provider_uuid: Any, start_date: Any, end_date: Any, cluster_id: Any,
                       cluster_alias: Any = None, report_period_id: Any = None, steps: Any = None,
-                      tracing_id: Any = None, vm_tmp_uuid: Any = None) -> dict[str, Any]:
-    """Validated, JSON-safe kwargs of poc_tasks.apply_ocp_cost_model (Koku's argument names)."""
+                      tracing_id: Any = None, vm_tmp_uuid: Any = None, use_rtu: Any = False) -> dict[str, Any]:
+    """Validated, JSON-safe kwargs of poc_tasks.apply_ocp_cost_model (Koku's argument names). `use_rtu` is the value
+    Koku's updater passes its accessor (the Unleash flag cost_breakdown_rates_to_usage, read once per run): the
+    steps then write Koku's _rtu statements' rates_to_usage rows instead of the daily summary's."""
     spec = OcpRunSpec.build(schema_name, provider_uuid, cluster_id, start_date, end_date, cluster_alias,
                             report_period_id)
     chosen = list(steps) if steps is not None else list(COST_MODEL_STEPS)
@@ -68,23 +77,29 @@ def cost_model_kwargs(*, schema_name: Any, provider_uuid: Any, start_date: Any, 
     if "vm_tmp_table" in chosen and not (isinstance(vm_tmp_uuid, str) and len(vm_tmp_uuid) == 32
                                          and all(c in "0123456789abcdef" for c in vm_tmp_uuid)):
         raise InvalidArgument(f"vm_tmp_uuid {vm_tmp_uuid!r}: vm_tmp_table needs the 32-hex uuid of tmp_virt_<uuid>")
+    if not isinstance(use_rtu, bool):  # a truthy string would silently pick the other pipeline
+        raise InvalidArgument(f"use_rtu must be True or False (Koku's flag), got {use_rtu!r}")
     return {"schema_name": spec.schema_name, "provider_uuid": spec.source_uuid,
             "start_date": spec.start_date.isoformat(), "end_date": spec.end_date.isoformat(),
             "cluster_id": spec.cluster_id, "cluster_alias": spec.cluster_alias,
             "report_period_id": spec.report_period_id, "steps": chosen, "vm_tmp_uuid": vm_tmp_uuid,
-            "tracing_id": None if tracing_id is None else str(tracing_id)}
+            "use_rtu": use_rtu, "tracing_id": None if tracing_id is None else str(tracing_id)}
 
 
 def cost_model_step_or_trino(step: str, *, trino: Callable[[], Any], schema_name: Any, provider_uuid: Any,
                              start_date: Any, end_date: Any, cluster_id: Any, cluster_alias: Any = None,
                              report_period_id: Any = None, tracing_id: str | None = None, app: Any = None,
                              config: RoutingConfig | None = None, timeout: float | None = None,
-                             xl: bool | None = None, vm_tmp_uuid: str | None = None) -> Outcome:
-    """Run one cost-model step on poc_tasks when routing says so, else (or when it fails) Koku's `trino()`."""
+                             xl: bool | None = None, vm_tmp_uuid: str | None = None,
+                             use_rtu: bool = False) -> Outcome:
+    """Run one cost-model step on poc_tasks when routing says so, else (or when it fails) Koku's `trino()`.
+    `use_rtu`: Koku's flag as its accessor method got it (the step's _rtu variant; `trino` is Koku's call with the
+    same flag)."""
     kwargs = cost_model_kwargs(schema_name=schema_name, provider_uuid=provider_uuid, start_date=start_date,
                                end_date=end_date, cluster_id=cluster_id, cluster_alias=cluster_alias,
                                report_period_id=report_period_id, steps=[step],
-                               tracing_id=tracing_id or current_tracing_id(), vm_tmp_uuid=vm_tmp_uuid)
+                               tracing_id=tracing_id or current_tracing_id(), vm_tmp_uuid=vm_tmp_uuid,
+                               use_rtu=use_rtu)
     cfg, decision = _route(kwargs["schema_name"], OCP, config)
     if decision.path == TRINO:
         return Outcome(TRINO, trino(), None, decision)

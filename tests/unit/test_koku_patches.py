@@ -87,7 +87,7 @@ def test_trino_off_hooks_keep_kokus_body_under_a_private_name(scratch: Path) -> 
 def test_cost_model_hooks_name_every_step_and_keep_kokus_trino_statements(scratch: Path) -> None:
     """0009: every step poc_tasks.koku.cost_model can send is called from Koku's accessor, each hook passes Koku's
     own Trino statement as the fallback, and the GPU look-up keeps its Trino body under a private name."""
-    from poc_tasks.koku.cost_model import COST_MODEL_STEPS, OPTIONAL_STEPS
+    from poc_tasks.koku.cost_model import COST_MODEL_STEPS, OPTIONAL_STEPS, RTU_STEPS
 
     for patch in PATCHES:
         _git(scratch, "apply", "--cached", str(patch))
@@ -95,12 +95,41 @@ def test_cost_model_hooks_name_every_step_and_keep_kokus_trino_statements(scratc
     source = _git(scratch, "show", f":{path}")
     for step in COST_MODEL_STEPS + OPTIONAL_STEPS:
         assert re.search(rf'(self\._poc_cost_model_step\(\s*|: )"{step}"', source), f"{path}: no hook sends {step}"
-    assert len(re.findall(r"self\._poc_cost_model_step\(", source)) == 6  # + the tag-based loop's one call
+    calls = _calls(source, "self._poc_cost_model_step(")
+    assert len(calls) == 7  # one per step, the tag-based loop's one call for its three families
     assert "def _trino_reporting_period_has_gpu_data(" in source
     assert "trino=lambda: self._trino_reporting_period_has_gpu_data(source_uuid, start_date)" in source
-    # the legacy (non-RTU) path only: the _rtu statements still go to Trino
-    assert source.count("if use_rtu") >= 3
+    # Koku's use_rtu reaches every step that has an _rtu variant (and no other), and no hook keeps the _rtu
+    # statements on Trino any more
+    with_rtu = [c for c in calls if "use_rtu=use_rtu" in c]
+    assert len(with_rtu) == 4, with_rtu  # vm_hourly, vm_core_monthly, gpu_distribution, the tag-based families
+    named = {m.group(1) for c in with_rtu if (m := re.match(r'self\._poc_cost_model_step\(\s*"([a-z_]+)"', c))}
+    families = set(re.findall(r'metric_constants\.OCP_\w+: "([a-z_]+)"', source))
+    assert named | families == set(RTU_STEPS), (named, families)
+    assert all('"vm_ui_summary"' not in c and '"gpu_ui_usage_only"' not in c and '"vm_tmp_table"' not in c
+               for c in with_rtu)
+    assert "use_rtu or cost_model_key" not in source and "if use_rtu:\n            return trino()" not in source
+    assert "step = poc_steps_of.get(name)" in source
+    # vm_ui_summary replaces the whole virtualization UI method; Koku's body (with the vm_tmp_table hook) is the
+    # fallback, under a private name
+    [ui] = [c for c in calls if '"vm_ui_summary"' in c]
+    assert "self._koku_populate_virtualization_ui_summary_table(params)" in ui
+    assert len(re.findall(r"\n    def _koku_populate_virtualization_ui_summary_table\(", source)) == 1
     assert not re.search(r"^(from|import) poc_tasks", source, re.M), f"{path}: a module-level poc_tasks import"
+
+
+def _calls(source: str, opener: str) -> list[str]:
+    """The text of every call starting with `opener` (up to its matching parenthesis)."""
+    out = []
+    for start in [m.start() for m in re.finditer(re.escape(opener), source)]:
+        depth, i = 0, start + len(opener) - 1
+        while True:
+            depth += {"(": 1, ")": -1}.get(source[i], 0)
+            if depth == 0:
+                break
+            i += 1
+        out.append(source[start:i + 1])
+    return out
 
 
 def test_every_name_the_patches_import_from_poc_tasks_koku_exists() -> None:
