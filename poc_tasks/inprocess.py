@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 import uuid
 from collections.abc import Callable
@@ -107,4 +108,19 @@ def _run(settings: Settings, stage: Stage, prepare: Callable[[Stage], dict[str, 
     result["timings"]["write_s"] = round(write_s, 3)  # the tables staged (db.run_swap), in parallel
     result["timings"]["finalize_s"] = round(finalize_s, 3)  # every table swapped in, one transaction
     result["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
+    result["peak_rss_bytes"] = peak_rss_by_process(chunks)
     return result
+
+
+def peak_rss_by_process(chunks: list[dict[str, Any]]) -> dict[str, int]:
+    """The peak RSS of this process ("main": prepare, writes, finalize) and of each process that computed
+    chunks ("chunks <pid>", the largest its chunks reported), in bytes; "max" is the largest of them."""
+    from poc_tasks.metrics import peak_rss_bytes
+
+    peaks = {"main": peak_rss_bytes()}
+    for c in chunks:
+        if c.get("pid") and c["pid"] != os.getpid():
+            key = f"chunks {c['pid']}"
+            peaks[key] = max(peaks.get(key, 0), int(c.get("peak_rss_bytes", 0)))
+    peaks["max"] = max(peaks.values())
+    return peaks

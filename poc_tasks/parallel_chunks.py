@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from poc_tasks.metrics import peak_rss_bytes
 from poc_tasks.retry import with_retries
 
 __all__ = ["compute_chunks", "DEFAULT_COMPUTE_WORKERS", "ChunkFailed"]
@@ -61,8 +62,13 @@ def compute_chunks(settings: Any, stage: Any, chunks: Sequence[Sequence[str]], c
 
     def one(i: int, report: Progress) -> dict[str, Any]:
         a, b = chunks[i]
-        return with_retries(f"compute_chunk {a}..{b}", lambda: compute_chunk(settings, stage, a, b, report),
-                            settings)
+        result = with_retries(f"compute_chunk {a}..{b}", lambda: compute_chunk(settings, stage, a, b, report),
+                              settings)
+        # which process computed it and that process's peak so far, as the chord's tasks report theirs: the
+        # memory bound holds per process, and a forked child's peak counts the parent's pages it shares
+        result["pid"] = os.getpid()
+        result["peak_rss_bytes"] = peak_rss_bytes()
+        return result
 
     n = compute_workers(len(chunks), workers)
     if n == 1:
