@@ -215,6 +215,17 @@ def _ui_arrow(frame: pd.DataFrame, table: str, schema: pa.Schema, spec: CloudRun
     return to_arrow(f, schema)
 
 
+def _back_populate(p: CloudProvider, manifest: dict[str, Any], spec: CloudRunSpec, projects: list[pd.DataFrame],
+                   writer: Any) -> int:
+    """The back-populated OCP rows of project rows (one part's, or a day's parts'), staged; returns their count."""
+    parts = [f for f in projects if not f.empty] or projects[:1]
+    project = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    back = back_populate_rows(project, manifest["report_period_id"], spec.openshift_provider_uuid, p.cost_terms,
+                              p.strict_raw, p.currency, p.strict_project)
+    writer.write_table(to_arrow(back, BACK_POPULATE_SCHEMA))
+    return len(back)
+
+
 def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, chunk_end: str | dt.date,
                   progress: Progress = _noop) -> dict[str, Any]:
     """Match and attribute the days of one chunk into the stage (one part file per table; a re-run rewrites it)."""
@@ -257,6 +268,7 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
             progress("attribute", {"day": day.isoformat()})
             ui_parts: dict[str, list[pd.DataFrame]] = {t.name: [] for t in p.ui_tables}
             sums = _conservation(p, None, None)
+            day_projects: list[pd.DataFrame] = []  # p.back_populate_per_day: the day's project rows
             for lines, final in p.day_rows(ctx, state, day, candidates, conn):
                 sums = {k: sums[k] + v for k, v in _conservation(p, lines, final).items()}
                 if final is None or final.empty:
@@ -270,13 +282,16 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
                 w[p.project_table].write_table(_project_arrow(project.copy(), manifest, spec, p.project_table,
                                                               project_schema))
                 rows[p.project_table] += len(project)
-                back = back_populate_rows(project, manifest["report_period_id"], spec.openshift_provider_uuid,
-                                          p.cost_terms, p.strict_raw, p.currency, p.strict_project)
-                w[SUMMARY_TABLE].write_table(to_arrow(back, BACK_POPULATE_SCHEMA))
-                rows[SUMMARY_TABLE] += len(back)
+                if p.back_populate_per_day:
+                    day_projects.append(project)
+                else:
+                    rows[SUMMARY_TABLE] += _back_populate(p, manifest, spec, [project], w[SUMMARY_TABLE])
                 tags.add(project, cloud_keys)
-                del project, back
+                del project
                 release_memory()  # per part, not only per day: the next part reuses the returned pages
+            if day_projects:
+                rows[SUMMARY_TABLE] += _back_populate(p, manifest, spec, day_projects, w[SUMMARY_TABLE])
+                del day_projects
             days_out[day.isoformat()] = sums
             ui = {t.name: combine_ui_rows(ui_parts.pop(t.name), t, p.ui_numeric) for t in p.ui_tables}
             if p.check_ui is not None:

@@ -148,6 +148,10 @@ class CloudProvider:
     usage_column: str = "usage_amount"  # the project / UI tables' name of the attributed usage
     requires_cluster: bool = True  # Koku returns early without a reporting_ocp_clusters row (AWS, Azure; not GCP)
     ui_numeric: tuple[str, ...] = ("cost_category_id",)
+    # the back-populated OCP rows made of a whole day's project rows, not per part: where two parts of a day can
+    # add to one back-populated row (GCP: its parts split one node's lines by SKU); AWS's and Azure's rows keep
+    # their line's resource id, which the back-populate key has, so per part is the same rows with less memory
+    back_populate_per_day: bool = False
     # a day's UI rows before they are staged (AWS: Koku's insert fails on a NULL currency)
     check_ui: Callable[[ChunkContext, dict[str, pd.DataFrame], dt.date], None] | None = None
     # finalize's steps besides the stamp, in its transaction (AWS: the category summary): rows written per table

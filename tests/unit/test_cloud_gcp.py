@@ -263,3 +263,32 @@ def test_lines_read_twice_double_the_instance_pod_shares_only_as_kokus_sql_does(
                             ("Network unattributed", "Pod"): 0.3}
     assert _sums(final, "credit_amount")[("b", "Pod")] == -0.24
     assert len(final) == 4
+
+
+def test_a_tag_line_reaches_only_the_largest_node_of_each_namespace_it_joins():
+    """A tag-matched line's rows carry, per (namespace, data_source), the largest node of the pods it joins
+    (attr.tag_rows): namespace "e" runs on worker-2 and worker-3, so the tag line's row carries worker-3 and can
+    share a group with worker-3's line only; worker-2's line may go to another part."""
+    nodes = ocp([{"namespace": "e", "node": node, "resource_id": f"id-{node}", "pod_labels": '{"app":"e"}'}
+                 for node in ("worker-2", "worker-3")])
+    lines = temp([{"row_uuid": "w2", "resource_name": "gke-worker-2-x"},
+                  {"row_uuid": "w3", "resource_name": "gke-worker-3-x"},
+                  {"row_uuid": "tag", "resource_id_matched": False, "matched_tag": '"app": "e"',
+                   "tags": '{"app":"e"}'}])
+    ctx = type("Ctx", (), {"manifest": {"report_period_id": 1}})()
+    key = gcp.node_groups(ctx, lines, nodes, {}).set_axis(lines["row_uuid"])
+    assert {frozenset(g.index) for _k, g in key.groupby(key)} == {frozenset({"w2"}), frozenset({"w3", "tag"})}
+    rows = attr.tag_rows(gcp._step2_view(lines), nodes, gcp.PROFILE)
+    assert rows["node"].tolist() == ["worker-3"]  # what the part key assumes
+
+
+def test_lines_of_other_skus_on_one_node_go_to_separate_parts():
+    """Rows of lines that differ in SKU (or service, account, project) never share a project group, so two such
+    lines on one node need not share a part; lines with the same SKU there do."""
+    nodes = ocp([{"namespace": "a", "node": "worker-1", "resource_id": "id-1"}])
+    lines = temp([{"row_uuid": "cpu", "resource_name": "gke-worker-1-x", "sku_id": "core"},
+                  {"row_uuid": "ram", "resource_name": "gke-worker-1-x", "sku_id": "ram"},
+                  {"row_uuid": "ram2", "resource_name": "gke-worker-1-y", "sku_id": "ram"}])
+    ctx = type("Ctx", (), {"manifest": {"report_period_id": 1}})()
+    key = gcp.node_groups(ctx, lines, nodes, {}).set_axis(lines["row_uuid"])
+    assert {frozenset(g.index) for _k, g in key.groupby(key)} == {frozenset({"cpu"}), frozenset({"ram", "ram2"})}
