@@ -210,8 +210,9 @@ def run_flow(flow: str, base: tuple[int, ...], size: int, data: Path, work: Path
                    "finalize_s": timings.get("finalize_s"), "timings": timings, "rows_written": written,
                    "rows_read_per_s": round(record["rows_read"] / seconds),
                    "rows_written_per_s": round(written / seconds), "cli_peak_rss_mib": round(rss)})
-    if isinstance(result.get("peak_rss_bytes"), dict):  # per process: the run's own and each chunk process's
-        record["cli_peak_rss_by_process_mib"] = {k: round(v / 2**20) for k, v in result["peak_rss_bytes"].items()}
+    if result.get("peak_rss_bytes_by_process"):  # per process: the run's own and each chunk process's
+        record["cli_peak_rss_by_process_mib"] = {k: round(v / 2**20)
+                                                 for k, v in result["peak_rss_bytes_by_process"].items()}
     if args.profile:
         record["profile"] = profile(cmd or bench_ocp.ocp_command(root, scenario, schema), env, work, flow, name)
     if not args.no_worker:

@@ -108,7 +108,9 @@ def _run(settings: Settings, stage: Stage, prepare: Callable[[Stage], dict[str, 
     result["timings"]["write_s"] = round(write_s, 3)  # the tables staged (db.run_swap), in parallel
     result["timings"]["finalize_s"] = round(finalize_s, 3)  # every table swapped in, one transaction
     result["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
-    result["peak_rss_bytes"] = peak_rss_by_process(chunks)
+    by_process = peak_rss_by_process(chunks)
+    result["peak_rss_bytes"] = by_process["max"]  # as a Celery run's finalize reports it
+    result["peak_rss_bytes_by_process"] = by_process
     return result
 
 

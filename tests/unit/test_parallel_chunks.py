@@ -111,3 +111,21 @@ def test_encode_ahead_keeps_order_raises_at_the_failing_chunk_and_stops_when_aba
     assert next(gen) == b"x"
     gen.close()  # the COPY failed: the producer thread ends instead of blocking on a full queue
     assert len(produced) <= 4 and not any(t.name == "poc-copy-encode" for t in threading.enumerate())
+
+
+def _big_chunk(settings, stage, start, end, progress):
+    block = bytearray(200 * 2**20)  # zero-filled: every page touched, resident in this process only
+    return {"chunk": [start, end], "size": len(block)}
+
+
+def test_each_chunk_process_reports_its_own_peak_and_the_run_keeps_them_apart():
+    from poc_tasks.inprocess import peak_rss_by_process
+    from poc_tasks.metrics import peak_rss_bytes
+
+    results = compute_chunks(None, "s", CHUNKS, _big_chunk, lambda *_: None, workers=2)
+    assert all(r["pid"] != os.getpid() and r["peak_rss_bytes"] >= 200 * 2**20 for r in results)
+    peaks = peak_rss_by_process(results)
+    chunk_keys = {f"chunks {r['pid']}" for r in results}
+    assert set(peaks) == {"main", "max", *chunk_keys}
+    assert peaks["main"] <= peak_rss_bytes() and peaks["max"] == max(v for k, v in peaks.items() if k != "max")
+    assert all(peaks[k] >= 200 * 2**20 for k in chunk_keys)
