@@ -407,11 +407,6 @@ def test_the_broker_restarted_without_persistence_mid_run_is_a_clear_error_withi
     print(f"\nbroker restarted mid-run: caller told in {told:.1f}s: {reason[:160]}")  # docs/reliability.md
 
 
-# Known flaky inside the full suite (3 of 3 full runs on 2026-12-07, at load 5-20): the run does not reach its swap
-# within 120 s after the broker-restart test before it; it passes alone (11-37 s). Skipped in CI until the cause
-# (state left by the previous test, or the worker on the test's own Redis) is found; run it with
-# `./dev test tests/integration/test_faults.py -k blip`.
-@pytest.mark.skipif(os.environ.get("CI") == "true", reason="flaky inside the full suite; passes alone (see comment)")
 def test_a_broker_blip_is_retried_with_backoff_and_the_run_completes(pg_url, ds, tmp_path, monkeypatch) -> None:
     """Redis away for 3 s (restarted with its data kept) while the run waits: the caller's wait retries with
     backoff (retry.with_retries), finds the run's watch key kept, and gets the run's result."""
