@@ -40,11 +40,11 @@ def pause(sender=None, **_kw):
 
 task_prerun.connect(pause, weak=False)
 prefix = sys.argv[1]
-app.conf.broker_transport_options = {**(app.conf.broker_transport_options or {}), "global_keyprefix": prefix,
-                                     **({"visibility_timeout": float(sys.argv[3])} if sys.argv[3] != "-" else {})}
+# the rest of the broker settings are celeryconfig's (POC_VISIBILITY_TIMEOUT from the environment, as deployed)
+app.conf.broker_transport_options = {**(app.conf.broker_transport_options or {}), "global_keyprefix": prefix}
 app.conf.result_backend_transport_options = {"global_keyprefix": prefix}
 app.worker_main(["worker", "-Q", "poc_aggregation", "--pool", "prefork", "--concurrency", sys.argv[2], "-E",
-                 "-n", f"child{sys.argv[4]}@faults", "--without-gossip", "--without-mingle", "--loglevel", "INFO"])
+                 "-n", f"child{sys.argv[3]}@faults", "--without-gossip", "--without-mingle", "--loglevel", "INFO"])
 """
 
 FLOWER = """
@@ -108,9 +108,9 @@ def _spawn(code: str, args: list[str], env: dict[str, str], log: Path) -> Child:
 
 @contextmanager
 def celery_worker(env: dict[str, str], prefix: str, log: Path, concurrency: int = 1,
-                  visibility_timeout: float | None = None, name: str = "") -> Iterator[Child]:
+                  name: str = "") -> Iterator[Child]:
     """A `celery worker -E` child process of the poc_tasks app, ready to consume when this yields."""
-    child = _spawn(WORKER, [prefix, str(concurrency), str(visibility_timeout or "-"), name], env, log)
+    child = _spawn(WORKER, [prefix, str(concurrency), name], env, log)
     try:
         wait_until(lambda: child.proc.poll() is not None or " ready." in child.text(), 90, "the worker to be ready")
         if child.proc.poll() is not None:

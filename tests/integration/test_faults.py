@@ -10,6 +10,7 @@ slow swap would; or it holds the table itself, so the run's stage of it waits.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import resource
 import signal
@@ -83,7 +84,7 @@ def _lock_free(redis_url: str, prefix: str, ds) -> bool:
 # --- worker processes killed ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("task", ["poc_tasks.compute_chunk", "poc_tasks.finalize_run"])
+@pytest.mark.parametrize("task", ["poc_tasks.compute_chunk", "poc_tasks.write_table", "poc_tasks.finalize_run"])
 def test_a_pool_process_killed_in_a_step_is_redelivered_and_the_run_completes(
     task, pg_url, ds, tmp_path, redis_url, redis_key_prefix
 ) -> None:
@@ -135,9 +136,12 @@ def test_a_whole_worker_killed_is_taken_over_after_the_visibility_timeout(
 ) -> None:
     reference = clean_run(pg_url, ds)
     pause = tmp_path / "paused"
+    # through the setting a deployment uses (celeryconfig's broker_transport_options): without a visibility
+    # timeout of poc_tasks' own, Redis' 3600 s would apply and the run would not finish within the wait below
     env = _child_env(pg_url, ds, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url,
-                     POC_TEST_PAUSE_AT="poc_tasks.compute_chunk", POC_TEST_PAUSE_FILE=str(pause))
-    with celery_worker(env, redis_key_prefix, tmp_path / "a.log", visibility_timeout=3, name="a") as first:
+                     POC_TEST_PAUSE_AT="poc_tasks.compute_chunk", POC_TEST_PAUSE_FILE=str(pause),
+                     POC_VISIBILITY_TIMEOUT="3")
+    with celery_worker(env, redis_key_prefix, tmp_path / "a.log", name="a") as first:
         result = send_ocp_summary(koku_app(redis_url, redis_key_prefix), **ocp_kwargs(ds))
         wait_until(lambda: pause.exists() and pause.read_text(), 60, "a day chunk to start")
         pool = first.pool_pids()
@@ -145,7 +149,7 @@ def test_a_whole_worker_killed_is_taken_over_after_the_visibility_timeout(
         for pid in pool:
             os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()
-    with celery_worker(env, redis_key_prefix, tmp_path / "b.log", visibility_timeout=3, name="b"):
+    with celery_worker(env, redis_key_prefix, tmp_path / "b.log", name="b"):
         out = result.get(timeout=120)
         recovered = time.monotonic() - killed
     assert summary_multiset(pg_url, ds.schema) == reference
@@ -162,7 +166,7 @@ def _lock_waits() -> float:
 
 
 def test_a_late_task_of_a_finished_run_takes_no_lock_writes_nothing_and_the_next_run_starts_at_once(
-    pg_url, ds, celery_worker_app, redis_url, redis_key_prefix, monkeypatch
+    pg_url, ds, celery_worker_app, redis_url, redis_key_prefix, monkeypatch, caplog
 ) -> None:
     from poc_tasks.app import app as poc_app
 
@@ -187,6 +191,9 @@ def test_a_late_task_of_a_finished_run_takes_no_lock_writes_nothing_and_the_next
     assert late_chunk.get(timeout=30)["skipped"] is True
     assert late_final.get(timeout=30)["skipped"] is True
     assert REGISTRY.get_sample_value("poc_tasks_late_tasks_total", {"task": "write_table"}) >= 1
+    for what in (f"write_table {SUMMARY_TABLE}", "compute_chunk 2026-01-01..2026-01-01", "finalize"):
+        said = f"{what} of run {out['run_id']} arrived after the run finished: ignored (no lock taken, nothing written)"
+        assert said in caplog.text, what  # the log says why nothing happened
     assert client.get(key) is None  # no lock taken back
     assert summary_uuids(pg_url, ds.schema) == rows  # nothing written
     assert first.get(timeout=5)["rows"] == out["rows"]  # the run's result was not overwritten
@@ -214,10 +221,11 @@ def _own_dataset(url: str, tmp_path: Path, monkeypatch, name: str):
 
 
 def test_postgresql_restarted_during_the_write_the_write_is_retried_and_the_run_completes(
-    own_pg, tmp_path, monkeypatch, celery_worker_app
+    own_pg, tmp_path, monkeypatch, celery_worker_app, caplog
 ) -> None:
     from poc_tasks.app import app as poc_app
 
+    caplog.set_level(logging.INFO, logger="poc_tasks")
     url, ctl = own_pg
     ds = _own_dataset(url, tmp_path, monkeypatch, "pgrestart")
     reference = clean_run(url, ds)
@@ -234,6 +242,9 @@ def test_postgresql_restarted_during_the_write_the_write_is_retried_and_the_run_
     gate.close()
     assert summary_multiset(url, ds.schema) == reference
     assert out["rows"][SUMMARY_TABLE] == sum(reference.values())
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    assert f"finalize: PostgreSQL 127.0.0.1:{port}/postgres failed (" in caplog.text  # the swap step was retried,
+    assert caplog.text.count(f"summarize_ocp schema={ds.schema} ") == 1  # not the month: it started once
     print(f"\nPostgreSQL restarted during the write: run completed {recovered:.1f}s after the restart began")
 
 
@@ -423,7 +434,7 @@ def test_a_broker_blip_is_retried_with_backoff_and_the_run_completes(pg_url, ds,
         outcome: list = []
         caller = threading.Thread(target=lambda: outcome.append(_hook(url, ds, timeout=280)))
         caller.start()
-        wait_until(lambda: waiting_on_advisory(pg_url) == 1, 120, "the swap to start")
+        wait_until(lambda: waiting_on_advisory(pg_url) == 1, 60, "the swap to start")
         restart(down_s=3.0)
         gate.rollback()
         gate.close()
