@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -264,3 +265,68 @@ def own_postgres(tmp: Path) -> Iterator[tuple[str, Any]]:
         subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Blinker:
+    """A TCP proxy on a free 127.0.0.1 port to `target_port` that can go away for a while: while it is down it
+    accepts every connection and closes it at once (the client sees the server drop it, as when an endpoint is
+    restarted) and cuts the connections it carried. It counts the connections it dropped, so a test knows the
+    client met the outage."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port, self._target = free_port(), target_port
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._open: list[Any] = []
+        self._lock = threading.Lock()
+        self.down = False
+        self.dropped = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            if self.down:
+                self.dropped += 1
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self._target))
+            with self._lock:
+                self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: Any, sink: Any) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        _cut(source, sink)
+        source.close()  # each socket is the source of exactly one pipe
+
+    def go_down(self) -> None:
+        self.down = True
+        with self._lock:
+            cut, self._open = self._open, []
+        _cut(*cut)
+
+    def come_back(self) -> None:
+        self.down = False
+
+    def close(self) -> None:
+        self.go_down()
+        _cut(self._listener)  # wakes accept() on Linux
+        self._listener.close()
+
+
+def _cut(*sockets: Any) -> None:
+    """Shut both directions of each socket down (a thread blocked in recv or accept on it returns)."""
+    for s in sockets:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass

@@ -18,8 +18,10 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pytest
@@ -51,7 +53,7 @@ from tests.integration.koku_support import (
     worker_env,
 )
 from tests.integration.ocp_support import make_dataset, summary_multiset, summary_uuids
-from tests.integration.process_support import celery_worker, own_postgres, wait_until
+from tests.integration.process_support import Blinker, celery_worker, own_postgres, wait_until
 from tests.integration.test_ocp_run import clean_env  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("forget_kombu_pools")]
@@ -293,9 +295,9 @@ def test_a_write_on_a_connection_the_server_dropped_reports_the_real_error(pg_ur
 # --- S3 of the test's own, stopped mid-run ---------------------------------------------------------------------
 
 
-def test_s3_stopped_during_the_write_fails_the_run_naming_the_endpoint_and_keeps_the_rows(
-    pg_url, tenant_schema, tmp_path, monkeypatch
-) -> None:
+@contextmanager
+def _own_s3(tmp_path: Path, monkeypatch) -> Iterator[tuple[subprocess.Popen, int]]:
+    """A moto S3 server of the test's own (the test may stop it) with the bucket; yields its process and port."""
     from poc_tasks.embedded import free_port
     from tests.conftest import S3_BUCKET, _create_bucket, _wait_for_http
 
@@ -310,39 +312,92 @@ def test_s3_stopped_during_the_write_fails_the_run_naming_the_endpoint_and_keeps
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         _wait_for_http(endpoint, moto, log)
         _create_bucket(endpoint, S3_BUCKET)
-        options = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": endpoint}}
-        ds = make_dataset(pg_url, tenant_schema, f"s3://{S3_BUCKET}", options, days=3)
-        settings = ds.settings(pg_url)
+        yield moto, port
+    finally:
+        if moto.poll() is None:
+            moto.kill()
+            moto.wait()
+
+
+def _s3_dataset(pg_url: str, schema: str, endpoint: str):
+    from tests.conftest import S3_BUCKET
+
+    options = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": endpoint}}
+    return make_dataset(pg_url, schema, f"s3://{S3_BUCKET}", options, days=3)
+
+
+def _held_run(pg_url: str, ds, settings) -> tuple[Any, threading.Thread, list]:
+    """run_ocp in a thread, held where it swaps the summary table (the test holds the table; the swap then reads
+    the staged rows and the manifest back from S3): the gate to roll back, the thread, its outcome (result or
+    exception) once it ended."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(run_ocp(ocp_spec(ds), settings))
+        except BaseException as exc:  # noqa: BLE001 - inspected by the test
+            outcome.append(exc)
+
+    gate = connect(pg_url)
+    with gate.cursor() as cur:
+        cur.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(qualified(ds.schema, SUMMARY_TABLE)))
+    thread = threading.Thread(target=run)
+    thread.start()
+    wait_until(lambda: waiting_on_advisory(pg_url, event="relation") == 1, 60, "the table's stage to start")
+    return gate, thread, outcome
+
+
+def test_s3_stopped_during_the_write_fails_the_run_naming_the_endpoint_and_keeps_the_rows(
+    pg_url, tenant_schema, tmp_path, monkeypatch
+) -> None:
+    from tests.conftest import S3_BUCKET
+
+    with _own_s3(tmp_path, monkeypatch) as (moto, port):
+        endpoint = f"http://127.0.0.1:{port}"
+        ds = _s3_dataset(pg_url, tenant_schema, endpoint)
         reference = clean_run(pg_url, ds)
         uuids = summary_uuids(pg_url, ds.schema)
         monkeypatch.setenv("POC_RETRIES", "0")  # s3fs and botocore retry a refused connection ~15 s themselves
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                run_ocp(ocp_spec(ds), settings)
-            except BaseException as exc:  # noqa: BLE001 - inspected below
-                failure.append(exc)
-
-        gate = connect(pg_url)  # the table's stage waits for the summary table (its side table copies the columns)
-        with gate.cursor() as cur:
-            cur.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(qualified(ds.schema, SUMMARY_TABLE)))
-        thread = threading.Thread(target=run)
-        thread.start()
-        wait_until(lambda: waiting_on_advisory(pg_url, event="relation") == 1, 60, "the table's stage to start")
+        gate, thread, outcome = _held_run(pg_url, ds, ds.settings(pg_url))
         moto.kill()  # the rest of the run reads the stage (staged rows, the manifest) from S3
         moto.wait()
         gate.rollback()
         gate.close()
         thread.join(180)
-    finally:
-        if moto.poll() is None:
-            moto.kill()
-    assert failure and isinstance(failure[0], ServiceOutage), failure
-    assert f"S3 {endpoint} (bucket {S3_BUCKET}) still failing after 1 attempt over" in str(failure[0])
-    assert "testing" not in str(failure[0])  # never the credentials
+    assert outcome and isinstance(outcome[0], ServiceOutage), outcome
+    assert f"S3 {endpoint} (bucket {S3_BUCKET}) still failing after 1 attempt over" in str(outcome[0])
+    assert "testing" not in str(outcome[0])  # never the credentials
     assert summary_uuids(pg_url, ds.schema) == uuids and summary_multiset(pg_url, ds.schema) == reference
     assert side_tables(pg_url, ds.schema) == []  # the failed run's side table dropped (by run id: no manifest needed)
+
+
+def test_s3_away_for_seconds_during_the_write_is_retried_and_the_run_completes(
+    pg_url, tenant_schema, tmp_path, monkeypatch
+) -> None:
+    """The S3 endpoint drops every connection for 3 s just as the run reads its stage back: the read is retried
+    (s3fs's own retries, then the step's with_retries, POC_RETRIES at its default) and the run completes with a
+    clean run's rows."""
+    with _own_s3(tmp_path, monkeypatch) as (_moto, port):
+        s3 = Blinker(port)
+        try:
+            ds = _s3_dataset(pg_url, tenant_schema, f"http://127.0.0.1:{s3.port}")
+            reference = clean_run(pg_url, ds)
+            gate, thread, outcome = _held_run(pg_url, ds, ds.settings(pg_url))
+            s3.go_down()
+            gate.rollback()
+            gate.close()
+            wait_until(lambda: s3.dropped, 60, "the run to meet the outage")
+            time.sleep(3)
+            s3.come_back()
+            back = time.monotonic()
+            thread.join(180)
+            done = time.monotonic() - back
+        finally:
+            s3.close()
+    assert outcome and isinstance(outcome[0], dict), outcome
+    assert summary_multiset(pg_url, ds.schema) == reference
+    assert outcome[0]["rows"][SUMMARY_TABLE] == sum(reference.values())
+    print(f"\nS3 away 3 s during the write ({s3.dropped} connections dropped): run done {done:.1f}s after it came back")
 
 
 # --- staging space exhausted -------------------------------------------------------------------------------------
