@@ -475,25 +475,26 @@ def test_the_broker_restarted_without_persistence_mid_run_is_a_clear_error_withi
 
 def test_a_broker_blip_is_retried_with_backoff_and_the_run_completes(pg_url, ds, tmp_path, monkeypatch) -> None:
     """Redis away for 3 s (restarted with its data kept) while the run waits: the caller's wait retries with
-    backoff (retry.with_retries), finds the run's watch key kept, and gets the run's result."""
-    from poc_tasks.app import app as poc_app
-    from tests.conftest import run_worker
+    backoff (retry.with_retries), finds the run's watch key kept, and gets the run's result; the worker (a child
+    process, as deployed: an in-process worker would leave the process-wide poc_tasks app bound to this Redis,
+    which is gone after the test) reconnects and finishes the run."""
     from tests.integration.process_support import own_redis
 
     reference = clean_run(pg_url, ds)
     monkeypatch.setenv("POC_BROKER_CHECK_S", "1")
-    monkeypatch.setenv("POC_RETRY_BASE_S", "0.5")
-    with own_redis(tmp_path, persist=True) as (url, restart), run_worker(poc_app, url, ["poc_aggregation"]):
-        gate = connect(pg_url)  # the run waits at its swap while Redis is away
-        lock_table_months(gate, ds.schema, SUMMARY_TABLE, ds.config.start_date, ds.config.end_date)
-        outcome: list = []
-        caller = threading.Thread(target=lambda: outcome.append(_hook(url, ds, timeout=280)))
-        caller.start()
-        wait_until(lambda: waiting_on_advisory(pg_url) == 1, 60, "the swap to start")
-        restart(down_s=3.0)
-        gate.rollback()
-        gate.close()
-        caller.join(290)  # generous: on a loaded machine the small run alone takes tens of seconds
+    with own_redis(tmp_path, persist=True) as (url, restart):
+        env = _child_env(pg_url, ds, CELERY_BROKER_URL=url, CELERY_RESULT_BACKEND=url, POC_RETRY_BASE_S="0.5")
+        with celery_worker(env, "bb:", tmp_path / "worker.log"):
+            gate = connect(pg_url)  # the run waits at its swap while Redis is away
+            lock_table_months(gate, ds.schema, SUMMARY_TABLE, ds.config.start_date, ds.config.end_date)
+            outcome: list = []
+            caller = threading.Thread(target=lambda: outcome.append(_hook(url, ds, "bb:", timeout=280)))
+            caller.start()
+            wait_until(lambda: waiting_on_advisory(pg_url) == 1, 60, "the swap to start")
+            restart(down_s=3.0)
+            gate.rollback()
+            gate.close()
+            caller.join(290)  # generous: on a loaded machine the small run alone takes tens of seconds
     assert outcome and outcome[0].path == "poc", outcome[0].error if outcome else outcome
     assert summary_multiset(pg_url, ds.schema) == reference
 
