@@ -204,9 +204,13 @@ def _point_app_at(app: Any, url: str, key_prefix: str) -> None:
     """Use ``url`` for broker and results, dropping connections and backends made for the previous URL."""
     transport = dict(app.conf.broker_transport_options or {})
     backend_transport = dict(app.conf.result_backend_transport_options or {})
-    if key_prefix:
-        transport["global_keyprefix"] = key_prefix
-        backend_transport["global_keyprefix"] = key_prefix
+    # The prefix is exactly the one asked for: an empty one drops the prefix an earlier test of the session set
+    # on this (process-wide) app, else that worker would consume "<old prefix>poc_aggregation" while the sender
+    # publishes to "poc_aggregation" and the run would never start.
+    for options in (transport, backend_transport):
+        options.pop("global_keyprefix", None)
+        if key_prefix:
+            options["global_keyprefix"] = key_prefix
     app.conf.update(
         broker_url=url,
         result_backend=url,

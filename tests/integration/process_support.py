@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -40,11 +41,11 @@ def pause(sender=None, **_kw):
 
 task_prerun.connect(pause, weak=False)
 prefix = sys.argv[1]
-app.conf.broker_transport_options = {**(app.conf.broker_transport_options or {}), "global_keyprefix": prefix,
-                                     **({"visibility_timeout": float(sys.argv[3])} if sys.argv[3] != "-" else {})}
+# the rest of the broker settings are celeryconfig's (POC_VISIBILITY_TIMEOUT from the environment, as deployed)
+app.conf.broker_transport_options = {**(app.conf.broker_transport_options or {}), "global_keyprefix": prefix}
 app.conf.result_backend_transport_options = {"global_keyprefix": prefix}
 app.worker_main(["worker", "-Q", "poc_aggregation", "--pool", "prefork", "--concurrency", sys.argv[2], "-E",
-                 "-n", f"child{sys.argv[4]}@faults", "--without-gossip", "--without-mingle", "--loglevel", "INFO"])
+                 "-n", f"child{sys.argv[3]}@faults", "--without-gossip", "--without-mingle", "--loglevel", "INFO"])
 """
 
 FLOWER = """
@@ -108,9 +109,9 @@ def _spawn(code: str, args: list[str], env: dict[str, str], log: Path) -> Child:
 
 @contextmanager
 def celery_worker(env: dict[str, str], prefix: str, log: Path, concurrency: int = 1,
-                  visibility_timeout: float | None = None, name: str = "") -> Iterator[Child]:
+                  name: str = "") -> Iterator[Child]:
     """A `celery worker -E` child process of the poc_tasks app, ready to consume when this yields."""
-    child = _spawn(WORKER, [prefix, str(concurrency), str(visibility_timeout or "-"), name], env, log)
+    child = _spawn(WORKER, [prefix, str(concurrency), name], env, log)
     try:
         wait_until(lambda: child.proc.poll() is not None or " ready." in child.text(), 90, "the worker to be ready")
         if child.proc.poll() is not None:
@@ -264,3 +265,68 @@ def own_postgres(tmp: Path) -> Iterator[tuple[str, Any]]:
         subprocess.run([*run_as, pg_ctl, "-D", str(data), "-m", "immediate", "stop"], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class Blinker:
+    """A TCP proxy on a free 127.0.0.1 port to `target_port` that can go away for a while: while it is down it
+    accepts every connection and closes it at once (the client sees the server drop it, as when an endpoint is
+    restarted) and cuts the connections it carried. It counts the connections it dropped, so a test knows the
+    client met the outage."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port, self._target = free_port(), target_port
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._open: list[Any] = []
+        self._lock = threading.Lock()
+        self.down = False
+        self.dropped = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            if self.down:
+                self.dropped += 1
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self._target))
+            with self._lock:
+                self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: Any, sink: Any) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        _cut(source, sink)
+        source.close()  # each socket is the source of exactly one pipe
+
+    def go_down(self) -> None:
+        self.down = True
+        with self._lock:
+            cut, self._open = self._open, []
+        _cut(*cut)
+
+    def come_back(self) -> None:
+        self.down = False
+
+    def close(self) -> None:
+        self.go_down()
+        _cut(self._listener)  # wakes accept() on Linux
+        self._listener.close()
+
+
+def _cut(*sockets: Any) -> None:
+    """Shut both directions of each socket down (a thread blocked in recv or accept on it returns)."""
+    for s in sockets:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass

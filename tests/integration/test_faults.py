@@ -10,6 +10,7 @@ slow swap would; or it holds the table itself, so the run's stage of it waits.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import resource
 import signal
@@ -17,8 +18,10 @@ import subprocess
 import sys
 import threading
 import time
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import pytest
@@ -50,7 +53,7 @@ from tests.integration.koku_support import (
     worker_env,
 )
 from tests.integration.ocp_support import make_dataset, summary_multiset, summary_uuids
-from tests.integration.process_support import celery_worker, own_postgres, wait_until
+from tests.integration.process_support import Blinker, celery_worker, own_postgres, wait_until
 from tests.integration.test_ocp_run import clean_env  # noqa: F401 - a fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("forget_kombu_pools")]
@@ -83,7 +86,7 @@ def _lock_free(redis_url: str, prefix: str, ds) -> bool:
 # --- worker processes killed ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("task", ["poc_tasks.compute_chunk", "poc_tasks.finalize_run"])
+@pytest.mark.parametrize("task", ["poc_tasks.compute_chunk", "poc_tasks.write_table", "poc_tasks.finalize_run"])
 def test_a_pool_process_killed_in_a_step_is_redelivered_and_the_run_completes(
     task, pg_url, ds, tmp_path, redis_url, redis_key_prefix
 ) -> None:
@@ -135,9 +138,12 @@ def test_a_whole_worker_killed_is_taken_over_after_the_visibility_timeout(
 ) -> None:
     reference = clean_run(pg_url, ds)
     pause = tmp_path / "paused"
+    # through the setting a deployment uses (celeryconfig's broker_transport_options): without a visibility
+    # timeout of poc_tasks' own, Redis' 3600 s would apply and the run would not finish within the wait below
     env = _child_env(pg_url, ds, CELERY_BROKER_URL=redis_url, CELERY_RESULT_BACKEND=redis_url,
-                     POC_TEST_PAUSE_AT="poc_tasks.compute_chunk", POC_TEST_PAUSE_FILE=str(pause))
-    with celery_worker(env, redis_key_prefix, tmp_path / "a.log", visibility_timeout=3, name="a") as first:
+                     POC_TEST_PAUSE_AT="poc_tasks.compute_chunk", POC_TEST_PAUSE_FILE=str(pause),
+                     POC_VISIBILITY_TIMEOUT="3")
+    with celery_worker(env, redis_key_prefix, tmp_path / "a.log", name="a") as first:
         result = send_ocp_summary(koku_app(redis_url, redis_key_prefix), **ocp_kwargs(ds))
         wait_until(lambda: pause.exists() and pause.read_text(), 60, "a day chunk to start")
         pool = first.pool_pids()
@@ -145,7 +151,7 @@ def test_a_whole_worker_killed_is_taken_over_after_the_visibility_timeout(
         for pid in pool:
             os.kill(pid, signal.SIGKILL)
         killed = time.monotonic()
-    with celery_worker(env, redis_key_prefix, tmp_path / "b.log", visibility_timeout=3, name="b"):
+    with celery_worker(env, redis_key_prefix, tmp_path / "b.log", name="b"):
         out = result.get(timeout=120)
         recovered = time.monotonic() - killed
     assert summary_multiset(pg_url, ds.schema) == reference
@@ -162,7 +168,7 @@ def _lock_waits() -> float:
 
 
 def test_a_late_task_of_a_finished_run_takes_no_lock_writes_nothing_and_the_next_run_starts_at_once(
-    pg_url, ds, celery_worker_app, redis_url, redis_key_prefix, monkeypatch
+    pg_url, ds, celery_worker_app, redis_url, redis_key_prefix, monkeypatch, caplog
 ) -> None:
     from poc_tasks.app import app as poc_app
 
@@ -187,6 +193,9 @@ def test_a_late_task_of_a_finished_run_takes_no_lock_writes_nothing_and_the_next
     assert late_chunk.get(timeout=30)["skipped"] is True
     assert late_final.get(timeout=30)["skipped"] is True
     assert REGISTRY.get_sample_value("poc_tasks_late_tasks_total", {"task": "write_table"}) >= 1
+    for what in (f"write_table {SUMMARY_TABLE}", "compute_chunk 2026-01-01..2026-01-01", "finalize"):
+        said = f"{what} of run {out['run_id']} arrived after the run finished: ignored (no lock taken, nothing written)"
+        assert said in caplog.text, what  # the log says why nothing happened
     assert client.get(key) is None  # no lock taken back
     assert summary_uuids(pg_url, ds.schema) == rows  # nothing written
     assert first.get(timeout=5)["rows"] == out["rows"]  # the run's result was not overwritten
@@ -214,10 +223,11 @@ def _own_dataset(url: str, tmp_path: Path, monkeypatch, name: str):
 
 
 def test_postgresql_restarted_during_the_write_the_write_is_retried_and_the_run_completes(
-    own_pg, tmp_path, monkeypatch, celery_worker_app
+    own_pg, tmp_path, monkeypatch, celery_worker_app, caplog
 ) -> None:
     from poc_tasks.app import app as poc_app
 
+    caplog.set_level(logging.INFO, logger="poc_tasks")
     url, ctl = own_pg
     ds = _own_dataset(url, tmp_path, monkeypatch, "pgrestart")
     reference = clean_run(url, ds)
@@ -234,6 +244,9 @@ def test_postgresql_restarted_during_the_write_the_write_is_retried_and_the_run_
     gate.close()
     assert summary_multiset(url, ds.schema) == reference
     assert out["rows"][SUMMARY_TABLE] == sum(reference.values())
+    port = url.rsplit(":", 1)[1].split("/")[0]
+    assert f"finalize: PostgreSQL 127.0.0.1:{port}/postgres failed (" in caplog.text  # the swap step was retried,
+    assert caplog.text.count(f"summarize_ocp schema={ds.schema} ") == 1  # not the month: it started once
     print(f"\nPostgreSQL restarted during the write: run completed {recovered:.1f}s after the restart began")
 
 
@@ -282,9 +295,9 @@ def test_a_write_on_a_connection_the_server_dropped_reports_the_real_error(pg_ur
 # --- S3 of the test's own, stopped mid-run ---------------------------------------------------------------------
 
 
-def test_s3_stopped_during_the_write_fails_the_run_naming_the_endpoint_and_keeps_the_rows(
-    pg_url, tenant_schema, tmp_path, monkeypatch
-) -> None:
+@contextmanager
+def _own_s3(tmp_path: Path, monkeypatch) -> Iterator[tuple[subprocess.Popen, int]]:
+    """A moto S3 server of the test's own (the test may stop it) with the bucket; yields its process and port."""
     from poc_tasks.embedded import free_port
     from tests.conftest import S3_BUCKET, _create_bucket, _wait_for_http
 
@@ -299,39 +312,92 @@ def test_s3_stopped_during_the_write_fails_the_run_naming_the_endpoint_and_keeps
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
         _wait_for_http(endpoint, moto, log)
         _create_bucket(endpoint, S3_BUCKET)
-        options = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": endpoint}}
-        ds = make_dataset(pg_url, tenant_schema, f"s3://{S3_BUCKET}", options, days=3)
-        settings = ds.settings(pg_url)
+        yield moto, port
+    finally:
+        if moto.poll() is None:
+            moto.kill()
+            moto.wait()
+
+
+def _s3_dataset(pg_url: str, schema: str, endpoint: str):
+    from tests.conftest import S3_BUCKET
+
+    options = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": endpoint}}
+    return make_dataset(pg_url, schema, f"s3://{S3_BUCKET}", options, days=3)
+
+
+def _held_run(pg_url: str, ds, settings) -> tuple[Any, threading.Thread, list]:
+    """run_ocp in a thread, held where it swaps the summary table (the test holds the table; the swap then reads
+    the staged rows and the manifest back from S3): the gate to roll back, the thread, its outcome (result or
+    exception) once it ended."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append(run_ocp(ocp_spec(ds), settings))
+        except BaseException as exc:  # noqa: BLE001 - inspected by the test
+            outcome.append(exc)
+
+    gate = connect(pg_url)
+    with gate.cursor() as cur:
+        cur.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(qualified(ds.schema, SUMMARY_TABLE)))
+    thread = threading.Thread(target=run)
+    thread.start()
+    wait_until(lambda: waiting_on_advisory(pg_url, event="relation") == 1, 60, "the table's stage to start")
+    return gate, thread, outcome
+
+
+def test_s3_stopped_during_the_write_fails_the_run_naming_the_endpoint_and_keeps_the_rows(
+    pg_url, tenant_schema, tmp_path, monkeypatch
+) -> None:
+    from tests.conftest import S3_BUCKET
+
+    with _own_s3(tmp_path, monkeypatch) as (moto, port):
+        endpoint = f"http://127.0.0.1:{port}"
+        ds = _s3_dataset(pg_url, tenant_schema, endpoint)
         reference = clean_run(pg_url, ds)
         uuids = summary_uuids(pg_url, ds.schema)
         monkeypatch.setenv("POC_RETRIES", "0")  # s3fs and botocore retry a refused connection ~15 s themselves
-        failure: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                run_ocp(ocp_spec(ds), settings)
-            except BaseException as exc:  # noqa: BLE001 - inspected below
-                failure.append(exc)
-
-        gate = connect(pg_url)  # the table's stage waits for the summary table (its side table copies the columns)
-        with gate.cursor() as cur:
-            cur.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(qualified(ds.schema, SUMMARY_TABLE)))
-        thread = threading.Thread(target=run)
-        thread.start()
-        wait_until(lambda: waiting_on_advisory(pg_url, event="relation") == 1, 60, "the table's stage to start")
+        gate, thread, outcome = _held_run(pg_url, ds, ds.settings(pg_url))
         moto.kill()  # the rest of the run reads the stage (staged rows, the manifest) from S3
         moto.wait()
         gate.rollback()
         gate.close()
         thread.join(180)
-    finally:
-        if moto.poll() is None:
-            moto.kill()
-    assert failure and isinstance(failure[0], ServiceOutage), failure
-    assert f"S3 {endpoint} (bucket {S3_BUCKET}) still failing after 1 attempt over" in str(failure[0])
-    assert "testing" not in str(failure[0])  # never the credentials
+    assert outcome and isinstance(outcome[0], ServiceOutage), outcome
+    assert f"S3 {endpoint} (bucket {S3_BUCKET}) still failing after 1 attempt over" in str(outcome[0])
+    assert "testing" not in str(outcome[0])  # never the credentials
     assert summary_uuids(pg_url, ds.schema) == uuids and summary_multiset(pg_url, ds.schema) == reference
     assert side_tables(pg_url, ds.schema) == []  # the failed run's side table dropped (by run id: no manifest needed)
+
+
+def test_s3_away_for_seconds_during_the_write_is_retried_and_the_run_completes(
+    pg_url, tenant_schema, tmp_path, monkeypatch
+) -> None:
+    """The S3 endpoint drops every connection for 3 s just as the run reads its stage back: the read is retried
+    (s3fs's own retries, then the step's with_retries, POC_RETRIES at its default) and the run completes with a
+    clean run's rows."""
+    with _own_s3(tmp_path, monkeypatch) as (_moto, port):
+        s3 = Blinker(port)
+        try:
+            ds = _s3_dataset(pg_url, tenant_schema, f"http://127.0.0.1:{s3.port}")
+            reference = clean_run(pg_url, ds)
+            gate, thread, outcome = _held_run(pg_url, ds, ds.settings(pg_url))
+            s3.go_down()
+            gate.rollback()
+            gate.close()
+            wait_until(lambda: s3.dropped, 60, "the run to meet the outage")
+            time.sleep(3)
+            s3.come_back()
+            back = time.monotonic()
+            thread.join(180)
+            done = time.monotonic() - back
+        finally:
+            s3.close()
+    assert outcome and isinstance(outcome[0], dict), outcome
+    assert summary_multiset(pg_url, ds.schema) == reference
+    assert outcome[0]["rows"][SUMMARY_TABLE] == sum(reference.values())
+    print(f"\nS3 away 3 s during the write ({s3.dropped} connections dropped): run done {done:.1f}s after it came back")
 
 
 # --- staging space exhausted -------------------------------------------------------------------------------------
@@ -407,32 +473,28 @@ def test_the_broker_restarted_without_persistence_mid_run_is_a_clear_error_withi
     print(f"\nbroker restarted mid-run: caller told in {told:.1f}s: {reason[:160]}")  # docs/reliability.md
 
 
-# Known flaky inside the full suite (3 of 3 full runs on 2026-12-07, at load 5-20): the run does not reach its swap
-# within 120 s after the broker-restart test before it; it passes alone (11-37 s). Skipped in CI until the cause
-# (state left by the previous test, or the worker on the test's own Redis) is found; run it with
-# `./dev test tests/integration/test_faults.py -k blip`.
-@pytest.mark.skipif(os.environ.get("CI") == "true", reason="flaky inside the full suite; passes alone (see comment)")
 def test_a_broker_blip_is_retried_with_backoff_and_the_run_completes(pg_url, ds, tmp_path, monkeypatch) -> None:
     """Redis away for 3 s (restarted with its data kept) while the run waits: the caller's wait retries with
-    backoff (retry.with_retries), finds the run's watch key kept, and gets the run's result."""
-    from poc_tasks.app import app as poc_app
-    from tests.conftest import run_worker
+    backoff (retry.with_retries), finds the run's watch key kept, and gets the run's result; the worker (a child
+    process, as deployed: an in-process worker would leave the process-wide poc_tasks app bound to this Redis,
+    which is gone after the test) reconnects and finishes the run."""
     from tests.integration.process_support import own_redis
 
     reference = clean_run(pg_url, ds)
     monkeypatch.setenv("POC_BROKER_CHECK_S", "1")
-    monkeypatch.setenv("POC_RETRY_BASE_S", "0.5")
-    with own_redis(tmp_path, persist=True) as (url, restart), run_worker(poc_app, url, ["poc_aggregation"]):
-        gate = connect(pg_url)  # the run waits at its swap while Redis is away
-        lock_table_months(gate, ds.schema, SUMMARY_TABLE, ds.config.start_date, ds.config.end_date)
-        outcome: list = []
-        caller = threading.Thread(target=lambda: outcome.append(_hook(url, ds, timeout=280)))
-        caller.start()
-        wait_until(lambda: waiting_on_advisory(pg_url) == 1, 120, "the swap to start")
-        restart(down_s=3.0)
-        gate.rollback()
-        gate.close()
-        caller.join(290)  # generous: on a loaded machine the small run alone takes tens of seconds
+    with own_redis(tmp_path, persist=True) as (url, restart):
+        env = _child_env(pg_url, ds, CELERY_BROKER_URL=url, CELERY_RESULT_BACKEND=url, POC_RETRY_BASE_S="0.5")
+        with celery_worker(env, "bb:", tmp_path / "worker.log"):
+            gate = connect(pg_url)  # the run waits at its swap while Redis is away
+            lock_table_months(gate, ds.schema, SUMMARY_TABLE, ds.config.start_date, ds.config.end_date)
+            outcome: list = []
+            caller = threading.Thread(target=lambda: outcome.append(_hook(url, ds, "bb:", timeout=280)))
+            caller.start()
+            wait_until(lambda: waiting_on_advisory(pg_url) == 1, 60, "the swap to start")
+            restart(down_s=3.0)
+            gate.rollback()
+            gate.close()
+            caller.join(290)  # generous: on a loaded machine the small run alone takes tens of seconds
     assert outcome and outcome[0].path == "poc", outcome[0].error if outcome else outcome
     assert summary_multiset(pg_url, ds.schema) == reference
 

@@ -259,6 +259,9 @@ def test_rerun_replaces_every_row_with_the_same_rows(pg_url, local_dataset):
     assert after["summary_data_creation_datetime"] == created["summary_data_creation_datetime"]  # kept
     assert after["summary_data_updated_datetime"] > created["summary_data_updated_datetime"]
 
+    third = run_ocp(_spec(ds), ds.settings(pg_url))  # issue 12: three runs of the month, still one copy
+    assert third["rows"] == first["rows"] and summary_multiset(pg_url, ds.schema) == rows
+
 
 def test_rows_with_infrastructure_raw_cost_survive_a_rerun_and_stale_rows_do_not(pg_url, local_dataset):
     ds = local_dataset

@@ -6,6 +6,7 @@ import datetime as dt
 import os
 import time
 
+import botocore.exceptions
 import psycopg2
 import pytest
 import redis
@@ -16,7 +17,8 @@ from poc_tasks.retry import ServiceOutage, transient_service, with_retries
 from poc_tasks.settings import Settings
 
 SETTINGS = Settings(database_url="postgresql://koku:s3cret@db.example:5433/koku", data_root="s3://koku-bucket",
-                    s3_endpoint_url="http://s3.example:9000", aws_access_key_id="AKIA", aws_secret_access_key="s3cret")
+                    s3_endpoint_url="http://s3.example:9000", aws_access_key_id="AKIA", aws_secret_access_key="s3cret",
+                    broker_url="redis://:s3cret@redis.example:6380/1")
 
 
 def test_transient_failures_are_known_by_service_and_bad_input_is_not() -> None:
@@ -32,14 +34,24 @@ def test_transient_failures_are_known_by_service_and_bad_input_is_not() -> None:
     assert transient_service(wrapped) == "postgresql"
 
 
-def test_a_blip_is_retried_with_growing_jittered_waits(monkeypatch) -> None:
+# what each service's client raises while its server is away (s3fs: the socket's own error, or botocore's)
+BLIPS = {
+    "postgresql": lambda: psycopg2.OperationalError("could not connect to server: Connection refused"),
+    "s3": lambda: botocore.exceptions.EndpointConnectionError(endpoint_url="http://s3.example:9000/koku-bucket"),
+    "redis": lambda: redis.ConnectionError("Error 111 connecting to redis.example:6380. Connection refused."),
+}
+
+
+@pytest.mark.parametrize("service", sorted(BLIPS))
+def test_a_blip_is_retried_with_growing_jittered_waits(service, monkeypatch) -> None:
+    monkeypatch.delenv("POC_LOCK_REDIS_URL", raising=False)
     monkeypatch.setenv("POC_RETRY_BASE_S", "1")
     calls, waits = [], []
 
     def flaky() -> str:
         calls.append(1)
         if len(calls) < 4:
-            raise psycopg2.OperationalError("could not connect to server: Connection refused")
+            raise BLIPS[service]()
         return "done"
 
     assert with_retries("write_table t", flaky, SETTINGS, sleep=waits.append) == "done"
@@ -66,6 +78,15 @@ def test_giving_up_names_the_endpoint_never_the_credentials(monkeypatch) -> None
 
     with pytest.raises(ServiceOutage, match=r"S3 http://s3\.example:9000 \(bucket koku-bucket\) still failing"):
         with_retries("compute_chunk", s3_down, SETTINGS, sleep=lambda _s: None)
+
+    def redis_down() -> None:
+        raise BLIPS["redis"]()
+
+    monkeypatch.delenv("POC_LOCK_REDIS_URL", raising=False)
+    with pytest.raises(ServiceOutage) as info:
+        with_retries("run lock", redis_down, SETTINGS, sleep=lambda _s: None)
+    assert str(info.value).startswith("run lock: Redis redis.example:6380/1 still failing after 3 attempts")
+    assert "s3cret" not in str(info.value)
 
 
 def test_bad_input_is_raised_at_once() -> None:
