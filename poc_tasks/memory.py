@@ -13,6 +13,10 @@ With the pool and mmap threshold and 2 arenas: 514 MiB on the same run (Arrow po
 alone: 624 MiB). On the 10x month (6 chunks): 520 MiB with 2 arenas, 430 MiB with one arena and the 1 MiB trim
 threshold, same time (567 s). :func:`release_memory` is then called after each part of a day.
 
+Arrow's pool is best chosen before pyarrow loads (poc_tasks/__init__.py sets ARROW_DEFAULT_MEMORY_POOL=system):
+pa.set_memory_pool below does not reach Acero, whose group-by otherwise allocates from mimalloc and keeps it. The
+switch here stays as the fallback for a process that loaded pyarrow first.
+
 The tuning is per process, done once, on the first compute step (CLI, Celery worker or Koku's own worker).
 Set POC_TUNE_ALLOCATORS=0 to leave the process as it is; an explicit ARROW_DEFAULT_MEMORY_POOL is respected.
 """
