@@ -262,8 +262,17 @@ class Run:
 
             add_gpus_and_vms(str(self.data), self.scenario())
         oracle_py = os.environ.get("ORACLE_PYTHON", "/work/i13-oracle-venv/bin/python")
-        env = dict(os.environ, KOKU_GIT_DIR=str(self.koku / ".git"), ORACLE_DSN=os.environ.get(
-            "ORACLE_DSN", f"host={self.a.pg_host} port={self.a.pg_port} user={self.a.pg_user} dbname=postgres"))
+        oracle_dsn = os.environ.get("ORACLE_DSN")
+        if not oracle_dsn:
+            # a database of its own: the oracle drops and re-creates public.reporting_common_diskcapacity, which
+            # raced with anything else using the server's `postgres` database (a test suite's init-db) and failed
+            # with a duplicate key
+            database = f"{self.a.database}_oracle"
+            server = ["-h", self.a.pg_host, "-p", str(self.a.pg_port), "-U", self.a.pg_user]
+            subprocess.run(["dropdb", "--if-exists", *server, database], check=True)
+            sh(["createdb", *server, database])
+            oracle_dsn = f"host={self.a.pg_host} port={self.a.pg_port} user={self.a.pg_user} dbname={database}"
+        env = dict(os.environ, KOKU_GIT_DIR=str(self.koku / ".git"), ORACLE_DSN=oracle_dsn)
         self.ref.mkdir(exist_ok=True)
         jobs = [("ocp_ref.parquet", [oracle_py, str(ORACLE / "koku_reference.py"), "--root", str(self.data), "--out",
                                      str(self.ref / "ocp_ref.parquet"), "--schema", f"ref_{self.a.database}_ocp"]),
