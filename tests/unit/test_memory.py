@@ -18,11 +18,16 @@ print(first, second, pa.default_memory_pool().backend_name)
 """
 
 
-def _run(**env: str) -> list[str]:
+def _python(script: str, **env: str) -> list[str]:
+    """The words `script` prints in a new interpreter whose allocator settings are only `env`'s."""
     clean = {k: v for k, v in os.environ.items() if k not in ("ARROW_DEFAULT_MEMORY_POOL", "POC_TUNE_ALLOCATORS")}
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env={**clean, **env}, capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", script], env={**clean, **env}, capture_output=True, text=True,
                          check=True)
     return out.stdout.split()
+
+
+def _run(**env: str) -> list[str]:
+    return _python(SCRIPT, **env)
 
 
 def test_tuned_once_to_the_system_pool() -> None:
@@ -58,10 +63,7 @@ print(pa.default_memory_pool().backend_name, *pools)
 
 
 def _group_by(**env: str) -> list[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in ("ARROW_DEFAULT_MEMORY_POOL", "POC_TUNE_ALLOCATORS")}
-    out = subprocess.run([sys.executable, "-c", GROUP_BY], env={**clean, **env}, capture_output=True, text=True,
-                         check=True)
-    return out.stdout.split()
+    return _python(GROUP_BY, **env)
 
 
 def test_group_by_allocates_from_the_system_pool_when_poc_tasks_is_imported_first() -> None:
