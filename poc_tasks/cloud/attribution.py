@@ -87,10 +87,27 @@ def concat_rows(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if not f.empty]
     if len(frames) <= 1:
         return frames[0].reset_index(drop=True) if frames else pd.DataFrame()
-    mixed = {c for c in frames[0].columns if len({str(f[c].dtype) for f in frames if c in f.columns}) > 1}
+    dtypes = [f.dtypes for f in frames]
+    columns = list(frames[0].columns)
+    if all(list(f.columns) == columns for f in frames[1:]) and not frames[0].columns.has_duplicates:
+        return _stacked(frames, columns, dtypes)
+    mixed = {c for c in columns if len({str(d[c]) for d in dtypes if c in d.index}) > 1}
     if mixed:
         frames = [f.astype({c: object for c in mixed if c in f.columns}) for f in frames]
     return pd.concat(frames, ignore_index=True)
+
+
+def _stacked(frames: list[pd.DataFrame], columns: list[str], dtypes: list[pd.Series]) -> pd.DataFrame:
+    """concat_rows of frames with the same columns, one np.concatenate per column: pd.concat tests every value of
+    an all-NULL object column for its dtype rules (a cost that grows with the rows), which the mixed-dtype rule
+    above makes moot. A column whose frames differ in dtype becomes object; other columns keep their dtype."""
+    data = {}
+    for c in columns:
+        kinds = {d[c] for d in dtypes}
+        single = len(kinds) == 1 and isinstance(next(iter(kinds)), np.dtype)
+        parts = [f[c].to_numpy() if single else f[c].to_numpy(dtype=object) for f in frames]
+        data[c] = np.concatenate(parts)
+    return pd.DataFrame(data, columns=columns)
 
 
 def empty_frame(columns: list[str]) -> pd.DataFrame:
@@ -175,11 +192,18 @@ def pv_capacity_totals(contributions: pd.DataFrame,
     if contributions.empty:
         return {}
     per_pv = sql_group(contributions, list(per), {PVC_CAPACITY: "max"})
+    # per resource (in order of first appearance, rows in table order, as groupby(sort=False) gives them)
+    codes, rids = pd.factorize(per_pv[key], use_na_sentinel=True)
+    caps_all = per_pv[PVC_CAPACITY].to_numpy(dtype=float)
+    counted = per_pv[count].to_numpy(dtype=object)
+    order = np.argsort(codes, kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(rids) + 1))
     out: dict[str, tuple[float, int]] = {}
-    for rid, g in per_pv.groupby(key, sort=False):
-        caps = g[PVC_CAPACITY].to_numpy(dtype=float)
+    for i, rid in enumerate(rids):
+        rows = order[bounds[i]:bounds[i + 1]]
+        caps = caps_all[rows]
         total = float(np.nansum(caps)) if np.isfinite(caps).any() else float("nan")
-        out[rid] = (total, int(g[count].dropna().nunique()))
+        out[rid] = (total, len({c for c in counted[rows] if not pd.isna(c)}))
     return out
 
 
@@ -400,10 +424,22 @@ def final_rows(temp_rows: pd.DataFrame, cluster_counts: Mapping[str, int], distr
         usage = rows["usage_amount"].to_numpy(dtype=float)
         rows["usage_amount"] = np.where(~matched, usage / (n * clusters), usage / n)
     labels = rows["pod_labels"].where(rows["pod_labels"].notna(), rows["volume_labels"])
-    rows["tags"] = [concat_text(a, b) for a, b in zip(labels, rows["tags"], strict=True)]
+    rows["tags"] = _merged_tags(labels.to_numpy(dtype=object), rows["tags"].to_numpy(dtype=object))
     rows["account_alias_id"] = rows["usage_account_id"].map(aliases) if "usage_account_id" in rows else None
     rows["data_transfer_direction"] = None
     return rows[cols]
+
+
+def _merged_tags(labels: np.ndarray, tags: np.ndarray) -> list[str | None]:
+    """concat_text per row, computed once per distinct (labels, tags) pair: a day's rows share few pairs."""
+    lookup: dict[tuple[str | None, str | None], str | None] = {}
+    out = []
+    for pair in zip(labels, tags, strict=True):
+        merged = lookup.get(pair, lookup)
+        if merged is lookup:
+            merged = lookup[pair] = concat_text(*pair)
+        out.append(merged)
+    return out
 
 
 def network_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, markup: float, aliases: Mapping[str, int],

@@ -47,9 +47,13 @@ class TagJsonError(ValueError):
     """A tag or label text that is not a JSON object of scalars (Trino's cast to map(varchar, varchar) fails)."""
 
 
+# json.dumps with these options builds a new encoder per call: one encoder, the same text
+_TRINO = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def trino_text(mapping: Mapping[str, Any]) -> str:
     """Trino's json_format(cast(map AS json)): keys sorted, no whitespace, non-ASCII as is."""
-    return json.dumps(dict(mapping), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _TRINO.encode(dict(mapping))
 
 
 def _scalar_text(value: Any) -> str | None:

@@ -150,14 +150,34 @@ class TagKey:
         object.__setattr__(self, "label_needles", needles)
 
 
-def _equals(column: pd.Series, value: str | None) -> np.ndarray:
+def _factorized(ocp: pd.DataFrame, column: str, cache: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, distinct values) of an OCP column, kept in `cache` (keys with a NUL, which no needle has): a day's
+    OCP rows repeat their labels, nodes and namespaces, so tests run once per distinct value."""
+    key = "\x00" + column
+    if key not in cache:
+        codes, uniques = pd.factorize(ocp[column].to_numpy(dtype=object), use_na_sentinel=True)
+        cache[key], cache[key + "\x00"] = codes, np.asarray(uniques, dtype=object)
+    return cache[key], cache[key + "\x00"]
+
+
+def _on_distinct(ocp: pd.DataFrame, column: str, test, cache: dict[str, np.ndarray]) -> np.ndarray:
+    """test(value) for each row's value of `column`, evaluated once per distinct value; NULL rows are False."""
+    codes, uniques = _factorized(ocp, column, cache)
+    hits = np.fromiter((bool(test(u)) for u in uniques), dtype=bool, count=len(uniques))
+    return np.append(hits, False)[codes]  # code -1 (NULL) takes the appended False
+
+
+def _equals(ocp: pd.DataFrame, column: str, value: str | None, cache: dict[str, np.ndarray]) -> np.ndarray:
     if value is None:
-        return np.zeros(len(column), dtype=bool)
-    return (column == value).fillna(False).to_numpy(dtype=bool)
+        return np.zeros(len(ocp), dtype=bool)
+    key = f"\x00={column}\x00{value}"
+    if key not in cache:
+        cache[key] = _on_distinct(ocp, column, lambda u: u == value, cache)
+    return cache[key]
 
 
-def _contains(column: pd.Series, needle: str) -> np.ndarray:
-    return column.str.contains(needle, regex=False, na=False).to_numpy(dtype=bool)
+def _contains(ocp: pd.DataFrame, column: str, needle: str, cache: dict[str, np.ndarray]) -> np.ndarray:
+    return _on_distinct(ocp, column, lambda u: isinstance(u, str) and needle in u, cache)
 
 
 def tag_join_mask(key: TagKey, ocp: pd.DataFrame, cache: dict[str, np.ndarray] | None = None) -> np.ndarray:
@@ -166,21 +186,24 @@ def tag_join_mask(key: TagKey, ocp: pd.DataFrame, cache: dict[str, np.ndarray] |
     A row joins when its namespace is not one of SPECIAL_NAMESPACES (nor NULL) and one of: the line's
     ``openshift_project`` tag equals the namespace; ``openshift_node`` equals the node; ``openshift_cluster``
     equals the cluster alias or id; a candidate without spaces occurs in ``pod_labels`` or ``volume_labels``.
-    `cache` memoises the label substring masks per needle for one OCP frame.
+    `cache` memoises, for one OCP frame, the label substring masks per needle, the equality masks and the
+    distinct values of the columns tested.
     """
     if ocp.empty:
         return np.zeros(0, dtype=bool)
-    mask = _equals(ocp["namespace"], key.project) | _equals(ocp["node"], key.node)
-    mask |= _equals(ocp["cluster_alias"], key.cluster) | _equals(ocp["cluster_id"], key.cluster)
+    cache = {} if cache is None else cache
+    mask = _equals(ocp, "namespace", key.project, cache) | _equals(ocp, "node", key.node, cache)
+    mask |= _equals(ocp, "cluster_alias", key.cluster, cache) | _equals(ocp, "cluster_id", key.cluster, cache)
     for needle in key.label_needles:
-        hit = cache.get(needle) if cache is not None else None
+        hit = cache.get(needle)
         if hit is None:
-            hit = _contains(ocp["pod_labels"], needle) | _contains(ocp["volume_labels"], needle)
-            if cache is not None:
-                cache[needle] = hit
+            hit = cache[needle] = (_contains(ocp, "pod_labels", needle, cache)
+                                   | _contains(ocp, "volume_labels", needle, cache))
         mask |= hit
-    ns = ocp["namespace"]
-    allowed = ns.notna().to_numpy(dtype=bool) & ~ns.isin(SPECIAL_NAMESPACES).to_numpy(dtype=bool)
+    allowed = cache.get("\x00allowed")
+    if allowed is None:
+        allowed = cache["\x00allowed"] = _on_distinct(ocp, "namespace", lambda u: u not in SPECIAL_NAMESPACES,
+                                                      cache)
     return mask & allowed
 
 

@@ -16,6 +16,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import psycopg2.extensions
 import pyarrow as pa
@@ -174,25 +175,23 @@ def read_ocp_rows(conn: Connection, schema: str, first: dt.date, last: dt.date, 
 
 def _attach_csi(conn: Connection, schema: str, df: pd.DataFrame, source_uuid: str,
                 csi_by_day_pv: dict[tuple[dt.date, str], str]) -> pd.Series:
-    out = pd.Series([None] * len(df), index=df.index, dtype=object)
+    out = np.full(len(df), None, dtype=object)
     if df.empty:
-        return out
+        return pd.Series(out, index=df.index, dtype=object)
     storage = (df["data_source"] == "Storage").to_numpy(dtype=bool) & df["persistentvolume"].notna().to_numpy()
     own = storage & (df["source"] == source_uuid).to_numpy(dtype=bool)
     days = df["usage_start"].to_numpy(dtype=object)
     pvs = df["persistentvolume"].to_numpy(dtype=object)
-    for i in range(len(df)):
-        if own[i]:
-            out.iat[i] = csi_by_day_pv.get((days[i], pvs[i]))
+    rows = np.flatnonzero(own)
+    out[rows] = [csi_by_day_pv.get((days[i], pvs[i])) for i in rows]
     others = storage & ~own
     if others.any():
         handles = _other_source_handles(conn, schema, sorted(set(df.loc[others, "source"])))
         src = df["source"].to_numpy(dtype=object)
         pvcs = df["persistentvolumeclaim"].to_numpy(dtype=object)
-        for i in range(len(df)):
-            if others[i]:
-                out.iat[i] = handles.get((src[i], pvs[i], pvcs[i]))
-    return out
+        rows = np.flatnonzero(others)
+        out[rows] = [handles.get((src[i], pvs[i], pvcs[i])) for i in rows]
+    return pd.Series(out, index=df.index, dtype=object)
 
 
 def _other_source_handles(conn: Connection, schema: str, sources: list[str]) -> dict[tuple, str | None]:

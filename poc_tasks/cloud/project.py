@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from poc_tasks.cloud.attribution import CloudProfile
-from poc_tasks.cloud.jsontext import TagJsonError, filter_text, parse_map
+from poc_tasks.cloud.jsontext import TagJsonError, filter_text, parse_map, trino_text
 from poc_tasks.errors import InputFileError
 from poc_tasks.ocp.frames import sql_group
 
@@ -42,9 +42,7 @@ def json_value_text(text: str | None) -> str | None:
 
 
 def _canonical(mapping: dict) -> str:
-    import json
-
-    return json.dumps(mapping, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return trino_text(mapping)
 
 
 def _mapped(values: pd.Series, fn) -> list:
@@ -85,7 +83,8 @@ def project_rows(final: pd.DataFrame, tag_keys: frozenset[str], profile: CloudPr
         f[c] = pd.to_numeric(f[c], errors="coerce").astype("float64")
     aggs = {"cluster_alias": "max", "account_alias_id": "max", **{c: "sum" for c in sums}}
     for c in sums:
-        f[c] = f[c].astype("float64")
+        if f[c].dtype != np.float64:  # astype copies even a float64 column
+            f[c] = f[c].astype("float64")
     f["usage_start"] = f["usage_start"].astype(str)
     out = sql_group(f[[*PROJECT_KEYS, *aggs]], PROJECT_KEYS, aggs)
     out["usage_start"] = pd.to_datetime(out["usage_start"]).dt.date
