@@ -19,11 +19,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 
-from poc_tasks.ocp.frames import sql_group
+from poc_tasks.ocp.frames import arrow_group, arrow_type, sql_group
 
-__all__ = ["group_rows", "UiTable", "ui_rows", "combine_ui_rows", "CostTerm", "back_populate_rows",
+__all__ = ["group_rows", "UiTable", "ui_rows", "ui_tables_rows", "combine_ui_rows", "CostTerm", "back_populate_rows",
            "BACK_POPULATE_COLUMNS", "round_to_column_scales"]
 
 Filter = Callable[[pd.DataFrame], np.ndarray]
@@ -81,10 +82,14 @@ class UiTable:
         return list(dict.fromkeys(["usage_start", *self.keys, *self.maxes, *self.sums]))
 
 
+def _empty(columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
 def ui_rows(final: pd.DataFrame, table: UiTable, numeric_keys: Sequence[str] = ()) -> pd.DataFrame:
     """One day's rows of a UI table (without id, usage_end and source_uuid, which the writer adds)."""
     if final.empty:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in table.columns})
+        return _empty(table.columns)
     f = final if table.where is None else final[table.where(final)]
     aggs = {**{c: "max" for c in table.maxes}, **{c: "sum" for c in table.sums}}
     out = group_rows(f, ["usage_start", *table.keys], aggs,
@@ -92,11 +97,68 @@ def ui_rows(final: pd.DataFrame, table: UiTable, numeric_keys: Sequence[str] = (
     return out[table.columns]
 
 
+class _ArrowColumns:
+    """A frame's columns in group_rows' Arrow types, each converted once (per column and whether it is taken as
+    float64) and shared by every UI table that reads it: the conversion of text columns is most of a grouping's
+    cost, and the UI tables of a day read the same columns of the same rows."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.cache: dict[tuple[str, bool], pa.Array] = {}
+
+    def get(self, name: str, as_float: bool) -> pa.Array:
+        hit = self.cache.get((name, as_float))
+        if hit is None:
+            col = self.frame[name]
+            if as_float:
+                col = pd.to_numeric(col, errors="coerce").astype("float64")
+            if name == "usage_start":
+                col = col.astype(str)
+            hit = self.cache[(name, as_float)] = pa.Array.from_pandas(col, type=arrow_type(col.dtype))
+        return hit
+
+
+def _ui_rows_shared(columns: _ArrowColumns, table: UiTable, numeric_keys: Sequence[str]) -> pd.DataFrame:
+    """ui_rows from shared converted columns: the same rows (filtered in the same order), sorted and grouped by the
+    same Arrow calls as group_rows, so every sum adds the same terms in the same order."""
+    keys = ["usage_start", *table.keys]
+    aggs = {**{c: "max" for c in table.maxes}, **{c: "sum" for c in table.sums}}
+    names = [*keys, *aggs]
+    as_float = {*(c for c in (*table.keys, *table.maxes) if c in numeric_keys), *table.sums}
+    t = pa.table([columns.get(c, c in as_float) for c in names], names=names)
+    if table.where is not None:
+        t = t.filter(pa.array(np.asarray(table.where(columns.frame), dtype=bool), pa.bool_()))
+    if not t.num_rows:
+        return _empty(names)[table.columns]
+    out = arrow_group(t, keys, aggs, ordered=True)
+    out["usage_start"] = pd.to_datetime(out["usage_start"]).dt.date
+    return out[table.columns]
+
+
+def ui_tables_rows(final: pd.DataFrame, tables: Sequence[UiTable],
+                   numeric_keys: Sequence[str] = ()) -> dict[str, pd.DataFrame]:
+    """{table name: ui_rows(final, table, numeric_keys)} of every table, each column of `final` converted once."""
+    if final.empty:
+        return {t.name: _empty(t.columns) for t in tables}
+    columns = _ArrowColumns(final)
+    out = {}
+    for t in tables:
+        names = ["usage_start", *t.keys, *t.maxes, *t.sums]
+        if len(set(names)) < len(names):  # a column twice: group_rows' own path
+            out[t.name] = ui_rows(final, t, numeric_keys)
+            continue
+        try:
+            out[t.name] = _ui_rows_shared(columns, t, numeric_keys)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # a value the filter would have dropped fails to convert
+            out[t.name] = ui_rows(final, t, numeric_keys)
+    return out
+
+
 def combine_ui_rows(parts: list[pd.DataFrame], table: UiTable, numeric_keys: Sequence[str] = ()) -> pd.DataFrame:
     """ui_rows of the parts of a day's final rows, combined (sums of sums, maxima of maxima)."""
     parts = [p for p in parts if not p.empty]
     if len(parts) <= 1:
-        return parts[0] if parts else pd.DataFrame({c: pd.Series(dtype=object) for c in table.columns})
+        return parts[0] if parts else _empty(table.columns)
     return ui_rows(pd.concat([p.astype(object) for p in parts], ignore_index=True), replace(table, where=None),
                    numeric_keys)
 
