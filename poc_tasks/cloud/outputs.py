@@ -189,6 +189,67 @@ def _units(values: np.ndarray, scale: int) -> list[int | None]:
     return out
 
 
+def _object_column(col: pd.Series) -> np.ndarray:
+    return col.astype(object).where(col.notna(), None).to_numpy(dtype=object)
+
+
+def _group_ids(rows: pd.DataFrame, groups: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
+    """The group of each row and of each grouped row, as ids of the distinct key tuples of both (NULL keys equal, as
+    GROUP BY has them)."""
+    n = len(rows)
+    codes = np.column_stack([pd.factorize(np.concatenate([_object_column(rows[k]), _object_column(groups[k])]),
+                                          use_na_sentinel=False)[0] for k in keys])
+    uniq, inverse = np.unique(codes, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    return inverse[:n], inverse[n:], len(uniq)
+
+
+def _exact_group_costs(project: pd.DataFrame, terms: Sequence[CostTerm], group_of: np.ndarray, n_groups: int,
+                       strict_raw: bool, strict_project: bool) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Per group, (sum, has any term) of the raw and the project raw cost, exactly: integers of 10**-scale (the
+    largest scale of the terms) of each term as its column stores it; int64 when no sum can overflow it, Python
+    integers otherwise. A NULL term counts as 0; a row with one drops out of a strict sum (SQL ``sum(a + b)``)."""
+    scale = max(t.scale for t in terms)
+    units, valid, bound = [], [], 0
+    for t in terms:
+        values = pd.to_numeric(project[t.column], errors="coerce").to_numpy(dtype=float)
+        uniq, inverse = np.unique(values, return_inverse=True)
+        u = _units(uniq, t.scale)
+        present = [abs(x) for x in u if x is not None]
+        bound += (max(present) if present else 0) * 10 ** (scale - t.scale)
+        units.append((np.array([0 if x is None else x * 10 ** (scale - t.scale) for x in u], dtype=object),
+                      inverse.reshape(-1)))
+        valid.append(~np.isnan(values))
+    dtype = np.int64 if bound * max(len(project), 1) < 2 ** 62 else object
+    total = np.zeros(len(project), dtype=dtype)
+    for (u, inverse) in units:
+        total = total + u.astype(dtype)[inverse]
+    complete = np.logical_and.reduce(valid)
+    out = []
+    for strict, zero_start in ((strict_raw, False), (strict_project, not strict_project)):
+        take = complete if strict else np.ones(len(project), dtype=bool)
+        sums = np.zeros(n_groups, dtype=dtype)
+        np.add.at(sums, group_of[take], total[take])
+        has = np.bincount(group_of[take], minlength=n_groups) > 0
+        out.append((sums, has | zero_start))
+    return tuple(out)
+
+
+def _unit_floats(values: np.ndarray, has: np.ndarray, scale: int) -> np.ndarray:
+    """Integers of 10**-scale as doubles (correctly rounded: an integer below 2**53 is exact as a double, and one
+    IEEE division rounds once); no value -> NaN."""
+    unit = 10.0 ** scale
+    out = np.full(len(values), np.nan)
+    if values.dtype == np.int64:
+        small = has & (np.abs(values) <= 2 ** 53)
+        out[small] = values[small].astype(np.float64) / unit
+        has = has & ~small
+    for i in np.flatnonzero(has):
+        v = int(values[i])
+        out[i] = float(decimal.Decimal(v).scaleb(-scale)) if abs(v) > 2 ** 53 else v / unit
+    return out
+
+
 def back_populate_rows(project: pd.DataFrame, report_period_id: int, ocp_source_uuid: str,
                        terms: Sequence[CostTerm], strict_raw: bool, currency: str,
                        strict_project: bool = False) -> pd.DataFrame:
@@ -205,24 +266,6 @@ def back_populate_rows(project: pd.DataFrame, report_period_id: int, ocp_source_
         return pd.DataFrame(columns=BACK_POPULATE_COLUMNS)
     keys = ["usage_start", "cluster_id", "cluster_alias", "namespace", "data_source", "node", "persistentvolumeclaim",
             "resource_id", "enabled_tags", "data_transfer_direction"]
-    scale = max(t.scale for t in terms)
-    units = [_units(pd.to_numeric(project[t.column], errors="coerce").to_numpy(dtype=float), t.scale)
-             for t in terms]
-    factors = [10 ** (scale - t.scale) for t in terms]
-    key_rows = list(zip(*(project[k].astype(object).where(project[k].notna(), None).to_numpy(dtype=object)
-                          for k in keys), strict=True))
-    raw: dict[tuple, int | None] = {}
-    proj: dict[tuple, int | None] = {}
-    for i, key in enumerate(key_rows):
-        vals = [u[i] for u in units]
-        total = sum(v * f for v, f in zip(vals, factors, strict=True) if v is not None)
-        complete = all(v is not None for v in vals)
-        if key not in raw:
-            raw[key], proj[key] = None, (None if strict_project else 0)
-        if not strict_raw or complete:
-            raw[key] = total if raw[key] is None else raw[key] + total
-        if not strict_project or complete:
-            proj[key] = total if proj[key] is None else proj[key] + total
     p = project[keys].copy()
     for c in ("persistentvolume", "storageclass", currency):
         p[c] = project[c]
@@ -232,12 +275,10 @@ def back_populate_rows(project: pd.DataFrame, report_period_id: int, ocp_source_
     for c in ("infrastructure_data_in_gigabytes", "infrastructure_data_out_gigabytes", "cost_category_id"):
         p[c] = pd.to_numeric(project[c], errors="coerce").astype("float64")
     g = group_rows(p, keys, aggs)
-    gkeys = list(zip(*(g[k].astype(object).where(g[k].notna(), None).to_numpy(dtype=object) for k in keys),
-                     strict=True))
-    unit = 10.0 ** scale
-
-    def as_float(v: int | None) -> float:
-        return np.nan if v is None else float(decimal.Decimal(v).scaleb(-scale)) if abs(v) > 2 ** 53 else v / unit
+    row_group, g_group, n_groups = _group_ids(project, g, keys)
+    raw, proj = _exact_group_costs(project, terms, row_group, n_groups, strict_raw, strict_project)
+    scale = max(t.scale for t in terms)
+    raw_cost, project_cost = (_unit_floats(values[g_group], has[g_group], scale) for values, has in (raw, proj))
 
     upper = g["data_transfer_direction"].astype(object).str.upper()
     source = g["data_source"]
@@ -253,8 +294,8 @@ def back_populate_rows(project: pd.DataFrame, report_period_id: int, ocp_source_
         "volume_labels": labels.where(source == "Storage", "{}"),
         "all_labels": labels,
         "source_uuid": ocp_source_uuid,
-        "infrastructure_raw_cost": [as_float(raw[k]) for k in gkeys],
-        "infrastructure_project_raw_cost": [as_float(proj[k]) for k in gkeys],
+        "infrastructure_raw_cost": raw_cost,
+        "infrastructure_project_raw_cost": project_cost,
         "infrastructure_usage_cost": ZERO_USAGE_COST,
         "supplementary_usage_cost": ZERO_USAGE_COST,
         "infrastructure_data_in_gigabytes": g["infrastructure_data_in_gigabytes"].where(upper == "IN"),
