@@ -159,8 +159,9 @@ def combine_ui_rows(parts: list[pd.DataFrame], table: UiTable, numeric_keys: Seq
     parts = [p for p in parts if not p.empty]
     if len(parts) <= 1:
         return parts[0] if parts else _empty(table.columns)
-    return ui_rows(pd.concat([p.astype(object) for p in parts], ignore_index=True), replace(table, where=None),
-                   numeric_keys)
+    table = replace(table, where=None)
+    return ui_tables_rows(pd.concat([p.astype(object) for p in parts], ignore_index=True), [table],
+                          numeric_keys)[table.name]
 
 
 @dataclass(frozen=True)

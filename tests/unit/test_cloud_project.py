@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from poc_tasks.cloud.attribution import final_columns
 from poc_tasks.cloud.aws import PROFILE as AWS_PROFILE
 from poc_tasks.cloud.aws import PROVIDER as AWS
-from poc_tasks.cloud.outputs import back_populate_rows, ui_rows, ui_tables_rows
+from poc_tasks.cloud.outputs import back_populate_rows, combine_ui_rows, ui_rows, ui_tables_rows
 from poc_tasks.cloud.project import project_rows, project_tag_keys
 from poc_tasks.cloud.spec import CloudRunSpec, date_range_pair, markup_fraction
 from poc_tasks.cloud.tag_summary import ChunkTags
@@ -173,3 +174,8 @@ def test_ui_tables_rows_equal_ui_rows_table_by_table_to_the_bit():
     empty = ui_tables_rows(rows.iloc[0:0], AWS.ui_tables, AWS.ui_numeric)
     for t in AWS.ui_tables:
         pd.testing.assert_frame_equal(empty[t.name], ui_rows(rows.iloc[0:0], t, AWS.ui_numeric))
+    for t in AWS.ui_tables:  # a day in parts: the parts' rows regrouped as ui_rows regroups them
+        parts = [ui_tables_rows(p, [t], AWS.ui_numeric)[t.name] for p in (rows.iloc[:3], rows.iloc[3:])]
+        whole = ui_rows(pd.concat([p.astype(object) for p in parts], ignore_index=True), replace(t, where=None),
+                        AWS.ui_numeric)
+        pd.testing.assert_frame_equal(combine_ui_rows(parts, t, AWS.ui_numeric), whole, check_exact=True)
