@@ -41,7 +41,7 @@ from poc_tasks.cloud.outputs import (
     back_populate_rows,
     combine_ui_rows,
     round_to_column_scales,
-    ui_rows,
+    ui_tables_rows,
 )
 from poc_tasks.cloud.project import project_tag_keys
 from poc_tasks.cloud.provider import ChunkContext, CloudProvider
@@ -273,9 +273,10 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
                 sums = {k: sums[k] + v for k, v in _conservation(p, lines, final).items()}
                 if final is None or final.empty:
                     continue
-                view = final.rename(columns={"usage_amount": p.usage_column})
-                for t in p.ui_tables:
-                    ui_parts[t.name].append(ui_rows(view, t, p.ui_numeric))
+                view = final.copy(deep=False)  # the same arrays under the UI tables' names (rename copies them)
+                view.columns = [p.usage_column if c == "usage_amount" else c for c in final.columns]
+                for name, part in ui_tables_rows(view, p.ui_tables, p.ui_numeric).items():
+                    ui_parts[name].append(part)
                 del view
                 project = p.project_rows(final, tag_keys, ctx)
                 del final  # the day's largest frame: gone before the next outputs are built

@@ -50,10 +50,10 @@ def to_arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
             values = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float)
             mask = np.isnan(values)
             arrays.append(pa.array(np.where(mask, 0, values).astype(np.int64), type=t, mask=mask))
-        elif pa.types.is_date(t):
-            arrays.append(pa.array([None if v is None or v is pd.NaT or (isinstance(v, float) and np.isnan(v))
-                                    else (v.date() if hasattr(v, "date") and callable(v.date) else v)
-                                    for v in col.to_numpy(dtype=object)], type=t))
+        elif pa.types.is_date(t):  # each distinct value converted once (a day's rows share one or two dates)
+            codes, uniques = pd.factorize(col.to_numpy(dtype=object), use_na_sentinel=False)
+            dates = pa.array([_date(v) for v in uniques], type=t)
+            arrays.append(dates.take(pa.array(codes, pa.int64())) if n else dates)
         elif pa.types.is_boolean(t):
             arrays.append(pa.array(col.astype(object).where(col.notna(), None).tolist(), type=t))
         else:
@@ -63,6 +63,13 @@ def to_arrow(df: pd.DataFrame, schema: pa.Schema) -> pa.Table:
                 values = col.astype(object).where(col.notna(), None)
                 arrays.append(pa.array([None if v is None else str(v) for v in values.tolist()], type=t))
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _date(v: Any) -> Any:
+    """A date cell as a date (a datetime or Timestamp's date part), NULL (None, NaT, NaN) as None."""
+    if v is None or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
+        return None
+    return v.date() if hasattr(v, "date") and callable(v.date) else v
 
 
 def text_column(col: pd.Series) -> pd.Series:

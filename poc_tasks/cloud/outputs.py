@@ -19,11 +19,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import sqlalchemy as sa
 
-from poc_tasks.ocp.frames import sql_group
+from poc_tasks.ocp.frames import arrow_group, arrow_type, sql_group
 
-__all__ = ["group_rows", "UiTable", "ui_rows", "combine_ui_rows", "CostTerm", "back_populate_rows",
+__all__ = ["group_rows", "UiTable", "ui_rows", "ui_tables_rows", "combine_ui_rows", "CostTerm", "back_populate_rows",
            "BACK_POPULATE_COLUMNS", "round_to_column_scales"]
 
 Filter = Callable[[pd.DataFrame], np.ndarray]
@@ -81,10 +82,14 @@ class UiTable:
         return list(dict.fromkeys(["usage_start", *self.keys, *self.maxes, *self.sums]))
 
 
+def _empty(columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+
+
 def ui_rows(final: pd.DataFrame, table: UiTable, numeric_keys: Sequence[str] = ()) -> pd.DataFrame:
     """One day's rows of a UI table (without id, usage_end and source_uuid, which the writer adds)."""
     if final.empty:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in table.columns})
+        return _empty(table.columns)
     f = final if table.where is None else final[table.where(final)]
     aggs = {**{c: "max" for c in table.maxes}, **{c: "sum" for c in table.sums}}
     out = group_rows(f, ["usage_start", *table.keys], aggs,
@@ -92,13 +97,71 @@ def ui_rows(final: pd.DataFrame, table: UiTable, numeric_keys: Sequence[str] = (
     return out[table.columns]
 
 
+class _ArrowColumns:
+    """A frame's columns in group_rows' Arrow types, each converted once (per column and whether it is taken as
+    float64) and shared by every UI table that reads it: the conversion of text columns is most of a grouping's
+    cost, and the UI tables of a day read the same columns of the same rows."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self.cache: dict[tuple[str, bool], pa.Array] = {}
+
+    def get(self, name: str, as_float: bool) -> pa.Array:
+        hit = self.cache.get((name, as_float))
+        if hit is None:
+            col = self.frame[name]
+            if as_float:
+                col = pd.to_numeric(col, errors="coerce").astype("float64")
+            if name == "usage_start":
+                col = col.astype(str)
+            hit = self.cache[(name, as_float)] = pa.Array.from_pandas(col, type=arrow_type(col.dtype))
+        return hit
+
+
+def _ui_rows_shared(columns: _ArrowColumns, table: UiTable, numeric_keys: Sequence[str]) -> pd.DataFrame:
+    """ui_rows from shared converted columns: the same rows (filtered in the same order), sorted and grouped by the
+    same Arrow calls as group_rows, so every sum adds the same terms in the same order."""
+    keys = ["usage_start", *table.keys]
+    aggs = {**{c: "max" for c in table.maxes}, **{c: "sum" for c in table.sums}}
+    names = [*keys, *aggs]
+    as_float = {*(c for c in (*table.keys, *table.maxes) if c in numeric_keys), *table.sums}
+    t = pa.table([columns.get(c, c in as_float) for c in names], names=names)
+    if table.where is not None:
+        t = t.filter(pa.array(np.asarray(table.where(columns.frame), dtype=bool), pa.bool_()))
+    if not t.num_rows:
+        return _empty(names)[table.columns]
+    out = arrow_group(t, keys, aggs, ordered=True)
+    out["usage_start"] = pd.to_datetime(out["usage_start"]).dt.date
+    return out[table.columns]
+
+
+def ui_tables_rows(final: pd.DataFrame, tables: Sequence[UiTable],
+                   numeric_keys: Sequence[str] = ()) -> dict[str, pd.DataFrame]:
+    """{table name: ui_rows(final, table, numeric_keys)} of every table, each column of `final` converted once."""
+    if final.empty:
+        return {t.name: _empty(t.columns) for t in tables}
+    columns = _ArrowColumns(final)
+    out = {}
+    for t in tables:
+        names = ["usage_start", *t.keys, *t.maxes, *t.sums]
+        if len(set(names)) < len(names):  # a column twice: group_rows' own path
+            out[t.name] = ui_rows(final, t, numeric_keys)
+            continue
+        try:
+            out[t.name] = _ui_rows_shared(columns, t, numeric_keys)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # a value the filter would have dropped fails to convert
+            out[t.name] = ui_rows(final, t, numeric_keys)
+    return out
+
+
 def combine_ui_rows(parts: list[pd.DataFrame], table: UiTable, numeric_keys: Sequence[str] = ()) -> pd.DataFrame:
     """ui_rows of the parts of a day's final rows, combined (sums of sums, maxima of maxima)."""
     parts = [p for p in parts if not p.empty]
     if len(parts) <= 1:
-        return parts[0] if parts else pd.DataFrame({c: pd.Series(dtype=object) for c in table.columns})
-    return ui_rows(pd.concat([p.astype(object) for p in parts], ignore_index=True), replace(table, where=None),
-                   numeric_keys)
+        return parts[0] if parts else _empty(table.columns)
+    table = replace(table, where=None)
+    return ui_tables_rows(pd.concat([p.astype(object) for p in parts], ignore_index=True), [table],
+                          numeric_keys)[table.name]
 
 
 @dataclass(frozen=True)
@@ -127,6 +190,67 @@ def _units(values: np.ndarray, scale: int) -> list[int | None]:
     return out
 
 
+def _object_column(col: pd.Series) -> np.ndarray:
+    return col.astype(object).where(col.notna(), None).to_numpy(dtype=object)
+
+
+def _group_ids(rows: pd.DataFrame, groups: pd.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
+    """The group of each row and of each grouped row, as ids of the distinct key tuples of both (NULL keys equal, as
+    GROUP BY has them)."""
+    n = len(rows)
+    codes = np.column_stack([pd.factorize(np.concatenate([_object_column(rows[k]), _object_column(groups[k])]),
+                                          use_na_sentinel=False)[0] for k in keys])
+    uniq, inverse = np.unique(codes, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    return inverse[:n], inverse[n:], len(uniq)
+
+
+def _exact_group_costs(project: pd.DataFrame, terms: Sequence[CostTerm], group_of: np.ndarray, n_groups: int,
+                       strict_raw: bool, strict_project: bool) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+    """Per group, (sum, has any term) of the raw and the project raw cost, exactly: integers of 10**-scale (the
+    largest scale of the terms) of each term as its column stores it; int64 when no sum can overflow it, Python
+    integers otherwise. A NULL term counts as 0; a row with one drops out of a strict sum (SQL ``sum(a + b)``)."""
+    scale = max(t.scale for t in terms)
+    units, valid, bound = [], [], 0
+    for t in terms:
+        values = pd.to_numeric(project[t.column], errors="coerce").to_numpy(dtype=float)
+        uniq, inverse = np.unique(values, return_inverse=True)
+        u = _units(uniq, t.scale)
+        present = [abs(x) for x in u if x is not None]
+        bound += (max(present) if present else 0) * 10 ** (scale - t.scale)
+        units.append((np.array([0 if x is None else x * 10 ** (scale - t.scale) for x in u], dtype=object),
+                      inverse.reshape(-1)))
+        valid.append(~np.isnan(values))
+    dtype = np.int64 if bound * max(len(project), 1) < 2 ** 62 else object
+    total = np.zeros(len(project), dtype=dtype)
+    for (u, inverse) in units:
+        total = total + u.astype(dtype)[inverse]
+    complete = np.logical_and.reduce(valid)
+    out = []
+    for strict, zero_start in ((strict_raw, False), (strict_project, not strict_project)):
+        take = complete if strict else np.ones(len(project), dtype=bool)
+        sums = np.zeros(n_groups, dtype=dtype)
+        np.add.at(sums, group_of[take], total[take])
+        has = np.bincount(group_of[take], minlength=n_groups) > 0
+        out.append((sums, has | zero_start))
+    return tuple(out)
+
+
+def _unit_floats(values: np.ndarray, has: np.ndarray, scale: int) -> np.ndarray:
+    """Integers of 10**-scale as doubles (correctly rounded: an integer below 2**53 is exact as a double, and one
+    IEEE division rounds once); no value -> NaN."""
+    unit = 10.0 ** scale
+    out = np.full(len(values), np.nan)
+    if values.dtype == np.int64:
+        small = has & (np.abs(values) <= 2 ** 53)
+        out[small] = values[small].astype(np.float64) / unit
+        has = has & ~small
+    for i in np.flatnonzero(has):
+        v = int(values[i])
+        out[i] = float(decimal.Decimal(v).scaleb(-scale)) if abs(v) > 2 ** 53 else v / unit
+    return out
+
+
 def back_populate_rows(project: pd.DataFrame, report_period_id: int, ocp_source_uuid: str,
                        terms: Sequence[CostTerm], strict_raw: bool, currency: str,
                        strict_project: bool = False) -> pd.DataFrame:
@@ -143,24 +267,6 @@ def back_populate_rows(project: pd.DataFrame, report_period_id: int, ocp_source_
         return pd.DataFrame(columns=BACK_POPULATE_COLUMNS)
     keys = ["usage_start", "cluster_id", "cluster_alias", "namespace", "data_source", "node", "persistentvolumeclaim",
             "resource_id", "enabled_tags", "data_transfer_direction"]
-    scale = max(t.scale for t in terms)
-    units = [_units(pd.to_numeric(project[t.column], errors="coerce").to_numpy(dtype=float), t.scale)
-             for t in terms]
-    factors = [10 ** (scale - t.scale) for t in terms]
-    key_rows = list(zip(*(project[k].astype(object).where(project[k].notna(), None).to_numpy(dtype=object)
-                          for k in keys), strict=True))
-    raw: dict[tuple, int | None] = {}
-    proj: dict[tuple, int | None] = {}
-    for i, key in enumerate(key_rows):
-        vals = [u[i] for u in units]
-        total = sum(v * f for v, f in zip(vals, factors, strict=True) if v is not None)
-        complete = all(v is not None for v in vals)
-        if key not in raw:
-            raw[key], proj[key] = None, (None if strict_project else 0)
-        if not strict_raw or complete:
-            raw[key] = total if raw[key] is None else raw[key] + total
-        if not strict_project or complete:
-            proj[key] = total if proj[key] is None else proj[key] + total
     p = project[keys].copy()
     for c in ("persistentvolume", "storageclass", currency):
         p[c] = project[c]
@@ -170,12 +276,10 @@ def back_populate_rows(project: pd.DataFrame, report_period_id: int, ocp_source_
     for c in ("infrastructure_data_in_gigabytes", "infrastructure_data_out_gigabytes", "cost_category_id"):
         p[c] = pd.to_numeric(project[c], errors="coerce").astype("float64")
     g = group_rows(p, keys, aggs)
-    gkeys = list(zip(*(g[k].astype(object).where(g[k].notna(), None).to_numpy(dtype=object) for k in keys),
-                     strict=True))
-    unit = 10.0 ** scale
-
-    def as_float(v: int | None) -> float:
-        return np.nan if v is None else float(decimal.Decimal(v).scaleb(-scale)) if abs(v) > 2 ** 53 else v / unit
+    row_group, g_group, n_groups = _group_ids(project, g, keys)
+    raw, proj = _exact_group_costs(project, terms, row_group, n_groups, strict_raw, strict_project)
+    scale = max(t.scale for t in terms)
+    raw_cost, project_cost = (_unit_floats(values[g_group], has[g_group], scale) for values, has in (raw, proj))
 
     upper = g["data_transfer_direction"].astype(object).str.upper()
     source = g["data_source"]
@@ -191,8 +295,8 @@ def back_populate_rows(project: pd.DataFrame, report_period_id: int, ocp_source_
         "volume_labels": labels.where(source == "Storage", "{}"),
         "all_labels": labels,
         "source_uuid": ocp_source_uuid,
-        "infrastructure_raw_cost": [as_float(raw[k]) for k in gkeys],
-        "infrastructure_project_raw_cost": [as_float(proj[k]) for k in gkeys],
+        "infrastructure_raw_cost": raw_cost,
+        "infrastructure_project_raw_cost": project_cost,
         "infrastructure_usage_cost": ZERO_USAGE_COST,
         "supplementary_usage_cost": ZERO_USAGE_COST,
         "infrastructure_data_in_gigabytes": g["infrastructure_data_in_gigabytes"].where(upper == "IN"),

@@ -26,12 +26,12 @@ import io
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import psycopg2.extensions
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg2 import sql
 from psycopg2.extras import execute_values
@@ -39,6 +39,7 @@ from psycopg2.extras import execute_values
 from poc_tasks.cloud.jsontext import parse_map
 from poc_tasks.db.connection import advisory_xact_lock, qualified, rollback_quietly
 from poc_tasks.db.encode import CsvStream
+from poc_tasks.ocp.arrow_agg import distinct
 
 __all__ = ["TagTables", "ChunkTags", "write_tag_summaries"]
 
@@ -68,76 +69,100 @@ class TagTables:
                           *((a, pa.list_(pa.string())) for a in arrays)])
 
 
-def _tag_pairs(project: pd.DataFrame, cloud_keys: frozenset[str], columns: list[str],
-               numeric: tuple[str, ...]) -> pd.DataFrame:
-    """The distinct (key, value, *columns) of the rows whose tags hold a key enabled for the cloud (``tags ?|
-    keys``), every key of those rows. Each distinct tag text is parsed once and rows are expanded by index
-    arithmetic (the strings are shared, never copied per row)."""
-    names = ["key", "value", *columns]
-    if project.empty or not cloud_keys:
-        return pd.DataFrame(columns=names)
-    codes, texts = pd.factorize(project["enabled_tags"], use_na_sentinel=True)
-    if not len(texts):  # no row has tags
-        return pd.DataFrame(columns=names)
+def _expanded_tags(texts: Iterable[str | None], cloud_keys: frozenset[str],
+                   memo: dict[str | None, tuple[list[str], list[str]] | None]) -> tuple[pa.Array, pa.Array,
+                                                                                      np.ndarray, np.ndarray]:
+    """Every (key, value) of the distinct tag texts that hold a key enabled for the cloud, flat (keys, values), and
+    per text where its pairs start and how many there are (0: no enabled key). A text is parsed once per chunk
+    (`memo`): the same pods carry the same tags every day."""
     keys_flat: list[str] = []
-    values_flat: list[str | None] = []
+    values_flat: list[str] = []
+    texts = list(texts)
     starts, counts = np.zeros(len(texts), dtype=np.int64), np.zeros(len(texts), dtype=np.int64)
     for i, text in enumerate(texts):
-        mapping = parse_map(text) or {}
-        if not any(k in cloud_keys for k in mapping):
+        if text in memo:
+            items = memo[text]
+        else:
+            mapping = parse_map(text) or {}
+            if cloud_keys.isdisjoint(mapping):
+                items = None
+            else:  # a JSON null value is left out
+                kept = {k: v for k, v in mapping.items() if v is not None}
+                items = (list(kept), list(kept.values()))
+            memo[text] = items
+        if items is None:
             continue
-        items = [(k, v) for k, v in mapping.items() if v is not None]
-        starts[i], counts[i] = len(keys_flat), len(items)
-        keys_flat.extend(k for k, _ in items)
-        values_flat.extend(v for _, v in items)
+        starts[i], counts[i] = len(keys_flat), len(items[0])
+        keys_flat.extend(items[0])
+        values_flat.extend(items[1])
+    return pa.array(keys_flat, pa.string()), pa.array(values_flat, pa.string()), starts, counts
+
+
+def _tag_pairs(project: pd.DataFrame, cloud_keys: frozenset[str], columns: list[str], numeric: tuple[str, ...],
+               memo: dict[str | None, tuple[list[str], list[str]] | None] | None = None) -> pa.Table:
+    """The distinct (key, value, *columns) of the rows whose tags hold a key enabled for the cloud (``tags ?|
+    keys``), every key of those rows (`numeric` columns as float64, the others as text). Each distinct tag text is
+    parsed once and rows are expanded by index arithmetic in Arrow (``take``), never per row in Python."""
+    schema = pa.schema([("key", pa.string()), ("value", pa.string()),
+                        *((c, pa.float64() if c in numeric else pa.string()) for c in columns)])
+    if project.empty or not cloud_keys:
+        return schema.empty_table()
+    codes, texts = pd.factorize(project["enabled_tags"], use_na_sentinel=True)
+    if not len(texts):  # no row has tags
+        return schema.empty_table()
+    keys, values, starts, counts = _expanded_tags(texts, cloud_keys, {} if memo is None else memo)
     per_row = np.where(codes >= 0, counts[np.maximum(codes, 0)], 0)
     if not per_row.sum():
-        return pd.DataFrame(columns=names)
+        return schema.empty_table()
     rows = np.repeat(np.arange(len(project)), per_row)
     pick = np.repeat(starts[np.maximum(codes, 0)], per_row) + (
         np.arange(len(rows)) - np.repeat(np.cumsum(per_row) - per_row, per_row))
-    out = pd.DataFrame({
-        "key": np.asarray(keys_flat, dtype=object)[pick],
-        "value": np.asarray(values_flat, dtype=object)[pick],
-        **{c: (pd.to_numeric(project[c], errors="coerce").to_numpy(dtype=float) if c in numeric
-               else project[c].astype(object).where(project[c].notna(), None).to_numpy(dtype=object))[rows]
-           for c in columns},
-    })
-    return out.drop_duplicates().reset_index(drop=True)
+    arrays = [keys.take(pick), values.take(pick)]
+    for c in columns:
+        if c in numeric:
+            col = pa.array(pd.to_numeric(project[c], errors="coerce").to_numpy(dtype=float), pa.float64(),
+                           from_pandas=True)
+        else:
+            col = pa.array(project[c].to_numpy(dtype=object), pa.string(), from_pandas=True)
+        arrays.append(col.take(rows))
+    return distinct(pa.Table.from_arrays(arrays, schema=schema), schema.names)
 
 
 class ChunkTags:
     """A chunk's tag parts: each day's distinct summary rows as Arrow (PostgreSQL merges them), and per (key, value)
-    the distinct array values, reduced as the days come (memory grows with the distinct pairs only)."""
+    the distinct values of each array column, as distinct (key, value, x) rows reduced as the days come (memory
+    grows with the distinct triples only)."""
 
     def __init__(self, spec: TagTables, chunk: int) -> None:
         self.spec = spec
         self.chunk = chunk
         self.summary: list[pa.Table] = []
-        self.values: dict[tuple, list[set]] = {}
+        self._array_columns = [*(c for _a, c in spec.arrays), "namespace", "node"]
+        self.values: dict[str, pa.Table] = {}  # array column -> distinct (key, value, column)
         self._columns = list(dict.fromkeys([*spec.dims, *(c for _a, c in spec.arrays), "namespace", "node",
                                             *spec.insert_only]))
+        self._memo: dict[str | None, tuple[list[str], list[str]] | None] = {}
 
     def add(self, project: pd.DataFrame, cloud_keys: frozenset[str]) -> None:
         """Add one day's (or day part's) project rows (``enabled_tags`` = the rows' tags as JSON text)."""
         spec = self.spec
-        pairs = _tag_pairs(project, cloud_keys, self._columns, spec.insert_only)
-        if pairs.empty:
+        pairs = _tag_pairs(project, cloud_keys, self._columns, spec.insert_only, self._memo)
+        if not pairs.num_rows:
             return
-        enabled = pairs[(pairs["key"].isin(list(cloud_keys)) & pairs["namespace"].notna()).to_numpy(dtype=bool)]
-        arrays = {}
+        enabled = pairs.filter(pc.and_(pc.is_in(pairs["key"], value_set=pa.array(sorted(cloud_keys), pa.string())),
+                                       pc.is_valid(pairs["namespace"])))
+        arrays = []
         for c in spec.summary_schema.names:
-            if c in spec.insert_only:
-                v = enabled[c].to_numpy(dtype=float)
-                arrays[c] = pa.array(np.where(np.isnan(v), 0, v).astype(np.int64), pa.int64(), mask=np.isnan(v))
-            else:
-                arrays[c] = pa.array(enabled[c].tolist(), pa.string())
-        self.summary.append(pa.table(arrays, schema=spec.summary_schema))
-        cols = [c for _a, c in spec.arrays] + ["namespace", "node"]
-        for k, v, *xs in pairs[["key", "value", *cols]].itertuples(index=False, name=None):
-            sets = self.values.setdefault((k, v), [set() for _ in cols])
-            for s, x in zip(sets, xs, strict=True):
-                s.add(x)
+            col = enabled[c]
+            if c in spec.insert_only:  # float ids -> bigint, as the summary stages them
+                v = col.to_numpy(zero_copy_only=False).astype(float)
+                col = pa.array(np.where(np.isnan(v), 0, v).astype(np.int64), pa.int64(), mask=np.isnan(v))
+            arrays.append(col)
+        self.summary.append(pa.Table.from_arrays(arrays, schema=spec.summary_schema))
+        for c in self._array_columns:
+            part = pairs.select(["key", "value", c])
+            seen = self.values.get(c)
+            self.values[c] = distinct(part if seen is None else pa.concat_tables([seen, part]), ["key", "value", c])
 
     def summary_table(self) -> pa.Table:
         """The distinct summary rows added since the last call (staged per day)."""
@@ -149,17 +174,26 @@ class ChunkTags:
         return table.group_by(names, use_threads=False).aggregate([]).select(names)
 
     def values_table(self) -> pa.Table:
-        names = self.spec.values_schema.names
-        rows = [dict(zip(names, [self.chunk, k, v, *(_sorted_distinct(s) for s in sets)], strict=True))
-                for (k, v), sets in self.values.items()]
-        return pa.Table.from_pylist(rows, schema=self.spec.values_schema)
-
-
-def _sorted_distinct(values: Iterable[Any]) -> list[Any]:
-    """array_agg(DISTINCT x): ascending (code point order, as PostgreSQL's C collation), NULL last."""
-    vals = set(values)
-    present = sorted(v for v in vals if v is not None)
-    return present + ([None] if None in vals else [])
+        """One row per (key, value) with, per array column, its distinct values ascending (code point order, as
+        PostgreSQL's C collation orders array_agg(DISTINCT x)), NULL last."""
+        schema = self.spec.values_schema
+        if not self.values:
+            return schema.empty_table()
+        pairs = None
+        lists = []
+        for c in self._array_columns:
+            t = self.values[c].sort_by([("key", "ascending", "at_end"), ("value", "ascending", "at_end"),
+                                        (c, "ascending", "at_end")])
+            k, v = t["key"].combine_chunks(), t["value"].combine_chunks()
+            change = pc.or_(pc.not_equal(k[1:], k[:-1]), pc.not_equal(v[1:], v[:-1])).to_numpy(zero_copy_only=False)
+            starts = np.flatnonzero(np.concatenate([[True], change]))
+            offsets = pa.array(np.append(starts, len(t)).astype(np.int32), pa.int32())
+            lists.append(pa.ListArray.from_arrays(offsets, t[c].combine_chunks().cast(pa.string())))
+            if pairs is None:  # every column has the same (key, value) pairs, in the same sorted order
+                pairs = (k.take(starts), v.take(starts))
+        n = len(pairs[0])
+        return pa.Table.from_arrays([pa.array(np.full(n, self.chunk, dtype=np.int64)), *pairs, *lists],
+                                    schema=schema)
 
 
 def write_tag_summaries(conn: Connection, schema: str, spec: TagTables, bill_id: int, report_period_id: int,

@@ -10,17 +10,21 @@ import pyarrow as pa
 from poc_tasks.ocp.arrow_agg import group
 
 
+def arrow_type(dtype) -> pa.DataType:
+    """The Arrow type a frame column of this dtype is grouped in: numbers as float64 / int64, datetimes as
+    timestamps, anything else as text."""
+    if pd.api.types.is_float_dtype(dtype):
+        return pa.float64()
+    if pd.api.types.is_integer_dtype(dtype):
+        return pa.int64()
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        return pa.timestamp("ms")
+    return pa.string()
+
+
 def _arrow(df: pd.DataFrame) -> pa.Table:
-    fields = []
-    for name in df.columns:
-        dtype = df[name].dtype
-        if pd.api.types.is_float_dtype(dtype) or pd.api.types.is_integer_dtype(dtype):
-            fields.append(pa.field(name, pa.float64() if pd.api.types.is_float_dtype(dtype) else pa.int64()))
-        elif pd.api.types.is_datetime64_any_dtype(dtype):
-            fields.append(pa.field(name, pa.timestamp("ms")))
-        else:
-            fields.append(pa.field(name, pa.string()))
-    return pa.Table.from_pandas(df, schema=pa.schema(fields), preserve_index=False)
+    schema = pa.schema([pa.field(name, arrow_type(df[name].dtype)) for name in df.columns])
+    return pa.Table.from_pandas(df, schema=schema, preserve_index=False)
 
 
 def sql_group(df: pd.DataFrame, keys: list[str], aggs: dict[str, str], ordered: bool = False) -> pd.DataFrame:
@@ -29,7 +33,12 @@ def sql_group(df: pd.DataFrame, keys: list[str], aggs: dict[str, str], ordered: 
     ordered=True sorts the rows by every column first: a float sum depends on the order of its terms, and the
     order rows arrive in (chunks finishing, a table re-written by another run) is not part of the data, so a
     re-run of the same rows must add them in the same order to write the same digits."""
-    table = _arrow(df[[*keys, *aggs]])
+    return arrow_group(_arrow(df[[*keys, *aggs]]), keys, aggs, ordered)
+
+
+def arrow_group(table: pa.Table, keys: list[str], aggs: dict[str, str], ordered: bool = False) -> pd.DataFrame:
+    """sql_group of a table already in sql_group's Arrow types (a frame's columns converted once, shared by
+    several groupings)."""
     if ordered:
         table = table.sort_by([(c, "ascending") for c in table.column_names])
     table = group(table, keys, aggs)

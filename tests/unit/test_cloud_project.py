@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from poc_tasks.cloud.attribution import final_columns
 from poc_tasks.cloud.aws import PROFILE as AWS_PROFILE
 from poc_tasks.cloud.aws import PROVIDER as AWS
-from poc_tasks.cloud.outputs import back_populate_rows, ui_rows
+from poc_tasks.cloud.outputs import back_populate_rows, combine_ui_rows, ui_rows, ui_tables_rows
 from poc_tasks.cloud.project import project_rows, project_tag_keys
 from poc_tasks.cloud.spec import CloudRunSpec, date_range_pair, markup_fraction
 from poc_tasks.cloud.tag_summary import ChunkTags
@@ -155,3 +156,26 @@ def test_markup_fraction_and_run_spec_validation():
     with pytest.raises(InvalidArgument):
         CloudRunSpec.build("org1", "6e2d1a2b-0b6c-4f55-9d55-0e3f6a7b1002", "6e2d1a2b-0b6c-4f55-9d55-0e3f6a7b2002",
                            "c", "2026-01-01", "2026-01-02", distribution="gpu")
+
+
+def test_ui_tables_rows_equal_ui_rows_table_by_table_to_the_bit():
+    rows = final([
+        {"instance_type": "m5.large", "cost": 0.1, "usage_amount": 0.7},
+        {"instance_type": "m5.large", "cost": 0.2, "usage_amount": 0.1},
+        {"instance_type": "m5.large", "cost": 0.3, "usage_amount": None, "resource_id": "i-2"},
+        {"product_code": "AmazonRDS", "cost": 1e-9, "resource_id": "db", "cost_category_id": 2},
+        {"product_code": "AmazonVPC", "cost": 1e16, "resource_id": "vpc", "account_alias_id": None},
+        {"product_family": "Storage", "unit": "GB-Mo", "cost": 0.7, "resource_id": "vol-1", "cost_category_id": 3},
+        {"product_family": "Storage", "unit": "GB-Mo", "cost": -0.3, "resource_id": "vol-1", "region": None},
+    ])
+    shared = ui_tables_rows(rows, AWS.ui_tables, AWS.ui_numeric)
+    for t in AWS.ui_tables:
+        pd.testing.assert_frame_equal(shared[t.name], ui_rows(rows, t, AWS.ui_numeric), check_exact=True)
+    empty = ui_tables_rows(rows.iloc[0:0], AWS.ui_tables, AWS.ui_numeric)
+    for t in AWS.ui_tables:
+        pd.testing.assert_frame_equal(empty[t.name], ui_rows(rows.iloc[0:0], t, AWS.ui_numeric))
+    for t in AWS.ui_tables:  # a day in parts: the parts' rows regrouped as ui_rows regroups them
+        parts = [ui_tables_rows(p, [t], AWS.ui_numeric)[t.name] for p in (rows.iloc[:3], rows.iloc[3:])]
+        whole = ui_rows(pd.concat([p.astype(object) for p in parts], ignore_index=True), replace(t, where=None),
+                        AWS.ui_numeric)
+        pd.testing.assert_frame_equal(combine_ui_rows(parts, t, AWS.ui_numeric), whole, check_exact=True)
