@@ -1,0 +1,76 @@
+"""A run's tables replaced chunk by chunk in ONE open transaction: the in-process runs' streamed swap.
+
+``swap_tables`` (db.run_swap) replaces every table of a run at the end, from side tables. ``StreamedSwap`` does
+the same work in the same transaction shape, spread over the run: ``open`` creates the month partitions (their
+own short transaction, before any row lock: see db.partitions), then opens the run's transaction, takes the
+write lock of every (table, month) of the run -- all of them first, in the one global order of
+``run_swap.lock_tables`` -- and runs Koku's DELETE of every table; ``copy`` COPYs a batch stream (one chunk's
+staged part) into a real table with the writer's checks (partition range, report period, generated uuids:
+exactly what ``swap_tables(direct=...)`` and ``stage_table`` apply); ``commit`` runs the flow's finalize
+statements on the same transaction, commits, ANALYZEs. Until the commit nothing a reader sees changes; a
+``rollback`` (or a lost connection) leaves every table as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from poc_tasks.db.connection import rollback_quietly
+from poc_tasks.db.encode import Batch
+from poc_tasks.db.run_swap import Connection, TableReplace, delete_replaced, lock_tables, prepare_table
+from poc_tasks.db.writer import BatchCheck, WriteResult, analyze_months, copy_rows
+from poc_tasks.validate import validate_schema
+
+__all__ = ["StreamedSwap"]
+
+
+class StreamedSwap:
+    """One run's replacement of `rules`' tables on `conn` (a connection of its own), open until commit/rollback."""
+
+    def __init__(self, conn: Connection, schema: str, rules: Sequence[TableReplace]) -> None:
+        self.conn = conn
+        self.schema = validate_schema(schema)
+        self.rules = {r.table: r for r in rules}
+        self.results: dict[str, WriteResult] = {}
+        self._checks: dict[str, BatchCheck] = {}
+
+    def open(self) -> None:
+        """Partitions (committed), then the run's transaction: every write lock, Koku's DELETE of every table."""
+        self._checks = {t: prepare_table(self.conn, self.schema, r) for t, r in self.rules.items()}
+        try:
+            with self.conn.cursor() as cur:
+                lock_tables(cur, self.schema, list(self.rules.values()))
+                for t, r in self.rules.items():
+                    self.results[t] = WriteResult(delete_replaced(cur, self.schema, r), 0)
+        except BaseException:
+            rollback_quietly(self.conn)
+            raise
+
+    def copy(self, table: str, batches: Iterable[Batch]) -> int:
+        """COPY `batches` into `table` in the open transaction (the writer's checks on every batch); the rows."""
+        r = self.rules[table]
+        n = copy_rows(self.conn, self.schema, r.declared, batches, constants=r.constants,
+                      generate_uuid=r.generate_uuid, check=self._checks[table])
+        deleted, inserted = self.results[table]
+        self.results[table] = WriteResult(deleted, inserted + n)
+        return n
+
+    def commit(self, then: Callable[[Connection], Mapping[str, int] | None] | None = None) -> dict[str, WriteResult]:
+        """`then(conn)` (the flow's finalize statements) in the transaction, COMMIT, ANALYZE the tables that ask
+        for it; {table: (deleted, inserted)}, with the rows `then` reports. Rolls back on any failure."""
+        results = dict(self.results)
+        try:
+            extra = then(self.conn) if then is not None else None
+            for table, rows in (extra or {}).items():
+                results[table] = WriteResult(0, rows)
+            self.conn.commit()
+        except BaseException:
+            rollback_quietly(self.conn)
+            raise
+        for r in self.rules.values():
+            if r.analyze:
+                analyze_months(self.conn, self.schema, r.declared, *(r.partition_range or (None, None)))
+        return results
+
+    def rollback(self) -> None:
+        rollback_quietly(self.conn)
