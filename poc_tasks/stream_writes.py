@@ -19,13 +19,16 @@ s of 61.6 s). With it (the default; ``POC_STREAM_WRITES=0`` turns it off, e.g. t
    summaries merged from all chunks' parts, AWS's category summary, the report period stamps -- COMMIT,
    ANALYZE, and the flow's result, as finalize gives it.
 
-Readers: the compute children read the OCP summary (cloud/ocp_input.read_ocp_rows) on their own connections
-while the transaction is open; under MVCC they see the committed state (neither the DELETE nor the new rows),
-as when the write came after them, and a plain SELECT waits on no lock this transaction holds (ROW EXCLUSIVE on
-the tables, advisory locks nobody else's reads take). One wait remains possible, documented here: another run
-that must CREATE a month partition of a table this run writes queues for ACCESS EXCLUSIVE behind this
-transaction, and our children's next reads of that table queue behind it; a partition is created at most once
-per (table, month) (the first run of a month), so this is a first-run-of-a-month concurrency case only.
+Readers: the compute children of OCP on cloud read the OCP summary (cloud/ocp_input.read_ocp_rows) on their
+own connections while the transaction is open. That table is the plan's ``at_end``: its DELETE and COPY (the
+back-populated rows) wait for the last chunk, so while the children compute this transaction holds no lock on
+it at all (only the advisory write locks, which no read takes). A plain SELECT would not wait on our ROW
+EXCLUSIVE lock anyway (and under MVCC sees the committed state), but a third session's DDL would: another run
+creating a month partition of the table asks for ACCESS EXCLUSIVE, queues behind this transaction, and every
+later SELECT queues behind that request -- our children's reads too, while this transaction waits for them: a
+deadlock PostgreSQL cannot see. No table the children read is locked, so it cannot happen. The other tables are
+locked for the whole compute instead of finalize's seconds: another session's DDL on them (a new month's
+partition) waits that long, and readers of those tables queue behind it meanwhile.
 
 Failure: any error of the stream (a PostgreSQL blip, a bad batch) rolls the transaction back -- every table as
 before the run -- and the run falls back to the non-streamed path from the stage (every part is still staged):
@@ -56,7 +59,9 @@ LOG = logging.getLogger(__name__)
 class StreamPlan:
     """What a flow streams: `rules` (the tables COPYed chunk by chunk), `batches(table, part)` (a staged part's
     rows as the flow's write_table would send them), `then` (finalize's statements, in the transaction) and
-    `report(written, chunk_results)` (the run's result after the commit, as the flow's finalize returns it)."""
+    `report(written, chunk_results)` (the run's result after the commit, as the flow's finalize returns it);
+    `at_end`: tables of `rules` the compute itself reads (OCP on cloud reads the OCP summary): their DELETE and
+    COPY wait for the last chunk, so the open transaction holds no lock on them while the chunks compute."""
 
     schema: str
     tables: Sequence[str]
@@ -64,6 +69,7 @@ class StreamPlan:
     batches: Callable[[str, str], Iterable[Batch]]
     then: Callable[[Connection], Mapping[str, int] | None] | None
     report: Callable[[dict[str, int], list[dict[str, Any]]], dict[str, Any]]
+    at_end: frozenset[str] = frozenset()
 
 
 def stream_writes_enabled() -> bool:
@@ -93,7 +99,7 @@ class StreamedRun:
         try:
             run._conn = connect(settings.require_database_url())
             run._swap = StreamedSwap(run._conn, plan.schema, plan.rules)
-            run._swap.open()
+            run._swap.open(later=plan.at_end)
         except Exception as exc:  # noqa: BLE001 - the run goes on without streaming
             run._fail("open", exc)
             run.close()
@@ -115,7 +121,8 @@ class StreamedRun:
         t0 = time.perf_counter()
         try:
             for r in self.plan.rules:
-                self._swap.copy(r.table, self.plan.batches(r.table, part))
+                if r.table not in self.plan.at_end:
+                    self._swap.copy(r.table, self.plan.batches(r.table, part))
             self.copied.append(part)
         except Exception as exc:  # noqa: BLE001 - the run falls back to the stage
             self._fail(f"chunk {part}", exc)
@@ -127,6 +134,10 @@ class StreamedRun:
         if self.failed is None:
             try:
                 self._check_parts()
+                for table in (r.table for r in self.plan.rules if r.table in self.plan.at_end):
+                    self._swap.delete(table)
+                    for part in self.copied:
+                        self._swap.copy(table, self.plan.batches(table, part))
                 swapped = self._swap.commit(self.plan.then)
             except Exception as exc:  # noqa: BLE001 - rolled back; the run falls back to the stage
                 self._fail("commit", exc)

@@ -400,15 +400,17 @@ def finalize(settings: Settings, stage: Stage, written: dict[str, int],
 
 
 def stream_plan(settings: Settings, stage: Stage) -> StreamPlan:
-    """The run's streamed write (poc_tasks.stream_writes): every table but the tag summaries COPYed chunk by
-    chunk; the tag summaries (merged from every chunk), the provider's steps and the stamps at the end."""
+    """The run's streamed write (poc_tasks.stream_writes): the project and UI tables COPYed chunk by chunk; the
+    back-populated OCP rows (the chunks read that table), the tag summaries (merged from every chunk), the
+    provider's steps and the stamps after the last chunk."""
     manifest = stage.read_manifest()
     p = provider(manifest["provider"])
     rules = [r for r in (_replace(p, manifest, t) for t in manifest["tables"]) if r is not None]
     return StreamPlan(manifest["run"]["schema_name"], manifest["tables"], rules,
                       lambda t, part: stage.read_part(t, part, batch_size=WRITE_BATCH_ROWS),
                       _finalize_statements(p, stage, manifest),
-                      lambda written, chunks: _result(stage, manifest, written, chunks))
+                      lambda written, chunks: _result(stage, manifest, written, chunks),
+                      at_end=frozenset({SUMMARY_TABLE}))  # the chunks read the OCP summary (ocp_input)
 
 
 def _result(stage: Stage, manifest: dict[str, Any], written: dict[str, int],

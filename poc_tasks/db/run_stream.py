@@ -13,7 +13,7 @@ statements on the same transaction, commits, ANALYZEs. Until the commit nothing 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 from poc_tasks.db.connection import rollback_quietly
 from poc_tasks.db.encode import Batch
@@ -34,21 +34,33 @@ class StreamedSwap:
         self.results: dict[str, WriteResult] = {}
         self._checks: dict[str, BatchCheck] = {}
 
-    def open(self) -> None:
-        """Partitions (committed), then the run's transaction: every write lock, Koku's DELETE of every table."""
+    def open(self, later: Collection[str] = ()) -> None:
+        """Partitions (committed), then the run's transaction: every write lock, Koku's DELETE of every table but
+        those of `later` (``delete`` them before their COPY: a table other sessions must read meanwhile is not
+        touched, so this transaction holds no lock on it but the advisory ones)."""
         self._checks = {t: prepare_table(self.conn, self.schema, r) for t, r in self.rules.items()}
         try:
             with self.conn.cursor() as cur:
                 lock_tables(cur, self.schema, list(self.rules.values()))
-                for t, r in self.rules.items():
-                    self.results[t] = WriteResult(delete_replaced(cur, self.schema, r), 0)
+            for t in self.rules:
+                if t not in later:
+                    self.delete(t)
         except BaseException:
             rollback_quietly(self.conn)
             raise
 
+    def delete(self, table: str) -> int:
+        """Koku's DELETE of `table`'s replaced rows, in the open transaction; the rows deleted."""
+        with self.conn.cursor() as cur:
+            deleted = delete_replaced(cur, self.schema, self.rules[table])
+        self.results[table] = WriteResult(deleted, 0)
+        return deleted
+
     def copy(self, table: str, batches: Iterable[Batch]) -> int:
         """COPY `batches` into `table` in the open transaction (the writer's checks on every batch); the rows."""
         r = self.rules[table]
+        if table not in self.results:
+            raise RuntimeError(f"{table}: COPY before its DELETE")
         n = copy_rows(self.conn, self.schema, r.declared, batches, constants=r.constants,
                       generate_uuid=r.generate_uuid, check=self._checks[table])
         deleted, inserted = self.results[table]
