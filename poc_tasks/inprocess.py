@@ -2,6 +2,11 @@
 in threads (db.parallel_writes), finalize (every table swapped in, one transaction: db.run_swap); the stage and
 the run's side tables are dropped on any failure.
 
+A flow that gives a ``stream_plan`` streams its writes (poc_tasks.stream_writes, on unless POC_STREAM_WRITES=0):
+one transaction opened after prepare, each finished chunk COPYed into the real tables while the next chunks
+compute, the finalize statements and the commit after the last; a stream that fails is rolled back and the run
+writes from the stage as above.
+
 With a run key the whole run holds the run lock (locks.in_process_run_lock): the PostgreSQL run lock, and the
 Celery tasks' Redis lease when the shell names a Redis; a second run of the same month waits, then refuses."""
 
@@ -20,6 +25,7 @@ from poc_tasks.io.staging import Stage, sweep_stale_stages
 from poc_tasks.parallel_chunks import compute_chunks
 from poc_tasks.retry import with_retries
 from poc_tasks.settings import Settings
+from poc_tasks.stream_writes import StreamedRun, StreamPlan, stream_writes_enabled
 
 __all__ = ["new_stage", "run_in_process", "discard_run", "sweep_staging"]
 
@@ -70,11 +76,13 @@ def _best_effort(what: str, settings: Settings, action: Callable[[Any], Any]) ->
 def run_in_process(settings: Settings, prepare: Callable[[Stage], dict[str, Any]],
                    compute_chunk: Callable[..., dict[str, Any]], write_table: Callable[[Settings, Stage, str], int],
                    finalize: Callable[..., dict[str, Any]], progress: Progress,
-                   run_key: tuple[str, str, str, Any] | None = None) -> dict[str, Any]:
+                   run_key: tuple[str, str, str, Any] | None = None,
+                   stream_plan: Callable[[Settings, Stage], StreamPlan] | None = None) -> dict[str, Any]:
     """prepare(stage) -> manifest; compute_chunk(settings, stage, start, end, progress) per manifest chunk;
     write_table(settings, stage, table) per manifest table; finalize(settings, stage, written, chunk results).
     `run_key`: (provider, schema, source, month) of the run lock, the key the Celery tasks use.
-    The result's timings gain write_s and total_s."""
+    `stream_plan(settings, stage)`: the flow's streamed write (poc_tasks.stream_writes), called after prepare.
+    The result's timings gain write_s, finalize_s, total_s and streamed."""
     t0 = time.perf_counter()
     stage = new_stage(settings)
     held: Any = contextlib.nullcontext()
@@ -84,29 +92,47 @@ def run_in_process(settings: Settings, prepare: Callable[[Stage], dict[str, Any]
         held = in_process_run_lock(settings.require_database_url(), *run_key, token=stage.run_id)
     with held:
         sweep_staging(settings, stage.run_id)
-        return _run(settings, stage, prepare, compute_chunk, write_table, finalize, progress, t0)
+        stream = stream_plan if stream_plan is not None and stream_writes_enabled() else None
+        return _run(settings, stage, prepare, compute_chunk, write_table, finalize, progress, t0, stream)
 
 
 def _run(settings: Settings, stage: Stage, prepare: Callable[[Stage], dict[str, Any]],
          compute_chunk: Callable[..., dict[str, Any]], write_table: Callable[[Settings, Stage, str], int],
-         finalize: Callable[..., dict[str, Any]], progress: Progress, t0: float) -> dict[str, Any]:
+         finalize: Callable[..., dict[str, Any]], progress: Progress, t0: float,
+         stream_plan: Callable[[Settings, Stage], StreamPlan] | None) -> dict[str, Any]:
+    streamed: StreamedRun | None = None
     try:
         manifest = with_retries("prepare", lambda: prepare(stage), settings)
-        chunks = compute_chunks(settings, stage, manifest["chunks"], compute_chunk, progress)  # in processes
-        t1 = time.perf_counter()
-        progress("write", {"tables": len(manifest["tables"])})
-        written = write_tables(manifest["tables"], lambda t: with_retries(  # staged: no table changes yet
-            f"write_table {t}", lambda: write_table(settings, stage, t), settings))
-        write_s = time.perf_counter() - t1
-        progress("finalize", {})
+        if stream_plan is not None:
+            streamed = StreamedRun.open(settings, stage, stream_plan(settings, stage),
+                                        [c[0] for c in manifest["chunks"]])
+        chunks = compute_chunks(settings, stage, manifest["chunks"], compute_chunk, progress,  # in processes
+                                on_done=streamed.chunk_done if streamed is not None else None)
         t2 = time.perf_counter()
-        result = with_retries("finalize", lambda: finalize(settings, stage, written, chunks), settings)
+        result = None
+        if streamed is not None:
+            progress("finalize", {"streamed": True})
+            result = streamed.finish(chunks)  # None: the stream failed and was rolled back
+            write_s = streamed.copy_s  # overlapped with the compute
+        if result is None:
+            t1 = time.perf_counter()
+            progress("write", {"tables": len(manifest["tables"])})
+            written = write_tables(manifest["tables"], lambda t: with_retries(  # staged: no table changes yet
+                f"write_table {t}", lambda: write_table(settings, stage, t), settings))
+            write_s = time.perf_counter() - t1
+            progress("finalize", {})
+            t2 = time.perf_counter()
+            result = with_retries("finalize", lambda: finalize(settings, stage, written, chunks), settings)
         finalize_s = time.perf_counter() - t2
     except BaseException:
         discard_run(settings, stage)
         raise
-    result["timings"]["write_s"] = round(write_s, 3)  # the tables staged (db.run_swap), in parallel
-    result["timings"]["finalize_s"] = round(finalize_s, 3)  # every table swapped in, one transaction
+    finally:
+        if streamed is not None:
+            streamed.close()  # what it did not commit rolled back: on a failure every table is as it was
+    result["timings"]["streamed"] = streamed is not None and streamed.failed is None
+    result["timings"]["write_s"] = round(write_s, 3)  # the tables staged (db.run_swap) or streamed (COPY time)
+    result["timings"]["finalize_s"] = round(finalize_s, 3)  # after the compute: the swap / the stream's commit
     result["timings"]["total_s"] = round(time.perf_counter() - t0, 3)
     by_process = peak_rss_by_process(chunks)
     result["peak_rss_bytes"] = by_process["max"]  # as a Celery run's finalize reports it

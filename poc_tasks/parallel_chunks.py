@@ -13,6 +13,11 @@ that runs a summary inline, or a platform without fork) computes the chunks in o
 
 Each chunk runs under with_retries in its child, as the sequential loop did; the first failure is raised in the
 parent with its own class (exceptions travel pickled), the chunks not yet started are cancelled.
+
+``on_done(i, result)`` (optional) is called in the parent, in chunk order, as soon as chunk i and every chunk
+before it have finished, while the later chunks still compute in the children: the in-process runs COPY a
+finished chunk's staged rows into PostgreSQL there (poc_tasks.stream_writes). A chunk that failed stops the
+calls: no later chunk is reported, the failure is raised.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ __all__ = ["compute_chunks", "DEFAULT_COMPUTE_WORKERS", "ChunkFailed"]
 DEFAULT_COMPUTE_WORKERS = 2  # this machine class (Koku's workers) has 2 cores; each process holds one chunk
 Progress = Callable[[str, dict[str, Any]], None]
 ComputeChunk = Callable[..., dict[str, Any]]
+ChunkDone = Callable[[int, dict[str, Any]], None]
 
 # What a forked worker runs: set in the parent just before the pool forks (the children inherit it; a closure
 # cannot be pickled into them).
@@ -56,9 +62,10 @@ def compute_workers(chunks: int, workers: int | None = None) -> int:
 
 
 def compute_chunks(settings: Any, stage: Any, chunks: Sequence[Sequence[str]], compute_chunk: ComputeChunk,
-                   progress: Progress, workers: int | None = None) -> list[dict[str, Any]]:
+                   progress: Progress, workers: int | None = None,
+                   on_done: ChunkDone | None = None) -> list[dict[str, Any]]:
     """compute_chunk(settings, stage, start, end, progress) for every (start, end) of `chunks`, each under
-    with_retries; the results in chunk order."""
+    with_retries; the results in chunk order. `on_done(i, result)` as each chunk is done, in chunk order."""
 
     def one(i: int, report: Progress) -> dict[str, Any]:
         a, b = chunks[i]
@@ -71,14 +78,19 @@ def compute_chunks(settings: Any, stage: Any, chunks: Sequence[Sequence[str]], c
         return result
 
     n = compute_workers(len(chunks), workers)
+    done = on_done or (lambda _i, _r: None)
     if n == 1:
-        return [one(i, progress) for i in range(len(chunks))]
+        results = []
+        for i in range(len(chunks)):
+            results.append(one(i, progress))
+            done(i, results[-1])
+        return results
 
     def in_child(i: int, report: Progress) -> dict[str, Any]:
         _reopen_stage(settings, stage)
         return one(i, report)
 
-    return _in_processes(len(chunks), n, in_child, progress)
+    return _in_processes(len(chunks), n, in_child, progress, done)
 
 
 def _reopen_stage(settings: Any, stage: Any) -> None:
@@ -91,7 +103,7 @@ def _reopen_stage(settings: Any, stage: Any) -> None:
 
 
 def _in_processes(count: int, n: int, one: Callable[[int, Progress], dict[str, Any]],
-                  progress: Progress) -> list[dict[str, Any]]:
+                  progress: Progress, done: ChunkDone) -> list[dict[str, Any]]:
     global _JOB
     ctx = multiprocessing.get_context("fork")
     events = ctx.SimpleQueue()  # progress events of the children, relayed to the caller's callback here
@@ -112,8 +124,14 @@ def _in_processes(count: int, n: int, one: Callable[[int, Progress], dict[str, A
     try:
         with ProcessPoolExecutor(max_workers=n, mp_context=ctx) as pool:
             futures = [pool.submit(_run_job, i) for i in range(count)]
+            results = []
             try:
-                outcomes = [f.result() for f in futures]
+                for i, f in enumerate(futures):  # in chunk order: on_done sees chunk i after chunks 0..i-1
+                    ok, value = f.result()
+                    if not ok:
+                        raise value
+                    results.append(value)
+                    done(i, value)  # the later chunks go on computing in the children meanwhile
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
@@ -121,11 +139,6 @@ def _in_processes(count: int, n: int, one: Callable[[int, Progress], dict[str, A
         _JOB = None
         events.put(None)
         pumping.join()
-    results = []
-    for ok, value in outcomes:
-        if not ok:
-            raise value
-        results.append(value)
     return results
 
 

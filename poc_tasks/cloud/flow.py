@@ -57,6 +57,7 @@ from poc_tasks.memory import release_memory, tune_allocators
 from poc_tasks.ownership import check_cloud_run
 from poc_tasks.runspec import days_in_range
 from poc_tasks.settings import Settings
+from poc_tasks.stream_writes import StreamPlan
 from poc_tasks.validate import parse_date
 
 __all__ = ["PROVIDERS", "provider", "prepare", "compute_chunk", "write_table", "finalize", "run", "write_order",
@@ -396,7 +397,26 @@ def finalize(settings: Settings, stage: Stage, written: dict[str, int],
     with closing(connect(settings.require_database_url())) as conn:
         swapped = swap_tables(conn, manifest["run"]["schema_name"], stage.run_id, rules,
                               then=_finalize_statements(p, stage, manifest))
-    written = {**written, **{t: r.inserted for t, r in swapped.items()}}
+    return _result(stage, manifest, {**written, **{t: r.inserted for t, r in swapped.items()}}, chunk_results)
+
+
+def stream_plan(settings: Settings, stage: Stage) -> StreamPlan:
+    """The run's streamed write (poc_tasks.stream_writes): the project and UI tables COPYed chunk by chunk; the
+    back-populated OCP rows (the chunks read that table), the tag summaries (merged from every chunk), the
+    provider's steps and the stamps after the last chunk."""
+    manifest = stage.read_manifest()
+    p = provider(manifest["provider"])
+    rules = [r for r in (_replace(p, manifest, t) for t in manifest["tables"]) if r is not None]
+    return StreamPlan(manifest["run"]["schema_name"], manifest["tables"], rules,
+                      lambda t, part: stage.read_part(t, part, batch_size=WRITE_BATCH_ROWS),
+                      _finalize_statements(p, stage, manifest),
+                      lambda written, chunks: _result(stage, manifest, written, chunks),
+                      at_end=frozenset({SUMMARY_TABLE}))  # the chunks read the OCP summary (ocp_input)
+
+
+def _result(stage: Stage, manifest: dict[str, Any], written: dict[str, int],
+            chunk_results: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """After the commit: the stage dropped, the run summarised."""
     stage.discard()  # after the commit: a staging endpoint that fails now must not fail the run (swept later)
     chunks = chunk_results or []
     timings = dict(manifest["timings"])
@@ -420,4 +440,5 @@ def run(p: CloudProvider, spec: CloudRunSpec, settings: Settings, progress: Prog
     return run_in_process(settings, lambda stage: prepare(p, spec, settings, stage, progress, date_step),
                           compute_chunk, write_table, finalize, progress,
                           run_key=(f"{p.run_name}-{spec.openshift_provider_uuid}", spec.schema_name,
-                                   spec.cloud_provider_uuid, spec.start_date))
+                                   spec.cloud_provider_uuid, spec.start_date),
+                          stream_plan=stream_plan)

@@ -49,6 +49,7 @@ from poc_tasks.io.staging import Stage
 from poc_tasks.memory import release_memory, tune_allocators
 from poc_tasks.runspec import TenantMonthPaths, date_range_pair
 from poc_tasks.settings import Settings
+from poc_tasks.stream_writes import StreamPlan
 from poc_tasks.validate import date_range, optional_int, parse_date, validate_schema, validate_uuid
 
 __all__ = [
@@ -376,7 +377,25 @@ def finalize(settings: Settings, stage: Stage, written: dict[str, int],
     with closing(connect(settings.require_database_url())) as conn:
         swapped = swap_tables(conn, DailyRunSpec.from_kwargs(manifest["run"]).schema_name, stage.run_id,
                               [_replace(f, manifest, t) for t in manifest["tables"]], then=then, direct=direct)
-    written = {**written, **{t: r.inserted for t, r in swapped.items()}}
+    return _result(stage, manifest, {**written, **{t: r.inserted for t, r in swapped.items()}}, chunk_results)
+
+
+def stream_plan(settings: Settings, stage: Stage) -> StreamPlan:
+    """The run's streamed write (poc_tasks.stream_writes): every table COPYed chunk by chunk, the flow's
+    finalize at the end."""
+    manifest = stage.read_manifest()
+    f = flow(manifest["flow"])
+    then = (lambda conn: f.finalize(conn, manifest)) if f.finalize is not None else None
+    return StreamPlan(DailyRunSpec.from_kwargs(manifest["run"]).schema_name, manifest["tables"],
+                      [_replace(f, manifest, t) for t in manifest["tables"]],
+                      lambda t, part: _arrays_as_literals(t, stage.read_part(t, part, batch_size=WRITE_BATCH_ROWS)),
+                      then, lambda written, chunks: _result(stage, manifest, written, chunks))
+
+
+def _result(stage: Stage, manifest: dict[str, Any], written: dict[str, int],
+            chunk_results: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """After the commit: the stage dropped, the run summarised."""
+    f = flow(manifest["flow"])
     stage.discard()  # after the commit: a staging endpoint that fails now must not fail the run (swept later)
     chunks = chunk_results or []
     timings = dict(manifest["timings"])
@@ -394,4 +413,4 @@ def run(spec: DailyRunSpec, settings: Settings, progress: Progress = _noop,
     """The whole run in-process (the CLI's ``poc-tasks run aws``): the chord's steps, table writes in threads."""
     f = flow(spec.provider)
     return run_in_process(settings, lambda stage: prepare(f, spec, settings, stage, progress, date_step),
-                          compute_chunk, write_table, finalize, progress)
+                          compute_chunk, write_table, finalize, progress, stream_plan=stream_plan)

@@ -59,7 +59,7 @@ from poc_tasks.errors import InvalidArgument
 from poc_tasks.validate import validate_schema
 
 __all__ = ["TableReplace", "side_table", "side_tables_needed", "stage_table", "swap_tables", "drop_side_tables",
-           "sweep_side_tables", "SideTableLost"]
+           "sweep_side_tables", "SideTableLost", "prepare_table", "lock_tables", "delete_replaced"]
 
 LOG = logging.getLogger(__name__)
 Connection = psycopg2.extensions.connection
@@ -117,7 +117,7 @@ def _batches(batches: Batch | Iterable[Batch]) -> Iterator[Batch]:
     return iter(batches)
 
 
-def _prepare(conn: Connection, schema: str, rule: TableReplace) -> BatchCheck:
+def prepare_table(conn: Connection, schema: str, rule: TableReplace) -> BatchCheck:
     """The rule's month partitions created (committed); the check every batch must pass."""
     return partitions_and_checks(conn, schema, rule.declared, rule.partition_range, rule.checks, "TableReplace")
 
@@ -135,7 +135,7 @@ def stage_table(conn: Connection, schema: str, run_id: str, rule: TableReplace,
     the row count. No lock on the real table is taken: nothing a reader sees changes until ``swap_tables``."""
     validate_schema(schema)
     t = rule.declared
-    check = _prepare(conn, schema, rule)
+    check = prepare_table(conn, schema, rule)
     it = _batches(batches)
     first = next(it, None)
     side = qualified(schema, side_table(run_id, t.name))
@@ -199,7 +199,7 @@ def swap_tables(conn: Connection, schema: str, run_id: str, rules: Sequence[Tabl
     already (none of its side tables is left)."""
     validate_schema(schema)
     direct = direct or {}
-    checks = {r.table: _prepare(conn, schema, r) for r in rules if r.table in direct}
+    checks = {r.table: prepare_table(conn, schema, r) for r in rules if r.table in direct}
     staged = [r for r in rules if r.table not in direct]
     results: dict[str, WriteResult] = {}
     try:
@@ -215,10 +215,7 @@ def swap_tables(conn: Connection, schema: str, run_id: str, rules: Sequence[Tabl
             if missing:
                 raise SideTableLost(f"run {run_id}: the staged rows of {', '.join(missing)} are missing in {schema}"
                                     " (side table dropped): re-run")
-            keys = sorted({k for r in rules for k in write_lock_keys(
-                schema, r.table, months_between(*r.partition_range) if r.partition_range else None)})
-            for key in keys:  # every lock first, in one order for every run: swaps of two runs never deadlock
-                advisory_xact_lock(cur, key)
+            lock_tables(cur, schema, rules)
             for r in rules:
                 name = side_table(run_id, r.table)
                 if r.table in direct:
@@ -241,7 +238,17 @@ def swap_tables(conn: Connection, schema: str, run_id: str, rules: Sequence[Tabl
     return results
 
 
-def _delete(cur: Any, schema: str, r: TableReplace) -> int:
+def lock_tables(cur: Any, schema: str, rules: Sequence[TableReplace]) -> None:
+    """The write lock of every (table, month) of `rules`, all of them first, in one global order for every run
+    (a swap, a streamed run, a single-table write): two runs' swaps never deadlock."""
+    keys = sorted({k for r in rules for k in write_lock_keys(
+        schema, r.table, months_between(*r.partition_range) if r.partition_range else None)})
+    for key in keys:
+        advisory_xact_lock(cur, key)
+
+
+def delete_replaced(cur: Any, schema: str, r: TableReplace) -> int:
+    """Koku's delete of the rows a run replaces in one table (in the caller's transaction); the rows deleted."""
     where = sql.SQL(r.delete_where) if isinstance(r.delete_where, str) else r.delete_where
     cur.execute(sql.SQL("DELETE FROM {} WHERE ").format(qualified(schema, r.table)) + where, r.params)
     return cur.rowcount
@@ -250,7 +257,7 @@ def _delete(cur: Any, schema: str, r: TableReplace) -> int:
 def _copy_one(conn: Connection, cur: Any, schema: str, r: TableReplace, batches: Iterable[Batch],
               check: BatchCheck) -> WriteResult:
     """Koku's delete, then the rows COPYed straight from the stage (writer.copy_rows), in the swap's transaction."""
-    deleted = _delete(cur, schema, r)
+    deleted = delete_replaced(cur, schema, r)
     inserted = copy_rows(conn, schema, r.declared, batches, constants=r.constants, generate_uuid=r.generate_uuid,
                          check=check)
     return WriteResult(deleted, inserted)
@@ -258,7 +265,7 @@ def _copy_one(conn: Connection, cur: Any, schema: str, r: TableReplace, batches:
 
 def _swap_one(cur: Any, schema: str, side: str, r: TableReplace, staged: int) -> WriteResult:
     target = qualified(schema, r.table)
-    deleted = _delete(cur, schema, r)
+    deleted = delete_replaced(cur, schema, r)
     cur.execute("SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
                 " AND NOT attisdropped ORDER BY attnum", (f'"{schema}"."{side}"',))
     cols = [c for (c,) in cur.fetchall()]

@@ -87,6 +87,11 @@ class Stage:
             with self.fs.open(path, "rb") as fh:
                 yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_size)
 
+    def read_part(self, table: str, part: str, batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
+        """The rows of one staged part of a table (as stage.writer(part=) wrote it), a batch at a time."""
+        with self.fs.open(self.part_path(table, part), "rb") as fh:
+            yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_size)
+
     def write_json(self, name: str, value: Any) -> None:
         path = self._path(f"{validate_identifier(name)}.json")
         try:

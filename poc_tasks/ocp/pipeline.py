@@ -39,6 +39,7 @@ from poc_tasks.ocp.unallocated import node_roles
 from poc_tasks.ownership import check_ocp_run
 from poc_tasks.runspec import OcpRunSpec, days_in_range
 from poc_tasks.settings import Settings
+from poc_tasks.stream_writes import StreamPlan
 from poc_tasks.validate import parse_date
 
 LOG = logging.getLogger(__name__)
@@ -204,7 +205,25 @@ def finalize(settings: Settings, stage: Stage, written: dict[str, int],
         swapped = swap_tables(conn, schema, stage.run_id, [_summary_replace(manifest)], direct=direct,
                               then=lambda c: tenant.set_report_period_summary_times(
                                   c, schema, manifest["report_period_id"], commit=False))
-    written = {**written, **{t: r.inserted for t, r in swapped.items()}}
+    return _result(stage, manifest, {**written, **{t: r.inserted for t, r in swapped.items()}}, chunk_results)
+
+
+def stream_plan(settings: Settings, stage: Stage) -> StreamPlan:
+    """The run's streamed write (poc_tasks.stream_writes): the summary rows COPYed chunk by chunk, the report
+    period stamped as finalize does, its result."""
+    manifest = stage.read_manifest()
+    _refuse_shadow(stage, manifest)
+    schema = manifest["run"]["schema_name"]
+    return StreamPlan(schema, manifest["tables"], [_summary_replace(manifest)],
+                      lambda t, part: _written_columns(stage.read_part(t, part)),
+                      lambda c: tenant.set_report_period_summary_times(c, schema, manifest["report_period_id"],
+                                                                       commit=False),
+                      lambda written, chunks: _result(stage, manifest, written, chunks))
+
+
+def _result(stage: Stage, manifest: dict[str, Any], written: dict[str, int],
+            chunk_results: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """After the commit: the stage dropped, the run summarised."""
     stage.discard()  # after the commit: a staging endpoint that fails now must not fail the run (swept later)
     chunks = chunk_results or []
     timings = dict(manifest["timings"])
@@ -232,4 +251,5 @@ def run_ocp(spec: OcpRunSpec, settings: Settings, progress: Progress = _noop) ->
     """The whole run in-process (the CLI's `run ocp`): the Celery chord's steps (table writes in threads)."""
     return run_in_process(settings, lambda stage: prepare_ocp(spec, settings, stage, progress), compute_chunk,
                           write_table, finalize, progress,
-                          run_key=("OCP", spec.schema_name, spec.source_uuid, spec.start_date))
+                          run_key=("OCP", spec.schema_name, spec.source_uuid, spec.start_date),
+                          stream_plan=stream_plan)

@@ -129,3 +129,31 @@ def test_each_chunk_process_reports_its_own_peak_and_the_run_keeps_them_apart():
     assert set(peaks) == {"main", "max", *chunk_keys}
     assert peaks["main"] <= peak_rss_bytes() and peaks["max"] == max(v for k, v in peaks.items() if k != "max")
     assert all(peaks[k] >= 200 * 2**20 for k in chunk_keys)
+
+
+def _slow_later(settings, stage, start, end, progress):
+    if start != CHUNKS[0][0]:
+        import time
+
+        time.sleep(1.0)  # the later chunks are still computing when the first is reported
+    return {"chunk": [start, end], "finished": __import__("time").monotonic()}
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_chunk_is_reported_in_chunk_order_as_it_is_done(workers):
+    import time
+
+    reported = []
+    results = compute_chunks(None, "s", CHUNKS, _slow_later, lambda *_: None, workers=workers,
+                             on_done=lambda i, r: reported.append((i, r["chunk"], time.monotonic())))
+    assert [(i, c) for i, c, _t in reported] == [(i, c) for i, c in enumerate(CHUNKS)]
+    if workers == 2:  # the first chunk was reported before the last one finished computing
+        assert reported[0][2] < results[-1]["finished"]
+
+
+def test_a_failed_chunk_stops_the_reports():
+    reported = []
+    with pytest.raises(InputFileError):
+        compute_chunks(None, "s", CHUNKS, _bad_file, lambda *_: None, workers=2,
+                       on_done=lambda i, r: reported.append(i))
+    assert reported == [0]
