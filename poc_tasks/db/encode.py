@@ -188,16 +188,18 @@ def to_arrow(
     return pa.table(arrays, names=list(columns))
 
 
-def csv_bytes(data: pa.Table) -> bytes:
-    buf = io.BytesIO()
-    pacsv.write_csv(data, buf, _WRITE_OPTIONS)
-    return buf.getvalue()
+def csv_bytes(data: pa.Table) -> pa.Buffer:
+    """The rows as CSV, in Arrow's own buffer (read through the buffer protocol: BytesIO.getvalue() would copy
+    the whole chunk once more)."""
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(data, sink, _WRITE_OPTIONS)
+    return sink.getvalue()
 
 
 _DONE = object()
 
 
-def encode_ahead(chunks: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
+def encode_ahead(chunks: Iterator[Any], depth: int = 2) -> Iterator[Any]:
     """The chunks of `chunks`, produced by a thread that runs up to `depth` chunks ahead of the consumer.
 
     COPY sends a chunk and PostgreSQL parses it and maintains the table's indexes; without this the next chunk
@@ -249,7 +251,7 @@ class CsvStream(io.RawIOBase):
     ever copied more than once.
     """
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
+    def __init__(self, chunks: Iterator[bytes | pa.Buffer]) -> None:
         self._chunks = chunks
         self._view = memoryview(b"")
         self._pos = 0

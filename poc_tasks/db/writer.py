@@ -45,13 +45,18 @@ from poc_tasks.db.tables import SUMMARY_TABLE, get_table, is_partitioned, partit
 from poc_tasks.errors import InvalidArgument
 from poc_tasks.validate import parse_date, validate_schema
 
-__all__ = ["WriteResult", "copy_rows", "replace_rows", "replace_daily_summary", "analyze_months",
-           "DAILY_SUMMARY_DELETE_WHERE", "write_lock_keys", "lock_table_months", "range_check", "same_report_period",
-           "partitions_and_checks"]
+__all__ = ["WriteResult", "copy_rows", "bounded_slices", "COPY_CHUNK_BYTES", "replace_rows", "replace_daily_summary",
+           "analyze_months", "DAILY_SUMMARY_DELETE_WHERE", "write_lock_keys", "lock_table_months", "range_check",
+           "same_report_period", "partitions_and_checks"]
 
 Connection = psycopg2.extensions.connection
 BatchCheck = Callable[[pa.Table], None]
 _COPY_READ_SIZE = 1 << 20
+# Arrow bytes of the rows encoded into one CSV chunk. A caller's batch may be any size (the OCP summary read back
+# from the stage 65,536 rows at a time: ~40 MiB of Arrow, ~38 MiB of CSV); each chunk is held up to four times at
+# once (the converted copy, its CSV, encode_ahead's queue of two, the one being sent), so the chunk, not the
+# caller's batch, sets the COPY's memory: at 3x OCP the main process went from 215 to 419 MiB in the COPY.
+COPY_CHUNK_BYTES = 8 << 20
 
 # Koku's delete_all_except_infrastructure_raw_cost_from_daily_summary: rows that carry OCP-on-cloud
 # infrastructure cost survive a re-summary. It filters on the report period, not on the source.
@@ -114,10 +119,10 @@ def copy_rows(
         raise InvalidArgument(f"columns {unknown} do not exist in {t.name}")
     count = 0
 
-    def chunks() -> Iterator[bytes]:
+    def chunks() -> Iterator[bytes | pa.Buffer]:
         nonlocal count
-        for batch in itertools.chain([first], it):
-            data = to_arrow(batch, t, columns, constants, generate)
+        for piece in bounded_slices(itertools.chain([first], it), COPY_CHUNK_BYTES):
+            data = to_arrow(piece, t, columns, constants, generate)
             if data.num_rows == 0:
                 continue
             if check is not None:
@@ -139,6 +144,26 @@ def copy_rows(
         if cur.rowcount >= 0 and cur.rowcount != count:  # a guard on the streaming, never expected
             raise RuntimeError(f"COPY into {t.name} stored {cur.rowcount} rows, {count} were sent")
     return count
+
+
+def _nbytes(batch: Batch) -> int:
+    if isinstance(batch, pd.DataFrame):  # object columns counted as their pointers: a lower bound
+        return int(batch.memory_usage(index=False, deep=False).sum())
+    return batch.nbytes
+
+
+def bounded_slices(batches: Iterable[Batch], max_bytes: int) -> Iterator[Batch]:
+    """Every batch cut into row slices of about `max_bytes` each (zero-copy slices of the batch; the batch's rows
+    in order); a batch under the bound passes as it is."""
+    for batch in batches:
+        n = len(batch) if isinstance(batch, pd.DataFrame) else batch.num_rows
+        size = _nbytes(batch)
+        if size <= max_bytes or n <= 1:
+            yield batch
+            continue
+        step = max(1, n * max_bytes // size)
+        for at in range(0, n, step):
+            yield batch.iloc[at:at + step] if isinstance(batch, pd.DataFrame) else batch.slice(at, step)
 
 
 def write_lock_keys(schema: str, table: str, months: Iterable[dt.date] | None) -> list[str]:
