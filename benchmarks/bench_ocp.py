@@ -50,14 +50,15 @@ _PEAK_WRAPPER = (
 )
 
 
-def child(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
-    """Run a command; return (seconds, peak RSS MiB of that command alone, stdout)."""
+def child(cmd: list[str], env: dict | None = None, ok: tuple[int, ...] = (0,)) -> tuple[float, float, str]:
+    """Run a command; return (seconds, peak RSS MiB of that command alone, stdout). An exit status outside `ok`
+    stops the benchmark with the command's stderr."""
     with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as peak_file:
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, peak_file.name, *cmd], capture_output=True,
                               text=True, env={**os.environ, **(env or {})})
         seconds = time.perf_counter() - t0
-        if proc.returncode:
+        if proc.returncode not in ok:
             sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
         peak_kib = float(peak_file.read() or 0)
     return seconds, peak_kib / 1024.0, proc.stdout
