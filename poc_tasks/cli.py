@@ -116,7 +116,7 @@ class _Progress:
         elif "chunk" in meta:
             what = f"{step} {meta['chunk'][0]}..{meta['chunk'][1]}"
         elif "tables" in meta:
-            what = f"{step} {meta['tables']} table(s)"
+            what = f"{step} {meta['tables']} table(s)" + (", each chunk as it finishes" if meta.get("streamed") else "")
         print(f"poc-tasks: [{time.perf_counter() - self.t0:6.1f}s] {what}", file=sys.stderr, flush=True)
 
 
