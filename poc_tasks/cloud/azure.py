@@ -55,7 +55,7 @@ from poc_tasks.cloud.provider import (
     tag_hooks,
 )
 from poc_tasks.cloud.spec import CloudRunSpec
-from poc_tasks.cloud.sqlfn import decimal_9_array, like, split_part
+from poc_tasks.cloud.sqlfn import decimal_9_array, like, split_part, str_mask
 from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.db.tables_azure import OCPAZURE_PROJECT_TABLE, OCPAZURE_TAGS_SUMMARY, OCPAZURE_TAGS_VALUES
 from poc_tasks.errors import ConfigurationError, InputFileError, MissingInputData
@@ -600,8 +600,7 @@ def project_rows(final: pd.DataFrame, tag_keys: frozenset[str], _ctx: ChunkConte
 
 
 def _lower_like(column: str, pattern: str):
-    return lambda f: np.array([like(v.lower(), pattern) if isinstance(v, str) else False for v in f[column]],
-                              dtype=bool)
+    return lambda f: str_mask(f[column], lambda v: like(v.lower(), pattern))
 
 
 _NETWORK_SERVICES = ("Virtual Network", "VPN", "DNS", "Traffic Manager", "ExpressRoute", "Load Balancer",

@@ -46,7 +46,7 @@ from poc_tasks.cloud.matching import ContainsMatcher, TagKey, contained_pairs, s
 from poc_tasks.cloud.ocp_input import read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable, group_rows
 from poc_tasks.cloud.provider import ChunkContext, ChunkState, DaySources, day_parts, module_provider, tag_hooks
-from poc_tasks.cloud.sqlfn import decimal_9_array, like, round_half_away
+from poc_tasks.cloud.sqlfn import decimal_9_array, like, round_half_away, str_mask
 from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.db.partitions import month_start, next_month
 from poc_tasks.db.tables_gcp import OCPGCP_PROJECT_TABLE, OCPGCP_TAGS_SUMMARY, OCPGCP_TAGS_VALUES
@@ -657,15 +657,14 @@ def project_rows(final: pd.DataFrame, tag_keys: frozenset[str], _ctx: ChunkConte
 
 def _like_any(column: str, patterns: Sequence[str]):
     def where(f: pd.DataFrame) -> np.ndarray:
-        return np.array([isinstance(v, str) and any(like(v, p) for p in patterns) for v in f[column]], dtype=bool)
+        return str_mask(f[column], lambda v: any(like(v, p) for p in patterns))
     return where
 
 
 def _storage(f: pd.DataFrame) -> np.ndarray:
     alias = f["service_alias"]
-    sku = f["sku_alias"].astype(object).str.lower()
-    pd_or_snapshot = np.array([isinstance(s, str) and (like(s, "% pd %") or like(s, "%snapshot%")) for s in sku],
-                              dtype=bool)
+    pd_or_snapshot = str_mask(f["sku_alias"].astype(object),
+                              lambda s: like(s.lower(), "% pd %") or like(s.lower(), "%snapshot%"))
     return (alias.isin(["Filestore", "Storage", "Cloud Storage", "Data Transfer"]).to_numpy(dtype=bool)
             | ((alias == "Compute Engine").to_numpy(dtype=bool) & pd_or_snapshot))
 
