@@ -14,6 +14,7 @@ its currency column, its UI tables); the arithmetic is shared.
 from __future__ import annotations
 
 import decimal
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -200,9 +201,26 @@ def _group_ids(rows: pd.DataFrame, groups: pd.DataFrame, keys: list[str]) -> tup
     n = len(rows)
     codes = np.column_stack([pd.factorize(np.concatenate([_object_column(rows[k]), _object_column(groups[k])]),
                                           use_na_sentinel=False)[0] for k in keys])
-    uniq, inverse = np.unique(codes, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    return inverse[:n], inverse[n:], len(uniq)
+    inverse, n_groups = _tuple_ids(codes)
+    return inverse[:n], inverse[n:], n_groups
+
+
+def _tuple_ids(codes: np.ndarray) -> tuple[np.ndarray, int]:
+    """The id of each row's tuple of non-negative codes, ids in the lexicographic order of the tuples (what
+    ``np.unique(codes, axis=0, return_inverse=True)`` gives), and their count. The columns are packed into one
+    int64 key (mixed radix keeps the order) when it fits: a 1-D unique, not axis=0's sort of row views (0.8 s of
+    a 21.7 s Azure chunk)."""
+    if codes.shape[0] == 0:
+        return np.zeros(0, dtype=np.intp), 0
+    radix = [int(codes[:, i].max()) + 1 for i in range(codes.shape[1])]
+    if math.prod(radix) < 2**62:
+        key = np.zeros(codes.shape[0], dtype=np.int64)
+        for i, r in enumerate(radix):
+            key = key * r + codes[:, i].astype(np.int64)
+        uniq, inverse = np.unique(key, return_inverse=True)
+    else:
+        uniq, inverse = np.unique(codes, axis=0, return_inverse=True)
+    return inverse.reshape(-1), len(uniq)
 
 
 def _exact_group_costs(project: pd.DataFrame, terms: Sequence[CostTerm], group_of: np.ndarray, n_groups: int,

@@ -1,4 +1,4 @@
-"""sqlfn.str_mask: the per-distinct-value LIKE mask equals the per-row predicate it replaced."""
+"""Vectorised helpers equal what they replaced: sqlfn.str_mask (per-distinct LIKE) and outputs._tuple_ids."""
 
 import numpy as np
 import pandas as pd
@@ -30,3 +30,16 @@ def test_non_strings_nan_and_empty_input_are_false():
     assert got.tolist() == [False, False, False, True, False]
     assert str_mask(pd.Series([], dtype=object), lambda s: True).tolist() == []
     assert str_mask(["x", None], lambda s: s == "x").tolist() == [True, False]
+
+
+def test_tuple_ids_equal_numpy_unique_by_rows():
+    from poc_tasks.cloud.outputs import _tuple_ids
+
+    rng = np.random.default_rng(3)
+    for shape, high in (((2000, 3), 7), ((500, 1), 40), ((1, 4), 2), ((300, 2), 2**40)):
+        codes = rng.integers(0, high, shape)
+        want_uniq, want = np.unique(codes, axis=0, return_inverse=True)
+        got, n = _tuple_ids(codes)
+        assert n == len(want_uniq) and (got == want.reshape(-1)).all()  # the last shape takes the axis=0 path
+    got, n = _tuple_ids(np.zeros((0, 3), dtype=np.int64))
+    assert n == 0 and len(got) == 0
