@@ -106,8 +106,8 @@ def _run(settings: Settings, stage: Stage, prepare: Callable[[Stage], dict[str, 
         if stream_plan is not None:
             streamed = StreamedRun.open(settings, stage, stream_plan(settings, stage),
                                         [c[0] for c in manifest["chunks"]])
-            # the operator's "write" line: with streaming it starts now, each chunk COPYed as it finishes
-            progress("write", {"tables": len(manifest["tables"]), "streamed": True})
+            if streamed is not None:  # the operator's "write" line: it starts now, each chunk COPYed as it finishes
+                progress("write", {"tables": len(manifest["tables"]), "streamed": True})
         chunks = compute_chunks(settings, stage, manifest["chunks"], compute_chunk, progress,  # in processes
                                 on_done=streamed.chunk_done if streamed is not None else None)
         t2 = time.perf_counter()

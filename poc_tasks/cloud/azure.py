@@ -41,7 +41,7 @@ from poc_tasks.cloud.attribution import (
     CloudProfile,
     final_columns,
 )
-from poc_tasks.cloud.frames import mapped_once, text_column
+from poc_tasks.cloud.frames import mapped_once, str_mask, text_column
 from poc_tasks.cloud.jsontext import filter_text
 from poc_tasks.cloud.matching import ContainsMatcher, contained_pairs, step1_lines
 from poc_tasks.cloud.ocp_input import read_ocp_rows
@@ -55,7 +55,7 @@ from poc_tasks.cloud.provider import (
     tag_hooks,
 )
 from poc_tasks.cloud.spec import CloudRunSpec
-from poc_tasks.cloud.sqlfn import decimal_9_array, like, split_part, str_mask
+from poc_tasks.cloud.sqlfn import decimal_9_array, like, split_part
 from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.db.tables_azure import OCPAZURE_PROJECT_TABLE, OCPAZURE_TAGS_SUMMARY, OCPAZURE_TAGS_VALUES
 from poc_tasks.errors import ConfigurationError, InputFileError, MissingInputData

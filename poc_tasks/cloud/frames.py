@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-__all__ = ["arrow_schema", "to_arrow", "text_column", "nullif_empty", "renamed_texts", "mapped_once"]
+__all__ = ["arrow_schema", "to_arrow", "text_column", "nullif_empty", "renamed_texts", "mapped_once", "str_mask"]
 
 
 def _arrow_type(t: sa.types.TypeEngine) -> pa.DataType:
@@ -94,3 +94,13 @@ def mapped_once(values: pd.Series, fn: Callable[[Any], Any]) -> pd.Series:
     uniques = pd.unique(values.to_numpy(dtype=object))
     lookup = {v: fn(v) for v in uniques}
     return pd.Series([lookup[v] for v in values.to_numpy(dtype=object)], index=values.index, dtype=object)
+
+
+def str_mask(values: pd.Series | Sequence[Any], pred: Callable[[str], bool]) -> np.ndarray:
+    """A boolean array: pred(v) for each string element, False for NULL and non-strings. Each distinct value is
+    tested once, as in mapped_once, and mapped back by its factorize code (no per-row lookup): a day's rows repeat
+    a handful of service and SKU names (GCP's and Azure's LIKE predicates of the UI tables)."""
+    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    hit = np.fromiter((isinstance(u, str) and bool(pred(u)) for u in uniques), dtype=bool, count=len(uniques))
+    return np.append(hit, False)[codes]  # code -1 (NULL) takes the appended False

@@ -40,13 +40,13 @@ from poc_tasks.cloud.attribution import (
     CloudProfile,
     final_columns,
 )
-from poc_tasks.cloud.frames import mapped_once, renamed_texts, text_column
+from poc_tasks.cloud.frames import mapped_once, renamed_texts, str_mask, text_column
 from poc_tasks.cloud.jsontext import filter_text
 from poc_tasks.cloud.matching import ContainsMatcher, TagKey, contained_pairs, step1_lines, tag_join_mask
 from poc_tasks.cloud.ocp_input import read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable, group_rows
 from poc_tasks.cloud.provider import ChunkContext, ChunkState, DaySources, day_parts, module_provider, tag_hooks
-from poc_tasks.cloud.sqlfn import decimal_9_array, like, round_half_away, str_mask
+from poc_tasks.cloud.sqlfn import decimal_9_array, like, round_half_away
 from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.db.partitions import month_start, next_month
 from poc_tasks.db.tables_gcp import OCPGCP_PROJECT_TABLE, OCPGCP_TAGS_SUMMARY, OCPGCP_TAGS_VALUES
@@ -663,8 +663,7 @@ def _like_any(column: str, patterns: Sequence[str]):
 
 def _storage(f: pd.DataFrame) -> np.ndarray:
     alias = f["service_alias"]
-    pd_or_snapshot = str_mask(f["sku_alias"].astype(object),
-                              lambda s: like(s.lower(), "% pd %") or like(s.lower(), "%snapshot%"))
+    pd_or_snapshot = str_mask(f["sku_alias"], lambda s: like(s.lower(), "% pd %") or like(s.lower(), "%snapshot%"))
     return (alias.isin(["Filestore", "Storage", "Cloud Storage", "Data Transfer"]).to_numpy(dtype=bool)
             | ((alias == "Compute Engine").to_numpy(dtype=bool) & pd_or_snapshot))
 

@@ -14,14 +14,11 @@ from __future__ import annotations
 import decimal
 import math
 import re
-from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["split_part", "like", "str_mask", "strpos_found", "decimal_9", "decimal_9_array", "round_half_away"]
+__all__ = ["split_part", "like", "strpos_found", "decimal_9", "decimal_9_array", "round_half_away"]
 
 _NINE = decimal.Decimal("1e-9")
 
@@ -45,16 +42,6 @@ def _like_regex(pattern: str) -> re.Pattern[str]:
 def like(text: str | None, pattern: str) -> bool:
     """text LIKE pattern; NULL text is not a match."""
     return text is not None and _like_regex(pattern).fullmatch(text) is not None
-
-
-def str_mask(values: pd.Series | Sequence[Any], pred: Callable[[str], bool]) -> np.ndarray:
-    """A boolean array: pred(v) for each string element, False for NULL and non-strings. Each distinct value is
-    tested once: a day's rows repeat a handful of service and SKU names, and the per-row regex of a LIKE
-    predicate was a fifth of GCP's UI-table compute (pyinstrument, one 5-day chunk of the 50-node month)."""
-    series = values if isinstance(values, pd.Series) else pd.Series(list(values), dtype=object)
-    codes, uniques = pd.factorize(series, use_na_sentinel=True)
-    hit = np.fromiter((isinstance(u, str) and bool(pred(u)) for u in uniques), dtype=bool, count=len(uniques))
-    return np.append(hit, False)[codes]  # code -1 (NULL) takes the appended False
 
 
 def strpos_found(haystack: str | None, needle: str | None) -> bool:

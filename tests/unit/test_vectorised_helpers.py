@@ -1,10 +1,11 @@
-"""Vectorised helpers equal what they replaced: sqlfn.str_mask (per-distinct LIKE) and outputs._tuple_ids."""
+"""Vectorised helpers equal what they replaced: frames.str_mask (per-distinct LIKE) and outputs._tuple_ids."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from poc_tasks.cloud.sqlfn import like, str_mask
+from poc_tasks.cloud.frames import str_mask
+from poc_tasks.cloud.sqlfn import like
 
 
 def _per_row(values, pred):
