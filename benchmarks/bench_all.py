@@ -14,9 +14,11 @@ Flows and their peers (the peer runs on the same data, in the same run, on the s
           cloud_reference.py: its OCP-on-cloud steps, timings_s["ocp_on_<cloud>"], after its own OCP summary)
 
 For each flow and size it measures: wall time of the CLI run and its compute / write split (the run's own timings),
-rows read and written per second, the peak RSS of the CLI process (bench_ocp.child), the same task through a real
-Celery worker started for it alone (prefork, one pool process: time and the worker's ru_maxrss), the peer's time and
-peak RSS, the ratio (peer / ours), and the parity of the rows with the peer's (compare.py / cloud_parity.py).
+rows read and written per second, the peak RSS of the CLI process (bench_ocp.child), the CPU seconds of the CLI run
+(its chunk processes included) and of its PostgreSQL backends, and the floor they put under the wall time on this
+machine's cores ((CPU + PG CPU) / cores: a run at its floor is bound by CPU, not by waiting), the same task through
+a real Celery worker started for it alone (prefork, one pool process: time and the worker's ru_maxrss), the peer's
+time and peak RSS, the ratio (peer / ours), and the parity of the rows with the peer's (compare.py / cloud_parity.py).
 Datasets are generated once per size (poc_tasks.sample: the cluster with its matched AWS, Azure and GCP bills, no
 mid-day label changes) into DATA_DIR/x<size> and reused. Each flow gets a fresh tenant schema in --database-url.
 
@@ -34,6 +36,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
 BASE = (50, 5000, 30)  # nodes, pods, days of the 1x month
@@ -169,6 +172,8 @@ def run_flow(flow: str, base: tuple[int, ...], size: int, data: Path, work: Path
                     "rows_read": rows_read(scenario, flow), "load_1min": os.getloadavg()[0],
                     "commit": _commit(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     env = {"POC_STAGING_ROOT": str(staging)}
+    cpu: dict = {}  # the CLI run's CPU seconds and its PostgreSQL backends' (bench_ocp.BackendCpu)
+    pg_database = urlsplit(args.database_url).path.lstrip("/") or None
     print(f"== {flow} x{size} ({record['rows_read']} input rows), load {record['load_1min']:.1f}", flush=True)
     if flow in DAILY:
         record.update(run_daily(flow, name, data, args))
@@ -180,7 +185,7 @@ def run_flow(flow: str, base: tuple[int, ...], size: int, data: Path, work: Path
         schema = _validated(scenario["schema"] + args.schema_tag)
         root = _view(data, scenario, schema, work / "views" / f"{name}_ocp")
         bench_ocp.prepare_tenant(root, schema)
-        seconds, rss, result = bench_ocp.run_cli(root, scenario, schema, env)
+        seconds, rss, result = bench_ocp.run_cli(root, scenario, schema, env, cpu, pg_database)
         cmd = None
         task, kwargs = "poc_tasks.summarize_ocp", {
             "schema_name": schema, "source_uuid": scenario["source_uuid"], "start_date": scenario["start_date"],
@@ -194,7 +199,7 @@ def run_flow(flow: str, base: tuple[int, ...], size: int, data: Path, work: Path
         env = {**cloud_parity.prepare(data, scenario, flow, schema, root), **env}
         ocp_cmd, cmd = cloud_parity.run_commands(scenario, flow, schema)
         record["ocp_prerequisite_s"] = round(bench_ocp.child(ocp_cmd, env)[0], 2)
-        seconds, rss, stdout = bench_ocp.child(cmd, env)
+        seconds, rss, stdout = bench_ocp.child(cmd, env, cpu=cpu, pg_database=pg_database)
         result = json.loads(stdout)
         task, kwargs = f"poc_tasks.summarize_ocp_on_{flow}", {
             "schema_name": schema, "openshift_provider_uuid": scenario["source_uuid"],
@@ -209,7 +214,10 @@ def run_flow(flow: str, base: tuple[int, ...], size: int, data: Path, work: Path
                    "compute_s": timings.get("compute_s"), "write_s": timings.get("write_s"),
                    "finalize_s": timings.get("finalize_s"), "timings": timings, "rows_written": written,
                    "rows_read_per_s": round(record["rows_read"] / seconds),
-                   "rows_written_per_s": round(written / seconds), "cli_peak_rss_mib": round(rss)})
+                   "rows_written_per_s": round(written / seconds), "cli_peak_rss_mib": round(rss), **cpu})
+    if cpu.get("pg_cpu_s") is not None:
+        # a floor under the wall time when every core is busy: (the run's CPU + its server's CPU) / cores
+        record["cpu_floor_s"] = round((cpu["cpu_s"] + cpu["pg_cpu_s"]) / (os.cpu_count() or 1), 1)
     if result.get("peak_rss_bytes_by_process"):  # per process: the run's own and each chunk process's
         record["cli_peak_rss_by_process_mib"] = {k: round(v / 2**20)
                                                  for k, v in result["peak_rss_bytes_by_process"].items()}
@@ -378,7 +386,8 @@ COLUMNS = (("flow", "flow", "{}"), ("size", "size", "{}x"), ("rows in", "rows_re
            ("ours s", "seconds", "{:.1f}"), ("run s", "run_s", "{:.1f}"), ("compute", "compute_s", "{:.1f}"),
            ("write", "write_s", "{:.1f}"), ("finalize", "finalize_s", "{:.1f}"),
            ("in/s", "rows_read_per_s", "{:,}"), ("out/s", "rows_written_per_s", "{:,}"),
-           ("CLI MiB", "cli_peak_rss_mib", "{}"), ("worker s", "worker_s", "{:.1f}"),
+           ("CLI MiB", "cli_peak_rss_mib", "{}"), ("CPU s", "cpu_s", "{:.1f}"), ("PG CPU s", "pg_cpu_s", "{:.1f}"),
+           ("CPU floor s", "cpu_floor_s", "{:.1f}"), ("worker s", "worker_s", "{:.1f}"),
            ("worker MiB", "worker_max_rss_mib", "{}"), ("peer s", "peer_s", "{:.1f}"),
            ("peer MiB", "peer_peak_rss_mib", "{}"), ("ratio", "ratio", "{:.2f}x"),
            ("ratio run", "ratio_run", "{:.2f}x"), ("load", "load_1min", "{:.1f}"), ("parity", "parity", "{}"),

@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -45,22 +46,78 @@ POC = str(Path(sys.executable).parent / "poc-tasks")
 _PEAK_WRAPPER = (
     "import os, resource, subprocess, sys\n"
     "rc = subprocess.call(sys.argv[2:])\n"
-    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+    "open(sys.argv[1], 'w').write(f'{u.ru_maxrss} {u.ru_utime + u.ru_stime}')\n"
     "sys.exit(rc)\n"
 )
 
 
-def child(cmd: list[str], env: dict | None = None, ok: tuple[int, ...] = (0,)) -> tuple[float, float, str]:
+class BackendCpu:
+    """The CPU seconds (user + system) PostgreSQL's backends of one database spend while a command runs: every
+    backend whose process title names the database, sampled every 0.2 s from /proc (Linux). A command's own CPU
+    leaves out the server's, which on this 2-core machine competes for the same cores: the sum of both bounds a
+    run's wall time from below (sum / cores)."""
+
+    def __init__(self, database: str | None) -> None:
+        self.database, self.seen, self.start = database, {}, {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _sample(self) -> dict[str, float]:
+        out, tick = {}, os.sysconf("SC_CLK_TCK")
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+                if not title.startswith("postgres: ") or f" {self.database} " not in title:
+                    continue
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            out[pid] = (int(fields[11]) + int(fields[12])) / tick
+        return out
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.2):
+            self.seen.update(self._sample())
+
+    def __enter__(self) -> BackendCpu:
+        if self.database and Path("/proc/self/stat").exists():
+            self.start = self._sample()
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join()
+            self.seen.update(self._sample())
+
+    @property
+    def seconds(self) -> float | None:
+        if not self.database:
+            return None
+        return round(sum(v - self.start.get(k, 0.0) for k, v in self.seen.items()), 1)
+
+
+def child(cmd: list[str], env: dict | None = None, ok: tuple[int, ...] = (0,),
+          cpu: dict | None = None, pg_database: str | None = None) -> tuple[float, float, str]:
     """Run a command; return (seconds, peak RSS MiB of that command alone, stdout). An exit status outside `ok`
-    stops the benchmark with the command's stderr."""
-    with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as peak_file:
+    stops the benchmark with the command's stderr. With `cpu` (a dict), also fill in ``cpu_s`` (user + system
+    seconds of the command and every process it waited for: a run's chunk processes) and, with `pg_database`,
+    ``pg_cpu_s`` (BackendCpu of that database)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as peak_file, BackendCpu(pg_database) as server:
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, peak_file.name, *cmd], capture_output=True,
                               text=True, env={**os.environ, **(env or {})})
         seconds = time.perf_counter() - t0
         if proc.returncode not in ok:
             sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
-        peak_kib = float(peak_file.read() or 0)
+        peak_kib, cpu_s = (float(x) for x in (peak_file.read() or "0 0").split())
+    if cpu is not None:
+        cpu["cpu_s"] = round(cpu_s, 1)
+        cpu["pg_cpu_s"] = server.seconds
     return seconds, peak_kib / 1024.0, proc.stdout
 
 
@@ -128,9 +185,11 @@ def ocp_command(data: Path, scenario: dict, schema: str) -> list[str]:
             "--end", scenario["end_date"]]
 
 
-def run_cli(data: Path, scenario: dict, schema: str, env: dict | None = None) -> tuple[float, float, dict]:
-    """`poc-tasks run ocp` on the dataset in a child process: (seconds, peak RSS MiB, its JSON result)."""
-    seconds, rss, out = child(ocp_command(data, scenario, schema), env)
+def run_cli(data: Path, scenario: dict, schema: str, env: dict | None = None, cpu: dict | None = None,
+            pg_database: str | None = None) -> tuple[float, float, dict]:
+    """`poc-tasks run ocp` on the dataset in a child process: (seconds, peak RSS MiB, its JSON result); `cpu` and
+    `pg_database` as child's."""
+    seconds, rss, out = child(ocp_command(data, scenario, schema), env, cpu=cpu, pg_database=pg_database)
     return seconds, rss, json.loads(out)
 
 

@@ -19,15 +19,15 @@ s of 61.6 s). With it (the default; ``POC_STREAM_WRITES=0`` turns it off, e.g. t
    summaries merged from all chunks' parts, AWS's category summary, the report period stamps -- COMMIT,
    ANALYZE, and the flow's result, as finalize gives it.
 
-Readers: the compute children of OCP on cloud read the OCP summary (cloud/ocp_input.read_ocp_rows) on their
-own connections while the transaction is open. That table is the plan's ``at_end``: its DELETE and COPY (the
-back-populated rows) wait for the last chunk, so while the children compute this transaction holds no lock on
-it at all (only the advisory write locks, which no read takes). A plain SELECT would not wait on our ROW
-EXCLUSIVE lock anyway (and under MVCC sees the committed state), but a third session's DDL would: another run
-creating a month partition of the table asks for ACCESS EXCLUSIVE, queues behind this transaction, and every
+Readers: no compute child may read a table of the plan while the transaction is open. A plain SELECT would not
+wait on our ROW EXCLUSIVE lock (and under MVCC sees the committed state), but a third session's DDL would: another
+run creating a month partition of the table asks for ACCESS EXCLUSIVE, queues behind this transaction, and every
 later SELECT queues behind that request -- our children's reads too, while this transaction waits for them: a
-deadlock PostgreSQL cannot see. No table the children read is locked, so it cannot happen. The other tables are
-locked for the whole compute instead of finalize's seconds: another session's DDL on them (a new month's
+deadlock PostgreSQL cannot see. OCP on cloud's children read the OCP summary, which it back-populates: they read
+the copy prepare made in the run's stage (cloud/ocp_input.export_ocp_rows), so its back-populated rows stream
+like the rest (they used to wait for the last chunk: a serial tail of 20-35 % of the run). A plan whose compute
+must read one of its tables names it in ``at_end``: its DELETE and COPY then wait for the last chunk. The tables
+are locked for the whole compute instead of finalize's seconds: another session's DDL on them (a new month's
 partition) waits that long, and readers of those tables queue behind it meanwhile.
 
 Failure: any error of the stream (a PostgreSQL blip, a bad batch) rolls the transaction back -- every table as

@@ -47,7 +47,7 @@ from poc_tasks.cloud.matching import (
     matched_tags_from_pairs,
     step1_lines,
 )
-from poc_tasks.cloud.ocp_input import read_ocp_rows
+from poc_tasks.cloud.ocp_input import ocp_label_texts, read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable
 from poc_tasks.cloud.provider import ChunkContext, ChunkState, DaySources, bucket_rows, line_parts, module_provider
 from poc_tasks.cloud.spec import CloudRunSpec
@@ -350,10 +350,10 @@ def pass_one(ctx: ChunkContext, conn: Connection) -> ChunkState:
             if ctx.discover:
                 cloud_pairs |= label_pairs(pc.unique(tbl.column("resourcetags")).to_pylist(), keys)
         matched = {r for r in ids if matcher.matches(r)}
-        storage = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, sets.csi_by_day_pv,
-                                storage_only=True)
+        storage = read_ocp_rows(ctx.stage, conn, spec.schema_name, day, spec.openshift_provider_uuid,
+                                sets.csi_by_day_pv, storage_only=True)
         if ctx.discover:
-            pods, volumes = tenant.ocp_label_texts(conn, spec.schema_name, spec.openshift_provider_uuid, day, day)
+            pods, volumes = ocp_label_texts(ctx.stage, spec.openshift_provider_uuid, [day])
             ocp_pairs |= label_pairs(pods | volumes, keys)
         own_storage = storage[storage["source"] == spec.openshift_provider_uuid]
         capacity[day] = ebs_capacities(ctx.sources.raw, day, attr.disk_candidates(matched, own_storage))
@@ -397,7 +397,8 @@ def day_rows(ctx: ChunkContext, state: ChunkState, day: dt.date, candidates: Seq
     if temp.empty:
         yield temp, pd.DataFrame()
         return
-    ocp_all = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, ctx.ocp.csi_by_day_pv)
+    ocp_all = read_ocp_rows(ctx.stage, conn, spec.schema_name, day, spec.openshift_provider_uuid,
+                            ctx.ocp.csi_by_day_pv)
     ocp = ocp_all[ocp_all["source"] == spec.openshift_provider_uuid]
     capacity = data["capacity"].get(day, {})
     aliases = {k: v[0] for k, v in manifest["aliases"].items()}

@@ -548,8 +548,8 @@ def pass_one(ctx: ChunkContext, conn) -> ChunkState:
             names = {split_part(r, "/", 9) for r in rid[matched]} - {None}
             if ctx.discover:
                 state.discovery.cloud_tag_texts.update(t for t in text_column(narrow["tags"]).unique() if t)
-        ocp = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, sets.csi_by_day_pv,
-                            storage_only=True)
+        ocp = read_ocp_rows(ctx.stage, conn, spec.schema_name, day, spec.openshift_provider_uuid,
+                            sets.csi_by_day_pv, storage_only=True)
         storage = ocp[(ocp["data_source"] == "Storage").to_numpy(dtype=bool)]
         contributions.append(pv_capacity_contributions(names, storage))
     conn.rollback()

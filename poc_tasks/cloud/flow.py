@@ -35,7 +35,7 @@ from poc_tasks.cloud import tenant
 from poc_tasks.cloud.frames import arrow_schema, to_arrow
 from poc_tasks.cloud.jsontext import clear_caches
 from poc_tasks.cloud.matching import special_candidates, tag_candidates
-from poc_tasks.cloud.ocp_input import open_ocp_parquet, scan_chunk
+from poc_tasks.cloud.ocp_input import export_ocp_rows, open_ocp_parquet, scan_chunk
 from poc_tasks.cloud.outputs import (
     BACK_POPULATE_COLUMNS,
     back_populate_rows,
@@ -154,6 +154,10 @@ def prepare(p: CloudProvider, spec: CloudRunSpec, settings: Settings, stage: Sta
         raise MissingInputData(f"bill_id {spec.bill_id} is not a bill of {p.name} source "
                                f"{spec.cloud_provider_uuid} for {month_start:%Y-%m} in {spec.schema_name} "
                                f"(its bills: {bills})")
+    t_export = time.perf_counter()
+    ocp_rows = export_ocp_rows(settings.require_database_url(), spec.schema_name, spec.start_date, spec.end_date,
+                               stage)
+    export_s = time.perf_counter() - t_export
     step = date_step or int(os.environ.get("POC_DATE_STEP", DEFAULT_DATE_STEP))
     manifest = {
         "provider": p.run_name,
@@ -173,7 +177,8 @@ def prepare(p: CloudProvider, spec: CloudRunSpec, settings: Settings, stage: Sta
         "distribution": spec.distribution,
         "rows_read": sources.rows_read(),
         "bytes_read": sources.bytes_read(),
-        "timings": {"prepare_s": round(time.perf_counter() - t0, 3)},
+        "ocp_summary_rows": ocp_rows,
+        "timings": {"prepare_s": round(time.perf_counter() - t0, 3), "ocp_export_s": round(export_s, 3)},
         **extra,
     }
     stage.write_manifest(manifest)
@@ -244,7 +249,7 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
     progress("scan", {"chunk": [first.isoformat(), last.isoformat()]})
     discover = bool(manifest["matched_keys"]) and not manifest["pg_matched_tags"]
     ctx = ChunkContext(spec, manifest, settings, sources, days_in_range(first, last),
-                       scan_chunk(ocp_parquet, first, last), discover)
+                       scan_chunk(ocp_parquet, first, last), discover, stage)
     tag_keys = project_tag_keys([*manifest["cloud_keys"], *manifest["ocp_keys"]])
     cloud_keys = frozenset(manifest["cloud_keys"])
     rows = {t: 0 for t in manifest["tables"]}
@@ -401,9 +406,9 @@ def finalize(settings: Settings, stage: Stage, written: dict[str, int],
 
 
 def stream_plan(settings: Settings, stage: Stage) -> StreamPlan:
-    """The run's streamed write (poc_tasks.stream_writes): the project and UI tables COPYed chunk by chunk; the
-    back-populated OCP rows (the chunks read that table), the tag summaries (merged from every chunk), the
-    provider's steps and the stamps after the last chunk."""
+    """The run's streamed write (poc_tasks.stream_writes): the project, UI and back-populated OCP rows COPYed chunk
+    by chunk (the chunks read prepare's copy of the OCP summary: ocp_input.export_ocp_rows); the tag summaries
+    (merged from every chunk), the provider's steps and the stamps after the last chunk."""
     manifest = stage.read_manifest()
     p = provider(manifest["provider"])
     rules = [r for r in (_replace(p, manifest, t) for t in manifest["tables"]) if r is not None]
@@ -411,7 +416,7 @@ def stream_plan(settings: Settings, stage: Stage) -> StreamPlan:
                       lambda t, part: stage.read_part(t, part, batch_size=WRITE_BATCH_ROWS),
                       _finalize_statements(p, stage, manifest),
                       lambda written, chunks: _result(stage, manifest, written, chunks),
-                      at_end=frozenset({SUMMARY_TABLE}))  # the chunks read the OCP summary (ocp_input)
+                      at_end=frozenset())  # the chunks read prepare's copy of the OCP summary, not the table
 
 
 def _result(stage: Stage, manifest: dict[str, Any], written: dict[str, int],

@@ -499,8 +499,8 @@ def pass_one(ctx: ChunkContext, conn) -> ChunkState:
         matched = df[df["resource_name"].isin(list(names)).to_numpy(dtype=bool)] if df is not None else None
         if matched is not None and not matched.empty:
             sized |= capacity_candidates(matched, _day_csi(ctx, day))
-        ocp = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, sets.csi_by_day_pv,
-                            storage_only=True)
+        ocp = read_ocp_rows(ctx.stage, conn, spec.schema_name, day, spec.openshift_provider_uuid,
+                            sets.csi_by_day_pv, storage_only=True)
         if matched is not None and not matched.empty:
             storage = ocp[(ocp["data_source"] == "Storage").to_numpy(dtype=bool)]
             contributions.append(pv_capacity_contributions(matched["resource_global_name"].unique(), storage))

@@ -2,7 +2,8 @@
 
 Koku reads Hive's copy of ``reporting_ocpusagelineitem_daily_summary`` (every OCP source of the tenant), which
 has ``csi_volume_handle``; the PostgreSQL table has the same rows without it. Here:
-- the rows come from PostgreSQL, only those the OCP summary wrote (not the rows OCP-on-cloud back-populates,
+- the rows come from PostgreSQL (copied into the run's stage before the chunks start: export_ocp_rows), only
+  those the OCP summary wrote (not the rows OCP-on-cloud back-populates,
   nor cost-model rows), with labels turned into the JSON text Trino's summary writes (jsontext.trino_text);
 - ``csi_volume_handle`` comes, for the run's OCP source, from its daily storage Parquet of the same day (by
   persistent volume), and for the tenant's other OCP sources from ``reporting_ocp_pvcs`` (by volume and claim);
@@ -13,6 +14,9 @@ has ``csi_volume_handle``; the PostgreSQL table has the same rows without it. He
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,15 +28,17 @@ import pyarrow.compute as pc
 from psycopg2 import sql
 
 from poc_tasks.cloud.jsontext import TagJsonError, canonical_text
-from poc_tasks.db.connection import qualified
+from poc_tasks.db.connection import connect, qualified
 from poc_tasks.db.copy_out import query_arrow
 from poc_tasks.errors import InputFileError, MissingInputData
 from poc_tasks.io.fs import filesystem, list_parquet
 from poc_tasks.io.layout import ocp_prefix
 from poc_tasks.io.parquet import STRING, TIMESTAMP, ColumnSpec, ParquetSource
+from poc_tasks.io.staging import Stage
+from poc_tasks.runspec import days_in_range
 
-__all__ = ["OCP_COLUMNS", "OcpChunkSets", "OcpParquet", "open_ocp_parquet", "read_ocp_rows",
-           "OCP_ROW_FILTER"]
+__all__ = ["OCP_COLUMNS", "OCP_ROWS_TABLE", "OcpChunkSets", "OcpParquet", "export_ocp_rows", "ocp_label_texts",
+           "open_ocp_parquet", "read_ocp_rows", "OCP_ROW_FILTER"]
 
 Connection = psycopg2.extensions.connection
 
@@ -143,13 +149,10 @@ _READ_TYPES: dict[str, pa.DataType] = {
 }
 
 
-def read_ocp_rows(conn: Connection, schema: str, first: dt.date, last: dt.date, source_uuid: str,
-                  csi_by_day_pv: dict[tuple[dt.date, str], str], storage_only: bool = False) -> pd.DataFrame:
-    """The OCP summary rows of every OCP source of the tenant for the days [first, last], with csi handles.
+OCP_ROWS_TABLE = "ocp_summary_input"  # the stage's copy of the OCP summary rows the run reads, one part per day
 
-    Column ``source`` is the OCP source uuid (Hive's partition column). Numbers are float64, labels Trino text.
-    Read through COPY (db.copy_out): a day of a 50,000-pod cluster is ~55 k rows.
-    """
+
+def _day_query(schema: str) -> sql.Composed:
     ident = sql.Identifier
     cols = [sql.SQL("source_uuid::text AS source"), ident("report_period_id"), ident("usage_start"),
             *(ident(c) for c in _TEXT_COLUMNS),
@@ -157,20 +160,89 @@ def read_ocp_rows(conn: Connection, schema: str, first: dt.date, last: dt.date, 
             *(ident(c) for c in _PV_COLUMNS),
             *(sql.SQL("{}::float8 AS {}").format(ident(c), ident(c)) for c in _NUMERIC),
             ident("cost_category_id")]
-    where = sql.SQL("usage_start >= %s AND usage_start <= %s AND " + OCP_ROW_FILTER)
-    if storage_only:
-        where += sql.SQL(" AND data_source = 'Storage'")
     # ORDER BY every column read: the heap order changes whenever the OCP summary is re-run, and the float sums
     # downstream add their terms in row order, so without it a re-run over the same rows could differ in the
     # last digits (a sort of ~55 k rows a day in PostgreSQL)
     order = sql.SQL(" ORDER BY ") + sql.SQL(", ").join(sql.Literal(i) for i in range(1, len(cols) + 1))
-    query = sql.SQL("SELECT {} FROM {} WHERE ").format(
+    where = sql.SQL("usage_start = %s AND " + OCP_ROW_FILTER)
+    return sql.SQL("SELECT {} FROM {} WHERE ").format(
         sql.SQL(", ").join(cols), qualified(schema, "reporting_ocpusagelineitem_daily_summary")) + where + order
-    df = query_arrow(conn, query, (first, last), _READ_TYPES).to_pandas(date_as_object=True)
+
+
+_ROWS_SCHEMA = pa.schema(list(_READ_TYPES.items()))
+
+
+def export_ocp_rows(database_url: str, schema: str, first: dt.date, last: dt.date, stage: Stage,
+                    connections: int = 2) -> int:
+    """Copy the OCP summary rows of every OCP source of the tenant for the days [first, last] into the run's
+    stage (one part per day, labels as PostgreSQL gives them); returns the rows copied.
+
+    Why a copy: the in-process run streams its writes in one transaction opened before the chunks compute
+    (stream_writes), the back-populated rows into this very table. Were the chunks to read the table, that COPY
+    would have to wait for the last chunk (a third session's DDL queued behind our lock would block their reads
+    while we wait for them: a deadlock PostgreSQL cannot see), a serial tail of the run. Read here, before the
+    transaction opens, the chunks never touch the table, and every chunk reads the same snapshot of it.
+
+    The days are split over `connections` sessions (threads: PostgreSQL sorts and sends, pyarrow parses and
+    writes, both outside the GIL), so the copy does not hold up the run's start on one core."""
+    query = _day_query(schema)
+    days = days_in_range(first, last)
+
+    def copy_days(mine: list[dt.date]) -> int:
+        rows = 0
+        with closing(connect(database_url, "poc_tasks export")) as conn:
+            for day in mine:
+                table = query_arrow(conn, query, (day,), _READ_TYPES)
+                conn.rollback()  # no transaction left open across days
+                with stage.writer(OCP_ROWS_TABLE, _ROWS_SCHEMA, part=day.isoformat()) as w:
+                    w.write_table(table)
+                rows += table.num_rows
+                del table
+        return rows
+
+    n = max(1, min(connections, len(days)))
+    with ThreadPoolExecutor(n, thread_name_prefix="ocp-export") as pool:
+        return sum(pool.map(copy_days, [days[i::n] for i in range(n)]))
+
+
+def _staged_day(stage: Stage, day: dt.date, storage_only: bool, columns: list[str] | None = None) -> pa.Table:
+    batches = list(stage.read_part(OCP_ROWS_TABLE, day.isoformat()))
+    table = pa.Table.from_batches(batches, schema=_ROWS_SCHEMA) if batches else _ROWS_SCHEMA.empty_table()
+    if storage_only:
+        table = table.filter(pc.equal(table.column("data_source"), "Storage"))
+    return table.select(columns) if columns is not None else table
+
+
+def read_ocp_rows(stage: Stage, conn: Connection, schema: str, day: dt.date, source_uuid: str,
+                  csi_by_day_pv: dict[tuple[dt.date, str], str], storage_only: bool = False) -> pd.DataFrame:
+    """The OCP summary rows of every OCP source of the tenant for `day` (export_ocp_rows' copy), with csi handles.
+
+    Column ``source`` is the OCP source uuid (Hive's partition column). Numbers are float64, labels Trino text.
+    `conn` reads the other sources' handles (reporting_ocp_pvcs), never the OCP summary.
+    """
+    df = _staged_day(stage, day, storage_only).to_pandas(date_as_object=True)
     df["pod_labels"] = _labels(df["pod_labels"], "pod_labels")
     df["volume_labels"] = _labels(df["volume_labels"], "volume_labels")
     df["csi_volume_handle"] = _attach_csi(conn, schema, df, source_uuid, csi_by_day_pv)
     return df[OCP_COLUMNS]
+
+
+def ocp_label_texts(stage: Stage, source_uuid: str, days: Sequence[dt.date]) -> tuple[set[str], set[str]]:
+    """The distinct pod-label and volume-label texts (as Trino writes them) of one OCP source's summary rows of
+    `days`: what Koku's Trino matched-tag query unnests on the OpenShift side."""
+    pods: set[str] = set()
+    volumes: set[str] = set()
+    for day in days:
+        t = _staged_day(stage, day, False, ["source", "pod_labels", "volume_labels"])
+        t = t.filter(pc.equal(t.column("source"), source_uuid))
+        for column, out in (("pod_labels", pods), ("volume_labels", volumes)):
+            texts = [v for v in pc.unique(t.column(column)).to_pylist() if v]
+            try:
+                out.update(canonical_text(v) for v in texts)
+            except TagJsonError as exc:
+                raise InputFileError("reporting_ocpusagelineitem_daily_summary", f"unusable labels: {exc}",
+                                     column) from exc
+    return pods, volumes
 
 
 def _attach_csi(conn: Connection, schema: str, df: pd.DataFrame, source_uuid: str,

@@ -29,12 +29,13 @@ from poc_tasks.cloud import tenant
 from poc_tasks.cloud.attribution import CloudProfile, collapse_copies
 from poc_tasks.cloud.jsontext import TagJsonError, distinct_pairs
 from poc_tasks.cloud.matching import fallback_matched_tags
-from poc_tasks.cloud.ocp_input import OcpChunkSets, read_ocp_rows
+from poc_tasks.cloud.ocp_input import OcpChunkSets, ocp_label_texts, read_ocp_rows
 from poc_tasks.cloud.outputs import CostTerm, UiTable
 from poc_tasks.cloud.spec import CloudRunSpec
 from poc_tasks.cloud.tag_summary import TagTables
 from poc_tasks.errors import InputFileError
 from poc_tasks.io.parquet import ParquetSource
+from poc_tasks.io.staging import Stage
 from poc_tasks.settings import Settings
 
 __all__ = ["CloudProvider", "Sources", "DaySources", "ChunkContext", "ChunkState", "Discovery", "tag_discovery",
@@ -112,6 +113,7 @@ class ChunkContext:
     days: list[dt.date]
     ocp: OcpChunkSets
     discover: bool  # the matched tags come from the Parquet (Koku's Trino fallback), not from PostgreSQL
+    stage: Stage  # the run's stage: the OCP summary rows prepare copied (ocp_input.export_ocp_rows)
 
 
 @dataclass
@@ -191,9 +193,7 @@ def tag_discovery(column: str, what: str) -> Callable[[ChunkContext, ChunkState,
 
     def discover(ctx: ChunkContext, state: ChunkState, conn: Connection) -> list[str]:
         spec, d = ctx.spec, state.discovery
-        pods, volumes = tenant.ocp_label_texts(conn, spec.schema_name, spec.openshift_provider_uuid, ctx.days[0],
-                                               ctx.days[-1])
-        conn.rollback()
+        pods, volumes = ocp_label_texts(ctx.stage, spec.openshift_provider_uuid, ctx.days)
         d.pod_label_texts.update(pods)
         d.volume_label_texts.update(volumes)
         try:
@@ -276,7 +276,8 @@ def day_parts(columns: list[str], daily_temp: Callable[..., pd.DataFrame], match
             yield temp, pd.DataFrame({c: pd.Series(dtype=object) for c in final_columns})
             return
         spec = ctx.spec
-        ocp = read_ocp_rows(conn, spec.schema_name, day, day, spec.openshift_provider_uuid, ctx.ocp.csi_by_day_pv)
+        ocp = read_ocp_rows(ctx.stage, conn, spec.schema_name, day, spec.openshift_provider_uuid,
+                            ctx.ocp.csi_by_day_pv)
         conn.rollback()
         ocp = ocp[(ocp["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)].reset_index(drop=True)
         cache: dict[str, np.ndarray] = {}

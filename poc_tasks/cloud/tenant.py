@@ -15,16 +15,14 @@ from typing import Any
 import psycopg2.extensions
 from psycopg2 import sql
 
-from poc_tasks.cloud.jsontext import TagJsonError, candidate_string, canonical_text
-from poc_tasks.cloud.ocp_input import OCP_ROW_FILTER
+from poc_tasks.cloud.jsontext import candidate_string
 from poc_tasks.db.connection import qualified
 from poc_tasks.db.init import ensure_provider
 from poc_tasks.db.koku_rows import inside_koku, missing
-from poc_tasks.errors import InputFileError
 from poc_tasks.validate import validate_identifier, validate_uuid
 
 __all__ = ["report_period", "has_cluster", "ensure_bill", "month_bill", "bill_ids", "enabled_keys", "keys_exist",
-           "tag_keys", "table_exists", "postgres_matched_tags", "ocp_label_texts", "stamp_report_period"]
+           "tag_keys", "table_exists", "postgres_matched_tags", "stamp_report_period"]
 
 Connection = psycopg2.extensions.connection
 
@@ -163,25 +161,6 @@ def postgres_matched_tags(conn: Connection, schema: str, provider_type: str, tag
         cur.execute(q, (provider_type,))
         rows = cur.fetchall()
     return sorted({candidate_string(k, v) for k, v in rows})
-
-
-def ocp_label_texts(conn: Connection, schema: str, source_uuid: str, first: dt.date,
-                    last: dt.date) -> tuple[set[str], set[str]]:
-    """The distinct pod-label and volume-label texts (as Trino writes them) of one OCP source's summary rows of the
-    days [first, last]: what Koku's Trino matched-tag query unnests on the OpenShift side."""
-    query = sql.SQL("SELECT DISTINCT pod_labels::text, volume_labels::text FROM {} WHERE source_uuid = %s"
-                    " AND usage_start >= %s AND usage_start <= %s AND {}").format(
-        qualified(schema, "reporting_ocpusagelineitem_daily_summary"), sql.SQL(OCP_ROW_FILTER))
-    with conn.cursor() as cur:
-        cur.execute(query, (validate_uuid(source_uuid), first, last))
-        rows = cur.fetchall()
-    try:
-        pods = {canonical_text(p) for p, _v in rows if p}
-        volumes = {canonical_text(v) for _p, v in rows if v}
-    except TagJsonError as exc:
-        raise InputFileError("reporting_ocpusagelineitem_daily_summary", f"unusable labels: {exc}",
-                             "pod_labels") from exc
-    return pods, volumes
 
 
 def stamp_report_period(conn: Connection, schema: str, report_period_id: int) -> None:

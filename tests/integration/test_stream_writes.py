@@ -17,6 +17,7 @@ import pytest
 from poc_tasks.cloud import flow
 from poc_tasks.db.connection import connect
 from poc_tasks.db.run_stream import StreamedSwap
+from poc_tasks.io.staging import Stage
 from poc_tasks.ocp import pipeline
 from poc_tasks.stream_writes import StreamedRun
 from tests.integration.fault_support import ocp_dataset, ocp_spec, side_tables, waiting_on_advisory
@@ -173,3 +174,27 @@ def test_a_run_waits_for_another_transaction_holding_its_tables_then_completes(
         worker.join(120)
     assert outcome["timings"]["streamed"] is True
     assert summary_multiset(pg_url, ds.schema) == reference
+
+
+@pytest.mark.parametrize("cloud", ["AWS", "Azure", "GCP"])
+def test_ocp_on_cloud_chunks_never_read_the_ocp_summary_table(cloud, pg_url, tenant_schema, tmp_path,
+                                                             monkeypatch) -> None:
+    """The streamed run COPYs the back-populated rows into the OCP summary while the chunks compute, so the chunks
+    must not read that table (ocp_input.export_ocp_rows): with another session holding it ACCESS EXCLUSIVE after
+    prepare (a DDL, say), every chunk still computes, and the rows equal those of an unlocked run."""
+    ds = _dataset(cloud, pg_url, tenant_schema, str(tmp_path / "bucket"))
+    _run_ocp(ds, pg_url)
+    p, settings = flow.provider(cloud), ds.settings(pg_url)
+    stage = Stage(settings.effective_staging_root(), "0" * 31 + "1", settings.storage_options())
+    manifest = flow.prepare(p, cloud_spec(cloud, ds), settings, stage)
+    assert manifest["ocp_summary_rows"] > 0
+    free = [flow.compute_chunk(settings, stage, a, b) for a, b in manifest["chunks"]]
+    # a chunk that reads the locked table fails after 3 s instead of waiting (libpq reads PGOPTIONS)
+    monkeypatch.setenv("PGOPTIONS", "-c lock_timeout=3000")
+    with closing(psycopg2.connect(pg_url)) as holder, holder.cursor() as cur:
+        cur.execute(f'LOCK TABLE "{ds.schema}".reporting_ocpusagelineitem_daily_summary IN ACCESS EXCLUSIVE MODE')
+        locked = [flow.compute_chunk(settings, stage, a, b) for a, b in manifest["chunks"]]
+        holder.rollback()
+    assert [c["rows"] for c in locked] == [c["rows"] for c in free]
+    assert sum(sum(c["rows"].values()) for c in locked) > 0
+    stage.discard()
