@@ -41,6 +41,10 @@ class StagingError(OSError):
 # come back as plain strings): 65,536 OCP summary rows were ~40 MiB of Arrow (51 MiB allocated) in the process
 # that COPYs them, for 2 MiB on disk; 8,192 are ~4 MiB (13 MiB allocated), and the COPY keeps the same speed.
 READ_BATCH_ROWS = 8_192
+# Staged files live for one run and are read back once or twice: LZ4 over zstd. Ten days of the 50-node month's
+# OCP summary rows (54,580 rows, 18 MB in Arrow), in CPU seconds: write 0.017 vs 0.029, read in batches 0.012 vs
+# 0.023-0.031, for 764 vs 699 kB on disk.
+STAGE_COMPRESSION = "lz4"
 
 
 class Stage:
@@ -73,7 +77,7 @@ class Stage:
         try:
             self.fs.makedirs(self.table_folder(table), exist_ok=True)
             with self.fs.open(path, "wb") as sink:
-                w = pq.ParquetWriter(sink, schema, compression="zstd")
+                w = pq.ParquetWriter(sink, schema, compression=STAGE_COMPRESSION)
                 try:
                     yield w
                 finally:
