@@ -38,8 +38,10 @@ from poc_tasks.cloud.matching import special_candidates, tag_candidates
 from poc_tasks.cloud.ocp_input import export_ocp_rows, open_ocp_parquet, scan_chunk
 from poc_tasks.cloud.outputs import (
     BACK_POPULATE_COLUMNS,
-    back_populate_rows,
+    back_populate_groups,
+    back_populate_rows_of,
     combine_ui_rows,
+    merge_back_populate_groups,
     round_to_column_scales,
     ui_tables_rows,
 )
@@ -221,13 +223,13 @@ def _ui_arrow(frame: pd.DataFrame, table: str, schema: pa.Schema, spec: CloudRun
     return to_arrow(f, schema)
 
 
-def _back_populate(p: CloudProvider, manifest: dict[str, Any], spec: CloudRunSpec, projects: list[pd.DataFrame],
+def _back_populate(p: CloudProvider, manifest: dict[str, Any], spec: CloudRunSpec, groups: list[pd.DataFrame],
                    writer: Any) -> int:
-    """The back-populated OCP rows of project rows (one part's, or a day's parts'), staged; returns their count."""
-    parts = [f for f in projects if not f.empty] or projects[:1]
-    project = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-    back = back_populate_rows(project, manifest["report_period_id"], spec.openshift_provider_uuid, p.cost_terms,
-                              p.strict_raw, p.currency, p.strict_project)
+    """The back-populated OCP rows of back_populate_groups (one part's, or a day's parts'), staged; returns their
+    count."""
+    merged = merge_back_populate_groups(groups, p.currency)
+    back = back_populate_rows_of(merged, manifest["report_period_id"], spec.openshift_provider_uuid, p.cost_terms,
+                                 p.currency)
     writer.write_table(to_arrow(back, BACK_POPULATE_SCHEMA))
     return len(back)
 
@@ -274,7 +276,8 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
             progress("attribute", {"day": day.isoformat()})
             ui_parts: dict[str, list[pd.DataFrame]] = {t.name: [] for t in p.ui_tables}
             sums = _conservation(p, None, None)
-            day_projects: list[pd.DataFrame] = []  # p.back_populate_per_day: the day's project rows
+            # p.back_populate_per_day: the day's parts' back-populate groups (a fraction of their project rows)
+            day_groups: list[pd.DataFrame] = []
             for lines, final in p.day_rows(ctx, state, day, candidates, conn):
                 sums = {k: sums[k] + v for k, v in _conservation(p, lines, final).items()}
                 if final is None or final.empty:
@@ -289,16 +292,18 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
                 w[p.project_table].write_table(_project_arrow(project.copy(), manifest, spec, p.project_table,
                                                               project_schema))
                 rows[p.project_table] += len(project)
+                groups = back_populate_groups(project, p.cost_terms, p.strict_raw, p.currency, p.strict_project)
                 if p.back_populate_per_day:
-                    day_projects.append(project)
+                    day_groups.append(groups)
                 else:
-                    rows[SUMMARY_TABLE] += _back_populate(p, manifest, spec, [project], w[SUMMARY_TABLE])
+                    rows[SUMMARY_TABLE] += _back_populate(p, manifest, spec, [groups], w[SUMMARY_TABLE])
+                del groups
                 tags.add(project, cloud_keys)
                 del project
                 release_memory()  # per part, not only per day: the next part reuses the returned pages
-            if day_projects:
-                rows[SUMMARY_TABLE] += _back_populate(p, manifest, spec, day_projects, w[SUMMARY_TABLE])
-                del day_projects
+            if day_groups:
+                rows[SUMMARY_TABLE] += _back_populate(p, manifest, spec, day_groups, w[SUMMARY_TABLE])
+                del day_groups
             days_out[day.isoformat()] = sums
             ui = {t.name: combine_ui_rows(ui_parts.pop(t.name), t, p.ui_numeric) for t in p.ui_tables}
             if p.check_ui is not None:
