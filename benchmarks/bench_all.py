@@ -15,7 +15,7 @@ Flows and their peers (the peer runs on the same data, in the same run, on the s
 
 For each flow and size it measures: wall time of the CLI run and its compute / write split (the run's own timings),
 rows read and written per second, the peak RSS of the CLI process (bench_ocp.child), the CPU seconds of the CLI run
-(its chunk processes included) and of its PostgreSQL backends, and the floor they put under the wall time on this
+(its chunk processes included) and of its PostgreSQL sessions, and the floor they put under the wall time on this
 machine's cores ((CPU + PG CPU) / cores: a run at its floor is bound by CPU, not by waiting), the same task through
 a real Celery worker started for it alone (prefork, one pool process: time and the worker's ru_maxrss), the peer's
 time and peak RSS, the ratio (peer / ours), and the parity of the rows with the peer's (compare.py / cloud_parity.py).
@@ -36,7 +36,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 HERE = Path(__file__).resolve().parent
 BASE = (50, 5000, 30)  # nodes, pods, days of the 1x month
@@ -173,7 +172,6 @@ def run_flow(flow: str, base: tuple[int, ...], size: int, data: Path, work: Path
                     "commit": _commit(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     env = {"POC_STAGING_ROOT": str(staging)}
     cpu: dict = {}  # the CLI run's CPU seconds and its PostgreSQL backends' (bench_ocp.BackendCpu)
-    pg_database = urlsplit(args.database_url).path.lstrip("/") or None
     print(f"== {flow} x{size} ({record['rows_read']} input rows), load {record['load_1min']:.1f}", flush=True)
     if flow in DAILY:
         record.update(run_daily(flow, name, data, args))
@@ -185,7 +183,7 @@ def run_flow(flow: str, base: tuple[int, ...], size: int, data: Path, work: Path
         schema = _validated(scenario["schema"] + args.schema_tag)
         root = _view(data, scenario, schema, work / "views" / f"{name}_ocp")
         bench_ocp.prepare_tenant(root, schema)
-        seconds, rss, result = bench_ocp.run_cli(root, scenario, schema, env, cpu, pg_database)
+        seconds, rss, result = bench_ocp.run_cli(root, scenario, schema, env, cpu, args.database_url)
         cmd = None
         task, kwargs = "poc_tasks.summarize_ocp", {
             "schema_name": schema, "source_uuid": scenario["source_uuid"], "start_date": scenario["start_date"],
@@ -199,7 +197,7 @@ def run_flow(flow: str, base: tuple[int, ...], size: int, data: Path, work: Path
         env = {**cloud_parity.prepare(data, scenario, flow, schema, root), **env}
         ocp_cmd, cmd = cloud_parity.run_commands(scenario, flow, schema)
         record["ocp_prerequisite_s"] = round(bench_ocp.child(ocp_cmd, env)[0], 2)
-        seconds, rss, stdout = bench_ocp.child(cmd, env, cpu=cpu, pg_database=pg_database)
+        seconds, rss, stdout = bench_ocp.child(cmd, env, cpu=cpu, database_url=args.database_url)
         result = json.loads(stdout)
         task, kwargs = f"poc_tasks.summarize_ocp_on_{flow}", {
             "schema_name": schema, "openshift_provider_uuid": scenario["source_uuid"],

@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 SCALES = {"small": (10, 500, 30), "large": (50, 5000, 30)}
@@ -53,25 +54,28 @@ _PEAK_WRAPPER = (
 
 
 class BackendCpu:
-    """The CPU seconds (user + system) PostgreSQL's backends of one database spend while a command runs: every
-    backend whose process title names the database, sampled every 0.2 s from /proc (Linux). A command's own CPU
-    leaves out the server's, which on this 2-core machine competes for the same cores: the sum of both bounds a
-    run's wall time from below (sum / cores)."""
+    """The CPU seconds (user + system) PostgreSQL spends on poc_tasks' sessions while a command runs: every backend
+    of one database whose application_name starts with 'poc_tasks' (what poc_tasks.db.connection.connect sets; a
+    peer benchmark on the same database is left out), found in pg_stat_activity and read from /proc (Linux, the
+    server on this machine) every 0.2 s. A command's own CPU leaves out the server's, which on this 2-core machine
+    competes for the same cores: the sum of both bounds a run's wall time from below (sum / cores)."""
 
-    def __init__(self, database: str | None) -> None:
-        self.database, self.seen, self.start = database, {}, {}
+    def __init__(self, database_url: str | None) -> None:
+        self.url = database_url
+        self.database = urlsplit(database_url).path.lstrip("/") if database_url else None
+        self.seen, self.start = {}, {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._conn = None
 
     def _sample(self) -> dict[str, float]:
         out, tick = {}, os.sysconf("SC_CLK_TCK")
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
+        with self._conn.cursor() as cur:
+            cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND application_name LIKE 'poc_tasks%%'",
+                        (self.database,))
+            pids = [str(r[0]) for r in cur.fetchall()]
+        for pid in pids:
             try:
-                title = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-                if not title.startswith("postgres: ") or f" {self.database} " not in title:
-                    continue
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
@@ -84,6 +88,11 @@ class BackendCpu:
 
     def __enter__(self) -> BackendCpu:
         if self.database and Path("/proc/self/stat").exists():
+            import psycopg2
+
+            self._conn = psycopg2.connect(self.url.replace("postgresql+psycopg2://", "postgresql://"),
+                                          application_name="bench BackendCpu")
+            self._conn.autocommit = True
             self.start = self._sample()
             self._thread.start()
         return self
@@ -92,7 +101,7 @@ class BackendCpu:
         if self._thread.is_alive():
             self._stop.set()
             self._thread.join()
-            self.seen.update(self._sample())
+            self._conn.close()
 
     @property
     def seconds(self) -> float | None:
@@ -102,12 +111,12 @@ class BackendCpu:
 
 
 def child(cmd: list[str], env: dict | None = None, ok: tuple[int, ...] = (0,),
-          cpu: dict | None = None, pg_database: str | None = None) -> tuple[float, float, str]:
+          cpu: dict | None = None, database_url: str | None = None) -> tuple[float, float, str]:
     """Run a command; return (seconds, peak RSS MiB of that command alone, stdout). An exit status outside `ok`
     stops the benchmark with the command's stderr. With `cpu` (a dict), also fill in ``cpu_s`` (user + system
-    seconds of the command and every process it waited for: a run's chunk processes) and, with `pg_database`,
-    ``pg_cpu_s`` (BackendCpu of that database)."""
-    with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as peak_file, BackendCpu(pg_database) as server:
+    seconds of the command and every process it waited for: a run's chunk processes) and, with `database_url`,
+    ``pg_cpu_s`` (BackendCpu of that database's poc_tasks sessions)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".maxrss") as peak_file, BackendCpu(database_url) as server:
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, peak_file.name, *cmd], capture_output=True,
                               text=True, env={**os.environ, **(env or {})})
@@ -186,10 +195,10 @@ def ocp_command(data: Path, scenario: dict, schema: str) -> list[str]:
 
 
 def run_cli(data: Path, scenario: dict, schema: str, env: dict | None = None, cpu: dict | None = None,
-            pg_database: str | None = None) -> tuple[float, float, dict]:
+            database_url: str | None = None) -> tuple[float, float, dict]:
     """`poc-tasks run ocp` on the dataset in a child process: (seconds, peak RSS MiB, its JSON result); `cpu` and
-    `pg_database` as child's."""
-    seconds, rss, out = child(ocp_command(data, scenario, schema), env, cpu=cpu, pg_database=pg_database)
+    `database_url` as child's."""
+    seconds, rss, out = child(ocp_command(data, scenario, schema), env, cpu=cpu, database_url=database_url)
     return seconds, rss, json.loads(out)
 
 
