@@ -79,7 +79,9 @@ def contained_pairs(haystacks: Iterable[str | None], needles: Iterable[str | Non
     lengths = sorted({len(n) for n in wanted})
     hay_out: list[str] = []
     needle_out: list[str] = []
-    for hay in {h for h in haystacks if h}:
+    # Sorted, not set order: the pairs' order reaches float sums downstream, and a set of str iterates in an order
+    # that changes with PYTHONHASHSEED, which made reruns differ in the last bit.
+    for hay in sorted({h for h in haystacks if h}):
         found: set[str] = set()
         size = len(hay)
         for n in lengths:
@@ -87,7 +89,7 @@ def contained_pairs(haystacks: Iterable[str | None], needles: Iterable[str | Non
                 piece = hay[i:i + n]
                 if piece in wanted:
                     found.add(piece)
-        for needle in found:
+        for needle in sorted(found):
             hay_out.append(hay)
             needle_out.append(needle)
     return pd.DataFrame({"haystack": pd.Series(hay_out, dtype=object), "needle": pd.Series(needle_out, dtype=object)})

@@ -206,8 +206,13 @@ def export_ocp_rows(database_url: str, schema: str, first: dt.date, last: dt.dat
 
 
 def _staged_day(stage: Stage, day: dt.date, storage_only: bool, columns: list[str] | None = None) -> pa.Table:
-    batches = list(stage.read_part(OCP_ROWS_TABLE, day.isoformat()))
-    table = pa.Table.from_batches(batches, schema=_ROWS_SCHEMA) if batches else _ROWS_SCHEMA.empty_table()
+    schema = _ROWS_SCHEMA
+    read = columns
+    if columns is not None:
+        read = columns + ["data_source"] if storage_only and "data_source" not in columns else columns
+        schema = pa.schema([_ROWS_SCHEMA.field(c) for c in read])
+    batches = list(stage.read_part(OCP_ROWS_TABLE, day.isoformat(), columns=read))
+    table = pa.Table.from_batches(batches, schema=schema) if batches else schema.empty_table()
     if storage_only:
         table = table.filter(pc.equal(table.column("data_source"), "Storage"))
     return table.select(columns) if columns is not None else table

@@ -139,3 +139,17 @@ def test_bounded_slices_keep_every_row_in_order() -> None:
     assert pa.concat_tables(pieces).column("s").to_pylist() == t.column("s").to_pylist() + t.column("s").to_pylist()[:3]
     df = t.to_pandas()
     assert pd.concat(list(bounded_slices([df], 100))).equals(df)
+
+
+def test_read_part_decodes_only_the_columns_asked_for(tmp_path) -> None:
+    import pyarrow as pa
+
+    from poc_tasks.io.staging import Stage
+
+    stage = Stage(str(tmp_path), "run1")
+    t = pa.table({"a": [1, 2, 3], "b": ["x", "y", "z"], "c": [0.5, 1.5, 2.5]})
+    with stage.writer("t1", t.schema, part="p1") as w:
+        w.write_table(t)
+    got = pa.Table.from_batches(list(stage.read_part("t1", "p1", columns=["c", "a"])))
+    assert got.column_names == ["c", "a"] and got.column("a").to_pylist() == [1, 2, 3]
+    assert pa.Table.from_batches(list(stage.read_part("t1", "p1"))).equals(t)
