@@ -72,7 +72,8 @@ def main() -> int:
     ap.add_argument("--no-parity", action="store_true", help="skip the row comparison with the peer")
     ap.add_argument("--profile", action="store_true", help="also run each CLI run once under cProfile")
     ap.add_argument("--generate-only", action="store_true", help="only make the datasets")
-    ap.add_argument("--plot-only", metavar="JSONL", nargs="+", help="only print the table and plot these results")
+    ap.add_argument("--plot-only", metavar="JSONL", nargs="+",
+                    help="only print the table and plot these results (the PNG beside the first, named after it)")
     ap.add_argument("--markdown", action="store_true", help="with --plot-only: the table as Markdown")
     ap.add_argument("--generate-into", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -86,7 +87,10 @@ def main() -> int:
         records = [json.loads(line) for path in args.plot_only for line in Path(path).read_text().splitlines()
                    if line.strip()]
         print_table(records, markdown=args.markdown)
-        plot(records, out / "bench_all.png")
+        # beside the (first) records file, named after it: re-plotting one session's records must not overwrite
+        # another session's bench_all.png in the same folder
+        png = Path(args.plot_only[0]).with_suffix(".png")
+        plot(records, png)
         return 0
     flows = [f for f in args.flows.split(",") if f]
     unknown = set(flows) - set(FLOWS)
