@@ -351,7 +351,7 @@ def through_worker(task: str, kwargs: dict, data: Path, staging: Path, processes
             for proc in psutil.Process(wrapper.pid).children():  # the celery main process: a warm shutdown
                 proc.send_signal(signal.SIGTERM)
             wrapper.wait(timeout=120)
-        max_rss_kib = float(peak_file.read() or 0)
+        max_rss_kib = float((peak_file.read() or "0 0").split()[0])  # the wrapper writes 'maxrss_kib cpu_s'
     return {"seconds": round(seconds, 2), "result": result, "sampled_peak_rss_mib": round(peak / 2**20),
             "max_rss_mib": round(max_rss_kib / 1024)}
 
