@@ -54,6 +54,12 @@ _PEAK_WRAPPER = (
 )
 
 
+def _peak(peak_file) -> tuple[float, float]:
+    """What _PEAK_WRAPPER wrote: (ru_maxrss KiB, CPU seconds) of the processes it waited for."""
+    peak_kib, cpu_s = (float(x) for x in (peak_file.read() or "0 0").split())
+    return peak_kib, cpu_s
+
+
 class BackendCpu:
     """The CPU seconds (user + system) PostgreSQL spends on poc_tasks' sessions while a command runs: every backend
     of one database whose application_name starts with 'poc_tasks' (what poc_tasks.db.connection.connect sets; a
@@ -124,7 +130,7 @@ def child(cmd: list[str], env: dict | None = None, ok: tuple[int, ...] = (0,),
         seconds = time.perf_counter() - t0
         if proc.returncode not in ok:
             sys.exit(f"failed: {' '.join(cmd)}\n{proc.stderr[-3000:]}")
-        peak_kib, cpu_s = (float(x) for x in (peak_file.read() or "0 0").split())
+        peak_kib, cpu_s = _peak(peak_file)
     if cpu is not None:
         cpu["cpu_s"] = round(cpu_s, 1)
         cpu["pg_cpu_s"] = server.seconds
@@ -352,7 +358,7 @@ def through_worker(task: str, kwargs: dict, data: Path, staging: Path, processes
             for proc in psutil.Process(wrapper.pid).children():  # the celery main process: a warm shutdown
                 proc.send_signal(signal.SIGTERM)
             wrapper.wait(timeout=120)
-        max_rss_kib = float((peak_file.read() or "0 0").split()[0])  # the wrapper writes 'maxrss_kib cpu_s'
+        max_rss_kib, _ = _peak(peak_file)
     return {"seconds": round(seconds, 2), "result": result, "sampled_peak_rss_mib": round(peak / 2**20),
             "max_rss_mib": round(max_rss_kib / 1024)}
 
