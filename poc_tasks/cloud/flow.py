@@ -311,9 +311,9 @@ def compute_chunk(settings: Settings, stage: Stage, chunk_start: str | dt.date, 
             for name, frame in ui.items():
                 w[name].write_table(_ui_arrow(frame, name, ui_schemas[name], spec))
                 rows[name] += len(frame)
-            w[TAGS_SUMMARY_PART].write_table(tags.summary_table())  # the day's distinct rows (PostgreSQL merges)
             del ui
             release_memory()
+        w[TAGS_SUMMARY_PART].write_table(tags.summary_table())  # the chunk's distinct rows (PostgreSQL merges)
         w[TAGS_VALUES_PART].write_table(tags.values_table())
         conn.rollback()
     inputs = [sources, ocp_parquet]

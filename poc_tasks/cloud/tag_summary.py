@@ -129,14 +129,16 @@ def _tag_pairs(project: pd.DataFrame, cloud_keys: frozenset[str], columns: list[
 
 
 class ChunkTags:
-    """A chunk's tag parts: each day's distinct summary rows as Arrow (PostgreSQL merges them), and per (key, value)
-    the distinct values of each array column, as distinct (key, value, x) rows reduced as the days come (memory
-    grows with the distinct triples only)."""
+    """A chunk's tag parts: its distinct summary rows as Arrow (PostgreSQL merges the chunks'), and per (key, value)
+    the distinct values of each array column, as distinct (key, value, x) rows; both reduced at each part added, so
+    memory grows with the distinct rows only. The summary rows hold no date: the same pods give the same rows every
+    day (the 50-node OCP-on-AWS month: 566,460 rows staged per day for 17,158 summary rows, all COPYed and grouped
+    by PostgreSQL in the run's serial tail; per chunk, a fifth of that)."""
 
     def __init__(self, spec: TagTables, chunk: int) -> None:
         self.spec = spec
         self.chunk = chunk
-        self.summary: list[pa.Table] = []
+        self.summary: pa.Table = spec.summary_schema.empty_table()
         self._array_columns = [*(c for _a, c in spec.arrays), "namespace", "node"]
         self.values: dict[str, pa.Table] = {}  # array column -> distinct (key, value, column)
         self._columns = list(dict.fromkeys([*spec.dims, *(c for _a, c in spec.arrays), "namespace", "node",
@@ -158,20 +160,17 @@ class ChunkTags:
                 v = col.to_numpy(zero_copy_only=False).astype(float)
                 col = pa.array(np.where(np.isnan(v), 0, v).astype(np.int64), pa.int64(), mask=np.isnan(v))
             arrays.append(col)
-        self.summary.append(pa.Table.from_arrays(arrays, schema=spec.summary_schema))
+        part = pa.Table.from_arrays(arrays, schema=spec.summary_schema)
+        self.summary = distinct(pa.concat_tables([self.summary, part]) if self.summary.num_rows else part,
+                                spec.summary_schema.names)
         for c in self._array_columns:
             part = pairs.select(["key", "value", c])
             seen = self.values.get(c)
             self.values[c] = distinct(part if seen is None else pa.concat_tables([seen, part]), ["key", "value", c])
 
     def summary_table(self) -> pa.Table:
-        """The distinct summary rows added since the last call (staged per day)."""
-        names = self.spec.summary_schema.names
-        if not self.summary:
-            return self.spec.summary_schema.empty_table()
-        table = pa.concat_tables(self.summary)
-        self.summary = []
-        return table.group_by(names, use_threads=False).aggregate([]).select(names)
+        """The distinct summary rows of every part added (staged once per chunk)."""
+        return self.summary
 
     def values_table(self) -> pa.Table:
         """One row per (key, value) with, per array column, its distinct values ascending (code point order, as

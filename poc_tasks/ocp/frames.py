@@ -38,7 +38,7 @@ def sql_group(df: pd.DataFrame | Mapping[str, pd.Series], keys: list[str], aggs:
     re-run of the same rows must add them in the same order to write the same digits.
 
     text_codes=True groups the text keys and the max / min text columns as integer codes in the values' order
-    (:func:`_text_codes`): the same groups, maxima and (ordered) sums, but the rows come out in another order, so
+    (:func:`text_as_codes`): the same groups, maxima and (ordered) sums, but the rows come out in another order, so
     only for callers that do not depend on it. Arrow's hash grouping of long text keys holds several copies of
     them: the 10x OCP-on-GCP month's direct rows (105 k rows, labels ~100 bytes) took 218 MiB above the
     frame's own memory that way, 75 MiB as codes (and a third of the time). With text_codes, `df` may also be a
@@ -49,7 +49,7 @@ def sql_group(df: pd.DataFrame | Mapping[str, pd.Series], keys: list[str], aggs:
     arrays, lookups = [], {}
     for name in names:
         col = df[name]
-        coded = _text_codes(col) if (name in keys or aggs.get(name) in ("max", "min")) else None
+        coded = text_as_codes(col) if (name in keys or aggs.get(name) in ("max", "min")) else None
         if coded is None:
             arrays.append(pa.Array.from_pandas(col, type=arrow_type(col.dtype)))
         else:
@@ -64,7 +64,7 @@ def sql_group(df: pd.DataFrame | Mapping[str, pd.Series], keys: list[str], aggs:
     return pd.DataFrame(out, columns=names)
 
 
-def _text_codes(col: pd.Series) -> tuple[pa.Array, np.ndarray] | None:
+def text_as_codes(col: pd.Series) -> tuple[pa.Array, np.ndarray] | None:
     """A text column as integer codes (int32: half the memory of int64 for the keys Arrow hashes and sorts) that
     sort as its values do (Python's str order is code-point order, as is Arrow's byte order of UTF-8), NULL
     (None, NaN) as NULL, and the values by code with None last (so code -1 decodes to None); None when the column

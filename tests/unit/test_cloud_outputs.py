@@ -101,6 +101,23 @@ def test_tag_parts_summarise_enabled_keys_and_list_values_of_every_key():
     assert values == {("app", "a"): ["s1"], ("team", "x"): ["s1"], ("app", "b"): ["s1"]}
 
 
+def test_tag_parts_hold_a_chunks_summary_rows_once_whatever_the_days_and_parts():
+    # the same pods every day give the same summary rows: the chunk keeps (and stages) each once
+    day = pd.DataFrame({
+        "enabled_tags": ['{"app":"a"}', '{"app":"b"}', '{"app":"a"}', '{"app":"c","team":"x"}'],
+        "subscription_guid": ["s1", "s1", "s1", "s2"], "namespace": ["ns", "ns", "ns", "other"],
+        "node": ["n1", "n1", "n1", None]})
+    once, many = ChunkTags(SPEC, 0), ChunkTags(SPEC, 0)
+    once.add(day, frozenset({"app"}))
+    for _day in range(5):
+        many.add(day.iloc[:2], frozenset({"app"}))
+        many.add(day.iloc[2:], frozenset({"app"}))
+    rows = sorted(many.summary_table().to_pylist(), key=repr)
+    assert rows == sorted(once.summary_table().to_pylist(), key=repr)
+    assert [(r["key"], r["value"]) for r in rows] == [("app", "a"), ("app", "b"), ("app", "c")]
+    assert many.values_table().to_pylist() == once.values_table().to_pylist()
+
+
 def test_fallback_matched_tags_follow_koku_key_rules():
     cloud = [("app", "API"), ("App", "api"), ("team", "x"), ("env", "prod"), ("nope", "api")]
     pods = [("app", "api"), ("team", "x")]

@@ -14,9 +14,11 @@ from poc_tasks.cloud import attribution as attr
 from poc_tasks.cloud import gcp
 from poc_tasks.cloud.outputs import (
     CostTerm,
+    _grouped,
     back_populate_groups,
     back_populate_rows,
     back_populate_rows_of,
+    group_rows,
     merge_back_populate_groups,
 )
 from poc_tasks.ocp.frames import sql_group
@@ -143,6 +145,33 @@ def test_back_populated_data_transfer_sums_add_the_rows_as_one_grouping_does():
     merged = back_populate_rows_of(merge_back_populate_groups(groups, "currency"), 7, "ocp", TERMS, "currency")
     assert merged["infrastructure_data_in_gigabytes"].tolist() == whole["infrastructure_data_in_gigabytes"].tolist()
     assert merged["infrastructure_raw_cost"].tolist() == [6.0]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_one_pass_grouping_gives_group_rows_digits_and_each_rows_group(seed):
+    # keys with NULLs of both kinds, text maxima (NULL below every value), a float maximum, and sums whose digits
+    # depend on the order of their terms (1e16 cancellations): the same rows, to the last bit, as group_rows
+    rng = np.random.default_rng(seed)
+    n = 3000
+    frame = pd.DataFrame({
+        "usage_start": rng.choice(np.array([DAY, dt.date(2026, 1, 6)], dtype=object), n),
+        "a": rng.choice(np.array(["x", "y", None, NAN, "é", ""], dtype=object), n),
+        "b": rng.integers(-1, 3, n),
+        "pv": rng.choice(np.array([None, "pv1", "pv2", "Z"], dtype=object), n),
+        "cat": rng.choice([NAN, 1.0, 2.0], n),
+        "s1": rng.choice([0.1, 1e16, -1e16, 0.2, 0.3, 1e-3, NAN], n) * rng.uniform(0.5, 2, n),
+        "s2": rng.choice([NAN, -0.0, 7.25, 1e-17], n),
+    })
+    keys, aggs = ["usage_start", "a", "b"], {"pv": "max", "s1": "sum", "cat": "max", "s2": "sum"}
+    expected = group_rows(frame, keys, aggs)
+    got, row_group = _grouped({c: frame[c] for c in [*keys, *aggs]}, keys, aggs)
+    assert list(got.columns) == list(expected.columns)
+    assert _canonical(got) == _canonical(expected)
+    # each row's group holds its keys (NULLs equal)
+    back = got.iloc[row_group].reset_index(drop=True)
+    for k in keys:
+        mine = frame[k].astype(object).where(frame[k].notna(), None).tolist()
+        assert back[k].astype(object).where(back[k].notna(), None).tolist() == mine
 
 
 def test_no_groups_give_no_rows():
