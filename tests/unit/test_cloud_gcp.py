@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -292,3 +293,50 @@ def test_lines_of_other_skus_on_one_node_go_to_separate_parts():
     ctx = type("Ctx", (), {"manifest": {"report_period_id": 1}})()
     key = gcp.node_groups(ctx, lines, nodes, {}).set_axis(lines["row_uuid"])
     assert {frozenset(g.index) for _k, g in key.groupby(key)} == {frozenset({"cpu"}), frozenset({"ram", "ram2"})}
+
+
+def _merged_line_pairs(lines, o, hay_cols, needle_col, mask):
+    """The pairs as two pandas merges per haystack column give them (the implementation _line_pairs replaced):
+    its order is the reference, since the order reaches float sums downstream."""
+    from poc_tasks.cloud.matching import contained_pairs
+
+    needles = pd.DataFrame({"needle": o[needle_col].to_numpy(dtype=object)[mask], "pos": np.flatnonzero(mask)})
+    parts = []
+    for col in hay_cols:
+        hays = sorted({h for h in lines[col] if h is not None})
+        n = needles.dropna(subset=["needle"])
+        empty = n["needle"] == ""
+        ps = []
+        if empty.any() and hays:
+            ps.append(pd.DataFrame({"haystack": np.repeat(hays, int(empty.sum())),
+                                    "pos": np.tile(n.loc[empty, "pos"].to_numpy(), len(hays))}))
+        cp = contained_pairs(hays, n.loc[~empty, "needle"].unique())
+        if not cp.empty:
+            ps.append(cp.merge(n, on="needle")[["haystack", "pos"]])
+        if not ps:
+            continue
+        p = pd.concat(ps, ignore_index=True).drop_duplicates()
+        idx = pd.DataFrame({"haystack": lines[col].to_numpy(dtype=object), "line": np.arange(len(lines))})
+        parts.append(idx.dropna(subset=["haystack"]).merge(p, on="haystack")[["line", "pos"]])
+    if not parts:
+        return pd.DataFrame({"line": pd.Series(dtype=np.int64), "pos": pd.Series(dtype=np.int64)})
+    return pd.concat(parts, ignore_index=True).drop_duplicates().reset_index(drop=True)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_line_pairs_come_as_the_merges_gave_them_in_the_same_order(seed):
+    # haystacks that hold several needles, repeated lines, NULL and empty haystacks, NULL, empty and repeated
+    # needles, two haystack columns that find the same pair: the same (line, pos) rows in the same order
+    rng = np.random.default_rng(seed)
+    words = np.array(["node-a", "node-b", "pv-1", "pv-12", "", None, "x"], dtype=object)
+    hay = np.array(["node-a-pv-1", "node-b/pv-12", "pv-1", "", None, "zzz", "node-a"], dtype=object)
+    lines = pd.DataFrame({"g": rng.choice(hay, 40), "r": rng.choice(hay, 40)})
+    o = pd.DataFrame({"needle": rng.choice(words, 30)})
+    mask = rng.random(30) < 0.8
+    for cols in (["r"], ["g", "r"]):
+        expected = _merged_line_pairs(lines, o, cols, "needle", mask)
+        got = gcp._line_pairs(lines, o, cols, "needle", mask)
+        assert len(expected) > 10
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), expected, check_dtype=False)
+    none = gcp._line_pairs(lines, o, ["g"], "needle", np.zeros(30, dtype=bool))
+    assert none.empty and list(none.columns) == ["line", "pos"]

@@ -37,10 +37,10 @@ def test_tuple_ids_equal_numpy_unique_by_rows():
     from poc_tasks.cloud.outputs import _tuple_ids
 
     rng = np.random.default_rng(3)
-    for shape, high in (((2000, 3), 7), ((500, 1), 40), ((1, 4), 2), ((300, 2), 2**40)):
+    for shape, high in (((2000, 3), 7), ((500, 1), 40), ((1, 4), 2), ((300, 2), 2**40), ((3000, 25), 60)):
         codes = rng.integers(0, high, shape)
         want_uniq, want = np.unique(codes, axis=0, return_inverse=True)
         got, n = _tuple_ids(codes)
-        assert n == len(want_uniq) and (got == want.reshape(-1)).all()  # the last shape takes the axis=0 path
+        assert n == len(want_uniq) and (got == want.reshape(-1)).all()  # the last two re-number a prefix on the way
     got, n = _tuple_ids(np.zeros((0, 3), dtype=np.int64))
     assert n == 0 and len(got) == 0
