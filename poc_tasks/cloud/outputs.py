@@ -24,8 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
-from poc_tasks.ocp.arrow_agg import group
-from poc_tasks.ocp.frames import arrow_type, sql_group, text_as_codes
+from poc_tasks.ocp.frames import arrow_type, group_coded, sql_group, text_as_codes
 
 __all__ = ["group_rows", "group_rows_sorted", "UiTable", "ui_rows", "ui_tables_rows", "combine_ui_rows", "CostTerm",
            "back_populate_rows",
@@ -168,13 +167,9 @@ def _ui_rows_shared(columns: _ArrowColumns, table: UiTable, numeric_keys: Sequen
         t = t.filter(pa.array(np.asarray(table.where(columns.frame), dtype=bool), pa.bool_()))
     if not t.num_rows:
         return _empty(names)[table.columns]
-    t = group(t.sort_by([(c, "ascending") for c in names]), keys, aggs)
-    out = {}
-    for c in names:
-        lookup = converted[c][1]
-        out[c] = lookup[t.column(c).fill_null(-1).to_numpy()] if lookup is not None else t.column(c).to_pandas()
-    if converted["usage_start"][1] is None:
-        out["usage_start"] = pd.to_datetime(out["usage_start"]).dt.date
+    # usage_start is always coded (_date_codes): it decodes to dates
+    out = group_coded(t, keys, aggs, {c: lookup for c, (_a, lookup) in converted.items() if lookup is not None},
+                      ordered=True)
     return pd.DataFrame(out, columns=table.columns, copy=False)  # the fresh arrays, not copied
 
 

@@ -4,6 +4,7 @@ max() skips NULL strings, a sum of only NULLs is NULL."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,13 +56,18 @@ def sql_group(df: pd.DataFrame | Mapping[str, pd.Series], keys: list[str], aggs:
         else:
             arrays.append(coded[0])
             lookups[name] = coded[1]
-    table = pa.table(arrays, names=names)
+    return pd.DataFrame(group_coded(pa.table(arrays, names=names), keys, aggs, lookups, ordered), columns=names)
+
+
+def group_coded(table: pa.Table, keys: list[str], aggs: Mapping[str, str], lookups: Mapping[str, np.ndarray],
+                ordered: bool) -> dict[str, Any]:
+    """GROUP BY of a table whose text columns are codes (:func:`text_as_codes`; `lookups`: their values by code),
+    sorted by every column first when `ordered`; {column: values}, the codes decoded."""
     if ordered:
-        table = table.sort_by([(c, "ascending") for c in names])
-    table = group(table, keys, aggs)
-    out = {name: (lookups[name][table.column(name).fill_null(-1).to_numpy()] if name in lookups
-                  else table.column(name).to_pandas()) for name in table.column_names}
-    return pd.DataFrame(out, columns=names)
+        table = table.sort_by([(c, "ascending") for c in table.column_names])
+    table = group(table, keys, dict(aggs))
+    return {name: (lookups[name][table.column(name).fill_null(-1).to_numpy()] if name in lookups
+                   else table.column(name).to_pandas()) for name in table.column_names}
 
 
 def text_as_codes(col: pd.Series) -> tuple[pa.Array, np.ndarray] | None:
