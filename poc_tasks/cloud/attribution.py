@@ -296,7 +296,9 @@ _DIRECT_AGGS = {EFF_CPU: "sum", EFF_MEM: "sum", CAP_CPU: "max", CAP_MEM: "max", 
 def direct_pre(ocp_this: pd.DataFrame) -> pd.DataFrame:
     """The OCP side of the direct match, aggregated once per day: per (resource_id, namespace, pod_labels) the
     effective usage sums, node capacities, node, cluster and cost category (maxima)."""
-    o = ocp_this[_nonempty(ocp_this["resource_id"])]
+    # only the grouped columns: the rows with a resource id are nearly the whole day's OCP frame (a copy of every
+    # column was the OCP-on-AWS 10x chunk's peak)
+    o = ocp_this.loc[_nonempty(ocp_this["resource_id"]), ["resource_id", "namespace", "pod_labels", *_DIRECT_AGGS]]
     if o.empty:
         return empty_frame(["resource_id", "namespace", "pod_labels", *_DIRECT_AGGS])
     return sql_group(o, ["resource_id", "namespace", "pod_labels"], _DIRECT_AGGS)
@@ -369,20 +371,17 @@ def tag_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, profile: CloudProfile,
         return empty_frame(cols)
     idx, keys = _tag_keys(cand)
     cache = {} if cache is None else cache
-    parts = []
-    for i, key in enumerate(keys):
-        hit = ocp_this[tag_join_mask(key, ocp_this, cache)]
-        if not hit.empty:
-            parts.append(hit.assign(tag_key=i))
-    if not parts:
-        return empty_frame(cols)
-    j = concat_rows(parts)
-    for c in ("persistentvolumeclaim", "persistentvolume", "storageclass"):
-        j[c] = j[c].where(j[c] != "", None)
     aggs = {c: "max" for c in ("cluster_id", "cluster_alias", "node", "persistentvolumeclaim", "persistentvolume",
                                "storageclass", "pod_labels", "volume_labels", "cost_category_id")}
     if profile.resource_id_from_ocp:
         aggs["resource_id"] = "max"
+    hits = [(i, np.flatnonzero(tag_join_mask(key, ocp_this, cache))) for i, key in enumerate(keys)]
+    hits = [(i, at) for i, at in hits if len(at)]
+    if not hits:
+        return empty_frame(cols)
+    j = _joined_rows(ocp_this, ["namespace", "data_source", *aggs], hits)
+    for c in ("persistentvolumeclaim", "persistentvolume", "storageclass"):
+        j[c] = j[c].where(j[c] != "", None)
     g = sql_group(j, ["tag_key", "namespace", "data_source"], aggs)
     g["tag_key"] = g["tag_key"].astype(int)
     lines = _cloud(cand, profile).assign(tag_key=idx.to_numpy(), matched_tag=cand["matched_tag"].to_numpy())
@@ -390,6 +389,21 @@ def tag_rows(temp: pd.DataFrame, ocp_this: pd.DataFrame, profile: CloudProfile,
         lines = lines.drop(columns="resource_id")
     rows = lines.merge(g, on="tag_key").drop(columns="tag_key")
     return temp_defaults(rows, matched=False)[cols]
+
+
+def _joined_rows(ocp_this: pd.DataFrame, columns: list[str], hits: list[tuple[int, np.ndarray]]) -> pd.DataFrame:
+    """The OCP rows each tag key joins (`hits`: key, row positions), key after key, with a ``tag_key`` column: only
+    the `columns` tag_rows groups, gathered once. A key that joins every row (a cluster tag) used to copy the
+    day's whole OCP frame, every column, then concat_rows copied it again (the OCP-on-AWS 10x peak). The columns'
+    types are those concat_rows gave the per-key frames: one key keeps the frame's, several make non-numpy object."""
+    at = np.concatenate([a for _i, a in hits])
+    if len(hits) == 1:
+        j = ocp_this[columns].iloc[at].reset_index(drop=True)
+    else:
+        j = pd.DataFrame({c: (ocp_this[c].to_numpy() if isinstance(ocp_this[c].dtype, np.dtype)
+                              else ocp_this[c].to_numpy(dtype=object))[at] for c in columns}, columns=columns)
+    j["tag_key"] = np.concatenate([np.full(len(a), i, dtype=np.int64) for i, a in hits])
+    return j
 
 
 # --- the split into the final managed table --------------------------------------------------------------------

@@ -279,7 +279,9 @@ def day_parts(columns: list[str], daily_temp: Callable[..., pd.DataFrame], match
         ocp = read_ocp_rows(ctx.stage, conn, spec.schema_name, day, spec.openshift_provider_uuid,
                             ctx.ocp.csi_by_day_pv)
         conn.rollback()
-        ocp = ocp[(ocp["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)].reset_index(drop=True)
+        own = (ocp["source"] == spec.openshift_provider_uuid).to_numpy(dtype=bool)
+        if not own.all():  # one cluster on the bill (the usual case): no copy of the day's OCP frame
+            ocp = ocp[own].reset_index(drop=True)
         cache: dict[str, np.ndarray] = {}
         key = part_key(ctx, temp, ocp, cache) if part_key is not None else None
         for part in line_parts(temp, line_weights(temp, ocp), bucket_rows(), key):
