@@ -207,8 +207,7 @@ class ChunkTags:
             return
         rows = np.arange(self.summary.num_rows, self.summary.num_rows + part.num_rows, dtype=np.int64)
         self.summary = pa.concat_tables([self.summary, part]) if self.summary.num_rows else part
-        all_hashes = np.concatenate([self._sorted, hashes]) if len(self._sorted) else hashes
-        all_rows = np.concatenate([self._sorted_rows, rows]) if len(self._sorted_rows) else rows
+        all_hashes, all_rows = np.concatenate([self._sorted, hashes]), np.concatenate([self._sorted_rows, rows])
         order = np.argsort(all_hashes, kind="stable")
         self._sorted, self._sorted_rows = all_hashes[order], all_rows[order]
 
